@@ -1,0 +1,183 @@
+"""Compile a scenario once into the arrays the engine steps through.
+
+Policy events become per-month parameter arrays here, before the run: the engine then
+reads ``p["integration.discrimination_rate"][t]`` and never looks at dates or events.
+Inflows become persons per year. Nothing here reads target (observed) data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from onward.scenario.parameters import DESTINATION_PARAMETERS, GLOBAL_PARAMETERS
+from onward.scenario.schema import Scenario
+
+
+class OverrideError(ValueError):
+    """A parameter override names an unknown parameter or an inadmissible value."""
+
+
+@dataclass
+class Compiled:
+    """Everything the engine needs, as plain arrays. Made by :func:`compile_scenario`."""
+
+    months: int
+    start_year: int
+    start_month: int
+    destinations: list[str]
+    first_country: str
+    glob: dict[str, np.ndarray]  # name -> (T,)
+    dest: dict[str, np.ndarray]  # name -> (T, D)
+    initial: float  # persons present at month 0
+    initial_female_share: float
+    inflow: dict[int, float]  # year -> persons arriving
+    female_share: dict[int, float]  # year -> share of arrivals who are women
+    attributes: Any  # schema.Attributes
+    rule: str
+    capability_gating: bool
+    information_gating: bool
+    seed: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_dest(self) -> int:
+        return len(self.destinations)
+
+    def year_of(self, t: int) -> int:
+        return self.start_year + (self.start_month - 1 + t) // 12
+
+    def month_of(self, t: int) -> int:
+        return (self.start_month - 1 + t) % 12 + 1
+
+
+def _inflows(sc: Scenario) -> tuple[float, float, dict[int, float], dict[int, float]]:
+    """Persons at the start and arriving per year, with female shares."""
+    infl = sc.population.inflow
+    years = sc.horizon.years
+    if infl.source == "inline":
+        assert infl.values is not None
+        values = {int(y): float(v) for y, v in infl.values.items()}
+        initial = float(infl.initial or 0.0)
+        female0 = infl.initial_female_share if infl.initial_female_share is not None else 0.5
+        shares: dict[int, float] = {}
+    else:
+        from onward import data
+
+        if infl.table != "mou_arrivals":
+            raise OverrideError(f"population.inflow.table: '{infl.table}' has no arrivals "
+                                "series; use mou_arrivals or source: inline")
+        arr = data.arrivals()
+        values = {int(r.year): float(r.arrivals) for r in arr.itertuples()}
+        shares = {int(r.year): float(r.female_share) for r in arr.itertuples()}
+        ini = data.initial_population()
+        initial = float(ini["total"]) if infl.initial is None else float(infl.initial)
+        female0 = float(ini["female"]) / float(ini["total"])
+        if infl.initial_female_share is not None:
+            female0 = infl.initial_female_share
+    known = sorted(y for y in values if y in years)
+    out: dict[int, float] = {}
+    for y in years:
+        if y in values:
+            out[y] = values[y]
+        elif known and y > known[-1]:
+            if infl.projection == "hold_last":
+                out[y] = values[known[-1]]
+            elif infl.projection == "mean_last_3":
+                out[y] = float(np.mean([values[k] for k in known[-3:]]))
+            else:
+                out[y] = 0.0
+        else:
+            out[y] = 0.0
+    fs_default = float(np.mean(list(shares.values()))) if shares else 0.5
+    fshare = {y: shares.get(y, shares[known[-1]] if shares and known else fs_default)
+              for y in years}
+    attr_fs = sc.population.attributes.female_share
+    if attr_fs != "data":
+        fshare = {y: float(attr_fs.value) for y in years}  # type: ignore[union-attr]
+    return initial, female0, out, fshare
+
+
+def compile_scenario(sc: Scenario, overrides: dict[str, float] | None = None,
+                     seed: int | None = None) -> Compiled:
+    """Turn a validated scenario (plus parameter overrides) into per-month arrays.
+
+    Parameters
+    ----------
+    sc : Scenario
+    overrides : dict, optional
+        ``{"parameters.integration.glass_ceiling": 0.8, "destinations.GBR.detection": 0.5}``;
+        replaces the base value before events apply (used by calibration and experiments).
+    seed : int, optional
+        Overrides the scenario's seed.
+    """
+    T = sc.horizon.months
+    dests = sc.destination_codes
+    D = len(dests)
+    glob = {k: np.full(T, sc.param(k), dtype=np.float64) for k in GLOBAL_PARAMETERS}
+    dest = {
+        k: np.array([[sc.destinations[c].params[k].value for c in dests]] * T, dtype=np.float64)
+        for k in DESTINATION_PARAMETERS
+    }
+    for target, value in (overrides or {}).items():
+        arr, col = _locate(target, glob, dest, dests)
+        if not np.isfinite(value):
+            raise OverrideError(f"override {target}: value must be finite")
+        if col is None:
+            arr[:] = value
+        else:
+            arr[:, col] = value
+    for ev in sorted(sc.events, key=lambda e: e.date.index(sc.horizon.start)):
+        t0 = ev.date.index(sc.horizon.start)
+        arr, col = _locate(ev.target, glob, dest, dests)
+        sl = (slice(t0, None),) if col is None else (slice(t0, None), col)
+        if ev.op == "set":
+            arr[sl] = ev.value
+        else:
+            arr[sl] = arr[sl] * ev.value
+    # scaled values must stay admissible
+    for k, spec in GLOBAL_PARAMETERS.items():
+        lo, hi = spec.bounds()
+        glob[k] = np.clip(glob[k], lo if lo is not None else -np.inf,
+                          hi if hi is not None else np.inf)
+    for k, spec in DESTINATION_PARAMETERS.items():
+        lo, hi = spec.bounds()
+        dest[k] = np.clip(dest[k], lo if lo is not None else -np.inf,
+                          hi if hi is not None else np.inf)
+    initial, female0, inflow, fshare = _inflows(sc)
+    return Compiled(
+        months=T,
+        start_year=sc.horizon.start.year,
+        start_month=sc.horizon.start.month,
+        destinations=dests,
+        first_country=sc.first_country,
+        glob=glob,
+        dest=dest,
+        initial=initial,
+        initial_female_share=female0,
+        inflow=inflow,
+        female_share=fshare,
+        attributes=sc.population.attributes,
+        rule=sc.decision.rule,
+        capability_gating=sc.decision.capability_gating,
+        information_gating=sc.decision.information_gating,
+        seed=sc.seed if seed is None else int(seed),
+    )
+
+
+def _locate(target: str, glob: dict[str, np.ndarray], dest: dict[str, np.ndarray],
+            dests: list[str]) -> tuple[np.ndarray, int | None]:
+    parts = target.split(".")
+    if len(parts) == 3 and parts[0] == "parameters":
+        key = f"{parts[1]}.{parts[2]}"
+        if key in glob:
+            return glob[key], None
+    if len(parts) == 3 and parts[0] == "destinations" and parts[2] in dest:
+        if parts[1] not in dests:
+            raise OverrideError(f"{target}: destination {parts[1]} is not in this scenario "
+                                f"({', '.join(dests)})")
+        return dest[parts[2]], dests.index(parts[1])
+    raise OverrideError(f"{target}: not a parameter; write parameters.<group>.<name> or "
+                        "destinations.<ISO3>.<name>")

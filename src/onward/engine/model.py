@@ -1,0 +1,591 @@
+"""The engine: a monthly step over struct-of-arrays households.
+
+Each month runs the life-course stages of MODEL.md section 2 in a fixed order, each a
+handful of vectorised NumPy operations over the agents it concerns:
+
+arrivals -> births -> integration (push) -> information (diaspora, peers) -> brokers ->
+decision (aspiration, capability, choice) -> journey (claim lodged) -> asylum decisions ->
+irregular stay and removal -> life at destination -> record.
+
+The engine reads only a :class:`~onward.engine.compile.Compiled` scenario. It knows no
+country, no data file and no store.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from onward.engine.compile import Compiled
+from onward.engine.network import GENERATORS, build_network, neighbours_of
+from onward.engine.population import build
+from onward.engine.recorder import PROFILE_ATTRS, Recorder
+from onward.engine.rng import Stage, stream
+from onward.engine.state import Agents, State
+from onward.rules.decision import DecisionContext, choose_destination, get_rule
+
+FIRST = State.FIRST_COUNTRY
+ABROAD = (State.CLAIMANT, State.RECOGNISED, State.IRREGULAR)
+INFO_MAX = np.iinfo(np.int16).max
+#: months a broker's offer stays open
+OFFER_MONTHS = 3
+#: community size at which the heritage-identity protection of a community saturates
+COMMUNITY_SATURATION = 1000.0
+
+
+class NumericalError(FloatingPointError):
+    """A stage produced NaN or infinity; the message names the stage and the month."""
+
+
+@dataclass
+class SimulationResult:
+    """What one run produced: tidy tables plus the raw monthly arrays (for invariants)."""
+
+    compiled: Compiled
+    recorder: Recorder
+    agents: Agents
+    network: sp.csr_matrix
+    engine_seconds: float
+    stage_seconds: dict[str, float]
+    _tables: dict[str, pd.DataFrame] | None = field(default=None, repr=False)
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        if self._tables is None:
+            c = self.compiled
+            t = np.arange(c.months)
+            years = np.array([c.year_of(i) for i in t])
+            months = np.array([c.month_of(i) for i in t])
+            self._tables = self.recorder.tables(years, months, c.destinations, c.first_country)
+        return self._tables
+
+    @property
+    def applications(self) -> pd.DataFrame:
+        return self.tables()["applications"]
+
+
+class Engine:
+    """Holds the state of one run; :meth:`run` steps it through every month."""
+
+    def __init__(self, c: Compiled, generator: str = "clustered_pareto"):
+        if generator not in GENERATORS:
+            raise ValueError(f"network.generator: unknown '{generator}'")
+        self.c = c
+        self.rule = get_rule(c.rule)
+        self.ag = build(c)
+        self.adj = build_network(self.ag, c, generator)
+        self.rec = Recorder(c.months, c.n_dest)
+        self.order = np.argsort(self.ag.arrive, kind="stable")
+        self.sorted_arrive = self.ag.arrive[self.order]
+        self.ptr = 0
+        d = c.dest
+        # perceived chance of recognition at each destination, learnt from outcomes
+        self.success = d["recognition_rate"][0] * (1 - d["checks_prior_nationality"][0]
+                                                   * d["detection"][0])
+        self.community = np.zeros(c.n_dest)
+        self.stage_seconds: dict[str, float] = {}
+        self._params_t = -1
+        self._params_cache: dict[str, float] = {}
+
+    # --- helpers ---------------------------------------------------------------------------
+    def g(self, name: str, t: int) -> float:
+        return float(self.c.glob[name][t])
+
+    def dp(self, name: str, t: int) -> np.ndarray:
+        return self.c.dest[name][t]
+
+    def _refresh_info(self, rows: np.ndarray, dests: np.ndarray, t: int,
+                      rng: np.random.Generator) -> None:
+        if rows.size == 0:
+            return
+        decay = max(self.g("capability.information_decay", t), 1e-6)
+        life = rng.geometric(decay, rows.size) if decay < 1 else np.ones(rows.size, np.int64)
+        until = np.minimum(t + life, INFO_MAX).astype(np.int16)
+        # several refreshes of one cell in a month: keep the longest
+        np.maximum.at(self.ag.info_until, (rows, dests.astype(np.int64)), until)
+
+    def _timed(self, name: str, fn: Callable[[int], None], t: int) -> None:
+        t0 = time.perf_counter()
+        fn(t)
+        self.stage_seconds[name] = self.stage_seconds.get(name, 0.0) + time.perf_counter() - t0
+
+    # --- stages ----------------------------------------------------------------------------
+    def arrivals(self, t: int) -> None:
+        ag, c = self.ag, self.c
+        end = int(np.searchsorted(self.sorted_arrive, t, side="right"))
+        new = self.order[self.ptr:end]
+        self.ptr = end
+        if new.size == 0:
+            return
+        direct = ag.direct[new]
+        first = new[~direct]
+        ag.state[first] = FIRST
+        ag.funds[first] += self.g("resettlement.settlement_grant", t)
+        claim = new[direct]
+        if claim.size:
+            rng = stream(c.seed, Stage.ARRIVAL, t)
+            ag.state[claim] = State.CLAIMANT
+            ag.dest[claim] = ag.home_dest[claim]
+            self._schedule_decision(claim, t, rng)
+            self.rec.flow(t, "claims", ag, claim)
+
+    def births(self, t: int) -> None:
+        ag = self.ag
+        fc = self.fc
+        age = ag.age0[fc] + t / 12.0
+        can = fc[ag.female[fc] & (age >= 18) & (age <= 40)]
+        if can.size == 0:
+            return
+        rng = stream(self.c.seed, Stage.BIRTHS, t)
+        born = can[rng.random(can.size) < self.g("population.birth_rate", t)]
+        ag.children[born] += 1
+        self.rec.births[t] += np.bincount(self.prev[born], minlength=self.rec.births.shape[1])
+
+    def integration(self, t: int) -> None:
+        ag, g = self.ag, self.g
+        i = self.fc
+        if i.size == 0:
+            return
+        rng = stream(self.c.seed, Stage.INTEGRATION, t)
+        skill, drive = ag.skill[i], ag.drive[i]
+        support = ((t - ag.arrive[i]) < g("resettlement.support_months", t)) & ~ag.returned[i]
+        capability = 0.6 * skill + 0.4 * drive
+        potential = g("integration.potential_base", t) + g("integration.potential_slope", t) \
+            * capability
+        f = np.clip(g("integration.job_finding_rate", t), 1e-9, 1 - 1e-9)
+        odds = f / (1 - f) * np.exp(g("integration.skill_job_effect", t) * (skill - 0.5))
+        p_find = odds / (1 + odds) * (1 - g("integration.hiring_discrimination", t))
+        u = rng.random((2, i.size))
+        emp = ag.employed[i]
+        emp = np.where(emp, u[0] >= g("integration.job_loss_rate", t), u[0] < p_find)
+        wage = np.minimum(potential * (1 - g("integration.wage_discrimination", t)),
+                          g("integration.glass_ceiling", t))
+        income = np.where(emp, wage, g("integration.welfare_income", t))
+        # frustrated mobility: what skills and drive would earn without discrimination,
+        # minus what a job pays here (the glass ceiling bites hardest on the capable);
+        # unemployment is a push of its own
+        frustration = np.clip((potential - wage) / potential, 0, 1)
+        discrim = g("integration.discrimination_memory", t) * ag.discrim[i] + (
+            u[1] < g("integration.discrimination_rate", t))
+        ag.funds[i] += g("integration.savings_rate", t) * np.maximum(
+            income - g("integration.subsistence", t), 0)
+        push = (g("aspiration.w_frustration", t) * frustration
+                + g("aspiration.w_discrimination", t) * discrim
+                + g("aspiration.w_unemployment", t) * (~emp)
+                + g("aspiration.w_deprivation", t) * np.maximum(0, 1 - income)
+                - g("resettlement.support_relief", t) * support)
+        ag.satisfaction[i] = (g("aspiration.satisfaction_income", t) * income
+                              + g("aspiration.satisfaction_support", t)
+                              * np.log1p(ag.degree[i])
+                              - g("aspiration.satisfaction_discrimination", t) * discrim)
+        ag.employed[i] = emp
+        ag.income[i] = income
+        ag.frustration[i] = frustration
+        ag.discrim[i] = discrim
+        ag.push[i] = push
+
+    def information(self, t: int) -> None:
+        ag = self.ag
+        rng = stream(self.c.seed, Stage.INFORMATION, t)
+        # diaspora contacts pass news of where they are
+        abroad = self.abroad[~ag.direct[self.abroad]]
+        src, nbr = neighbours_of(self.adj, abroad)
+        ok = (ag.state[nbr] == FIRST) & (rng.random(nbr.size) < self.g("network.diaspora_share",
+                                                                       t))
+        self._refresh_info(nbr[ok], ag.dest[src[ok]], t, rng)
+        # informed residents tell one contact about the destination they know best
+        fc = self.fc
+        if fc.size == 0:
+            return
+        told = fc[rng.random(fc.size) < self.g("network.peer_share", t)]
+        if told.size == 0:
+            return
+        rows = ag.info_until[told]
+        best = rows.argmax(axis=1)
+        knows = rows[np.arange(told.size), best] >= t
+        told, best = told[knows], best[knows]
+        deg = ag.degree[told]
+        told, best, deg = told[deg > 0], best[deg > 0], deg[deg > 0]
+        pick = self.adj.indices[self.adj.indptr[told] + np.floor(
+            rng.random(told.size) * deg).astype(np.int64)]
+        self._refresh_info(pick.astype(np.int64), best, t, rng)
+
+    def brokers(self, t: int) -> None:
+        ag, g = self.ag, self.g
+        act = g("brokers.activity", t) * g("brokers.contacts", t)
+        if act <= 0:
+            return
+        active = np.flatnonzero(ag.broker & (ag.state != State.PENDING)
+                                & (ag.state != State.TRANSIT))
+        active = active[ag.degree[active] > 0]
+        if active.size == 0:
+            return
+        rng = stream(self.c.seed, Stage.BROKERS, t)
+        k = rng.poisson(act, active.size)
+        b = np.repeat(active, k)
+        if b.size == 0:
+            return
+        nbr = self.adj.indices[self.adj.indptr[b] + np.floor(
+            rng.random(b.size) * ag.degree[b]).astype(np.int64)].astype(np.int64)
+        ok = ag.state[nbr] == FIRST
+        nbr = nbr[ok]
+        # adaptive targeting: brokers seek the aspiring and those who can pay
+        fee = g("brokers.fee", t)
+        score = ag.aspiration[nbr] + np.minimum(ag.funds[nbr] / max(fee + 1.0, 1e-6), 1.0) - 1.0
+        keep = rng.random(nbr.size) < 1 / (1 + np.exp(-g("brokers.targeting", t) * score))
+        nbr = nbr[keep]
+        if nbr.size == 0:
+            return
+        open_ = self.dp("open", t) > 0.5
+        w = np.where(open_, np.exp(g("brokers.success_focus", t) * self.success), 0.0)
+        if w.sum() <= 0:
+            return
+        cw = np.cumsum(w) / w.sum()
+        d = np.minimum(np.searchsorted(cw, rng.random(nbr.size), side="right"), w.size - 1)
+        self._refresh_info(nbr, d, t, rng)
+        ag.optimism[nbr] = g("brokers.optimism", t)
+        ag.offer_dest[nbr] = d
+        ag.offer_until[nbr] = t + OFFER_MONTHS
+
+    def _pull(self, i: np.ndarray, t: int) -> np.ndarray:
+        ag, g, dp = self.ag, self.g, self.dp
+        perceived = np.clip(self.success[None, :] + ag.optimism[i, None], 0, 1)
+        return (g("aspiration.w_welfare", t) * dp("welfare", t)[None, :]
+                + g("aspiration.w_schooling", t) * dp("schooling", t)[None, :]
+                * (ag.children[i] > 0)[:, None]
+                + g("aspiration.w_protection", t) * dp("social_protection", t)[None, :]
+                + g("aspiration.w_socdem", t) * ag.socdem[i, None]
+                * dp("social_democratic", t)[None, :]
+                + g("aspiration.w_recognition", t) * perceived
+                + g("aspiration.w_community", t) * np.log1p(self.community)[None, :])
+
+    def _params(self, t: int) -> dict[str, float]:
+        if self._params_t != t:
+            self._params_cache = {k: float(v[t]) for k, v in self.c.glob.items()}
+            self._params_t = t
+        return self._params_cache
+
+    def _gates(self, i: np.ndarray, t: int, exclude_current: bool = False
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(allowed destinations, capable, cost) for households ``i``."""
+        ag, c = self.ag, self.c
+        D = c.n_dest
+        offer = (ag.offer_until[i] >= t) & (ag.offer_dest[i] >= 0)
+        cost = np.broadcast_to(self.dp("travel_cost", t), (i.size, D)).copy()
+        if offer.any():
+            rows = np.flatnonzero(offer)
+            cost[rows, ag.offer_dest[i[rows]]] += self.g("brokers.fee", t)
+        allowed = np.broadcast_to(self.dp("open", t) > 0.5, (i.size, D)).copy()
+        if c.information_gating:
+            allowed &= ag.info_until[i] >= t
+        if c.capability_gating:
+            allowed &= ag.funds[i, None] >= cost
+            capable = (ag.skill[i] >= self.g("capability.min_skill", t)) | offer
+        else:
+            capable = np.ones(i.size, bool)
+        if exclude_current:
+            cur = ag.dest[i].astype(np.int64)
+            allowed[np.arange(i.size)[cur >= 0], cur[cur >= 0]] = False
+        return allowed, capable, cost
+
+    def _context(self, i: np.ndarray, t: int, allowed: np.ndarray, capable: np.ndarray,
+                 cost: np.ndarray) -> DecisionContext:
+        ag = self.ag
+        D = allowed.shape[1]
+        pull = self._pull(i, t) if D else np.zeros((i.size, 0))
+        norm = None
+        if self.rule.needs_norm:
+            moved = ((ag.state != State.PENDING) & (ag.state != FIRST)) | ag.returned
+            norm = (self.adj @ moved.astype(np.float64))[i] / np.maximum(ag.degree[i], 1)
+        return DecisionContext(push=ag.push[i].astype(np.float64), pull=pull, allowed=allowed,
+                               capable=capable, funds=ag.funds[i].astype(np.float64),
+                               cost=cost, skill=ag.skill[i].astype(np.float64), norm=norm,
+                               params=self._params(t))
+
+    def _depart(self, movers: np.ndarray, dest: np.ndarray, cost: np.ndarray, t: int,
+                rng: np.random.Generator) -> None:
+        ag = self.ag
+        ag.state[movers] = State.TRANSIT
+        ag.dest[movers] = dest
+        ag.funds[movers] = np.maximum(ag.funds[movers] - cost, 0)
+        p_conceal = np.clip(self.g("journey.concealment", t) + ag.via_broker[movers]
+                            * self.g("journey.broker_concealment", t), 0, 1)
+        ag.concealed[movers] = rng.random(movers.size) < p_conceal
+        ag.due[movers] = t + np.round(self.dp("journey_months", t)[dest]).astype(np.int32)
+        ag.moves[movers] += 1
+        ag.offer_dest[movers] = -1
+
+    def decision(self, t: int) -> None:
+        ag = self.ag
+        i = self.fc[~ag.direct[self.fc]]
+        rng = stream(self.c.seed, Stage.DECISION, t)
+        if i.size:
+            allowed, capable, cost = self._gates(i, t)
+            cand = capable & allowed.any(axis=1)
+            # those who cannot move still form an aspiration (brokers look for it), from
+            # push alone: they know no destination they could reach
+            rest = i[~cand]
+            none = np.zeros((rest.size, 0))
+            ctx0 = DecisionContext(push=ag.push[rest].astype(np.float64), pull=none,
+                                   allowed=none.astype(bool), capable=capable[~cand],
+                                   funds=ag.funds[rest].astype(np.float64), cost=none,
+                                   skill=ag.skill[rest].astype(np.float64),
+                                   norm=np.zeros(rest.size) if self.rule.needs_norm else None,
+                                   params=self._params(t))
+            ag.aspiration[rest] = self.rule.aspiration(ctx0)
+            i = i[cand]
+            ctx = self._context(i, t, allowed[cand], capable[cand], cost[cand])
+            aspiration = self.rule.aspiration(ctx)
+            h = self.rule.hazard(ctx, aspiration)
+            ag.aspiration[i] = aspiration
+            # a broker's offer: the broker arranges the move if the person takes it up
+            od = ag.offer_dest[i].astype(np.int64)
+            offer = (ag.offer_until[i] >= t) & (od >= 0)
+            offer &= ctx.allowed[np.arange(i.size), np.where(od >= 0, od, 0)] & ctx.capable
+            h = np.where(offer, np.maximum(h, self.g("brokers.uptake", t) * aspiration), h)
+            u = rng.random((2, i.size))
+            move = u[0] < h
+            rows = np.flatnonzero(move)
+            via = offer[rows]
+            dest = np.where(via, od[rows], choose_destination(ctx, rows, u[1][rows]))
+            ok = dest >= 0
+            rows, dest, via = rows[ok], dest[ok], via[ok]
+            movers = i[rows]
+            first_move = ag.moves[movers] == 0
+            self.rec.profile("movers", self._profile_values(movers[first_move], t))
+            ag.via_broker[movers] = via
+            self._depart(movers, dest.astype(np.int8), ctx.cost[rows, dest], t, rng)
+            self.rec.flow(t, "departures", ag, movers)
+            self.rec.flow(t, "broker_departures", ag, movers[via])
+        # irregular migrants may move on again
+        irr = self.abroad[(ag.state[self.abroad] == State.IRREGULAR) & ~ag.direct[self.abroad]]
+        go = irr[rng.random(irr.size) < self.g("after_decision.irregular_remigrate", t)]
+        self._remigrate(go, t, rng)
+
+    def _remigrate(self, who: np.ndarray, t: int, rng: np.random.Generator) -> np.ndarray:
+        """Move ``who`` on to another destination they may choose; return who stayed."""
+        if who.size == 0:
+            return who
+        ag = self.ag
+        allowed, capable, cost = self._gates(who, t, exclude_current=True)
+        ctx = self._context(who, t, allowed, capable, cost)
+        dest = choose_destination(ctx, np.arange(who.size), rng.random(who.size))
+        ok = dest >= 0
+        movers = who[ok]
+        ag.via_broker[movers] = False
+        self._depart(movers, dest[ok].astype(np.int8), ctx.cost[np.flatnonzero(ok), dest[ok]],
+                     t, rng)
+        self.rec.flow(t, "remigrations", ag, movers)
+        return who[~ok]
+
+    def _schedule_decision(self, who: np.ndarray, t: int, rng: np.random.Generator) -> None:
+        pm = np.maximum(self.dp("processing_months", t)[self.ag.dest[who]], 1.0)
+        self.ag.due[who] = t + rng.geometric(1.0 / pm).astype(np.int32)
+
+    def journey(self, t: int) -> None:
+        ag = self.ag
+        tr = np.flatnonzero(ag.state == State.TRANSIT)
+        done = tr[ag.due[tr] <= t]
+        if done.size == 0:
+            return
+        rng = stream(self.c.seed, Stage.JOURNEY, t)
+        ag.state[done] = State.CLAIMANT
+        self._schedule_decision(done, t, rng)
+        self.rec.flow(t, "claims", ag, done)
+
+    def asylum(self, t: int) -> None:
+        ag, c = self.ag, self.c
+        cl = np.flatnonzero(ag.state == State.CLAIMANT)
+        due = cl[ag.due[cl] <= t]
+        rng = stream(c.seed, Stage.ASYLUM, t)
+        if due.size:
+            d = ag.dest[due].astype(np.int64)
+            u = rng.random((2, due.size))
+            checked = (self.dp("checks_prior_nationality", t)[d] > 0.5) & ~ag.direct[due]
+            found = checked & (~ag.concealed[due] | (u[0] < self.dp("detection", t)[d]))
+            granted = ~found & (u[1] < self.dp("recognition_rate", t)[d])
+            rec_ = due[granted]
+            ref = due[~granted]
+            ag.state[rec_] = State.RECOGNISED
+            self.rec.flow(t, "recognised", ag, rec_)
+            self.rec.flow(t, "refused", ag, ref)
+            self.rec.flow(t, "refused_prior_nationality", ag, due[found])
+            # perceived success follows outcomes, with a lag
+            n_dec = np.bincount(d, minlength=c.n_dest)
+            n_rec = np.bincount(d[granted], minlength=c.n_dest)
+            m = self.g("brokers.success_memory", t)
+            has = n_dec > 0
+            self.success[has] = m * self.success[has] + (1 - m) * n_rec[has] / n_dec[has]
+            self._after_refusal(ref, t, rng)
+        # irregular migrants removed to the first country
+        irr = np.flatnonzero((ag.state == State.IRREGULAR) & ~ag.direct)
+        if irr.size:
+            out = irr[rng.random(irr.size) < self.dp("removal_rate", t)[ag.dest[irr]]]
+            self.rec.flow(t, "removals", ag, out)
+            self._return(out)
+
+    def _return(self, who: np.ndarray) -> None:
+        ag = self.ag
+        ag.state[who] = FIRST
+        ag.dest[who] = -1
+        ag.returned[who] = True
+        ag.dest_employed[who] = False
+        ag.coethnic[who] = False
+
+    def _after_refusal(self, ref: np.ndarray, t: int, rng: np.random.Generator) -> None:
+        ag = self.ag
+        if ref.size == 0:
+            return
+        u = rng.random(ref.size)
+        p_ret = self.g("after_decision.refused_return", t)
+        p_re = self.g("after_decision.refused_remigrate", t)
+        direct = ag.direct[ref]
+        ret = ref[(u < p_ret) & ~direct]
+        self.rec.flow(t, "returns", ag, ret)
+        self._return(ret)
+        again = ref[(u >= p_ret) & (u < p_ret + p_re) & ~direct]
+        stay = ref[((u >= p_ret + p_re) | direct)]
+        ag.state[stay] = State.IRREGULAR
+        ag.state[again] = State.IRREGULAR  # becomes TRANSIT below if a destination is open
+        self._remigrate(again, t, rng)
+
+    def destination_life(self, t: int) -> None:
+        ag, g = self.ag, self.g
+        i = np.flatnonzero((ag.state >= State.CLAIMANT))
+        if i.size == 0:
+            return
+        rng = stream(self.c.seed, Stage.DESTINATION, t)
+        d = ag.dest[i].astype(np.int64)
+        la = ag.lang_adult[i]
+        ag.lang_adult[i] = la + g("destination_life.language_adult", t) * (1 - la)
+        kids = ag.children[i] > 0
+        lc = ag.lang_child[i]
+        ag.lang_child[i] = np.where(kids, lc + g("destination_life.language_child", t) * (1 - lc),
+                                    lc)
+        irregular = ag.state[i] == State.IRREGULAR
+        u = rng.random((3, i.size))
+        emp = ag.dest_employed[i]
+        p_find = g("destination_life.job_finding", t) * (0.2 + 0.8 * ag.lang_adult[i]) \
+            * np.where(irregular, 0.5, 1.0)
+        start = ~emp & (u[0] < p_find)
+        stop = emp & (u[0] < g("integration.job_loss_rate", t))
+        new_emp = (emp | start) & ~stop
+        co = ag.coethnic[i]
+        p_co = g("destination_life.coethnic_employment", t) * (1 - 0.7 * ag.lang_adult[i])
+        co = np.where(start, irregular | (u[1] < p_co), co) & new_emp
+        ag.dest_employed[i] = new_emp
+        ag.coethnic[i] = co
+        event = co & (u[2] < g("destination_life.friction_rate", t)
+                      * self.dp("competition", t)[d])
+        ag.friction[i] = 0.9 * ag.friction[i] + event
+        protect = np.minimum(np.log1p(self.community) / np.log1p(COMMUNITY_SATURATION), 1.0)
+        loss = g("destination_life.identity_loss_child", t) * (1 - protect[d])
+        ag.identity[i] = np.where(kids, ag.identity[i] * (1 - loss), ag.identity[i])
+
+    # --- recording -------------------------------------------------------------------------
+    def _profile_values(self, who: np.ndarray, t: int) -> np.ndarray:
+        ag = self.ag
+        cols = {
+            "skill": ag.skill[who], "drive": ag.drive[who], "funds": ag.funds[who],
+            "degree": ag.degree[who], "satisfaction": ag.satisfaction[who],
+            "income": ag.income[who], "frustration": ag.frustration[who],
+            "aspiration": ag.aspiration[who], "children": ag.children[who],
+            "age": ag.age0[who] + t / 12.0, "female": ag.female[who],
+        }
+        return np.column_stack([np.asarray(cols[a], dtype=np.float64) for a in PROFILE_ATTRS])
+
+    def _year_end(self, t: int) -> None:
+        ag, c = self.ag, self.c
+        year = c.year_of(t)
+        # stayers: residents of the first country who have never moved on
+        st = self.fc[~ag.direct[self.fc] & (ag.moves[self.fc] == 0)
+                     & (ag.state[self.fc] == FIRST)]
+        self.rec.profile("stayers", self._profile_values(st, t))
+        at = np.flatnonzero(ag.state >= State.CLAIMANT)
+        for k, code in enumerate(c.destinations):
+            w = at[ag.dest[at] == k]
+            if w.size == 0:
+                continue
+            kids = w[ag.children[w] > 0]
+            nk = int(ag.children[kids].sum())
+            emp = w[ag.dest_employed[w]]
+            rows = [
+                ("first", "language", float(ag.lang_adult[w].mean()), w.size),
+                ("first", "employment", float(ag.dest_employed[w].mean()), w.size),
+                ("first", "coethnic_employer_share",
+                 float(ag.coethnic[emp].mean()) if emp.size else np.nan, emp.size),
+                ("first", "friction", float(ag.friction[w].mean()), w.size),
+            ]
+            if nk:
+                wk = ag.children[kids].astype(np.float64)
+                rows += [
+                    ("second", "language", float(np.average(ag.lang_child[kids], weights=wk)),
+                     nk),
+                    ("second", "identity", float(np.average(ag.identity[kids], weights=wk)),
+                     nk),
+                ]
+            for gen, measure, value, n in rows:
+                self.rec.life_rows.append((year, code, gen, measure, value, n))
+
+    def _check(self, t: int) -> None:
+        ag = self.ag
+        for name in ("funds", "income", "push", "aspiration", "satisfaction", "lang_adult",
+                     "identity"):
+            arr = getattr(ag, name)
+            if not np.isfinite(arr).all():
+                raise NumericalError(
+                    f"month {t} ({self.c.year_of(t)}-{self.c.month_of(t):02d}): agent column "
+                    f"'{name}' became NaN/inf; check the parameters that drive it "
+                    "(see docs/odd.md) for extreme values")
+
+    def step(self, t: int) -> None:
+        ag = self.ag
+        prev = ag.state.copy()
+        self.prev = prev
+        self._timed("arrivals", self.arrivals, t)
+        self.fc = np.flatnonzero(ag.state == FIRST)
+        self._timed("births", self.births, t)
+        self._timed("integration", self.integration, t)
+        self.abroad = np.flatnonzero(ag.state >= State.CLAIMANT)
+        w = (1 + ag.children[self.abroad]).astype(np.float64)
+        self.community = np.bincount(ag.dest[self.abroad].astype(np.int64), weights=w,
+                                     minlength=self.c.n_dest)
+        self._timed("information", self.information, t)
+        self._timed("brokers", self.brokers, t)
+        self._timed("decision", self.decision, t)
+        self._timed("journey", self.journey, t)
+        self._timed("asylum", self.asylum, t)
+        self._timed("destination_life", self.destination_life, t)
+        t0 = time.perf_counter()
+        if self.c.month_of(t) == 12 or t == self.c.months - 1:
+            self.fc = np.flatnonzero(ag.state == FIRST)
+            self._year_end(t)
+        self.rec.end_of_month(t, ag, prev)
+        self._check(t)
+        self.stage_seconds["record"] = self.stage_seconds.get("record", 0.0) \
+            + time.perf_counter() - t0
+
+    def run(self, progress: Callable[[int, int], None] | None = None,
+            months: int | None = None) -> None:
+        T = self.c.months if months is None else min(months, self.c.months)
+        for t in range(T):
+            self.step(t)
+            if progress is not None:
+                progress(t + 1, T)
+
+
+def simulate_compiled(c: Compiled, progress: Callable[[int, int], None] | None = None,
+                      generator: str = "clustered_pareto") -> SimulationResult:
+    """Run a compiled scenario and return its :class:`SimulationResult`."""
+    t0 = time.perf_counter()
+    eng = Engine(c, generator)
+    setup = time.perf_counter() - t0
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        eng.run(progress)
+    seconds = time.perf_counter() - t0
+    stages = {"setup": setup, **eng.stage_seconds}
+    return SimulationResult(c, eng.rec, eng.ag, eng.adj, seconds, stages)

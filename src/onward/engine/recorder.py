@@ -1,0 +1,175 @@
+"""Aggregate outputs inside the run (monthly arrays), then turn them into tidy tables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from onward.engine.state import N_STATES, STATE_NAMES, Agents, State
+
+FLOWS = (
+    "departures",  # left the first country for a destination
+    "broker_departures",  # ... of which a broker arranged the move
+    "claims",  # asylum claims lodged (first claims at that destination)
+    "recognised",  # first decisions granting protection
+    "refused",  # first decisions refusing
+    "refused_prior_nationality",  # ... of which refused because first-country nationality found
+    "returns",  # refused claimants going back to the first country
+    "remigrations",  # moves on from one destination to another
+    "removals",  # irregular migrants removed to the first country
+)
+ROUTES = ("onward", "direct")
+
+PROFILE_ATTRS = ("skill", "drive", "funds", "degree", "satisfaction", "income", "frustration",
+                 "aspiration", "children", "age", "female")
+
+
+@dataclass
+class Recorder:
+    months: int
+    n_dest: int
+    stock_h: np.ndarray = field(init=False)
+    stock_p: np.ndarray = field(init=False)
+    trans_h: np.ndarray = field(init=False)
+    trans_p: np.ndarray = field(init=False)
+    births: np.ndarray = field(init=False)
+    flow_h: np.ndarray = field(init=False)
+    flow_p: np.ndarray = field(init=False)
+    movers_sum: np.ndarray = field(init=False)
+    movers_sq: np.ndarray = field(init=False)
+    movers_n: int = 0
+    stayers_sum: np.ndarray = field(init=False)
+    stayers_sq: np.ndarray = field(init=False)
+    stayers_n: int = 0
+    life_rows: list = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        T, D, S = self.months, self.n_dest, N_STATES
+        self.stock_h = np.zeros((T, S, D + 1), np.int64)
+        self.stock_p = np.zeros((T, S, D + 1), np.int64)
+        self.trans_h = np.zeros((T, S, S), np.int64)
+        self.trans_p = np.zeros((T, S, S), np.int64)
+        self.births = np.zeros((T, S), np.int64)
+        self.flow_h = np.zeros((T, len(FLOWS), D, 2), np.int64)
+        self.flow_p = np.zeros((T, len(FLOWS), D, 2), np.int64)
+        k = len(PROFILE_ATTRS)
+        self.movers_sum = np.zeros(k)
+        self.movers_sq = np.zeros(k)
+        self.stayers_sum = np.zeros(k)
+        self.stayers_sq = np.zeros(k)
+
+    # --- recording -----------------------------------------------------------------------
+    def flow(self, t: int, name: str, ag: Agents, idx: np.ndarray) -> None:
+        """Count households ``idx`` (with their destinations and routes) under flow ``name``."""
+        if idx.size == 0:
+            return
+        f = FLOWS.index(name)
+        d = ag.dest[idx].astype(np.int64)
+        r = ag.direct[idx].astype(np.int64)
+        key = d * 2 + r
+        D2 = self.n_dest * 2
+        self.flow_h[t, f] += np.bincount(key, minlength=D2).reshape(self.n_dest, 2)
+        self.flow_p[t, f] += np.bincount(key, weights=1 + ag.children[idx],
+                                         minlength=D2).reshape(self.n_dest, 2).astype(np.int64)
+
+    def end_of_month(self, t: int, ag: Agents, prev_state: np.ndarray) -> None:
+        S, D = N_STATES, self.n_dest
+        persons = 1 + ag.children.astype(np.int64)
+        loc = np.where(ag.state <= State.FIRST_COUNTRY, 0, ag.dest.astype(np.int64) + 1)
+        key = ag.state.astype(np.int64) * (D + 1) + loc
+        self.stock_h[t] = np.bincount(key, minlength=S * (D + 1)).reshape(S, D + 1)
+        self.stock_p[t] = np.bincount(key, weights=persons,
+                                      minlength=S * (D + 1)).reshape(S, D + 1).astype(np.int64)
+        tkey = prev_state.astype(np.int64) * S + ag.state
+        self.trans_h[t] = np.bincount(tkey, minlength=S * S).reshape(S, S)
+        self.trans_p[t] = np.bincount(tkey, weights=persons,
+                                      minlength=S * S).reshape(S, S).astype(np.int64)
+
+    def profile(self, group: str, values: np.ndarray) -> None:
+        """Add rows (households x attributes) to the movers' or the stayers' profile."""
+        if values.shape[0] == 0:
+            return
+        s, q = values.sum(axis=0), (values.astype(np.float64) ** 2).sum(axis=0)
+        if group == "movers":
+            self.movers_sum += s
+            self.movers_sq += q
+            self.movers_n += values.shape[0]
+        else:
+            self.stayers_sum += s
+            self.stayers_sq += q
+            self.stayers_n += values.shape[0]
+
+    # --- tidy tables ---------------------------------------------------------------------
+    def tables(self, years: np.ndarray, months: np.ndarray, dests: list[str],
+               first_country: str) -> dict[str, pd.DataFrame]:
+        T, D = self.months, self.n_dest
+        out: dict[str, pd.DataFrame] = {}
+        # flows: monthly, by destination, flow and route
+        t_i, f_i, d_i, r_i = np.meshgrid(np.arange(T), np.arange(len(FLOWS)), np.arange(D),
+                                         np.arange(2), indexing="ij")
+        flows = pd.DataFrame({
+            "year": years[t_i.ravel()], "month": months[t_i.ravel()],
+            "destination": np.asarray(dests)[d_i.ravel()],
+            "flow": np.asarray(FLOWS)[f_i.ravel()], "route": np.asarray(ROUTES)[r_i.ravel()],
+            "persons": self.flow_p.ravel(), "households": self.flow_h.ravel(),
+        })
+        flows = flows[~((flows.route == "direct") & ~flows.flow.isin(
+            ["claims", "recognised", "refused"]))].reset_index(drop=True)
+        out["flows"] = flows
+        yearly = flows.groupby(["year", "destination", "flow", "route"], as_index=False,
+                               sort=True)[["persons", "households"]].sum()
+        apps = yearly[yearly.flow == "claims"].drop(columns="flow").reset_index(drop=True)
+        out["applications"] = apps
+        dec = yearly[yearly.flow.isin(["recognised", "refused", "refused_prior_nationality"])]
+        dec = dec.pivot_table(index=["year", "destination", "route"], columns="flow",
+                              values=["persons", "households"], fill_value=0,
+                              aggfunc="sum")
+        dec.columns = [f"{b}_{a}" for a, b in dec.columns]
+        dec = dec.reset_index()
+        for col in ("recognised_persons", "refused_persons", "recognised_households",
+                    "refused_households", "refused_prior_nationality_persons",
+                    "refused_prior_nationality_households"):
+            if col not in dec:
+                dec[col] = 0
+        dec["grant_rate_main"] = np.where(
+            (dec.recognised_households + dec.refused_households) > 0,
+            dec.recognised_households / (dec.recognised_households + dec.refused_households)
+            .where(lambda s: s > 0, 1), np.nan)
+        out["decisions"] = dec
+        on = yearly[yearly.route == "onward"]
+        dep = on[on.flow == "departures"].set_index(["year", "destination"])["households"]
+        bro = on[on.flow == "broker_departures"].set_index(["year", "destination"])["households"]
+        brokers = pd.DataFrame({"departures": dep, "broker_departures": bro}).reset_index()
+        brokers["broker_share"] = np.where(brokers.departures > 0,
+                                           brokers.broker_departures
+                                           / brokers.departures.where(brokers.departures > 0, 1),
+                                           np.nan)
+        out["brokers"] = brokers
+        # stocks: monthly, by state and location
+        locs = [first_country] + list(dests)
+        t_i, s_i, l_i = np.meshgrid(np.arange(T), np.arange(N_STATES), np.arange(D + 1),
+                                    indexing="ij")
+        stocks = pd.DataFrame({
+            "year": years[t_i.ravel()], "month": months[t_i.ravel()],
+            "state": np.asarray(STATE_NAMES)[s_i.ravel()],
+            "location": np.asarray(locs)[l_i.ravel()],
+            "persons": self.stock_p.ravel(), "households": self.stock_h.ravel(),
+        })
+        valid = np.where(s_i.ravel() <= State.FIRST_COUNTRY, l_i.ravel() == 0, l_i.ravel() > 0)
+        out["stocks"] = stocks[valid].reset_index(drop=True)
+        # movers vs stayers
+        rows = []
+        for group, n, s, q in (("movers", self.movers_n, self.movers_sum, self.movers_sq),
+                               ("stayers", self.stayers_n, self.stayers_sum, self.stayers_sq)):
+            for k, attr in enumerate(PROFILE_ATTRS):
+                mean = s[k] / n if n else np.nan
+                var = q[k] / n - mean**2 if n else np.nan
+                rows.append({"group": group, "attribute": attr, "mean": mean,
+                             "sd": float(np.sqrt(max(var, 0.0))) if n else np.nan, "n": n})
+        out["profile"] = pd.DataFrame(rows)
+        out["destination_life"] = pd.DataFrame(
+            self.life_rows,
+            columns=["year", "destination", "generation", "measure", "value", "persons"])
+        return out
