@@ -24,6 +24,8 @@ from onward.data.catalog import (
     table_path,
 )
 from onward.data.series import (
+    ARRIVAL_TABLES,
+    arrival_series,
     MASK_VALUE,
     arrivals,
     first_claims,
@@ -36,6 +38,8 @@ from onward.data.series import (
 )
 
 __all__ = [
+    "ARRIVAL_TABLES",
+    "arrival_series",
     "MASK_VALUE",
     "TABLES",
     "TableInfo",

@@ -11,13 +11,13 @@ held out, see ``PROVENANCE.md``).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from onward.data.catalog import load
+from onward.data.catalog import UnknownTableError, load
 
 __all__ = [
     "MASK_VALUE",
@@ -626,3 +626,31 @@ def residence_unknown() -> pd.DataFrame:
     )
     out = out.sort_values(["year", "month"], na_position="first", kind="stable")
     return out.reset_index(drop=True)
+
+
+#: Tables that can feed a scenario's ``population.inflow`` (``source: data``), by name:
+#: each gives the people present at the start and the yearly arrivals after it.
+ARRIVAL_TABLES: dict[str, tuple[Callable[[], dict[str, int]], Callable[[], pd.DataFrame]]] = {
+    "mou_arrivals": (initial_population, arrivals),
+}
+
+
+def arrival_series(name: str) -> tuple[dict[str, int], pd.DataFrame]:
+    """The initial population and yearly arrivals of an inflow table.
+
+    Returns ``(initial, arrivals)`` where ``initial`` has keys total, male, female,
+    through_year and ``arrivals`` has columns year, arrivals, male, female, female_share.
+
+    Examples
+    --------
+    >>> initial, arr = arrival_series("mou_arrivals")
+    >>> initial["total"]
+    947
+    """
+    try:
+        initial_fn, arrivals_fn = ARRIVAL_TABLES[name]
+    except KeyError:
+        raise UnknownTableError(
+            f"'{name}' is not an arrivals table; valid: {', '.join(sorted(ARRIVAL_TABLES))}"
+        ) from None
+    return initial_fn(), arrivals_fn()

@@ -66,13 +66,9 @@ def _inflows(sc: Scenario) -> tuple[float, float, dict[int, float], dict[int, fl
     else:
         from onward import data
 
-        if infl.table != "mou_arrivals":
-            raise OverrideError(f"population.inflow.table: '{infl.table}' has no arrivals "
-                                "series; use mou_arrivals or source: inline")
-        arr = data.arrivals()
+        ini, arr = data.arrival_series(str(infl.table))
         values = {int(r.year): float(r.arrivals) for r in arr.itertuples()}
         shares = {int(r.year): float(r.female_share) for r in arr.itertuples()}
-        ini = data.initial_population()
         initial = float(ini["total"]) if infl.initial is None else float(infl.initial)
         female0 = float(ini["female"]) / float(ini["total"])
         if infl.initial_female_share is not None:
@@ -108,7 +104,7 @@ def compile_scenario(sc: Scenario, overrides: dict[str, float] | None = None,
     ----------
     sc : Scenario
     overrides : dict, optional
-        ``{"parameters.integration.glass_ceiling": 0.8, "destinations.GBR.detection": 0.5}``;
+        ``{"parameters.integration.glass_ceiling": 0.8, "destinations.XYZ.detection": 0.5}``;
         replaces the base value before events apply (used by calibration and experiments).
     seed : int, optional
         Overrides the scenario's seed.

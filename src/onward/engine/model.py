@@ -275,18 +275,28 @@ class Engine:
         ag, c = self.ag, self.c
         D = c.n_dest
         offer = (ag.offer_until[i] >= t) & (ag.offer_dest[i] >= 0)
-        cost = np.broadcast_to(self.dp("travel_cost", t), (i.size, D)).copy()
-        if offer.any():
-            rows = np.flatnonzero(offer)
-            cost[rows, ag.offer_dest[i[rows]]] += self.g("brokers.fee", t)
-        allowed = np.broadcast_to(self.dp("open", t) > 0.5, (i.size, D)).copy()
-        if c.information_gating:
-            allowed &= ag.info_until[i] >= t
+        open_ = self.dp("open", t) > 0.5
+        travel = self.dp("travel_cost", t)
+        allowed = np.zeros((i.size, D), dtype=bool)
         if c.capability_gating:
-            allowed &= ag.funds[i, None] >= cost
             capable = (ag.skill[i] >= self.g("capability.min_skill", t)) | offer
+            # cheap one-column screens first: only those who could afford the cheapest open
+            # destination need the per-destination checks
+            cheapest = travel[open_].min() if open_.any() else np.inf
+            rows = np.flatnonzero(capable & (ag.funds[i] >= cheapest))
         else:
             capable = np.ones(i.size, bool)
+            rows = np.arange(i.size)
+        cost = np.broadcast_to(travel, (i.size, D)).copy()
+        if offer.any():
+            o = np.flatnonzero(offer)
+            cost[o, ag.offer_dest[i[o]]] += self.g("brokers.fee", t)
+        sub = np.broadcast_to(open_, (rows.size, D)).copy()
+        if c.information_gating:
+            sub &= ag.info_until[i[rows]] >= t
+        if c.capability_gating:
+            sub &= ag.funds[i[rows], None] >= cost[rows]
+        allowed[rows] = sub
         if exclude_current:
             cur = ag.dest[i].astype(np.int64)
             allowed[np.arange(i.size)[cur >= 0], cur[cur >= 0]] = False

@@ -1,7 +1,7 @@
 """Agent states and the struct-of-arrays that holds every household.
 
 An agent is a household: one adult (the head) and their children. Persons are counted with
-``1 + children`` so that outputs match statistics that count persons (UNHCR) while the
+``1 + children`` so that outputs match statistics that count persons while the
 decisions are made once per household (as a main applicant does).
 """
 

@@ -25,31 +25,56 @@ from typing import Any
 
 import yaml
 from pydantic import ValidationError
+from yaml.constructor import SafeConstructor
 
-from onward.scenario.schema import Month, Scenario
+from onward.scenario.schema import FieldError, Month, Scenario, dotted
 
-MAX_FILE_BYTES = 2_000_000
+# The pure-Python parser is used on purpose: libyaml's composer recurses in C and crashes
+# the interpreter on deeply nested input, while this one raises RecursionError. It parses
+# about 200 kB/s, so the size limit keeps a hostile file under a few seconds.
+MAX_FILE_BYTES = 1_000_000
 MAX_NODES = 200_000
 MAX_DEPTH = 64
 MAX_EXTENDS = 16
+MAX_MESSAGES = 20
 
 Path_ = tuple[str | int, ...]
 
+_SHOW = "see `onward scenario show nk-onward` for a valid example"
+
 
 class ScenarioError(ValueError):
-    """A scenario cannot be loaded; ``str(err)`` is the message to show the user."""
+    """A scenario cannot be loaded; ``str(err)`` is the message to show the user.
+
+    ``messages`` holds one line per problem: ``file:line: field.path: problem. Fix: ...``.
+    """
 
     def __init__(self, messages: list[str]):
-        self.messages = messages
-        super().__init__("\n".join(messages))
+        self.messages = [_one_line(m) for m in messages]
+        super().__init__("\n".join(self.messages))
+
+
+def _one_line(text: str, limit: int = 600) -> str:
+    text = text.replace("\r", "\\r").replace("\n", "\\n")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _short(x: Any, limit: int = 60) -> str:
+    r = repr(x)
+    return r if len(r) <= limit else r[: limit - 3] + "..."
 
 
 @dataclass
 class _Doc:
-    """A parsed YAML document and, for each field path, the file and line it came from."""
+    """A parsed YAML document and, for each field path, the file and line it came from.
+
+    ``shown`` maps an event of the merged list (``("events", j)``) to the path it has in the
+    file that wrote it, so messages name ``events[0]`` of a child, not its merged position.
+    """
 
     data: Any
     lines: dict[Path_, tuple[str, int]] = field(default_factory=dict)
+    shown: dict[Path_, Path_] = field(default_factory=dict)
 
 
 def builtin_dir() -> Path:
@@ -59,6 +84,13 @@ def builtin_dir() -> Path:
 def builtin_names() -> list[str]:
     """Names of the scenarios shipped with onward."""
     return sorted(p.stem for p in builtin_dir().glob("*.yaml"))
+
+
+def _is_file(p: Path) -> bool:
+    try:
+        return p.is_file()
+    except (OSError, ValueError):  # name too long, NUL byte, ...
+        return False
 
 
 def resolve_path(name_or_path: str | Path, relative_to: Path | None = None) -> Path:
@@ -74,11 +106,12 @@ def resolve_path(name_or_path: str | Path, relative_to: Path | None = None) -> P
     if p.suffix == "" and "/" not in s:
         candidates.append(builtin_dir() / f"{s}.yaml")
     for c in candidates:
-        if c.is_file():
+        if _is_file(c):
             return c
     raise ScenarioError([
-        f"{s}: no such scenario file or built-in scenario. Built-ins: "
-        + ", ".join(builtin_names()) + " (see `onward scenarios`); or give a path to a .yaml file"
+        f"{_short(s)}: no such scenario file or built-in scenario. Fix: give a path to a .yaml "
+        "file (relative to the file that names it) or a built-in name: "
+        + ", ".join(builtin_names()) + " (see `onward scenarios`)"
     ])
 
 
@@ -86,232 +119,383 @@ def resolve_path(name_or_path: str | Path, relative_to: Path | None = None) -> P
 
 
 def _parse_yaml(text: str, fname: str) -> _Doc:
+    if len(text) > MAX_FILE_BYTES:
+        raise ScenarioError([f"{fname}: {len(text)} characters is too large for a scenario "
+                             f"(limit {MAX_FILE_BYTES}). Fix: a scenario is a few kB; extend "
+                             "a built-in (extends: nk-onward) and write only what changes"])
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.reader.ReaderError as exc:
+        ch = chr(exc.character) if isinstance(exc.character, int) else str(exc.character)
+        pos = text.find(ch)
+        line = text.count("\n", 0, pos) + 1 if pos >= 0 else 1
+        raise ScenarioError([
+            f"{fname}:{line}: unreadable character {ch!r} ({exc.reason}); this does not look "
+            "like a text file. Fix: save the scenario as plain UTF-8 text"
+        ]) from None
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         where = f"{fname}:{mark.line + 1}:{mark.column + 1}" if mark else fname
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ScenarioError([
             f"{where}: YAML syntax error: {problem}. Fix: check indentation (spaces, not tabs), "
-            "colons after keys and matching quotes/brackets on that line"
+            "colons after keys and matching quotes/brackets on that line or the one above"
         ]) from None
-    except (ValueError, RecursionError) as exc:  # e.g. unusual bytes, deep nesting
-        raise ScenarioError([f"{fname}: cannot be read as YAML ({exc}); save it as UTF-8 text"
-                             ]) from None
+    except RecursionError:
+        raise ScenarioError([f"{fname}: nesting too deep to read. Fix: a scenario nests a few "
+                             "levels; close the brackets or flatten the file"]) from None
+    except ValueError as exc:  # e.g. unusual bytes
+        raise ScenarioError([f"{fname}: cannot be read as YAML ({exc}). Fix: save it as UTF-8 "
+                             "text"]) from None
     if node is None:
-        raise ScenarioError([f"{fname}: the file is empty; start from `onward scenario new NAME`"])
+        raise ScenarioError([f"{fname}: the file is empty (or only comments). Fix: write a "
+                             "scenario, e.g. `extends: nk-onward` plus what changes, or start "
+                             "from `onward scenario new NAME`"])
     doc = _Doc(None)
-    counter = [0]
-    doc.data = _construct(node, (), doc, fname, counter, 0, set())
+    state = _Build(fname, SafeConstructor())
+    doc.data = state.construct(node, (), doc, 0)
     return doc
 
 
-def _construct(node: yaml.Node, path: Path_, doc: _Doc, fname: str, counter: list[int],
-               depth: int, active: set[int]) -> Any:
-    counter[0] += 1
-    if counter[0] > MAX_NODES:
-        raise ScenarioError([f"{fname}: more than {MAX_NODES} YAML nodes (after expanding "
-                             "anchors/aliases); a scenario is never this large. Remove the "
-                             "repeated aliases"])
-    if depth > MAX_DEPTH:
-        raise ScenarioError([f"{fname}:{node.start_mark.line + 1}: nesting deeper than "
-                             f"{MAX_DEPTH} levels; flatten the file"])
-    if id(node) in active:
-        raise ScenarioError([f"{fname}:{node.start_mark.line + 1}: recursive YAML alias; "
-                             "remove it"])
-    doc.lines.setdefault(path, (fname, node.start_mark.line + 1))
-    if isinstance(node, yaml.MappingNode):
-        active.add(id(node))
-        out: dict[Any, Any] = {}
-        for k_node, v_node in node.value:
-            if not isinstance(k_node, yaml.ScalarNode):
-                raise ScenarioError([f"{fname}:{k_node.start_mark.line + 1}: keys must be plain "
-                                     "names"])
-            if k_node.tag == "tag:yaml.org,2002:merge":
-                raise ScenarioError([f"{fname}:{k_node.start_mark.line + 1}: YAML merge keys "
-                                     "('<<') are not supported; use `extends:` instead"])
-            key = _scalar(k_node, fname)
-            if isinstance(key, (dict, list)) or key is None:
-                raise ScenarioError([f"{fname}:{k_node.start_mark.line + 1}: invalid key"])
-            if key in out:
-                raise ScenarioError([
-                    f"{fname}:{k_node.start_mark.line + 1}: duplicate key '{key}' in "
-                    f"{_fmt(path) or 'the top level'}; keep only one"
-                ])
-            out[key] = _construct(v_node, path + (str(key),), doc, fname, counter, depth + 1,
-                                  active)
-            doc.lines[path + (str(key),)] = (fname, k_node.start_mark.line + 1)
-        active.discard(id(node))
-        return out
-    if isinstance(node, yaml.SequenceNode):
-        active.add(id(node))
-        items = [
-            _construct(v, path + (i,), doc, fname, counter, depth + 1, active)
-            for i, v in enumerate(node.value)
-        ]
-        active.discard(id(node))
-        return items
-    return _scalar(node, fname)
+_MAP_TAG = "tag:yaml.org,2002:map"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
 
 
-_SAFE = yaml.SafeLoader("")
+class _Build:
+    """Builds plain Python data from YAML nodes, recording lines; refuses alias bombs."""
 
+    def __init__(self, fname: str, constructor: SafeConstructor) -> None:
+        self.fname = fname
+        self.constructor = constructor
+        self.count = 0
+        self.active: set[int] = set()
 
-def _scalar(node: yaml.Node, fname: str) -> Any:
-    try:
-        return _SAFE.construct_object(node, deep=True)
-    except yaml.YAMLError as exc:
-        raise ScenarioError([f"{fname}:{node.start_mark.line + 1}: {exc}"]) from None
-    except (ValueError, OverflowError) as exc:
-        raise ScenarioError([f"{fname}:{node.start_mark.line + 1}: bad value ({exc})"]) from None
+    def error(self, node: yaml.Node, text: str) -> ScenarioError:
+        return ScenarioError([f"{self.fname}:{node.start_mark.line + 1}: {text}"])
 
+    def construct(self, node: yaml.Node, path: Path_, doc: _Doc, depth: int) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise ScenarioError([f"{self.fname}: more than {MAX_NODES} YAML nodes (after "
+                                 "expanding anchors/aliases); a scenario is never this large. "
+                                 "Fix: remove the repeated aliases (&name / *name)"])
+        if depth > MAX_DEPTH:
+            raise self.error(node, f"nesting deeper than {MAX_DEPTH} levels. Fix: flatten the "
+                             "file")
+        if id(node) in self.active:
+            raise self.error(node, "recursive YAML alias (a value that contains itself). Fix: "
+                             "remove the alias")
+        doc.lines.setdefault(path, (self.fname, node.start_mark.line + 1))
+        if isinstance(node, yaml.MappingNode):
+            if node.tag != _MAP_TAG:
+                raise self.error(node, f"YAML tag {node.tag} is not supported. Fix: remove it")
+            self.active.add(id(node))
+            out: dict[Any, Any] = {}
+            for k_node, v_node in node.value:
+                if not isinstance(k_node, yaml.ScalarNode):
+                    raise self.error(k_node, "keys must be plain names. Fix: write `name: value`")
+                if k_node.tag == "tag:yaml.org,2002:merge":
+                    raise self.error(k_node, "YAML merge keys ('<<') are not supported. Fix: use "
+                                     "`extends:` instead")
+                key = self.scalar(k_node)
+                try:
+                    hash(key)
+                except TypeError:
+                    raise self.error(k_node, "invalid key. Fix: write `name: value`") from None
+                if key is None:
+                    raise self.error(k_node, "empty key. Fix: write `name: value`")
+                kpath = path + (str(key),)
+                if key in out:
+                    raise self.error(k_node, f"{dotted(kpath)}: duplicate key '{key}' in "
+                                     f"{dotted(path) or 'the top level'}. Fix: keep only one")
+                out[key] = self.construct(v_node, kpath, doc, depth + 1)
+                doc.lines[kpath] = (self.fname, k_node.start_mark.line + 1)
+            self.active.discard(id(node))
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            if node.tag != _SEQ_TAG:
+                raise self.error(node, f"YAML tag {node.tag} is not supported. Fix: remove it")
+            self.active.add(id(node))
+            items = [self.construct(v, path + (i,), doc, depth + 1)
+                     for i, v in enumerate(node.value)]
+            self.active.discard(id(node))
+            return items
+        return self.scalar(node)
 
-def _fmt(path: Path_) -> str:
-    out = ""
-    for p in path:
-        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
-    return out
+    def scalar(self, node: yaml.Node) -> Any:
+        try:
+            return self.constructor.construct_object(node, deep=True)
+        except yaml.YAMLError as exc:
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise self.error(node, f"{problem}. Fix: remove the tag, or quote the value if "
+                             "it is text") from None
+        except (ValueError, OverflowError) as exc:
+            raise self.error(node, f"bad value {_short(node.value)} ({exc}). Fix: correct it, "
+                             "or quote it if it is text") from None
 
 
 # --- extends --------------------------------------------------------------------------------
 
 
-def _merge(base: Any, over: Any, bl: dict, ol: dict, path: Path_) -> Any:
-    """Deep-merge ``over`` onto ``base``; events merge by id; scalars onto params set value."""
+def _merge(base: Any, over: Any) -> Any:
+    """Deep-merge ``over`` onto ``base``; a bare number onto a parameter sets its value."""
     if isinstance(base, dict) and isinstance(over, dict):
         out = dict(base)
         for k, v in over.items():
-            if k in out:
-                out[k] = _merge(out[k], v, bl, ol, path + (str(k),))
-            else:
-                out[k] = v
+            out[k] = _merge(out[k], v) if k in out else v
         return out
-    if path == ("events",) and isinstance(base, list) and isinstance(over, list):
-        return _merge_events(base, over)
-    if isinstance(base, dict) and "value" in base and isinstance(over, (int, float)) \
-            and not isinstance(over, bool):
+    if _sets_value(base, over):
         out = dict(base)
         out["value"] = over
         return out
     return over
 
 
-def _merge_events(base: list, over: list) -> list:
+def _sets_value(base: Any, over: Any) -> bool:
+    return isinstance(base, dict) and "value" in base and isinstance(over, (int, float)) \
+        and not isinstance(over, bool)
+
+
+def _event_id(ev: Any) -> str | None:
+    eid = ev.get("id") if isinstance(ev, dict) else None
+    return eid if isinstance(eid, str) and eid else None
+
+
+def _merge_events(base: list, over: list, child: _Doc, fname: str
+                  ) -> tuple[list, list[tuple[int | None, int | None]]]:
+    """Merge event lists by id; also return, per merged event, its (base, child) index."""
     out = [copy.deepcopy(e) for e in base]
-    index = {e.get("id"): i for i, e in enumerate(out) if isinstance(e, dict) and e.get("id")}
+    origin: list[tuple[int | None, int | None]] = [(i, None) for i in range(len(out))]
+    index = {eid: i for i, e in enumerate(out) if (eid := _event_id(e))}
     removed: set[int] = set()
-    for ev in over:
-        eid = ev.get("id") if isinstance(ev, dict) else None
-        if eid and eid in index:
-            if ev.get("remove"):
-                removed.add(index[eid])
+    for c, ev in enumerate(over):
+        eid = _event_id(ev)
+        remove = isinstance(ev, dict) and ev.get("remove") is True
+        if eid is not None and eid in index:
+            i = index[eid]
+            if remove:
+                removed.add(i)
             else:
-                merged = dict(out[index[eid]])
+                merged = dict(out[i])
                 merged.update(ev)
-                out[index[eid]] = merged
-        elif isinstance(ev, dict) and ev.get("remove"):
-            raise ScenarioError([f"events: cannot remove '{eid}': the base scenario has no event "
-                                 f"with that id (ids: {sorted(k for k in index if k)})"])
+                out[i] = merged
+                origin[i] = (i, c)
+        elif remove:
+            line = child.lines.get(("events", c, "id"), child.lines.get(("events", c)))
+            where = f"{fname}:{line[1]}" if line else fname
+            what = f"cannot remove '{eid}': the base scenario has no event with that id" if eid \
+                else "remove: true needs the id of the base event to remove"
+            raise ScenarioError([f"{where}: events[{c}].id: {what}. Fix: use one of "
+                                 + ", ".join(sorted(index))])
         else:
             out.append(ev)
-    return [e for i, e in enumerate(out) if i not in removed]
+            origin.append((None, c))
+    keep = [i for i in range(len(out)) if i not in removed]
+    return [out[i] for i in keep], [origin[i] for i in keep]
+
+
+def _under(key: Path_, prefix: Path_) -> bool:
+    return len(key) >= len(prefix) and key[: len(prefix)] == prefix
+
+
+def _extend(base: _Doc, child: _Doc, fname: str) -> _Doc:
+    """Merge a child document onto its base, carrying every field's file and line along."""
+    bdata, cdata = dict(base.data), dict(child.data)
+    merge_events = isinstance(bdata.get("events"), list) and isinstance(cdata.get("events"), list)
+    origin: list[tuple[int | None, int | None]] = []
+    if merge_events:
+        events, origin = _merge_events(bdata.pop("events"), cdata.pop("events"), child, fname)
+    data = _merge(bdata, cdata)
+    if merge_events:
+        data["events"] = events
+
+    # Paths where the child replaced what the base had: the base's lines below them now
+    # belong to the child's line (a bare number replaces only the parameter's value).
+    owned: dict[Path_, tuple[str, int]] = {}
+
+    def walk(b: Any, c: Any, path: Path_) -> None:
+        if isinstance(b, dict) and isinstance(c, dict):
+            for k, v in c.items():
+                if k in b:
+                    walk(b[k], v, path + (str(k),))
+        elif path in child.lines:
+            if _sets_value(b, c):
+                owned[path + ("value",)] = child.lines[path]
+            else:
+                owned[path] = child.lines[path]
+
+    walk(bdata, cdata, ())
+    ev_item = (lambda k: len(k) >= 2 and k[0] == "events") if merge_events else \
+        (lambda k: False)
+    lines: dict[Path_, tuple[str, int]] = {}
+    for k, loc in base.lines.items():
+        if ev_item(k):
+            continue
+        owner = next((k[:n] for n in range(len(k), 0, -1) if k[:n] in owned), None)
+        lines[k] = owned[owner] if owner is not None else loc
+    lines.update({k: v for k, v in child.lines.items() if not ev_item(k)})
+    shown = {} if "events" in child.data else dict(base.shown)
+    for j, (bi, ci) in enumerate(origin):
+        if bi is not None:
+            lines.update({("events", j) + k[2:]: v for k, v in base.lines.items()
+                          if _under(k, ("events", bi))})
+            shown[("events", j)] = base.shown.get(("events", bi), ("events", bi))
+        if ci is not None:
+            lines.update({("events", j) + k[2:]: v for k, v in child.lines.items()
+                          if _under(k, ("events", ci))})
+            shown[("events", j)] = ("events", ci)
+    return _Doc(data, lines, shown)
+
+
+_NO_EXTENDS = object()
+
+
+def _resolve(doc: _Doc, fname: str, here: Path | None, chain: tuple[Path, ...]) -> _Doc:
+    """Check the top level is a mapping and apply its ``extends``, if any."""
+    if not isinstance(doc.data, dict):
+        raise ScenarioError([f"{fname}:1: scenario: the top level is a "
+                             f"{type(doc.data).__name__}, not a mapping. Fix: write one "
+                             "`key: value` per line (name:, horizon:, ...), e.g. start with "
+                             "`extends: nk-onward`"])
+    parent = doc.data.pop("extends", _NO_EXTENDS)
+    if parent is _NO_EXTENDS:
+        return doc
+    line = doc.lines.get(("extends",), (fname, 1))[1]
+    if not isinstance(parent, str) or not parent.strip():
+        raise ScenarioError([f"{fname}:{line}: extends: expected the name of a built-in "
+                             f"scenario or a path (got {_short(parent)}). Fix: write e.g. "
+                             "extends: nk-onward or extends: ./base.yaml"])
+    try:
+        base_path = resolve_path(parent, relative_to=here)
+    except ScenarioError as exc:
+        raise ScenarioError([f"{fname}:{line}: extends: {m}" for m in exc.messages]) from None
+    if base_path.resolve() in chain:
+        loop = " -> ".join(str(p) for p in chain + (base_path.resolve(),))
+        raise ScenarioError([f"{fname}:{line}: extends: {parent} leads back to a file that "
+                             f"extends it ({loop}). Fix: remove `extends` from one of them"])
+    if len(chain) >= MAX_EXTENDS:
+        raise ScenarioError([f"{fname}:{line}: extends: chain longer than {MAX_EXTENDS} files. "
+                             "Fix: extend a scenario nearer the root"])
+    base = _read(base_path, chain)
+    return _extend(base, doc, fname)
 
 
 def _read(path: Path, chain: tuple[Path, ...] = ()) -> _Doc:
     fname = str(path)
-    if len(chain) > MAX_EXTENDS:
-        raise ScenarioError([f"{fname}: `extends` chain longer than {MAX_EXTENDS}"])
-    if path.resolve() in chain:
-        raise ScenarioError([f"{fname}: `extends` loops back to itself via "
-                             + " -> ".join(str(p) for p in chain)])
     try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise ScenarioError([f"{fname}: {size} bytes is too large for a scenario file "
+                                 f"(limit {MAX_FILE_BYTES}). Fix: a scenario is a few kB; "
+                                 "extend a built-in (extends: nk-onward) and write only what "
+                                 "changes"])
         raw = path.read_bytes()
     except OSError as exc:
-        raise ScenarioError([f"{fname}: cannot read ({exc.strerror})"]) from None
-    if len(raw) > MAX_FILE_BYTES:
-        raise ScenarioError([f"{fname}: {len(raw)} bytes is too large for a scenario file "
-                             f"(limit {MAX_FILE_BYTES})"])
+        raise ScenarioError([f"{fname}: cannot read ({exc.strerror}). Fix: check the path and "
+                             "its permissions"]) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ScenarioError([f"{fname}: not UTF-8 text (byte {exc.start}); save it as UTF-8"
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ScenarioError([f"{fname}:{line}: not UTF-8 text (byte {exc.start}); this does "
+                             "not look like a scenario file. Fix: save it as UTF-8 text"
                              ]) from None
+    if text.startswith("\ufeff"):
+        text = text[1:]
     doc = _parse_yaml(text, fname)
-    if not isinstance(doc.data, dict):
-        raise ScenarioError([f"{fname}:1: a scenario must be a mapping of keys (name:, "
-                             "horizon:, ...), not a {type(doc.data).__name__}"])
-    parent = doc.data.pop("extends", None)
-    if parent is None:
-        return doc
-    if not isinstance(parent, str):
-        line = doc.lines.get(("extends",), (fname, 1))[1]
-        raise ScenarioError([f"{fname}:{line}: extends: give a built-in name or a path"])
-    base_path = resolve_path(parent, relative_to=path.parent)
-    base = _read(base_path, chain + (path.resolve(),))
-    merged = _merge(base.data, doc.data, base.lines, doc.lines, ())
-    lines = dict(base.lines)
-    lines.update(doc.lines)
-    return _Doc(merged, lines)
+    return _resolve(doc, fname, path.parent, chain + (path.resolve(),))
 
 
 # --- validation ------------------------------------------------------------------------------
 
 
-def _hint(err_type: str, msg: str) -> str:
+def _hint(err_type: str) -> str:
     if err_type == "extra_forbidden":
         return "remove this key or fix its spelling (see `onward scenario show nk-onward`)"
     if err_type == "missing":
         return "add this field"
-    if "float" in err_type or "int" in err_type:
+    if err_type in ("finite_number",):
+        return "write a finite number (not .nan or .inf)"
+    if err_type.startswith(("float", "int")):
         return "write a number"
+    if err_type.startswith("bool"):
+        return "write true or false"
+    if err_type == "string_pattern_mismatch":
+        return "write a three-letter ISO 3166 code in capitals, like GBR"
     if err_type.startswith("string"):
-        return "write text"
+        return "write text (quote it if it looks like a number or date)"
+    if err_type in ("dict_type", "model_type", "model_attributes_type"):
+        return "write a mapping: one `key: value` per line, indented below this key"
+    if err_type in ("list_type", "tuple_type", "set_type"):
+        return "write a list like [a, b]"
     if err_type == "literal_error":
         return "use one of the values listed"
-    return ""
+    if err_type in ("too_short", "too_long"):
+        return "give the number of items stated"
+    if err_type.startswith(("greater_than", "less_than")):
+        return "use a value within the stated limit"
+    return _SHOW
 
 
-def _locate(loc: tuple, lines: dict[Path_, tuple[str, int]], default: str) -> tuple[str, str]:
-    """Map a pydantic error location to (file:line, dotted path as written in YAML)."""
-    path: list[str | int] = []
-    for p in loc:
-        if p == "params":  # Destination keeps its parameters flat in YAML
-            continue
-        if isinstance(p, str) and p in ("function-after", "function-before"):
-            continue
-        path.append(p)
-    key: Path_ = tuple(p if isinstance(p, int) else str(p) for p in path)
-    while key and key not in lines:
-        key = key[:-1]
-    fname, line = lines.get(key, (default, 0))
+_SKIP = {"params", "[key]", "Param"}  # model internals and union members, not YAML keys
+
+
+def _clean(loc: tuple) -> Path_:
+    return tuple(p for p in loc if not (isinstance(p, str) and (
+        p in _SKIP or p.startswith(("function-", "literal[", "json-or-python")))))
+
+
+def _locate(path: Path_, lines: dict[Path_, tuple[str, int]], shown: dict[Path_, Path_],
+            default: str) -> tuple[str, str]:
+    """Map a field path to (file:line of its deepest known key, dotted path as written)."""
+    found: Path_ = ()
+    for p in path:
+        cand = found + (p,)
+        if cand not in lines and isinstance(p, int):
+            cand = found + (str(p),)  # an integer mapping key (inflow values)
+        if cand not in lines:
+            break
+        found = cand
+    fname, line = lines.get(found, (default, 0))
     where = f"{fname}:{line}" if line else fname
-    return where, _fmt(tuple(path))
+    show = path
+    if len(path) >= 2 and path[:2] in shown:
+        show = shown[path[:2]] + path[2:]
+    return where, dotted(show)
 
 
 def validate_dict(data: Any, lines: dict[Path_, tuple[str, int]] | None = None,
-                  fname: str = "<scenario>") -> Scenario:
-    """Validate an already parsed scenario mapping."""
+                  fname: str = "<scenario>", shown: dict[Path_, Path_] | None = None
+                  ) -> Scenario:
+    """Validate an already parsed scenario mapping; raise :class:`ScenarioError` if invalid."""
     lines = lines or {}
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
-        msgs = []
-        for e in exc.errors(include_url=False):
-            where, field_path = _locate(e["loc"], lines, fname)
-            msg = e["msg"]
-            if msg.startswith("Value error, "):
-                msg = msg[len("Value error, "):]
-            hint = _hint(e["type"], msg)
-            got = ""
-            if e["type"] not in ("missing",) and "input" in e and not isinstance(
+        errors = exc.errors(include_url=False)
+    except RecursionError:
+        raise ScenarioError([f"{fname}: scenario: nested too deeply. Fix: {_SHOW}"]) from None
+    msgs: list[str] = []
+    for e in errors:
+        err = (e.get("ctx") or {}).get("error")
+        path = _clean(e["loc"])
+        if isinstance(err, FieldError):
+            path = path + err.path
+            msg, hint = err.problem, err.fix or _SHOW
+        else:
+            msg = e["msg"].removeprefix("Value error, ")
+            hint = _hint(e["type"])
+            if e["type"] != "missing" and "input" in e and not isinstance(
                     e["input"], (dict, list)):
-                got = f" (got {e['input']!r})"
-            line = f"{where}: {field_path or 'scenario'}: {msg}{got}"
-            if hint:
-                line += f". Fix: {hint}"
+                msg += f" (got {_short(e['input'])})"
+        where, field_path = _locate(path, lines, shown or {}, fname)
+        line = f"{where}: {field_path or 'scenario'}: {msg}. Fix: {hint}"
+        if line not in msgs:
             msgs.append(line)
-        raise ScenarioError(msgs) from None
+    if len(msgs) > MAX_MESSAGES:
+        msgs = msgs[:MAX_MESSAGES] + [f"{fname}: ... and {len(msgs) - MAX_MESSAGES} more "
+                                      "problems. Fix: correct the ones above first"]
+    raise ScenarioError(msgs)
 
 
 def load_scenario(name_or_path: str | Path) -> Scenario:
@@ -324,7 +508,13 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
     """
     path = resolve_path(name_or_path)
     doc = _read(path)
-    return validate_dict(doc.data, doc.lines, str(path))
+    return validate_dict(doc.data, doc.lines, str(path), doc.shown)
+
+
+def load_text(text: str, fname: str = "<string>") -> Scenario:
+    """Validate a scenario given as YAML text (``extends`` resolves against built-ins)."""
+    doc = _resolve(_parse_yaml(text, fname), fname, None, ())
+    return validate_dict(doc.data, doc.lines, fname, doc.shown)
 
 
 # --- writing and hashing ---------------------------------------------------------------------
@@ -371,20 +561,3 @@ def scenario_hash(sc: Scenario) -> str:
     """SHA-256 of the canonical JSON of the resolved scenario (first 16 hex digits)."""
     canon = json.dumps(scenario_to_dict(sc), sort_keys=True, default=str)
     return hashlib.sha256(canon.encode()).hexdigest()[:16]
-
-
-def load_text(text: str, fname: str = "<string>") -> Scenario:
-    """Validate a scenario given as YAML text (``extends`` resolves against built-ins)."""
-    doc = _parse_yaml(text, fname)
-    if not isinstance(doc.data, dict):
-        raise ScenarioError([f"{fname}:1: a scenario must be a mapping of keys"])
-    parent = doc.data.pop("extends", None)
-    if parent is not None:
-        if not isinstance(parent, str):
-            raise ScenarioError([f"{fname}: extends: give a built-in name or a path"])
-        base = _read(resolve_path(parent))
-        data = _merge(base.data, doc.data, base.lines, doc.lines, ())
-        lines = dict(base.lines)
-        lines.update(doc.lines)
-        return validate_dict(data, lines, fname)
-    return validate_dict(doc.data, doc.lines, fname)

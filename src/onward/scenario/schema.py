@@ -24,14 +24,46 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
-from onward.scenario.parameters import DESTINATION_PARAMETERS, GLOBAL_PARAMETERS, spec_for
+from onward.scenario.parameters import (
+    DESTINATION_PARAMETERS,
+    GLOBAL_PARAMETERS,
+    ParamSpec,
+    spec_for,
+)
 
 ISO3 = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
 _MONTH_RE = re.compile(r"^(\d{4})(?:-(\d{1,2})(?:-(\d{1,2}))?)?$")
+_DATE_FIX = "write the date as 2010, 2010-03 or 2010-03-02"
+
+FieldPath = tuple[str | int, ...]
+
+
+def dotted(path: FieldPath) -> str:
+    """``("events", 3, "date")`` as ``events[3].date``."""
+    out = ""
+    for p in path:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out
+
+
+class FieldError(ValueError):
+    """A validation problem with a field below the model being validated, and its fix.
+
+    ``path`` is relative to that model (``("events", 3, "date")`` when raised by
+    :class:`Scenario`); the loader appends it to pydantic's location to name the field and
+    find its line, and shows ``fix`` as the remedy. ``str()`` keeps the path in front.
+    """
+
+    def __init__(self, path: FieldPath, problem: str, fix: str = "") -> None:
+        self.path = path
+        self.problem = problem
+        self.fix = fix
+        super().__init__(f"{dotted(path)}: {problem}" if path else problem)
 
 
 class Strict(BaseModel):
@@ -67,15 +99,13 @@ def parse_date(value: Any) -> Month:
         value = value.date()
     if isinstance(value, dt.date):
         return Month(year=value.year, month=value.month, day=value.day, precision="day")
-    if isinstance(value, bool):
-        raise ValueError("expected a date like 2010, 2010-03 or 2010-03-02")
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise FieldError((), f"expected a date, got {type(value).__name__}", _DATE_FIX)
     if isinstance(value, int):
         value = str(value)
-    if not isinstance(value, str):
-        raise ValueError("expected a date like 2010, 2010-03 or 2010-03-02")
     m = _MONTH_RE.match(value.strip())
     if not m:
-        raise ValueError(f"'{value}' is not a date; write it as 2010, 2010-03 or 2010-03-02")
+        raise FieldError((), f"{value!r} is not a date", _DATE_FIX)
     year = int(m.group(1))
     month = int(m.group(2) or 1)
     day = int(m.group(3) or 1)
@@ -83,7 +113,8 @@ def parse_date(value: Any) -> Month:
     try:
         dt.date(year, month, day)
     except ValueError as exc:
-        raise ValueError(f"'{value}' is not a valid calendar date ({exc})") from None
+        raise FieldError((), f"{value!r} is not a valid calendar date ({exc})",
+                         _DATE_FIX) from None
     return Month(year=year, month=month, day=day, precision=precision)
 
 
@@ -99,7 +130,8 @@ class Param(Strict):
     @classmethod
     def _finite(cls, v: float) -> float:
         if not math.isfinite(v):
-            raise ValueError("must be a finite number")
+            raise FieldError((), f"must be a finite number, not {v}",
+                             "write a number such as 0.5 (not .nan or .inf)")
         return v
 
     @model_validator(mode="after")
@@ -107,9 +139,11 @@ class Param(Strict):
         if self.prior is not None:
             lo, hi = self.prior
             if not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi:
-                raise ValueError("prior must be [low, high] with low <= high")
+                raise FieldError(("prior",), f"prior {list(self.prior)} is not a range",
+                                 "write prior: [low, high] with finite numbers, low <= high")
         if self.free and self.prior is None:
-            raise ValueError("a free parameter needs a prior range: add prior: [low, high]")
+            raise FieldError(("prior",), "a free parameter needs a prior range",
+                             "add prior: [low, high], or set free: false")
         return self
 
 
@@ -147,15 +181,17 @@ class Destination(Strict):
     def _known(self) -> Destination:
         for key in self.params:
             if key not in DESTINATION_PARAMETERS:
-                raise ValueError(
-                    f"unknown destination parameter '{key}'; valid: "
-                    + ", ".join(sorted(DESTINATION_PARAMETERS))
+                raise FieldError(
+                    (key,), "unknown destination parameter",
+                    "remove it or fix its spelling; valid: "
+                    + ", ".join(sorted(DESTINATION_PARAMETERS)),
                 )
         missing = sorted(set(DESTINATION_PARAMETERS) - set(self.params))
         if missing:
-            raise ValueError("missing destination parameters: " + ", ".join(missing))
+            raise FieldError((), "missing destination parameters: " + ", ".join(missing),
+                             "add them (see `onward scenario show nk-onward`)")
         for key, p in self.params.items():
-            _check_bounds(DESTINATION_PARAMETERS[key].bounds(), p, key)
+            _check_bounds(DESTINATION_PARAMETERS[key], p, (key,))
         return self
 
     def model_dump_yaml(self) -> dict[str, Any]:
@@ -166,16 +202,31 @@ class Destination(Strict):
         return out
 
 
-def _check_bounds(bounds: tuple[float | None, float | None], p: Param, where: str) -> None:
-    lo, hi = bounds
-    for label, x in [("value", p.value)] + (
-        [("prior low", p.prior[0]), ("prior high", p.prior[1])] if p.prior else []
+def _bounds_text(spec: ParamSpec) -> tuple[str, str]:
+    lo, hi = spec.bounds()
+    rng = f"[{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}]"
+    if lo is not None and hi is not None:
+        fix = f"use a value between {lo} and {hi}"
+    elif lo is not None:
+        fix = f"use a value >= {lo}"
+    else:
+        fix = f"use a value <= {hi}"
+    return f"{rng} (a {spec.kind})", fix
+
+
+def _check_bounds(spec: ParamSpec, p: Param, where: FieldPath) -> None:
+    """Raise :class:`FieldError` (path ``where`` + field) if ``p`` breaks the hard bounds."""
+    lo, hi = spec.bounds()
+    for field, label, x in [("value", "value", p.value)] + (
+        [("prior", "prior low", p.prior[0]), ("prior", "prior high", p.prior[1])]
+        if p.prior else []
     ):
         if lo is not None and x < lo or hi is not None and x > hi:
-            rng = f"[{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}]"
-            raise ValueError(f"{where}: {label} {x} is outside {rng}")
+            rng, fix = _bounds_text(spec)
+            raise FieldError(where + (field,), f"{label} {x} is outside {rng}", fix)
     if p.prior and not (p.prior[0] <= p.value <= p.prior[1]):
-        raise ValueError(f"{where}: value {p.value} lies outside its prior {list(p.prior)}")
+        raise FieldError(where, f"value {p.value} lies outside its prior {list(p.prior)}",
+                         "change the value or widen the prior")
 
 
 class Distribution(Strict):
@@ -202,15 +253,18 @@ class Distribution(Strict):
         for k in need:
             v = getattr(self, k)
             if v is None:
-                raise ValueError(f"a {self.kind} distribution needs '{k}'")
-            if not math.isfinite(v):
-                raise ValueError(f"'{k}' must be finite")
+                raise FieldError((k,), f"a {self.kind} distribution needs '{k}'",
+                                 f"add {k}: <number>")
+        for k in ("a", "b", "mean", "sd", "min", "max"):
+            v = getattr(self, k)
+            if v is not None and not math.isfinite(v):
+                raise FieldError((k,), f"'{k}' must be finite, not {v}", "write a number")
         for k in ("a", "b", "sd"):
             v = getattr(self, k)
             if v is not None and v <= 0:
-                raise ValueError(f"'{k}' must be > 0")
+                raise FieldError((k,), f"'{k}' must be > 0", "write a positive number")
         if self.kind == "poisson" and (self.mean or 0) < 0:
-            raise ValueError("poisson mean must be >= 0")
+            raise FieldError(("mean",), "poisson mean must be >= 0", "write a number >= 0")
         return self
 
 
@@ -222,9 +276,11 @@ class Regions(Strict):
     @model_validator(mode="after")
     def _w(self) -> Regions:
         if len(self.weights) != len(self.names):
-            raise ValueError("regions: give one weight per name")
+            raise FieldError(("weights",), f"{len(self.weights)} weights for "
+                             f"{len(self.names)} names", "give one weight per name")
         if any((not math.isfinite(w)) or w < 0 for w in self.weights) or sum(self.weights) <= 0:
-            raise ValueError("regions: weights must be >= 0 and sum to more than 0")
+            raise FieldError(("weights",), "weights must be >= 0 and sum to more than 0",
+                             "write finite weights >= 0, at least one of them > 0")
         return self
 
 
@@ -256,11 +312,14 @@ class Inflow(Strict):
     def _ok(self) -> Inflow:
         if self.source == "inline":
             if not self.values:
-                raise ValueError("inline inflow needs values: {year: arrivals, ...}")
+                raise FieldError(("values",), "inline inflow needs values",
+                                 "add values: {year: arrivals, ...}")
             if any((not math.isfinite(v)) or v < 0 for v in self.values.values()):
-                raise ValueError("inflow values must be finite counts >= 0")
+                raise FieldError(("values",), "inflow values must be finite counts >= 0",
+                                 "write counts >= 0")
         elif not self.table:
-            raise ValueError("inflow from data needs table: <name> (see `onward data`)")
+            raise FieldError(("table",), "inflow from data needs a table",
+                             "add table: <name> (see `onward data`)")
         return self
 
 
@@ -281,9 +340,10 @@ class Horizon(Strict):
     @model_validator(mode="after")
     def _order(self) -> Horizon:
         if self.end.index(self.start) < 0:
-            raise ValueError("horizon end must not be before its start")
+            raise FieldError(("end",), f"end {self.end} is before start {self.start}",
+                             "make end later than start")
         if self.end.index(self.start) > 12 * 200:
-            raise ValueError("horizon longer than 200 years; shorten it")
+            raise FieldError(("end",), "horizon longer than 200 years", "shorten it")
         return self
 
     @property
@@ -315,9 +375,11 @@ class Event(Strict):
     @model_validator(mode="after")
     def _ok(self) -> Event:
         if not self.remove and self.value is None:
-            raise ValueError("an event needs a value (or remove: true with an id)")
+            raise FieldError(("value",), "an event needs a value",
+                             "add value: <number> (or remove: true with the id of a base event)")
         if self.value is not None and not math.isfinite(self.value):
-            raise ValueError("event value must be a finite number")
+            raise FieldError(("value",), f"event value must be finite, not {self.value}",
+                             "write a number")
         return self
 
 
@@ -345,17 +407,19 @@ def _years(v: Any) -> list[int]:
         if m:
             a, b = int(m.group(1)), int(m.group(2))
             if a > b:
-                raise ValueError(f"year range '{v}' runs backwards")
+                raise FieldError((), f"year range {v!r} runs backwards",
+                                 "write the earlier year first")
             return list(range(a, b + 1))
         if re.match(r"^\s*\d{4}\s*$", v):
             return [int(v)]
-        raise ValueError(f"'{v}' is not a year range; write it like 2000-2012")
+        raise FieldError((), f"{v!r} is not a year range", "write it like 2000-2012")
     if isinstance(v, list):
         out: list[int] = []
         for x in v:
             out.extend(_years(x))
         return out
-    raise ValueError("expected a year range like 2000-2012 or a list of years")
+    raise FieldError((), f"expected years, got {type(v).__name__}",
+                     "write a year range like 2000-2012 or a list of years")
 
 
 class Calibration(Strict):
@@ -375,7 +439,8 @@ class Calibration(Strict):
     def _disjoint(self) -> Calibration:
         both = sorted(set(self.years) & set(self.held_out))
         if both:
-            raise ValueError(f"years {both} are both calibration and held-out years")
+            raise FieldError(("held_out",), f"years {both} are both calibration and held-out "
+                             "years", "keep each year in only one of years and held_out")
         return self
 
 
@@ -417,79 +482,108 @@ class Scenario(Strict):
             }
         return v
 
+    @field_validator("destinations", mode="before")
+    @classmethod
+    def _declared(cls, v: Any, info: ValidationInfo) -> Any:
+        # Checked before the entries themselves: an undeclared destination is the problem to
+        # report, not the parameters its (perhaps partial) entry lacks.
+        countries = info.data.get("countries")
+        if isinstance(v, dict) and isinstance(countries, dict):
+            for code in v:
+                c = countries.get(code)
+                if c is None or c.role != "destination":
+                    how = "is not declared under countries" if c is None \
+                        else f"is declared as {c.role}, not as a destination"
+                    raise FieldError(
+                        (str(code),), f"{code} {how}",
+                        f"declare it under countries as {code}: {{name: ..., role: destination}}"
+                        ", or remove this entry",
+                    )
+        return v
+
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
         roles = {c: x.role for c, x in self.countries.items()}
         firsts = [c for c, r in roles.items() if r == "first_country"]
         if len(firsts) != 1:
-            raise ValueError(
-                f"countries: exactly one country needs role: first_country (found {len(firsts)})"
-            )
+            raise FieldError(("countries",), "exactly one country needs role: first_country "
+                             f"(found {len(firsts)})", "give exactly one country that role")
         if sum(r == "origin" for r in roles.values()) != 1:
-            raise ValueError("countries: exactly one country needs role: origin")
+            raise FieldError(("countries",), "exactly one country needs role: origin",
+                             "give exactly one country that role")
         declared = {c for c, r in roles.items() if r == "destination"}
         for code in self.destinations:
             if code not in declared:
-                raise ValueError(
-                    f"destinations.{code}: not declared; add it under countries with "
-                    "role: destination"
-                )
+                raise FieldError(("destinations", code), "not declared as a destination",
+                                 "declare it under countries with role: destination")
         for code in sorted(declared - set(self.destinations)):
-            raise ValueError(f"countries.{code}: declared a destination but has no entry under "
-                             "destinations; add one")
+            raise FieldError(("countries", code), "declared a destination but has no entry "
+                             "under destinations", f"add destinations: {code}: ... or remove it")
         if not declared:
-            raise ValueError("countries: declare at least one destination")
+            raise FieldError(("countries",), "no destination declared",
+                             "give at least one country role: destination")
         # parameters: every registry entry present, nothing unknown
         given = {f"{g}.{k}" for g, grp in self.parameters.items() for k in grp}
         for key in sorted(given - set(GLOBAL_PARAMETERS)):
-            raise ValueError(f"parameters.{key}: unknown parameter; see `onward validate --list`"
-                             " or docs/odd.md for the valid names")
+            raise FieldError(("parameters", *key.split(".", 1)), "unknown parameter",
+                             "remove it or fix its spelling; `onward validate --list` or "
+                             "docs/odd.md list the valid names")
         missing = sorted(set(GLOBAL_PARAMETERS) - given)
         if missing:
-            raise ValueError("parameters: missing " + ", ".join(missing)
-                             + "; add them or extend a built-in scenario (extends: nk-onward)")
+            raise FieldError(("parameters",), "missing " + ", ".join(missing),
+                             "add them, or extend a built-in scenario (extends: nk-onward)")
         for key, spec in GLOBAL_PARAMETERS.items():
             g, k = key.split(".")
-            _check_bounds(spec.bounds(), self.parameters[g][k], f"parameters.{key}")
-        # events
+            _check_bounds(spec, self.parameters[g][k], ("parameters", g, k))
+        self._check_events()
+        for i, code in enumerate(self.calibration.other_excludes):
+            if code in self.destinations:
+                raise FieldError(("calibration", "other_excludes", i),
+                                 f"{code} is a named destination", "remove it from this list")
+        unknown_out = sorted(set(self.outputs) - set(OUTPUT_TABLES))
+        if unknown_out:
+            raise FieldError(("outputs",), f"unknown {unknown_out}",
+                             f"use only {', '.join(OUTPUT_TABLES)}")
+        return self
+
+    def _check_events(self) -> None:
         ids: set[str] = set()
         for i, ev in enumerate(self.events):
-            where = f"events[{i}]"
             if ev.id:
                 if ev.id in ids:
-                    raise ValueError(f"{where}: duplicate event id '{ev.id}'")
+                    raise FieldError(("events", i, "id"), f"duplicate event id '{ev.id}'",
+                                     "give each event its own id")
                 ids.add(ev.id)
             if ev.remove:
-                raise ValueError(f"{where}: remove: true only works in a scenario that extends "
-                                 f"another and names an event id of it")
+                raise FieldError(("events", i, "remove"), "remove: true only works in a "
+                                 "scenario that extends another",
+                                 "add extends: <base> and name an event id of the base, or "
+                                 "delete the event")
             parts = ev.target.split(".")
             if parts[0] == "destinations" and len(parts) == 3 and parts[1] not in self.destinations:
-                raise ValueError(f"{where}.target: destination '{parts[1]}' is not declared; "
-                                 "declare it under countries and destinations")
+                raise FieldError(("events", i, "target"),
+                                 f"destination '{parts[1]}' is not declared",
+                                 f"use one of {', '.join(self.destinations)}, or declare "
+                                 f"{parts[1]} under countries and destinations")
             spec = spec_for(ev.target)
             if spec is None:
-                raise ValueError(
-                    f"{where}.target: '{ev.target}' is not a parameter; write "
-                    "parameters.<group>.<name> or destinations.<ISO3>.<name>"
-                )
+                raise FieldError(("events", i, "target"), f"'{ev.target}' is not a parameter",
+                                 "write parameters.<group>.<name> or "
+                                 "destinations.<ISO3>.<name>")
             idx = ev.date.index(self.horizon.start)
             if idx < 0 or idx >= self.horizon.months:
-                raise ValueError(f"{where}.date: {ev.date} is outside the horizon "
-                                 f"{self.horizon.start}..{self.horizon.end}; move it inside")
+                raise FieldError(("events", i, "date"), f"{ev.date} is outside the horizon "
+                                 f"{self.horizon.start}..{self.horizon.end}",
+                                 "move the event inside the horizon, or widen horizon")
             if ev.op == "set" and ev.value is not None:
                 lo, hi = spec.bounds()
                 if lo is not None and ev.value < lo or hi is not None and ev.value > hi:
-                    raise ValueError(f"{where}.value: {ev.value} is outside [{lo}, {hi}] for "
-                                     f"{spec.name} ({spec.kind})")
+                    rng, fix = _bounds_text(spec)
+                    raise FieldError(("events", i, "value"), f"{ev.value} is outside {rng} "
+                                     f"for {spec.name}", fix)
             if ev.op == "scale" and ev.value is not None and ev.value < 0:
-                raise ValueError(f"{where}.value: a scale factor must be >= 0")
-        for code in self.calibration.other_excludes:
-            if code in self.destinations:
-                raise ValueError(f"calibration.other_excludes: {code} is a named destination")
-        unknown_out = sorted(set(self.outputs) - set(OUTPUT_TABLES))
-        if unknown_out:
-            raise ValueError(f"outputs: unknown {unknown_out}; valid: {list(OUTPUT_TABLES)}")
-        return self
+                raise FieldError(("events", i, "value"), "a scale factor must be >= 0",
+                                 "write a factor >= 0")
 
     # convenient views -------------------------------------------------------------------
     @property

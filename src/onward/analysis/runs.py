@@ -1,0 +1,120 @@
+"""Run a scenario, write its tables to the store, and summarise it against the data.
+
+Comparing simulated with observed counts is scoring, so this module may read every year
+of the target series; the engine and (later) the fitting code never do.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from onward.engine.compile import compile_scenario
+from onward.engine.model import SimulationResult, simulate_compiled
+from onward.scenario import Scenario, scenario_hash, scenario_to_yaml
+
+SELECTION_ATTRS = ("funds", "skill", "degree", "satisfaction", "income", "frustration")
+
+
+def versions() -> dict[str, str]:
+    """Versions of onward, Python and the libraries that shape a run's numbers."""
+    import duckdb
+    import pydantic
+    import scipy
+
+    import onward
+
+    return {
+        "onward": onward.__version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "pandas": pd.__version__,
+        "pydantic": pydantic.__version__,
+        "duckdb": duckdb.__version__,
+    }
+
+
+def observed_first_claims(sc: Scenario) -> pd.DataFrame:
+    """Observed first claims (persons) per year and destination of the scenario.
+
+    Empty when the scenario's inflow does not come from the packaged data (made-up
+    countries have no observations).
+    """
+    if sc.population.inflow.source != "data":
+        return pd.DataFrame(columns=["year", "destination", "observed", "lower", "upper",
+                                     "masked"])
+    from onward import data
+
+    other = [c for c in sc.destination_codes if c == "OTH"]
+    return data.first_claims(
+        sc.destination_codes, other_excludes=tuple(sc.calibration.other_excludes),
+        other_code=other[0] if other else "OTH")
+
+
+def applications_summary(sc: Scenario, res: SimulationResult) -> pd.DataFrame:
+    """Simulated (all routes) vs observed first claims for every simulated year."""
+    apps = res.applications.groupby(["year", "destination"], as_index=False)["persons"].sum()
+    direct = res.applications[res.applications.route == "direct"].groupby(
+        ["year", "destination"])["persons"].sum().rename("direct")
+    apps = apps.rename(columns={"persons": "simulated"}).merge(
+        direct.reset_index(), on=["year", "destination"], how="left")
+    obs = observed_first_claims(sc)[["year", "destination", "observed"]]
+    obs = obs.astype({"year": "int64", "destination": "object", "observed": "float64"})
+    out = apps.merge(obs, on=["year", "destination"], how="left")
+    out["held_out"] = out.year.isin(sc.calibration.held_out)
+    return out.sort_values(["year", "destination"]).reset_index(drop=True)
+
+
+def selection_summary(res: SimulationResult) -> pd.DataFrame:
+    """Movers vs stayers: means and the standardised difference of each attribute."""
+    prof = res.tables()["profile"]
+    wide = prof.pivot(index="attribute", columns="group", values=["mean", "sd", "n"])
+    rows = []
+    for attr in SELECTION_ATTRS:
+        m1, m0 = wide.loc[attr, ("mean", "movers")], wide.loc[attr, ("mean", "stayers")]
+        s1, s0 = wide.loc[attr, ("sd", "movers")], wide.loc[attr, ("sd", "stayers")]
+        pooled = float(np.sqrt((s1**2 + s0**2) / 2)) if np.isfinite(s1 + s0) else np.nan
+        rows.append({"attribute": attr, "movers": float(m1), "stayers": float(m0),
+                     "std_difference": (m1 - m0) / pooled if pooled and pooled > 0 else np.nan})
+    return pd.DataFrame(rows)
+
+
+def run_and_store(sc: Scenario, seed: int | None = None, store: str | Path | None = None,
+                  overrides: dict[str, float] | None = None,
+                  progress: Callable[[int, int], None] | None = None,
+                  write: bool = True) -> tuple[str | None, SimulationResult]:
+    """Simulate ``sc`` and write one row set to the store; returns ``(run_id, result)``.
+
+    Only this (parent) process writes, in one transaction after the run finished, so a
+    crash or Ctrl-C mid-run leaves every earlier run intact and no half-written run.
+    """
+    from onward.store import Store
+
+    t0 = time.perf_counter()
+    c = compile_scenario(sc, overrides=overrides, seed=seed)
+    res = simulate_compiled(c, progress=progress, generator=sc.network.generator)
+    if not write:
+        return None, res
+    tables = {k: v for k, v in res.tables().items() if k in sc.outputs}
+    tables["summary_applications"] = applications_summary(sc, res)
+    meta: dict[str, Any] = {
+        "kind": "run",
+        "scenario": sc.name,
+        "scenario_hash": scenario_hash(sc),
+        "seed": c.seed,
+        "versions": versions(),
+        "engine_seconds": res.engine_seconds,
+        "wall_seconds": time.perf_counter() - t0,
+        "stage_seconds": res.stage_seconds,
+        "overrides": overrides or {},
+        "scenario_yaml": scenario_to_yaml(sc),
+    }
+    run_id = Store(store).write_run(meta, tables)
+    return run_id, res

@@ -1,0 +1,363 @@
+"""The ``onward`` command line.
+
+Every command that takes a SCENARIO accepts a built-in name (``onward scenarios``) or a
+path to a YAML file. Errors print one clear message and exit with status 2; no traceback.
+Machine-readable output (``--json``) goes to stdout and nothing else does; progress bars
+and messages go to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+app = typer.Typer(
+    name="onward",
+    help="Simulate, calibrate and explain onward migration.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+scenario_app = typer.Typer(help="Show or copy scenarios.", no_args_is_help=True)
+app.add_typer(scenario_app, name="scenario")
+
+out = Console(width=None if sys.stdout.isatty() else 140)
+err = Console(stderr=True)
+
+StoreOpt = Annotated[
+    Path | None,
+    typer.Option("--store", help="DuckDB store file (default ./onward.duckdb or $ONWARD_STORE)"),
+]
+
+
+class UserError(Exception):
+    """An error whose message is for the user; printed without a traceback."""
+
+
+def _fail(message: str) -> None:
+    raise UserError(message)
+
+
+def _load(scenario: str):
+    from onward.scenario import load_scenario
+
+    return load_scenario(scenario)
+
+
+def progress_bar(description: str, quiet: bool = False) -> Progress:
+    """A Rich progress bar on stderr (hidden when stderr is not a terminal or when quiet)."""
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), console=err, transient=True,
+        disable=quiet or not err.is_terminal,
+    )
+
+
+def _num(x: Any) -> Any:
+    if x is None:
+        return None
+    if isinstance(x, float) and math.isnan(x):
+        return None
+    try:
+        if float(x) == int(x):
+            return int(x)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return float(x)
+
+
+# --- run ---------------------------------------------------------------------------------------
+
+
+@app.command()
+def run(
+    scenario: Annotated[str, typer.Argument(help="built-in name or YAML path")] = "nk-onward",
+    seed: Annotated[int | None, typer.Option(help="random seed (default: the scenario's)")]
+    = None,
+    store: StoreOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+) -> None:
+    """Run a scenario (the flagship nk-onward by default) and store its results."""
+    from onward.analysis.runs import applications_summary, run_and_store, selection_summary
+
+    sc = _load(scenario)
+    with progress_bar(f"simulating {sc.name}", quiet or as_json) as bar:
+        task = bar.add_task(f"simulating {sc.name}", total=sc.horizon.months)
+
+        def tick(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        run_id, res = run_and_store(sc, seed=seed, store=store, progress=tick)
+    apps = applications_summary(sc, res)
+    sel = selection_summary(res)
+    seed_used = res.compiled.seed
+    if as_json:
+        payload = {
+            "run_id": run_id,
+            "scenario": sc.name,
+            "seed": seed_used,
+            "engine_seconds": round(res.engine_seconds, 4),
+            "applications": [
+                {"year": int(r.year), "destination": r.destination,
+                 "simulated": int(r.simulated), "observed": _num(r.observed)}
+                for r in apps.itertuples()
+            ],
+            "selection": {r.attribute: {"movers": _num(r.movers), "stayers": _num(r.stayers)}
+                          for r in sel.itertuples()},
+        }
+        sys.stdout.write(json.dumps(payload) + "\n")
+        return
+    _print_run_summary(sc, run_id, res, apps, sel, store)
+
+
+def _print_run_summary(sc, run_id, res, apps, sel, store) -> None:
+    from onward.store import Store
+
+    dests = sc.destination_codes
+    t = Table(title=f"First asylum claims, simulated/observed (persons) — {sc.name}",
+              caption="observed: UNHCR first claims (N+V); - no data row; * held-out year "
+                      "(never used for fitting). All years: `onward export`.",
+              box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), caption_justify="left")
+    t.add_column("year", justify="right")
+    for d in dests:
+        t.add_column(d, justify="right")
+    cal = set(sc.calibration.years) | set(sc.calibration.held_out)
+    for year, grp in apps.groupby("year"):
+        if cal and year not in cal:
+            continue
+        cells = []
+        g = grp.set_index("destination")
+        for d in dests:
+            sim = int(g.loc[d, "simulated"]) if d in g.index else 0
+            obs = g.loc[d, "observed"] if d in g.index else float("nan")
+            cells.append(f"{sim}/{'-' if obs != obs else int(obs)}")
+        mark = "*" if year in sc.calibration.held_out else ""
+        t.add_row(f"{year}{mark}", *cells)
+    out.print(t)
+    span = sorted(cal) if cal else sorted(apps.year.unique())
+    lo, hi = span[0], span[-1]
+    tot = apps[apps.year.between(lo, hi)].groupby("destination")[["simulated", "observed"]].sum(
+        min_count=1)
+    tt = Table(title=f"Totals {lo}-{hi}")
+    tt.add_column("destination")
+    tt.add_column("simulated", justify="right")
+    tt.add_column("observed", justify="right")
+    tt.add_column("ratio", justify="right")
+    for d in dests:
+        s, o = tot.loc[d, "simulated"], float(tot.loc[d, "observed"])
+        ratio = f"{s / o:.2f}" if o == o and o > 0 else "-"
+        tt.add_row(d, f"{int(s)}", "-" if o != o else f"{int(o)}", ratio)
+    out.print(tt)
+    st = Table(title="Selection effect: who moves on (means at departure vs stayers)")
+    for col in ("attribute", "movers", "stayers", "std. difference"):
+        st.add_column(col, justify="right" if col != "attribute" else "left")
+    for r in sel.itertuples():
+        st.add_row(r.attribute, f"{r.movers:.3f}", f"{r.stayers:.3f}", f"{r.std_difference:+.2f}")
+    out.print(st)
+    path = Store(store).path
+    out.print(f"run [bold]{run_id}[/] stored in {path} (seed {res.compiled.seed}, engine "
+              f"{res.engine_seconds:.2f} s). Query it with `onward runs`, "
+              f"export with `onward export {run_id}`.")
+
+
+# --- scenarios --------------------------------------------------------------------------------
+
+
+@app.command()
+def validate(
+    file: Annotated[str, typer.Argument(help="scenario YAML file or built-in name")],
+) -> None:
+    """Check a scenario file; print what is wrong (file:line: field: problem. Fix: ...)."""
+    from onward.scenario import scenario_hash
+
+    sc = _load(file)
+    out.print(f"[green]ok[/] {file}: scenario '{sc.name}', {len(sc.destinations)} destinations, "
+              f"{len(sc.events)} events, {len(sc.free_parameters())} free parameters, "
+              f"horizon {sc.horizon.start}..{sc.horizon.end}, hash {scenario_hash(sc)}")
+
+
+@app.command()
+def scenarios() -> None:
+    """List the built-in scenarios."""
+    from onward.scenario import builtin_names, load_scenario
+
+    t = Table(title="Built-in scenarios")
+    t.add_column("name")
+    t.add_column("horizon")
+    t.add_column("destinations")
+    t.add_column("description")
+    for name in builtin_names():
+        sc = load_scenario(name)
+        t.add_row(name, f"{sc.horizon.start}..{sc.horizon.end}", " ".join(sc.destination_codes),
+                  sc.description[:90])
+    out.print(t)
+
+
+@scenario_app.command("show")
+def scenario_show(name: Annotated[str, typer.Argument(help="built-in name or path")]) -> None:
+    """Print the fully resolved scenario as YAML (it loads back to the same scenario)."""
+    from onward.scenario import scenario_to_yaml
+
+    sys.stdout.write(scenario_to_yaml(_load(name)))
+
+
+@scenario_app.command("new")
+def scenario_new(
+    name: Annotated[str, typer.Argument(help="name of the new scenario")],
+    base: Annotated[str, typer.Option("--from", help="scenario to copy")] = "nk-onward",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="file to write")] = None,
+    minimal: Annotated[bool, typer.Option(help="write only `extends:` and a name")] = False,
+    force: Annotated[bool, typer.Option(help="overwrite an existing file")] = False,
+) -> None:
+    """Write an editable copy of a scenario to NAME.yaml."""
+    import yaml
+
+    from onward.scenario import scenario_to_dict
+
+    sc = _load(base)
+    path = output or Path(f"{name}.yaml")
+    if path.exists() and not force:
+        _fail(f"{path} exists; choose another name, --output PATH, or --force to overwrite")
+    if minimal:
+        text = (f"# {name}: a variant of {base}. Override only what changes, e.g.\n"
+                f"# parameters:\n#   integration:\n#     discrimination_rate: 0.05\n"
+                f"extends: {base}\nname: {name}\n")
+    else:
+        d = scenario_to_dict(sc)
+        d["name"] = name
+        d["description"] = f"Copy of {base}. " + d.get("description", "")
+        text = (f"# {name}: an editable copy of {base} (onward scenario new).\n"
+                "# Check it with `onward validate " + str(path) + "`.\n"
+                + yaml.safe_dump(d, sort_keys=False, allow_unicode=True, width=100))
+    path.write_text(text, encoding="utf-8")
+    _load(str(path))  # prove it loads
+    out.print(f"wrote {path}; run it with `onward run {path}`")
+
+
+# --- data -------------------------------------------------------------------------------------
+
+
+@app.command()
+def data(
+    name: Annotated[str | None, typer.Argument(help="table to show (omit to list)")] = None,
+    rows: Annotated[int, typer.Option(help="rows to show")] = 20,
+    provenance: Annotated[bool, typer.Option(help="print the provenance document")] = False,
+    csv: Annotated[bool, typer.Option("--csv", help="write the whole table as CSV")] = False,
+) -> None:
+    """List the packaged data tables, or show one, with its source and licence."""
+    from onward import data as d
+
+    if provenance:
+        sys.stdout.write(d.provenance())
+        return
+    if name is None:
+        t = Table(title="Packaged data (onward data NAME to show one; --provenance for sources)")
+        for col in ("name", "title", "rows", "coverage", "licence"):
+            t.add_column(col)
+        for r in d.list_tables().itertuples():
+            t.add_row(r.name, r.title, str(r.rows), str(r.coverage), r.licence)
+        out.print(t)
+        return
+    try:
+        df = d.load(name)
+    except KeyError as exc:
+        _fail(str(exc.args[0]) if exc.args else str(exc))
+    info = d.TABLES[name]
+    if csv:
+        df.to_csv(sys.stdout, index=False)
+        return
+    out.print(f"[bold]{info.title}[/] ({len(df)} rows, {info.coverage})\n"
+              f"source: {info.source}\nlicence: {info.licence}")
+    show = df.drop(columns=[c for c in ("source",) if c in df.columns]).head(rows)
+    t = Table()
+    for c in show.columns:
+        t.add_column(str(c))
+    for r in show.itertuples(index=False):
+        t.add_row(*[str(x)[:60] for x in r])
+    out.print(t)
+
+
+# --- store ------------------------------------------------------------------------------------
+
+
+@app.command()
+def runs(store: StoreOpt = None) -> None:
+    """List the runs in the store, newest first."""
+    from onward.store import Store
+
+    df = Store(store).list_runs()
+    if df.empty:
+        out.print("no runs yet; start one with `onward run`")
+        return
+    t = Table(title=f"Runs in {Store(store).path}")
+    for col in ("run_id", "kind", "scenario", "seed", "scenario_hash", "created_at",
+                "engine_seconds", "wall_seconds"):
+        t.add_column(col)
+    for r in df.itertuples():
+        t.add_row(r.run_id, str(r.kind), str(r.scenario), str(r.seed), str(r.scenario_hash),
+                  str(r.created_at)[:19], f"{r.engine_seconds:.2f}", f"{r.wall_seconds:.2f}")
+    out.print(t)
+
+
+@app.command()
+def export(
+    run_id: Annotated[str, typer.Argument(help="run id, e.g. run-0001, or 'latest'")],
+    fmt: Annotated[str, typer.Option("--format", help="parquet or csv")] = "parquet",
+    out_dir: Annotated[Path | None, typer.Option("--out", help="folder to write")] = None,
+    store: StoreOpt = None,
+) -> None:
+    """Write every table of a run to Parquet or CSV files (one per table) plus run.json."""
+    from onward.store import Store
+
+    if fmt not in ("parquet", "csv"):
+        _fail(f"--format {fmt}: use parquet or csv")
+    s = Store(store)
+    rid = s.get_run(run_id)["run_id"]
+    files = s.export(rid, out_dir or Path("exports") / rid, fmt=fmt)
+    for f in files:
+        out.print(str(f))
+
+
+# --- entry point ------------------------------------------------------------------------------
+
+
+def main() -> None:
+    """Console-script entry point: run the app, turning known errors into one message."""
+    from onward.engine.compile import OverrideError
+    from onward.engine.model import NumericalError
+    from onward.scenario import ScenarioError
+    from onward.store import StoreError
+
+    try:
+        app(standalone_mode=False)
+    except (ScenarioError, StoreError, OverrideError, NumericalError, UserError) as exc:
+        err.print(f"[red]error:[/] {exc}", markup=True, highlight=False)
+        raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        err.print("interrupted; results of finished runs are kept in the store")
+        raise SystemExit(130) from None
+    except typer.Exit as exc:
+        raise SystemExit(exc.exit_code) from None
+    except typer.Abort:
+        raise SystemExit(1) from None
+    except Exception as exc:  # click usage errors come through here in non-standalone mode
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            raise SystemExit(exc.exit_code) from None
+        raise
+
+
+if __name__ == "__main__":
+    main()
