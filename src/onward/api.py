@@ -23,7 +23,8 @@ def _scenario(scenario: str | Path | Scenario) -> Scenario:
 
 def simulate(scenario: str | Path | Scenario = "nk-onward", seed: int | None = None,
              overrides: dict[str, float] | None = None,
-             progress: Callable[[int, int], None] | None = None) -> SimulationResult:
+             progress: Callable[[int, int], None] | None = None,
+             until: int | None = None) -> SimulationResult:
     """Run one simulation in memory (nothing is written).
 
     Parameters
@@ -32,9 +33,10 @@ def simulate(scenario: str | Path | Scenario = "nk-onward", seed: int | None = N
     seed : overrides the scenario's seed
     overrides : ``{"destinations.GBR.detection": 0.5, ...}`` parameter values to use
     progress : called as ``progress(months_done, months_total)``
+    until : stop at the end of this year
     """
     sc = _scenario(scenario)
-    c = compile_scenario(sc, overrides=overrides, seed=seed)
+    c = compile_scenario(sc, overrides=overrides, seed=seed, until=until)
     return simulate_compiled(c, progress=progress, generator=sc.network.generator)
 
 

@@ -24,11 +24,13 @@ class OverrideError(ValueError):
 class Compiled:
     """Everything the engine needs, as plain arrays. Made by :func:`compile_scenario`."""
 
-    months: int
+    months: int  # the horizon: the population is built for all of it
+    run_months: int  # months actually simulated (fewer when a run stops early)
     start_year: int
     start_month: int
     destinations: list[str]
     first_country: str
+    origin: str
     glob: dict[str, np.ndarray]  # name -> (T,)
     dest: dict[str, np.ndarray]  # name -> (T, D)
     initial: float  # persons present at month 0
@@ -97,7 +99,7 @@ def _inflows(sc: Scenario) -> tuple[float, float, dict[int, float], dict[int, fl
 
 
 def compile_scenario(sc: Scenario, overrides: dict[str, float] | None = None,
-                     seed: int | None = None) -> Compiled:
+                     seed: int | None = None, until: int | None = None) -> Compiled:
     """Turn a validated scenario (plus parameter overrides) into per-month arrays.
 
     Parameters
@@ -108,8 +110,14 @@ def compile_scenario(sc: Scenario, overrides: dict[str, float] | None = None,
         replaces the base value before events apply (used by calibration and experiments).
     seed : int, optional
         Overrides the scenario's seed.
+    until : int, optional
+        Stop at the end of this year (calibration simulates only the years it scores).
     """
     T = sc.horizon.months
+    run_months = T
+    if until is not None:
+        run_months = max(1, min(T, (until - sc.horizon.start.year) * 12 + 13
+                                - sc.horizon.start.month))
     dests = sc.destination_codes
     D = len(dests)
     glob = {k: np.full(T, sc.param(k), dtype=np.float64) for k in GLOBAL_PARAMETERS}
@@ -145,10 +153,12 @@ def compile_scenario(sc: Scenario, overrides: dict[str, float] | None = None,
     initial, female0, inflow, fshare = _inflows(sc)
     return Compiled(
         months=T,
+        run_months=run_months,
         start_year=sc.horizon.start.year,
         start_month=sc.horizon.start.month,
         destinations=dests,
         first_country=sc.first_country,
+        origin=sc.origin,
         glob=glob,
         dest=dest,
         initial=initial,

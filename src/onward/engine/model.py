@@ -38,6 +38,10 @@ OFFER_MONTHS = 3
 COMMUNITY_SATURATION = 1000.0
 
 
+def ag_f64(x: np.ndarray) -> np.ndarray:
+    return x.astype(np.float64)
+
+
 class NumericalError(FloatingPointError):
     """A stage produced NaN or infinity; the message names the stage and the month."""
 
@@ -57,10 +61,11 @@ class SimulationResult:
     def tables(self) -> dict[str, pd.DataFrame]:
         if self._tables is None:
             c = self.compiled
-            t = np.arange(c.months)
+            t = np.arange(c.run_months)
             years = np.array([c.year_of(i) for i in t])
             months = np.array([c.month_of(i) for i in t])
-            self._tables = self.recorder.tables(years, months, c.destinations, c.first_country)
+            self._tables = self.recorder.tables(years, months, c.destinations, c.first_country,
+                                                c.origin)
         return self._tables
 
     @property
@@ -78,7 +83,7 @@ class Engine:
         self.rule = get_rule(c.rule)
         self.ag = build(c)
         self.adj = build_network(self.ag, c, generator)
-        self.rec = Recorder(c.months, c.n_dest)
+        self.rec = Recorder(c.run_months, c.n_dest)
         self.order = np.argsort(self.ag.arrive, kind="stable")
         self.sorted_arrive = self.ag.arrive[self.order]
         self.ptr = 0
@@ -107,6 +112,7 @@ class Engine:
         until = np.minimum(t + life, INFO_MAX).astype(np.int16)
         # several refreshes of one cell in a month: keep the longest
         np.maximum.at(self.ag.info_until, (rows, dests.astype(np.int64)), until)
+        np.maximum.at(self.ag.info_any, rows, until)
 
     def _timed(self, name: str, fn: Callable[[int], None], t: int) -> None:
         t0 = time.perf_counter()
@@ -131,7 +137,7 @@ class Engine:
             ag.state[claim] = State.CLAIMANT
             ag.dest[claim] = ag.home_dest[claim]
             self._schedule_decision(claim, t, rng)
-            self.rec.flow(t, "claims", ag, claim)
+            self._lodge(claim, t)
 
     def births(self, t: int) -> None:
         ag = self.ag
@@ -159,7 +165,7 @@ class Engine:
         f = np.clip(g("integration.job_finding_rate", t), 1e-9, 1 - 1e-9)
         odds = f / (1 - f) * np.exp(g("integration.skill_job_effect", t) * (skill - 0.5))
         p_find = odds / (1 + odds) * (1 - g("integration.hiring_discrimination", t))
-        u = rng.random((2, i.size))
+        u = rng.random((2, i.size), dtype=np.float32)
         emp = ag.employed[i]
         emp = np.where(emp, u[0] >= g("integration.job_loss_rate", t), u[0] < p_find)
         wage = np.minimum(potential * (1 - g("integration.wage_discrimination", t)),
@@ -216,7 +222,10 @@ class Engine:
 
     def brokers(self, t: int) -> None:
         ag, g = self.ag, self.g
-        act = g("brokers.activity", t) * g("brokers.contacts", t)
+        # broker activity follows the best perceived success among open destinations
+        open_ = self.dp("open", t) > 0.5
+        best = float(self.success[open_].max()) if open_.any() else 0.0
+        act = g("brokers.activity", t) * g("brokers.contacts", t) * best
         if act <= 0:
             return
         active = np.flatnonzero(ag.broker & (ag.state != State.PENDING)
@@ -233,14 +242,14 @@ class Engine:
             rng.random(b.size) * ag.degree[b]).astype(np.int64)].astype(np.int64)
         ok = ag.state[nbr] == FIRST
         nbr = nbr[ok]
-        # adaptive targeting: brokers seek the aspiring and those who can pay
+        # adaptive targeting: brokers seek those pushed to leave and able to pay
         fee = g("brokers.fee", t)
-        score = ag.aspiration[nbr] + np.minimum(ag.funds[nbr] / max(fee + 1.0, 1e-6), 1.0) - 1.0
+        pushed = 1 / (1 + np.exp(-ag.push[nbr]))
+        score = pushed + np.minimum(ag.funds[nbr] / max(fee + 1.0, 1e-6), 1.0) - 1.0
         keep = rng.random(nbr.size) < 1 / (1 + np.exp(-g("brokers.targeting", t) * score))
         nbr = nbr[keep]
         if nbr.size == 0:
             return
-        open_ = self.dp("open", t) > 0.5
         w = np.where(open_, np.exp(g("brokers.success_focus", t) * self.success), 0.0)
         if w.sum() <= 0:
             return
@@ -249,11 +258,17 @@ class Engine:
         self._refresh_info(nbr, d, t, rng)
         ag.optimism[nbr] = g("brokers.optimism", t)
         ag.offer_dest[nbr] = d
-        ag.offer_until[nbr] = t + OFFER_MONTHS
+        ag.offer_until[nbr] = t + OFFER_MONTHS - 1
 
     def _pull(self, i: np.ndarray, t: int) -> np.ndarray:
         ag, g, dp = self.ag, self.g, self.dp
-        perceived = np.clip(self.success[None, :] + ag.optimism[i, None], 0, 1)
+        # a broker's rumour of easy recognition concerns the destination offered, while the
+        # offer lasts
+        rumour = np.zeros((i.size, self.c.n_dest))
+        od = ag.offer_dest[i]
+        on = np.flatnonzero((od >= 0) & (ag.offer_until[i] >= t))
+        rumour[on, od[on]] = ag.optimism[i[on]]
+        perceived = np.clip(self.success[None, :] + rumour, 0, 1)
         return (g("aspiration.w_welfare", t) * dp("welfare", t)[None, :]
                 + g("aspiration.w_schooling", t) * dp("schooling", t)[None, :]
                 * (ag.children[i] > 0)[:, None]
@@ -270,37 +285,42 @@ class Engine:
         return self._params_cache
 
     def _gates(self, i: np.ndarray, t: int, exclude_current: bool = False
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(allowed destinations, capable, cost) for households ``i``."""
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Who of households ``i`` could move now, and where to.
+
+        Returns ``(rows, allowed, capable, cost)``: ``rows`` indexes ``i`` for those who pass
+        the capability gate and can reach at least one destination; the other arrays
+        describe those rows only (allowed destinations, capability, cost with broker fee).
+        """
         ag, c = self.ag, self.c
         D = c.n_dest
-        offer = (ag.offer_until[i] >= t) & (ag.offer_dest[i] >= 0)
         open_ = self.dp("open", t) > 0.5
         travel = self.dp("travel_cost", t)
-        allowed = np.zeros((i.size, D), dtype=bool)
+        offer = (ag.offer_until[i] >= t) & (ag.offer_dest[i] >= 0)
+        # cheap one-column screens first; the per-destination checks run on the rest
+        keep = np.ones(i.size, bool) if not c.information_gating else ag.info_any[i] >= t
         if c.capability_gating:
             capable = (ag.skill[i] >= self.g("capability.min_skill", t)) | offer
-            # cheap one-column screens first: only those who could afford the cheapest open
-            # destination need the per-destination checks
             cheapest = travel[open_].min() if open_.any() else np.inf
-            rows = np.flatnonzero(capable & (ag.funds[i] >= cheapest))
-        else:
-            capable = np.ones(i.size, bool)
-            rows = np.arange(i.size)
-        cost = np.broadcast_to(travel, (i.size, D)).copy()
-        if offer.any():
-            o = np.flatnonzero(offer)
-            cost[o, ag.offer_dest[i[o]]] += self.g("brokers.fee", t)
-        sub = np.broadcast_to(open_, (rows.size, D)).copy()
+            keep &= capable & (ag.funds[i] >= cheapest)
+        rows = np.flatnonzero(keep)
+        j = i[rows]
+        cost = np.broadcast_to(travel, (rows.size, D)).copy()
+        o = np.flatnonzero(offer[rows])
+        if o.size:
+            cost[o, ag.offer_dest[j[o]]] += self.g("brokers.fee", t)
+        allowed = np.broadcast_to(open_, (rows.size, D)).copy()
         if c.information_gating:
-            sub &= ag.info_until[i[rows]] >= t
+            allowed &= ag.info_until[j] >= t
         if c.capability_gating:
-            sub &= ag.funds[i[rows], None] >= cost[rows]
-        allowed[rows] = sub
+            allowed &= ag.funds[j, None] >= cost
         if exclude_current:
-            cur = ag.dest[i].astype(np.int64)
-            allowed[np.arange(i.size)[cur >= 0], cur[cur >= 0]] = False
-        return allowed, capable, cost
+            cur = ag.dest[j].astype(np.int64)
+            has = np.flatnonzero(cur >= 0)
+            allowed[has, cur[has]] = False
+        ok = allowed.any(axis=1)
+        capable_rows = (capable[rows] if c.capability_gating else np.ones(rows.size, bool))
+        return rows[ok], allowed[ok], capable_rows[ok], cost[ok]
 
     def _context(self, i: np.ndarray, t: int, allowed: np.ndarray, capable: np.ndarray,
                  cost: np.ndarray) -> DecisionContext:
@@ -334,21 +354,10 @@ class Engine:
         i = self.fc[~ag.direct[self.fc]]
         rng = stream(self.c.seed, Stage.DECISION, t)
         if i.size:
-            allowed, capable, cost = self._gates(i, t)
-            cand = capable & allowed.any(axis=1)
-            # those who cannot move still form an aspiration (brokers look for it), from
-            # push alone: they know no destination they could reach
-            rest = i[~cand]
-            none = np.zeros((rest.size, 0))
-            ctx0 = DecisionContext(push=ag.push[rest].astype(np.float64), pull=none,
-                                   allowed=none.astype(bool), capable=capable[~cand],
-                                   funds=ag.funds[rest].astype(np.float64), cost=none,
-                                   skill=ag.skill[rest].astype(np.float64),
-                                   norm=np.zeros(rest.size) if self.rule.needs_norm else None,
-                                   params=self._params(t))
-            ag.aspiration[rest] = self.rule.aspiration(ctx0)
-            i = i[cand]
-            ctx = self._context(i, t, allowed[cand], capable[cand], cost[cand])
+            # only those who pass the gates can move; the rule sees just them
+            rows, allowed, capable, cost = self._gates(i, t)
+            i = i[rows]
+            ctx = self._context(i, t, allowed, capable, cost)
             aspiration = self.rule.aspiration(ctx)
             h = self.rule.hazard(ctx, aspiration)
             ag.aspiration[i] = aspiration
@@ -376,25 +385,51 @@ class Engine:
         go = irr[rng.random(irr.size) < self.g("after_decision.irregular_remigrate", t)]
         self._remigrate(go, t, rng)
 
+    def _aspiration_of(self, i: np.ndarray, t: int) -> np.ndarray:
+        """The rule's aspiration for households ``i`` now, whether or not they could move.
+
+        Those who know no reachable destination get the rule's aspiration with no pull.
+        """
+        out = np.empty(i.size, dtype=np.float64)
+        rows, allowed, capable, cost = self._gates(i, t)
+        out[rows] = self.rule.aspiration(self._context(i[rows], t, allowed, capable, cost))
+        rest = np.setdiff1d(np.arange(i.size), rows, assume_unique=True)
+        j = i[rest]
+        none = np.zeros((rest.size, 0))
+        ctx0 = DecisionContext(push=ag_f64(self.ag.push[j]), pull=none, allowed=none.astype(bool),
+                               capable=np.zeros(rest.size, bool), funds=ag_f64(self.ag.funds[j]),
+                               cost=none, skill=ag_f64(self.ag.skill[j]),
+                               norm=np.zeros(rest.size) if self.rule.needs_norm else None,
+                               params=self._params(t))
+        out[rest] = self.rule.aspiration(ctx0)
+        return out
+
     def _remigrate(self, who: np.ndarray, t: int, rng: np.random.Generator) -> np.ndarray:
         """Move ``who`` on to another destination they may choose; return who stayed."""
         if who.size == 0:
             return who
         ag = self.ag
-        allowed, capable, cost = self._gates(who, t, exclude_current=True)
-        ctx = self._context(who, t, allowed, capable, cost)
-        dest = choose_destination(ctx, np.arange(who.size), rng.random(who.size))
-        ok = dest >= 0
-        movers = who[ok]
+        rows, allowed, capable, cost = self._gates(who, t, exclude_current=True)
+        ctx = self._context(who[rows], t, allowed, capable, cost)
+        dest = choose_destination(ctx, np.arange(rows.size), rng.random(rows.size))
+        movers = who[rows]
         ag.via_broker[movers] = False
-        self._depart(movers, dest[ok].astype(np.int8), ctx.cost[np.flatnonzero(ok), dest[ok]],
-                     t, rng)
+        self._depart(movers, dest.astype(np.int8), cost[np.arange(rows.size), dest], t, rng)
         self.rec.flow(t, "remigrations", ag, movers)
-        return who[~ok]
+        return np.setdiff1d(who, movers)
 
     def _schedule_decision(self, who: np.ndarray, t: int, rng: np.random.Generator) -> None:
         pm = np.maximum(self.dp("processing_months", t)[self.ag.dest[who]], 1.0)
         self.ag.due[who] = t + rng.geometric(1.0 / pm).astype(np.int32)
+
+    def _lodge(self, who: np.ndarray, t: int) -> None:
+        """Count claims: a first claim at a destination, or a repeat claim there."""
+        ag = self.ag
+        bit = np.left_shift(np.uint64(1), ag.dest[who].astype(np.uint64))
+        repeat = (ag.claimed[who] & bit) > 0
+        self.rec.flow(t, "claims", ag, who[~repeat])
+        self.rec.flow(t, "repeat_claims", ag, who[repeat])
+        ag.claimed[who] |= bit
 
     def journey(self, t: int) -> None:
         ag = self.ag
@@ -405,7 +440,7 @@ class Engine:
         rng = stream(self.c.seed, Stage.JOURNEY, t)
         ag.state[done] = State.CLAIMANT
         self._schedule_decision(done, t, rng)
-        self.rec.flow(t, "claims", ag, done)
+        self._lodge(done, t)
 
     def asylum(self, t: int) -> None:
         ag, c = self.ag, self.c
@@ -514,6 +549,8 @@ class Engine:
         # stayers: residents of the first country who have never moved on
         st = self.fc[~ag.direct[self.fc] & (ag.moves[self.fc] == 0)
                      & (ag.state[self.fc] == FIRST)]
+        if st.size:
+            ag.aspiration[st] = self._aspiration_of(st, t)
         self.rec.profile("stayers", self._profile_values(st, t))
         at = np.flatnonzero(ag.state >= State.CLAIMANT)
         for k, code in enumerate(c.destinations):
@@ -546,7 +583,7 @@ class Engine:
         for name in ("funds", "income", "push", "aspiration", "satisfaction", "lang_adult",
                      "identity"):
             arr = getattr(ag, name)
-            if not np.isfinite(arr).all():
+            if not np.isfinite(arr.sum(dtype=np.float64)):  # one reduction; NaN propagates
                 raise NumericalError(
                     f"month {t} ({self.c.year_of(t)}-{self.c.month_of(t):02d}): agent column "
                     f"'{name}' became NaN/inf; check the parameters that drive it "
@@ -571,7 +608,7 @@ class Engine:
         self._timed("asylum", self.asylum, t)
         self._timed("destination_life", self.destination_life, t)
         t0 = time.perf_counter()
-        if self.c.month_of(t) == 12 or t == self.c.months - 1:
+        if self.c.month_of(t) == 12 or t == self.c.run_months - 1:
             self.fc = np.flatnonzero(ag.state == FIRST)
             self._year_end(t)
         self.rec.end_of_month(t, ag, prev)
@@ -581,7 +618,7 @@ class Engine:
 
     def run(self, progress: Callable[[int, int], None] | None = None,
             months: int | None = None) -> None:
-        T = self.c.months if months is None else min(months, self.c.months)
+        T = self.c.run_months if months is None else min(months, self.c.run_months)
         for t in range(T):
             self.step(t)
             if progress is not None:

@@ -119,9 +119,9 @@ def build(c: Compiled) -> Agents:
         push=np.zeros(n, f32), satisfaction=np.zeros(n, f32), aspiration=np.zeros(n, f32),
         optimism=np.zeros(n, f32), offer_dest=np.full(n, -1, np.int8),
         offer_until=np.full(n, -1, np.int32), via_broker=np.zeros(n, bool),
-        concealed=np.zeros(n, bool), due=np.zeros(n, np.int32), moves=np.zeros(n, np.int8),
+        concealed=np.zeros(n, bool), due=np.zeros(n, np.int32), moves=np.zeros(n, np.int8), claimed=np.zeros(n, np.uint64),
         returned=np.zeros(n, bool), lang_adult=np.zeros(n, f32), lang_child=np.zeros(n, f32),
         dest_employed=np.zeros(n, bool), coethnic=np.zeros(n, bool),
         friction=np.zeros(n, f32), identity=np.ones(n, f32),
-        info_until=np.full((n, D), -1, np.int16),
+        info_until=np.full((n, D), -1, np.int16), info_any=np.full(n, -1, np.int16),
     )

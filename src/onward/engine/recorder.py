@@ -12,7 +12,8 @@ from onward.engine.state import N_STATES, STATE_NAMES, Agents, State
 FLOWS = (
     "departures",  # left the first country for a destination
     "broker_departures",  # ... of which a broker arranged the move
-    "claims",  # asylum claims lodged (first claims at that destination)
+    "claims",  # first asylum claims lodged at that destination
+    "repeat_claims",  # claims by people who had claimed at that destination before
     "recognised",  # first decisions granting protection
     "refused",  # first decisions refusing
     "refused_prior_nationality",  # ... of which refused because first-country nationality found
@@ -35,6 +36,7 @@ class Recorder:
     trans_h: np.ndarray = field(init=False)
     trans_p: np.ndarray = field(init=False)
     births: np.ndarray = field(init=False)
+    onward_abroad_p: np.ndarray = field(init=False)
     flow_h: np.ndarray = field(init=False)
     flow_p: np.ndarray = field(init=False)
     movers_sum: np.ndarray = field(init=False)
@@ -52,6 +54,7 @@ class Recorder:
         self.trans_h = np.zeros((T, S, S), np.int64)
         self.trans_p = np.zeros((T, S, S), np.int64)
         self.births = np.zeros((T, S), np.int64)
+        self.onward_abroad_p = np.zeros(T, np.int64)
         self.flow_h = np.zeros((T, len(FLOWS), D, 2), np.int64)
         self.flow_p = np.zeros((T, len(FLOWS), D, 2), np.int64)
         k = len(PROFILE_ATTRS)
@@ -82,6 +85,8 @@ class Recorder:
         self.stock_h[t] = np.bincount(key, minlength=S * (D + 1)).reshape(S, D + 1)
         self.stock_p[t] = np.bincount(key, weights=persons,
                                       minlength=S * (D + 1)).reshape(S, D + 1).astype(np.int64)
+        away = (ag.state >= State.TRANSIT) & ~ag.direct  # left the first country
+        self.onward_abroad_p[t] = int(persons[away].sum())
         tkey = prev_state.astype(np.int64) * S + ag.state
         self.trans_h[t] = np.bincount(tkey, minlength=S * S).reshape(S, S)
         self.trans_p[t] = np.bincount(tkey, weights=persons,
@@ -103,7 +108,7 @@ class Recorder:
 
     # --- tidy tables ---------------------------------------------------------------------
     def tables(self, years: np.ndarray, months: np.ndarray, dests: list[str],
-               first_country: str) -> dict[str, pd.DataFrame]:
+               first_country: str, origin: str) -> dict[str, pd.DataFrame]:
         T, D = self.months, self.n_dest
         out: dict[str, pd.DataFrame] = {}
         # flows: monthly, by destination, flow and route
@@ -116,7 +121,7 @@ class Recorder:
             "persons": self.flow_p.ravel(), "households": self.flow_h.ravel(),
         })
         flows = flows[~((flows.route == "direct") & ~flows.flow.isin(
-            ["claims", "recognised", "refused"]))].reset_index(drop=True)
+            ["claims", "repeat_claims", "recognised", "refused"]))].reset_index(drop=True)
         out["flows"] = flows
         yearly = flows.groupby(["year", "destination", "flow", "route"], as_index=False,
                                sort=True)[["persons", "households"]].sum()
@@ -158,7 +163,9 @@ class Recorder:
             "persons": self.stock_p.ravel(), "households": self.stock_h.ravel(),
         })
         valid = np.where(s_i.ravel() <= State.FIRST_COUNTRY, l_i.ravel() == 0, l_i.ravel() > 0)
-        out["stocks"] = stocks[valid].reset_index(drop=True)
+        stocks = stocks[valid].reset_index(drop=True)
+        stocks.loc[stocks.state == "pending", "location"] = origin  # not yet arrived
+        out["stocks"] = stocks
         # movers vs stayers
         rows = []
         for group, n, s, q in (("movers", self.movers_n, self.movers_sum, self.movers_sq),
@@ -171,5 +178,5 @@ class Recorder:
         out["profile"] = pd.DataFrame(rows)
         out["destination_life"] = pd.DataFrame(
             self.life_rows,
-            columns=["year", "destination", "generation", "measure", "value", "persons"])
+            columns=["year", "destination", "generation", "measure", "value", "count"])
         return out

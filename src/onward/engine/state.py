@@ -63,6 +63,7 @@ class Agents:
     concealed: np.ndarray  # bool: hides the first-country stay in the current claim
     due: np.ndarray  # int32 month the journey ends or the decision comes
     moves: np.ndarray  # int8 onward moves made
+    claimed: np.ndarray  # uint64 bit d set once a claim was lodged at destination d
     returned: np.ndarray  # bool: came back to the first country
     lang_adult: np.ndarray  # float32 0-1
     lang_child: np.ndarray  # float32 0-1
@@ -71,6 +72,7 @@ class Agents:
     friction: np.ndarray  # float32
     identity: np.ndarray  # float32 0-1 heritage identity of the children
     info_until: np.ndarray  # int16 (n, D): month until which the destination is known
+    info_any: np.ndarray  # int16: the latest of a row of info_until (a cheap screen)
 
     @property
     def n(self) -> int:

@@ -86,18 +86,26 @@ def run(
     store: StoreOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+    posterior: Annotated[str | None, typer.Option(
+        help="use the posterior mean of this stored calibration")] = None,
 ) -> None:
     """Run a scenario (the flagship nk-onward by default) and store its results."""
     from onward.analysis.runs import applications_summary, run_and_store, selection_summary
 
     sc = _load(scenario)
+    overrides = None
+    if posterior:
+        from onward.calibration.abc import load_posterior
+
+        overrides = load_posterior(posterior, store).mean()
     with progress_bar(f"simulating {sc.name}", quiet or as_json) as bar:
         task = bar.add_task(f"simulating {sc.name}", total=sc.horizon.months)
 
         def tick(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        run_id, res = run_and_store(sc, seed=seed, store=store, progress=tick)
+        run_id, res = run_and_store(sc, seed=seed, store=store, progress=tick,
+                                    overrides=overrides)
     apps = applications_summary(sc, res)
     sel = selection_summary(res)
     seed_used = res.compiled.seed
@@ -168,6 +176,116 @@ def _print_run_summary(sc, run_id, res, apps, sel, store) -> None:
     out.print(f"run [bold]{run_id}[/] stored in {path} (seed {res.compiled.seed}, engine "
               f"{res.engine_seconds:.2f} s). Query it with `onward runs`, "
               f"export with `onward export {run_id}`.")
+
+
+# --- calibration -----------------------------------------------------------------------------
+
+
+def _years_opt(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    from onward.scenario.schema import _years
+
+    try:
+        return _years(text)
+    except ValueError as exc:
+        raise UserError(f"--calibration-years: {exc}") from None
+
+
+@app.command()
+def calibrate(
+    scenario: Annotated[str, typer.Argument(help="built-in name or YAML path")] = "nk-onward",
+    name: Annotated[str, typer.Option(help="name to store the posterior under")] = "default",
+    budget: Annotated[int, typer.Option(help="stop after this many simulations")] = 3000,
+    epsilon: Annotated[float, typer.Option(help="stop once epsilon is at or below this")]
+    = 0.0,
+    population: Annotated[int | None, typer.Option(help="particles per generation")] = None,
+    seed: Annotated[int, typer.Option(help="master seed")] = 1,
+    workers: Annotated[int | None, typer.Option(help="local worker processes (all cores)")]
+    = None,
+    scheduler: Annotated[str | None, typer.Option(
+        help="Dask scheduler address, e.g. tcp://host:8786")] = None,
+    calibration_years: Annotated[str | None, typer.Option(
+        "--calibration-years", help="e.g. 2000-2015 (default: the scenario's)")] = None,
+    resume: Annotated[bool, typer.Option(help="continue an interrupted calibration")] = False,
+    store: StoreOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Fit the scenario's free parameters with ABC-SMC (pyabc); store the posterior."""
+    from onward.calibration.abc import calibrate as run_calibration
+
+    sc = _load(scenario)
+    years = _years_opt(calibration_years)
+    if years is not None:
+        held = sorted(set(sc.calibration.held_out) - set(years))
+        sc = sc.model_copy(update={"calibration": sc.calibration.model_copy(
+            update={"years": years, "held_out": held})})
+    with progress_bar("calibrating", quiet) as bar:
+        tasks: dict[str, Any] = {}
+
+        def tick(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        post = run_calibration(sc, name, budget=budget, min_epsilon=epsilon,
+                               population=population, seed=seed, workers=workers,
+                               scheduler=scheduler, store=store, resume=resume,
+                               progress=tick)
+    t = Table(title=f"Posterior '{name}' (generation {post.generation}, "
+                    f"epsilon {post.epsilon:.4g}): mean and 90% credible interval")
+    for col in ("parameter", "mean", "q05", "q95"):
+        t.add_column(col, justify="left" if col == "parameter" else "right")
+    for r in post.summary().itertuples():
+        t.add_row(r.parameter, f"{r.mean:.4g}", f"{r.q05:.4g}", f"{r.q95:.4g}")
+    out.print(t)
+    out.print(f"stored in the store as calibration '{name}'; score it with "
+              f"`onward score {name}`, use it with `onward run --posterior {name}`")
+
+
+@app.command()
+def score(
+    name: Annotated[str, typer.Argument(help="name of a stored calibration")],
+    scenario: Annotated[str | None, typer.Option(help="scenario (default: the calibrated one)")]
+    = None,
+    draws: Annotated[int, typer.Option(help="posterior-predictive runs")] = 40,
+    seed: Annotated[int, typer.Option(help="seed of the draws")] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="print the metrics as JSON")] = False,
+    store: StoreOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Score a calibration on its calibration years and on the held-out years."""
+    from onward.calibration.score import score as run_score
+
+    with progress_bar("posterior-predictive runs", quiet or as_json) as bar:
+        task = bar.add_task("posterior-predictive runs", total=draws)
+        res = run_score(scenario, name, draws=draws, seed=seed, store=store,
+                        progress=lambda d, n: bar.update(task, completed=d, total=n))
+    if as_json:
+        sys.stdout.write(json.dumps({"calibration": res["calibration"],
+                                     "held_out": res["held_out"]}) + "\n")
+        return
+    for split in ("calibration", "held_out"):
+        m = res[split]
+        t = Table(title=f"{split.replace('_', '-')} years: first claims, median vs observed")
+        for col in ("destination", "ard", "mase", "coverage50", "coverage90"):
+            t.add_column(col, justify="left" if col == "destination" else "right")
+        if m is None:
+            out.print(f"{split}: no years with data")
+            continue
+        rows = [("overall", m)] + sorted(m["per_destination"].items())
+        for d, v in rows:
+            t.add_row(d, *[("-" if v[k] is None else f"{v[k]:.3f}")
+                           for k in ("ard", "mase", "coverage50", "coverage90")])
+        out.print(t)
+    if res["residence_unknown"]:
+        t = Table(title="People who left the first country vs MOU 'residence unknown'")
+        for col in ("date", "observed", "simulated (median)", "ratio"):
+            t.add_column(col, justify="right")
+        for r in res["residence_unknown"]:
+            t.add_row(r["date"], f"{r['observed']:.0f}", f"{r['simulated']:.0f}",
+                      f"{r['ratio']:.2f}")
+        out.print(t)
 
 
 # --- scenarios --------------------------------------------------------------------------------
@@ -333,6 +451,7 @@ def export(
 
 def main() -> None:
     """Console-script entry point: run the app, turning known errors into one message."""
+    from onward.calibration.abc import CalibrationError
     from onward.engine.compile import OverrideError
     from onward.engine.model import NumericalError
     from onward.scenario import ScenarioError
@@ -340,7 +459,8 @@ def main() -> None:
 
     try:
         app(standalone_mode=False)
-    except (ScenarioError, StoreError, OverrideError, NumericalError, UserError) as exc:
+    except (ScenarioError, StoreError, OverrideError, NumericalError, UserError,
+            CalibrationError) as exc:
         err.print(f"[red]error:[/] {exc}", markup=True, highlight=False)
         raise SystemExit(2) from None
     except KeyboardInterrupt:

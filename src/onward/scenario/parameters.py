@@ -219,6 +219,11 @@ DESTINATION_PARAMETERS: dict[str, ParamSpec] = _specs(
 )
 
 
+#: Parameters read once, when the network and brokers are set up: an event cannot change them.
+SETUP_ONLY = frozenset({"network.mean_degree", "network.degree_tail", "network.clustering",
+                        "brokers.share"})
+
+
 def spec_for(target: str) -> ParamSpec | None:
     """Look up the spec of a dotted target, e.g. ``destinations.GBR.recognition_rate``."""
     parts = target.split(".")

@@ -1,0 +1,1 @@
+"""Calibration: fitting free parameters to observed counts with ABC-SMC (pyabc)."""

@@ -1,0 +1,295 @@
+"""ABC-SMC calibration of a scenario's free parameters (pyabc), stored generation by generation.
+
+The parameters a scenario marks ``free: true`` are fitted, within their prior ranges
+(uniform priors), to the targets of :mod:`onward.calibration.targets` over the calibration
+years only. Each finished generation is written by this (parent) process to the store as
+one run of kind ``calibration`` holding its particles, weights, epsilon and acceptance
+rate, so an interrupted calibration loses nothing: ``resume=True`` continues from pyabc's
+own database after the last finished generation. Proposals are seeded by (seed,
+generation, index) and accepted in index order
+(:class:`~onward.calibration.sampler.DeterministicBatchSampler`), so the posterior is the
+same for any number of workers and whether or not the run was resumed.
+
+Examples
+--------
+>>> from onward.calibration.abc import calibrate
+>>> post = calibrate("nk-onward", name="demo", budget=200)  # doctest: +SKIP
+>>> post.summary()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from onward.calibration.sampler import DeterministicBatchSampler
+from onward.calibration.targets import TargetSet, fitting_targets, summary_statistics
+from onward.engine.compile import compile_scenario
+from onward.engine.model import NumericalError, simulate_compiled
+from onward.scenario import Scenario, load_scenario, scenario_hash
+from onward.store import Store
+
+
+class CalibrationError(ValueError):
+    """A calibration cannot start or continue; the message says why and what to do."""
+
+
+@dataclass
+class Posterior:
+    """Particles and weights of one generation of a named calibration."""
+
+    name: str
+    generation: int
+    particles: pd.DataFrame  # one column per free parameter (dotted target path)
+    weights: np.ndarray
+    epsilon: float
+
+    def mean(self) -> dict[str, float]:
+        w = self.weights / self.weights.sum()
+        return {c: float(np.sum(w * self.particles[c].to_numpy())) for c in self.particles}
+
+    def quantile(self, q: float) -> dict[str, float]:
+        return {c: weighted_quantile(self.particles[c].to_numpy(), self.weights, q)
+                for c in self.particles}
+
+    def summary(self) -> pd.DataFrame:
+        lo, hi, mean = self.quantile(0.05), self.quantile(0.95), self.mean()
+        return pd.DataFrame({"parameter": list(mean), "mean": list(mean.values()),
+                             "q05": [lo[k] for k in mean], "q95": [hi[k] for k in mean]})
+
+    def draw(self, n: int, seed: int) -> list[dict[str, float]]:
+        """``n`` parameter sets drawn by weight (reproducible for a seed)."""
+        rng = np.random.default_rng(np.random.SeedSequence([seed, 0x5C0E]))
+        p = self.weights / self.weights.sum()
+        idx = rng.choice(len(p), size=n, p=p)
+        cols = list(self.particles.columns)
+        vals = self.particles.to_numpy()
+        return [dict(zip(cols, map(float, vals[i]), strict=True)) for i in idx]
+
+
+def weighted_quantile(x: np.ndarray, w: np.ndarray, q: float) -> float:
+    order = np.argsort(x, kind="stable")
+    cw = np.cumsum(w[order])
+    cw = cw / cw[-1]
+    return float(x[order][min(int(np.searchsorted(cw, q)), len(x) - 1)])
+
+
+class _Model:
+    """The pyabc model: free parameters -> summary statistics of a truncated run."""
+
+    def __init__(self, sc: Scenario, targets: TargetSet, names: dict[str, str]):
+        self.sc = sc
+        self.targets = targets
+        self.names = names  # pyabc-safe name -> dotted target path
+        self.until = max(targets.years)
+
+    def __call__(self, pars: dict[str, float]) -> dict[str, np.ndarray]:
+        overrides = {self.names[k]: float(v) for k, v in pars.items()}
+        seed = int(np.random.randint(0, 2**31 - 1))  # the sampler seeded this proposal
+        try:
+            c = compile_scenario(self.sc, overrides=overrides, seed=seed, until=self.until)
+            res = simulate_compiled(c, generator=self.sc.network.generator)
+            s = summary_statistics(res, self.targets)
+        except NumericalError:
+            s = np.full(len(self.targets.keys), np.nan)
+        return {"s": s}
+
+
+class _Distance:
+    def __init__(self, targets: TargetSet):
+        self.targets = targets
+
+    def __call__(self, x: dict[str, np.ndarray], x0: dict[str, np.ndarray]) -> float:
+        s = np.asarray(x["s"], dtype=np.float64)
+        if not np.isfinite(s).any():
+            return float("inf")
+        # an undefined rate (no decisions simulated in a year) counts as a coin flip
+        s = np.where(np.isfinite(s), s, 0.5)
+        return self.targets.distance(s)
+
+
+def _prior(free: dict[str, Any]) -> tuple[Any, dict[str, str]]:
+    import pyabc
+
+    names = {f"p{i:02d}": path for i, path in enumerate(sorted(free))}
+    rvs = {}
+    for safe, path in names.items():
+        lo, hi = free[path].prior
+        rvs[safe] = pyabc.RV("uniform", lo, hi - lo)
+    return pyabc.Distribution(**rvs), names
+
+
+def work_dir(store: Store) -> Path:
+    """Where pyabc keeps its working database for each named calibration."""
+    return store.path.parent / ".onward-calibrations"
+
+
+def _db_path(store: Store, name: str) -> Path:
+    safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)
+    return work_dir(store) / f"{safe}.db"
+
+
+def stored_generations(store: Store, name: str) -> pd.DataFrame:
+    """The generations of calibration ``name`` already in the store."""
+    try:
+        df = store.read_table("generations")
+    except Exception:  # no calibration table yet
+        df = pd.DataFrame()
+    if "name" not in df.columns:
+        return pd.DataFrame(columns=["run_id", "name", "generation", "epsilon", "settings"])
+    return df[df.name == name].sort_values("generation").reset_index(drop=True)
+
+
+def load_posterior(name: str, store: str | Path | Store | None = None,
+                   generation: int | None = None) -> Posterior:
+    """The last (or a given) generation of the named calibration, from the store."""
+    st = store if isinstance(store, Store) else Store(store)
+    gens = stored_generations(st, name)
+    if gens.empty:
+        raise CalibrationError(f"no calibration named '{name}' in {st.path}; run "
+                               f"`onward calibrate SCENARIO --name {name}` first")
+    g = int(gens.generation.max()) if generation is None else int(generation)
+    row = gens[gens.generation == g]
+    if row.empty:
+        raise CalibrationError(f"calibration '{name}' has generations "
+                               f"{gens.generation.tolist()}, not {g}")
+    run_id = row.run_id.iloc[-1]
+    post = st.read_table("posterior", run_id)
+    wide = post.pivot(index="particle", columns="parameter", values="value").sort_index()
+    weights = post.drop_duplicates("particle").set_index("particle").weight.sort_index()
+    return Posterior(name, g, wide, weights.to_numpy(dtype=np.float64),
+                     float(row.epsilon.iloc[-1]))
+
+
+def calibrate(scenario: str | Path | Scenario, name: str, *, budget: int = 3000,
+              min_epsilon: float = 0.0, population: int | None = None,
+              max_generations: int = 50, seed: int = 1, workers: int | None = None,
+              scheduler: str | None = None, years: list[int] | None = None,
+              store: str | Path | None = None, resume: bool = False,
+              progress: Callable[[str, int, int], None] | None = None) -> Posterior:
+    """Fit the scenario's free parameters with ABC-SMC; return the last generation.
+
+    Parameters
+    ----------
+    budget : stop once this many simulations have run (all generations together)
+    min_epsilon : stop once a generation's acceptance threshold is at or below this
+    population : particles per generation (default: budget // 12, within 30..400)
+    years : calibration years (default: the scenario's); held-out years are refused
+    resume : continue the calibration ``name`` after its last finished generation
+    progress : called as ``progress(stage, done, total)``
+    """
+    import pyabc
+
+    sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    free = sc.free_parameters()
+    if not free:
+        raise CalibrationError(f"scenario '{sc.name}' marks no parameter free: true; mark "
+                               "the ones to fit (with a prior range)")
+    targets = fitting_targets(sc, years)
+    st = Store(store)
+    db = _db_path(st, name)
+    gens = stored_generations(st, name)
+    if not gens.empty and not resume:
+        raise CalibrationError(f"a calibration named '{name}' exists in {st.path}; use "
+                               "--resume to continue it or another --name")
+    if resume and not db.exists():
+        raise CalibrationError(f"nothing to resume: {db} does not exist; start without "
+                               "--resume")
+    if resume and not gens.empty:
+        meta = json.loads(gens.settings.iloc[0])
+        if meta["scenario_hash"] != scenario_hash(sc) or meta["seed"] != seed:
+            raise CalibrationError(
+                f"calibration '{name}' was started with another scenario or seed "
+                f"(hash {meta['scenario_hash']}, seed {meta['seed']}); resume with the same "
+                "ones or choose another --name")
+        population = int(meta["population"])
+    if not resume and db.exists():
+        db.unlink()  # an earlier attempt that stored no generation
+    pop = population or int(min(400, max(30, budget // 12)))
+    prior, names = _prior(free)
+    logging.getLogger("ABC").setLevel(logging.WARNING)
+    logging.getLogger("pyabc").setLevel(logging.WARNING)
+    sampler = DeterministicBatchSampler(
+        seed=seed, workers=workers, scheduler=scheduler,
+        progress=(lambda done, n: progress("particles", done, n)) if progress else None)
+    abc = pyabc.ABCSMC(_Model(sc, targets, names), prior, _Distance(targets),
+                       population_size=pop, sampler=sampler,
+                       eps=pyabc.MedianEpsilon())
+    db.parent.mkdir(parents=True, exist_ok=True)
+    if resume:
+        abc.load("sqlite:///" + str(db), 1)
+    else:
+        abc.new("sqlite:///" + str(db), {"s": np.zeros(len(targets.keys))})
+    settings = {"scenario": sc.name, "scenario_hash": scenario_hash(sc), "seed": seed,
+                "population": pop, "budget": budget, "min_epsilon": min_epsilon,
+                "years": targets.years, "free": {n: list(free[n].prior) for n in free}}
+    try:
+        while True:
+            hist = abc.history
+            done_sims = int(hist.total_nr_simulations) if hist.max_t >= 0 else 0
+            stored = set(stored_generations(st, name).generation.astype(int))
+            # write any finished generation that the store does not have yet
+            for t in range(0, hist.max_t + 1):
+                if t not in stored:
+                    _store_generation(st, sc, name, hist, t, names, settings)
+            if progress:
+                progress("simulations", min(done_sims, budget), budget)
+            pops = hist.get_all_populations()
+            last_eps = float(pops.epsilon.iloc[-1]) if hist.max_t >= 0 else np.inf
+            if (hist.max_t + 1 >= max_generations or done_sims >= budget
+                    or last_eps <= min_epsilon):
+                break
+            before = hist.max_t
+            abc.run(max_nr_populations=1, minimum_epsilon=min_epsilon,
+                    max_total_nr_simulations=budget)
+            if abc.history.max_t == before:  # pyabc stopped without a new generation
+                break
+    finally:
+        sampler.stop()
+    return load_posterior(name, st)
+
+
+def _store_generation(st: Store, sc: Scenario, name: str, hist: Any, t: int,
+                      names: dict[str, str], settings: dict[str, Any]) -> str:
+    df, w = hist.get_distribution(m=0, t=t)
+    pops = hist.get_all_populations().set_index("t")
+    eps = float(pops.loc[t, "epsilon"])
+    samples = int(pops.loc[t, "samples"])
+    n = len(w)
+    long = []
+    for k, (_, row) in enumerate(df.iterrows()):
+        for safe, path in names.items():
+            long.append({"name": name, "generation": t, "particle": k, "parameter": path,
+                         "value": float(row[safe]), "weight": float(w[k])})
+    gen = pd.DataFrame([{
+        "name": name, "generation": t, "epsilon": eps, "particles": n, "samples": samples,
+        "acceptance_rate": n / samples if samples else np.nan,
+        "total_simulations": int(pops.loc[:t, "samples"].sum()),
+        "settings": json.dumps(settings),
+    }])
+    meta = {"kind": "calibration", "scenario": sc.name, "scenario_hash": settings[
+        "scenario_hash"], "seed": settings["seed"], "calibration": name, "generation": t,
+        "versions": _versions()}
+    return st.write_run(meta, {"posterior": pd.DataFrame(long), "generations": gen})
+
+
+def _versions() -> dict[str, str]:
+    from onward.analysis.runs import versions
+
+    v = versions()
+    import pyabc
+
+    v["pyabc"] = pyabc.__version__
+    return v
+
+
+def default_workers() -> int:
+    return os.cpu_count() or 1

@@ -1,0 +1,358 @@
+"""A pyabc sampler whose results do not depend on the number or kind of workers.
+
+pyabc's stock parallel samplers schedule proposals dynamically, so which particles
+end up in a population depends on which worker happens to finish first.  The
+:class:`DeterministicBatchSampler` defined here instead evaluates proposals in
+fixed batches, gives every proposal its own random seed derived from
+``(seed, t, k)`` (``t`` the generation, ``k`` the proposal's index within the
+generation) and assembles the population in index order.  The accepted
+population, the number of evaluations and therefore the whole ABC-SMC run are
+then a function of the seed alone: one inline worker, a local process pool or a
+Dask cluster all give identical results.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+import random
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from numbers import Real
+from types import TracebackType
+from typing import Any
+
+import cloudpickle
+import numpy as np
+import pyabc
+from pyabc.inference_util import AnalysisVars
+from pyabc.population import Particle, Sample
+
+__all__ = ["DeterministicBatchSampler", "proposal_seed"]
+
+#: spawn-key tags keeping the per-proposal and the per-generation parent streams apart
+_TAG_PROPOSAL = 0
+_TAG_PARENT = 1
+
+#: chunks submitted per worker and batch (more chunks balance load better)
+_CHUNKS_PER_WORKER = 4
+
+#: The global RNGs are process-wide; a Dask worker with several threads would
+#: otherwise interleave the draws of concurrently running proposals.
+_GLOBAL_RNG_LOCK = threading.Lock()
+
+
+def _encode_t(t: int) -> int:
+    """Map a generation index (pyabc uses ``t = -1`` for calibration) to a natural number."""
+    return 2 * t if t >= 0 else -2 * t - 1
+
+
+def _seed_words(seed: int, *key: int) -> tuple[int, int]:
+    state = np.random.SeedSequence(seed, spawn_key=key).generate_state(2)
+    return int(state[0]), int(state[1])
+
+
+def proposal_seed(seed: int, t: int, k: int) -> tuple[int, int]:
+    """Seeds for numpy's and Python's global RNG for proposal ``k`` of generation ``t``.
+
+    Parameters
+    ----------
+    seed
+        The sampler's master seed (non-negative).
+    t
+        Generation index as passed by pyabc (``-1`` for the calibration sample).
+    k
+        Global index of the proposal within the generation.
+
+    Returns
+    -------
+    tuple of int
+        ``(numpy_seed, python_seed)``, both in ``[0, 2**32)``.
+    """
+    return _seed_words(seed, _TAG_PROPOSAL, _encode_t(t), k)
+
+
+def _seed_global_rngs(words: tuple[int, int]) -> None:
+    np.random.seed(words[0])
+    random.seed(words[1])
+
+
+def _evaluate_chunk(
+    simulate_one_pickled: bytes, seed: int, t: int, indices: Sequence[int]
+) -> list[Particle]:
+    """Evaluate the proposals ``indices`` of generation ``t``; runs in a worker.
+
+    Only returns the particles; writes nothing.
+    """
+    simulate_one = cloudpickle.loads(simulate_one_pickled)
+    particles = []
+    with _GLOBAL_RNG_LOCK:
+        for k in indices:
+            _seed_global_rngs(proposal_seed(seed, t, k))
+            particles.append(simulate_one())
+    return particles
+
+
+def _split(indices: range, n_chunks: int) -> list[range]:
+    size = max(1, math.ceil(len(indices) / max(1, n_chunks)))
+    return [indices[i : i + size] for i in range(0, len(indices), size)]
+
+
+class DeterministicBatchSampler(pyabc.sampler.Sampler):
+    """Reproducible pyabc sampler: results depend on ``seed`` only, not on the workers.
+
+    Proposals of a generation get consecutive global indices ``k = 0, 1, 2, ...``
+    and are evaluated in fixed batches of ``batch_size``.  Before proposal ``k``
+    of generation ``t`` runs, numpy's and Python's global RNGs are seeded from
+    ``(seed, t, k)`` (see :func:`proposal_seed`), so each proposal is a pure
+    function of its index.  After each batch the particles are walked in index
+    order and appended to the sample until ``n`` are accepted; later ones are
+    discarded.  Batch size, seeds and the order of assembly never depend on the
+    number of workers, nor on whether they are local processes or a Dask
+    cluster, nor on completion order.
+
+    At the start of every :meth:`sample_until_n_accepted` call the parent
+    process's global RNGs are also seeded from ``(seed, t)``, so that pyabc code
+    running in the parent between generations (e.g. bootstrapping in
+    :class:`pyabc.AdaptivePopulationSize`) is reproducible as well.  Note that
+    this is a side effect on the calling process.
+
+    Parameters
+    ----------
+    seed
+        Master seed, a non-negative integer.
+    workers
+        Number of local worker processes (default :func:`os.cpu_count`).  With
+        ``1`` and no ``scheduler`` the proposals run inline in the calling
+        process (its RNG state is saved and restored around them).  With a
+        ``scheduler`` it only controls how a batch is split into tasks
+        (default: the cluster's total number of threads).
+    scheduler
+        Address of a Dask scheduler, e.g. ``"tcp://127.0.0.1:8786"``.  If given,
+        proposals run on that cluster through :class:`distributed.Client`; the
+        workers must be able to import :mod:`onward` and the model code.  Use
+        ``threads_per_worker=1``: the global RNGs are per process, so proposals
+        in one worker process are serialised by a lock.
+    batch_size
+        Proposals evaluated per round (default: the population size ``n``).
+        Must not be chosen from the number of workers if results are to be
+        comparable across worker counts.
+    progress
+        Called as ``progress(accepted_so_far, n)`` after each batch.
+
+    Attributes
+    ----------
+    nr_evaluations_ : int
+        Particles appended to the last sample, i.e. the evaluations up to and
+        including the ``n``-th accepted one in index order (independent of the
+        workers; proposals evaluated beyond it in the last batch are not
+        counted).
+
+    Notes
+    -----
+    The executor (process pool or Dask client) is created lazily and released by
+    :meth:`stop`, which :meth:`pyabc.ABCSMC.run` calls when it finishes; the
+    sampler can also be used as a context manager.  ``simulate_one`` is shipped
+    to the workers with :mod:`cloudpickle` (as pyabc's own samplers do); every
+    task, also an inline one, works on a fresh unpickled copy, so the parent's
+    pyabc objects are never mutated by the simulations.  Look-ahead sampling
+    is not supported (pyabc only offers it with its Redis sampler).
+    Rejected particles are recorded if pyabc asks for them (e.g. for adaptive
+    distances), in the same index order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pyabc
+    >>> from onward.calibration.sampler import DeterministicBatchSampler
+    >>> def model(p):
+    ...     return {"y": p["mu"] + np.random.normal()}
+    >>> prior = pyabc.Distribution(mu=pyabc.RV("uniform", -5, 10))
+    >>> with DeterministicBatchSampler(seed=1, workers=1) as sampler:
+    ...     abc = pyabc.ABCSMC(model, prior, population_size=20, sampler=sampler)
+    ...     _ = abc.new("sqlite://", {"y": 1.0})  # doctest: +SKIP
+    ...     history = abc.run(max_nr_populations=2)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        seed: int,
+        workers: int | None = None,
+        scheduler: str | None = None,
+        batch_size: int | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> None:
+        super().__init__()
+        if int(seed) != seed or seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        if workers is not None and workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers!r}")
+        if batch_size is not None and batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
+        self.seed = int(seed)
+        self.workers = workers
+        self.scheduler = scheduler
+        self.batch_size = batch_size
+        self.progress = progress
+        self._pool: ProcessPoolExecutor | None = None
+        self._client: Any = None  # distributed.Client, imported lazily
+
+    # ------------------------------------------------------------------ executor
+    @property
+    def n_workers(self) -> int:
+        """Workers a batch is split across (local processes or Dask threads)."""
+        if self.workers is not None:
+            return self.workers
+        if self.scheduler is not None:
+            return max(1, sum(self._get_client().nthreads().values()))
+        return os.cpu_count() or 1
+
+    @property
+    def inline(self) -> bool:
+        """Whether proposals run in the calling process."""
+        return self.scheduler is None and self.n_workers == 1
+
+    def _get_client(self) -> Any:
+        if self._client is None:
+            from distributed import Client
+
+            self._client = Client(self.scheduler)
+        return self._client
+
+    def _get_pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                self.n_workers, mp_context=multiprocessing.get_context("fork")
+            )
+        return self._pool
+
+    def stop(self) -> None:
+        """Shut down the process pool or close the Dask client (not the cluster)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def __enter__(self) -> DeterministicBatchSampler:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_pool"] = None
+        state["_client"] = None
+        return state
+
+    # ------------------------------------------------------------------ sampling
+    def _run_batch(self, payload: bytes, t: int, indices: range) -> list[Particle]:
+        """Evaluate the proposals ``indices``; returns particles in index order."""
+        if self.inline:
+            np_state, py_state = np.random.get_state(), random.getstate()
+            try:
+                return _evaluate_chunk(payload, self.seed, t, indices)
+            finally:
+                np.random.set_state(np_state)
+                random.setstate(py_state)
+
+        chunks = _split(indices, self.n_workers * _CHUNKS_PER_WORKER)
+        if self.scheduler is not None:
+            client = self._get_client()
+            futures = [
+                client.submit(_evaluate_chunk, payload, self.seed, t, chunk, pure=False)
+                for chunk in chunks
+            ]
+            try:
+                results = client.gather(futures)
+            finally:
+                client.cancel(futures)
+        else:
+            pool = self._get_pool()
+            pool_futures: list[Future[list[Particle]]] = [
+                pool.submit(_evaluate_chunk, payload, self.seed, t, chunk) for chunk in chunks
+            ]
+            try:
+                results = [f.result() for f in pool_futures]
+            finally:
+                for f in pool_futures:
+                    f.cancel()
+        return [particle for chunk_result in results for particle in chunk_result]
+
+    def sample_until_n_accepted(
+        self,
+        n: int,
+        simulate_one: Callable[[], Particle],
+        t: int,
+        *,
+        max_eval: Real = np.inf,
+        all_accepted: bool = False,
+        ana_vars: AnalysisVars | None = None,
+    ) -> Sample:
+        """Sample generation ``t`` until ``n`` particles are accepted.
+
+        Parameters
+        ----------
+        n
+            Number of particles to accept (the population size).
+        simulate_one
+            pyabc's closure that proposes, simulates and accepts/rejects one particle.
+        t
+            Generation index (``-1`` for pyabc's calibration sample).
+        max_eval
+            Stop with ``sample.ok = False`` once this many particles were
+            appended without reaching ``n`` acceptances.
+        all_accepted
+            Ignored: with the default ``batch_size`` a fully accepted generation
+            takes a single batch anyway.
+        ana_vars
+            Ignored (no look-ahead sampling).
+
+        Returns
+        -------
+        pyabc.population.Sample
+            The particles (accepted, and rejected ones if recorded) in index order.
+        """
+        del all_accepted, ana_vars
+        # pyabc may use the global RNGs in the parent between generations
+        _seed_global_rngs(_seed_words(self.seed, _TAG_PARENT, _encode_t(t)))
+
+        payload = cloudpickle.dumps(simulate_one)
+        batch_size = self.batch_size if self.batch_size is not None else n
+        sample = self._create_empty_sample()
+        n_appended = 0
+        n_accepted = 0
+        next_index = 0
+        done = n_accepted >= n
+        while not done and n_appended < max_eval:
+            size = batch_size
+            if max_eval < np.inf:
+                size = min(size, int(math.ceil(max_eval)) - n_appended)
+            particles = self._run_batch(payload, t, range(next_index, next_index + size))
+            next_index += size
+            for particle in particles:
+                if n_appended >= max_eval:
+                    break
+                sample.append(particle)
+                n_appended += 1
+                if particle.accepted:
+                    n_accepted += 1
+                    if n_accepted >= n:
+                        done = True
+                        break
+            if self.progress is not None:
+                self.progress(n_accepted, n)
+
+        self.nr_evaluations_ = n_appended
+        if n_accepted < n:
+            sample.ok = False
+        return sample

@@ -1,0 +1,154 @@
+"""Score a calibration on the years it was fitted to and on the years it never saw.
+
+Posterior-predictive ensembles: parameter sets drawn by weight from the last generation,
+each run over the whole horizon with its own seed; per (year, destination) cell the median
+and the 50% and 90% predictive intervals are compared with the observed first claims.
+
+Metrics, for calibration years and held-out years separately, overall (the scenario's
+named destinations, i.e. all but the aggregate ``OTH``) and per destination:
+
+``ard``
+    sum over cells with a data row of |median - observed| / sum of observed (cells
+    without a data row are skipped, not counted as zero). A masked UNHCR count (printed
+    5, meaning 1-5) counts as the nearest point of [1, 5].
+``mase``
+    mean absolute error of the median, scaled by the mean absolute year-on-year change of
+    the observed series over the calibration years (the in-sample naive forecast).
+``coverage50``, ``coverage90``
+    share of cells whose observed interval meets the predictive interval.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from onward.calibration.abc import Posterior, load_posterior
+from onward.calibration.targets import scoring_targets
+from onward.engine.compile import compile_scenario
+from onward.engine.model import simulate_compiled
+from onward.engine.recorder import FLOWS
+from onward.engine.state import State
+from onward.scenario import Scenario, load_scenario
+
+AGGREGATE = "OTH"
+
+
+def predictive(sc: Scenario, post: Posterior, n: int, seed: int,
+               until: int | None = None,
+               progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Run ``n`` posterior draws; return first claims per (draw, year, destination) and the
+    simulated stock of people who left the first country, per (draw, month)."""
+    draws = post.draw(n, seed)
+    rows = []
+    abroad = []
+    ss = np.random.SeedSequence([seed, 0xC0DE]).generate_state(n)
+    k_claims = FLOWS.index("claims")
+    for i, pars in enumerate(draws):
+        c = compile_scenario(sc, overrides=pars, seed=int(ss[i]), until=until)
+        res = simulate_compiled(c, generator=sc.network.generator)
+        years = np.array([c.year_of(t) for t in range(c.run_months)])
+        claims = res.recorder.flow_p[:, k_claims].sum(axis=2)
+        for y in np.unique(years):
+            tot = claims[years == y].sum(axis=0)
+            for j, d in enumerate(c.destinations):
+                rows.append((i, int(y), d, float(tot[j])))
+        abroad.append(res.recorder.onward_abroad_p.copy())
+        if progress:
+            progress(i + 1, n)
+    ens = pd.DataFrame(rows, columns=["draw", "year", "destination", "simulated"])
+    return {"claims": ens, "abroad": np.array(abroad), "compiled": c}
+
+
+def bands(ens: pd.DataFrame) -> pd.DataFrame:
+    """Median and 50%/90% intervals per (year, destination)."""
+    g = ens.groupby(["year", "destination"]).simulated
+    return pd.DataFrame({
+        "median": g.median(), "q05": g.quantile(0.05), "q25": g.quantile(0.25),
+        "q75": g.quantile(0.75), "q95": g.quantile(0.95),
+    }).reset_index()
+
+
+def _metrics(cells: pd.DataFrame, scale: dict[str, float]) -> dict[str, Any]:
+    def block(df: pd.DataFrame) -> dict[str, float | None]:
+        if df.empty:
+            return {"ard": None, "mase": None, "coverage50": None, "coverage90": None}
+        lo, hi, med = df.lower.to_numpy(), df.upper.to_numpy(), df["median"].to_numpy()
+        err = np.maximum(lo - med, 0) + np.maximum(med - hi, 0)
+        obs_sum = df.observed.sum()
+        sc = np.array([scale.get(d, np.nan) for d in df.destination])
+        mase = np.nanmean(err / np.where(sc > 0, sc, np.nan)) if np.isfinite(sc).any() \
+            else np.nan
+        cov50 = np.mean((df.q25 <= hi) & (df.q75 >= lo))
+        cov90 = np.mean((df.q05 <= hi) & (df.q95 >= lo))
+        return {"ard": float(err.sum() / obs_sum) if obs_sum > 0 else None,
+                "mase": None if not np.isfinite(mase) else float(mase),
+                "coverage50": float(cov50), "coverage90": float(cov90)}
+
+    named = cells[cells.destination != AGGREGATE]
+    out: dict[str, Any] = block(named)
+    out["per_destination"] = {d: block(g) for d, g in cells.groupby("destination")}
+    return out
+
+
+def score(scenario: str | Path | Scenario | None, name: str, *, draws: int = 40,
+          seed: int = 1, store: str | Path | None = None,
+          progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Score calibration ``name``: see the module docstring for the metrics.
+
+    Returns ``{"calibration": M, "held_out": M or None, "residence_unknown": [...],
+    "bands": DataFrame}``.
+    """
+    from onward import data
+    from onward.store import Store
+
+    st = Store(store)
+    post = load_posterior(name, st)
+    if scenario is None:
+        import json
+
+        from onward.calibration.abc import stored_generations
+
+        settings = json.loads(stored_generations(st, name).settings.iloc[0])
+        scenario = settings["scenario"]
+    sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    cal_years = sorted(sc.calibration.years)
+    held = sorted(sc.calibration.held_out)
+    pred = predictive(sc, post, draws, seed, progress=progress)
+    b = bands(pred["claims"])
+    result: dict[str, Any] = {"bands": b}
+    obs = scoring_targets(sc, cal_years + held)
+    frame = obs.frame() if obs is not None else pd.DataFrame(
+        columns=["family", "destination", "year", "observed", "lower", "upper"])
+    frame = frame[frame.family == "first_claims"]
+    cells = frame.merge(b, on=["year", "destination"], how="inner")
+    # scale for MASE: mean absolute year-on-year change over the calibration years
+    scale = {}
+    for d, g in frame[frame.year.isin(cal_years)].sort_values("year").groupby("destination"):
+        diffs = np.abs(np.diff(g.observed.to_numpy()))
+        scale[d] = float(diffs.mean()) if diffs.size else np.nan
+    result["calibration"] = _metrics(cells[cells.year.isin(cal_years)], scale)
+    held_cells = cells[cells.year.isin(held)]
+    result["held_out"] = _metrics(held_cells, scale) if len(held_cells) else None
+    # people who left the first country vs MOU "residence unknown" counts
+    ru = data.residence_unknown() if sc.population.inflow.source == "data" else pd.DataFrame()
+    c = pred["compiled"]
+    comp = []
+    for r in ru.itertuples():
+        month = 12 if pd.isna(r.month) else int(r.month)
+        t = (int(r.year) - c.start_year) * 12 + (month - c.start_month)
+        if 0 <= t < pred["abroad"].shape[1]:
+            sim = float(np.median(pred["abroad"][:, t]))
+            comp.append({"date": str(r.date), "observed": float(r.value), "simulated": sim,
+                         "ratio": sim / float(r.value) if r.value else None})
+    result["residence_unknown"] = comp
+    return result
+
+
+def stock_abroad_note() -> str:
+    return ("simulated: people (with children) who lived in the first country and are now "
+            f"abroad ({', '.join(s.name.lower() for s in State if s >= State.TRANSIT)})")

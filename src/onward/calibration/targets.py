@@ -1,0 +1,194 @@
+"""Observed targets and the summary statistics a simulation is compared with.
+
+The fitting code sees targets only through :func:`fitting_targets`, which drops every
+held-out year before anything else happens: the posterior cannot depend on them (a test
+corrupts held-out data and checks that the posterior does not move).
+
+Targets (chosen in the scenario's ``calibration.targets``):
+
+``first_claims``
+    persons per destination and year (UNHCR N + V). A printed 5 is the interval [1, 5].
+``uk_grant_rates``
+    UK initial grant rate of main applicants per year (Home Office).
+``refugee_stocks``
+    year-end refugees per destination (UNHCR; small counts masked the same way).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from onward.engine.model import SimulationResult
+from onward.engine.state import State
+from onward.scenario import Scenario
+
+#: weight of each target family in the distance
+WEIGHTS = {"first_claims": 1.0, "uk_grant_rates": 1.0, "refugee_stocks": 0.5}
+#: smallest scale of a count series, so that tiny series do not dominate
+MIN_COUNT_SCALE = 5.0
+#: scale of grant-rate differences
+RATE_SCALE = 0.25
+UK = "GBR"
+
+
+@dataclass(frozen=True)
+class Target:
+    """One observed cell: family, destination, year, value and the interval it stands for."""
+
+    family: str
+    destination: str
+    year: int
+    observed: float
+    lower: float
+    upper: float
+
+
+class TargetSet:
+    """Observed cells for a set of years, with each series' scale."""
+
+    def __init__(self, cells: list[Target]):
+        self.cells = cells
+        df = self.frame()
+        scales: dict[tuple[str, str], float] = {}
+        for (fam, dest), g in df.groupby(["family", "destination"]):
+            if fam == "uk_grant_rates":
+                scales[(fam, dest)] = RATE_SCALE
+            else:
+                scales[(fam, dest)] = max(float(g.observed.mean()), MIN_COUNT_SCALE)
+        self.scales = scales
+        self.keys = [(c.family, c.destination, c.year) for c in cells]
+        self.lower = np.array([c.lower for c in cells], dtype=np.float64)
+        self.upper = np.array([c.upper for c in cells], dtype=np.float64)
+        n_series = df.groupby("family").destination.nunique().to_dict() if len(df) else {}
+        n_cells = df.groupby(["family", "destination"]).size().to_dict() if len(df) else {}
+        # each series counts once within its family; families weigh as WEIGHTS says
+        self.weights = np.array([
+            WEIGHTS[c.family] / n_series[c.family] / n_cells[(c.family, c.destination)]
+            / scales[(c.family, c.destination)] for c in cells], dtype=np.float64)
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame([c.__dict__ for c in self.cells],
+                            columns=["family", "destination", "year", "observed", "lower",
+                                     "upper"])
+
+    @property
+    def years(self) -> list[int]:
+        return sorted({c.year for c in self.cells})
+
+    def distance(self, sim: np.ndarray) -> float:
+        """Weighted mean scaled distance of ``sim`` (aligned with ``keys``) to the intervals."""
+        below = np.maximum(self.lower - sim, 0.0)
+        above = np.maximum(sim - self.upper, 0.0)
+        return float(np.sum(self.weights * (below + above)))
+
+
+def _targets(sc: Scenario, years: list[int]) -> list[Target]:
+    from onward import data
+
+    dests = sc.destination_codes
+    other = "OTH" if "OTH" in dests else "__none__"
+    cells: list[Target] = []
+    wanted = set(years)
+    if "first_claims" in sc.calibration.targets:
+        fc = data.first_claims(dests, years=sorted(wanted),
+                               other_excludes=tuple(sc.calibration.other_excludes),
+                               other_code=other)
+        for r in fc.itertuples():
+            if int(r.year) in wanted:
+                cells.append(Target("first_claims", r.destination, int(r.year),
+                                    float(r.observed), float(r.lower), float(r.upper)))
+    if "uk_grant_rates" in sc.calibration.targets and UK in dests:
+        gr = data.uk_grant_rates(years=sorted(wanted))
+        for r in gr.itertuples():
+            if int(r.year) in wanted and (r.grants + r.refusals) > 0:
+                rate = float(r.grant_rate)
+                cells.append(Target("uk_grant_rates", UK, int(r.year), rate, rate, rate))
+    if "refugee_stocks" in sc.calibration.targets:
+        rs = data.refugee_stocks([d for d in dests], years=sorted(wanted),
+                                 other_excludes=tuple(sc.calibration.other_excludes),
+                                 other_code=other)
+        for r in rs.itertuples():
+            if int(r.year) in wanted:
+                v = float(r.refugees)
+                lo, hi = (1.0, 5.0) if v == 5 else (v, v)
+                cells.append(Target("refugee_stocks", r.destination, int(r.year), v, lo, hi))
+    return cells
+
+
+def fitting_targets(sc: Scenario, years: list[int] | None = None) -> TargetSet:
+    """Targets for fitting: only calibration years, never a held-out one.
+
+    Raises
+    ------
+    ValueError
+        If ``years`` includes a held-out year, or no target cell falls in the years.
+    """
+    years = sorted(years if years is not None else sc.calibration.years)
+    leak = sorted(set(years) & set(sc.calibration.held_out))
+    if leak:
+        raise ValueError(f"calibration years {leak} are held out; fitting never sees them")
+    cells = _targets(sc, years)
+    if not cells:
+        raise ValueError(f"scenario '{sc.name}': no observed target in years "
+                         f"{years[0]}-{years[-1]}; calibration needs data "
+                         "(calibration.targets and population.inflow.source: data)")
+    return TargetSet(cells)
+
+
+def scoring_targets(sc: Scenario, years: list[int]) -> TargetSet | None:
+    """Targets for scoring any years, held-out ones included (never used for fitting)."""
+    cells = _targets(sc, sorted(years))
+    return TargetSet(cells) if cells else None
+
+
+def summary_statistics(res: SimulationResult, targets: TargetSet) -> np.ndarray:
+    """The simulated value of every target cell, aligned with ``targets.keys``."""
+    c = res.compiled
+    rec = res.recorder
+    years = np.array([c.year_of(t) for t in range(c.run_months)])
+    dests = c.destinations
+    # first claims (persons, all routes) per year and destination
+    claims = rec.flow_p[:, _flow_index("claims")].sum(axis=2)  # (T, D)
+    out = np.zeros(len(targets.keys))
+    cache: dict[str, dict[tuple[str, int], float]] = {}
+    for k, (fam, dest, year) in enumerate(targets.keys):
+        if fam not in cache:
+            cache[fam] = _family(fam, res, years, dests, claims)
+        out[k] = cache[fam].get((dest, year), 0.0)
+    return out
+
+
+def _flow_index(name: str) -> int:
+    from onward.engine.recorder import FLOWS
+
+    return FLOWS.index(name)
+
+
+def _family(fam: str, res: SimulationResult, years: np.ndarray, dests: list[str],
+            claims: np.ndarray) -> dict[tuple[str, int], float]:
+    rec = res.recorder
+    out: dict[tuple[str, int], float] = {}
+    uyears = np.unique(years)
+    if fam == "first_claims":
+        for y in uyears:
+            tot = claims[years == y].sum(axis=0)
+            for j, d in enumerate(dests):
+                out[(d, int(y))] = float(tot[j])
+    elif fam == "uk_grant_rates":
+        if UK in dests:
+            j = dests.index(UK)
+            rec_h = rec.flow_h[:, _flow_index("recognised"), j, 0]
+            ref_h = rec.flow_h[:, _flow_index("refused"), j, 0]
+            for y in uyears:
+                g, r = rec_h[years == y].sum(), ref_h[years == y].sum()
+                out[(UK, int(y))] = float(g / (g + r)) if g + r > 0 else float("nan")
+    elif fam == "refugee_stocks":
+        for y in uyears:
+            t = int(np.flatnonzero(years == y)[-1])
+            stock = rec.stock_p[t, State.RECOGNISED, 1:]
+            for j, d in enumerate(dests):
+                out[(d, int(y))] = float(stock[j])
+    return out

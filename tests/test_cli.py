@@ -1,0 +1,136 @@
+"""The command line as a user drives it: subprocesses, real files, real store."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from onward.scenario import load_scenario, scenario_hash
+from onward.store import Store
+
+
+def cli(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    env = dict(os.environ, COLUMNS="160")
+    env.pop("ONWARD_STORE", None)
+    proc = subprocess.run([sys.executable, "-m", "onward.interfaces.cli", *args], cwd=cwd,
+                          capture_output=True, text=True, env=env, timeout=300)
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+@pytest.fixture(scope="module")
+def flagship_run(tmp_path_factory):
+    cwd = tmp_path_factory.mktemp("run")
+    proc = cli("run", "--json", "--seed", "3", cwd=cwd)
+    return cwd, proc
+
+
+def test_run_json_is_the_only_stdout(flagship_run):
+    cwd, proc = flagship_run
+    payload = json.loads(proc.stdout)  # the whole of stdout parses
+    assert set(payload) >= {"run_id", "scenario", "seed", "engine_seconds", "applications"}
+    assert payload["scenario"] == "nk-onward" and payload["seed"] == 3
+    rows = pd.DataFrame(payload["applications"])
+    assert set(rows.columns) == {"year", "destination", "simulated", "observed"}
+    assert rows.year.min() == 1999 and rows.year.max() == 2025
+    assert set(rows.destination) == {"GBR", "CAN", "DEU", "NLD", "BEL", "AUS", "NOR", "USA",
+                                     "OTH"}
+    # observed is the UNHCR first-claims figure where there is a row, null where not
+    uk07 = rows[(rows.year == 2007) & (rows.destination == "GBR")].observed.item()
+    assert uk07 == 602
+    assert rows[rows.year == 2020].observed.isna().all()
+    assert (cwd / "onward.duckdb").exists()
+
+
+def test_run_is_stored_with_provenance(flagship_run):
+    cwd, proc = flagship_run
+    payload = json.loads(proc.stdout)
+    store = Store(cwd / "onward.duckdb")
+    meta = store.get_run(payload["run_id"])
+    assert meta["scenario_hash"] == scenario_hash(load_scenario("nk-onward"))
+    assert meta["seed"] == 3
+    assert "numpy" in json.dumps(meta["versions"])
+    apps = store.read_table("applications", payload["run_id"])
+    by = apps.groupby(["year", "destination"]).persons.sum()
+    for row in payload["applications"]:
+        assert by.get((row["year"], row["destination"]), 0) == row["simulated"]
+    for table in ("flows", "stocks", "decisions", "brokers", "profile", "destination_life"):
+        assert len(store.read_table(table, payload["run_id"])) > 0, table
+
+
+def test_same_seed_same_numbers_via_cli(flagship_run, tmp_path):
+    _, proc = flagship_run
+    again = cli("run", "--json", "--seed", "3", cwd=tmp_path)
+    a, b = json.loads(proc.stdout), json.loads(again.stdout)
+    assert a["applications"] == b["applications"]
+
+
+def test_human_summary_runs_export(tmp_path):
+    proc = cli("run", "toy", "--quiet", cwd=tmp_path)
+    assert "Selection effect" in proc.stdout and "run-0001" in proc.stdout
+    runs = cli("runs", cwd=tmp_path)
+    assert "run-0001" in runs.stdout and "toy" in runs.stdout
+    cli("export", "run-0001", "--format", "csv", "--out", "x", cwd=tmp_path)
+    apps = pd.read_csv(tmp_path / "x" / "applications.csv")
+    assert set(apps.destination) == {"CRP", "DLT", "ELB"}
+    cli("export", "latest", "--out", "p", cwd=tmp_path)
+    assert (tmp_path / "p" / "stocks.parquet").exists()
+
+
+def test_scenario_show_new_validate(tmp_path):
+    shown = cli("scenario", "show", "nk-onward", cwd=tmp_path).stdout
+    (tmp_path / "shown.yaml").write_text(shown)
+    assert scenario_hash(load_scenario(tmp_path / "shown.yaml")) == scenario_hash(
+        load_scenario("nk-onward"))
+    cli("scenario", "new", "mine", cwd=tmp_path)
+    assert load_scenario(tmp_path / "mine.yaml").name == "mine"
+    ok = cli("validate", "mine.yaml", cwd=tmp_path)
+    assert "ok" in ok.stdout
+    again = cli("scenario", "new", "mine", cwd=tmp_path, check=False)
+    assert again.returncode == 2 and "exists" in again.stderr
+    cli("scenario", "new", "small", "--minimal", cwd=tmp_path)
+    assert load_scenario(tmp_path / "small.yaml").name == "small"
+    listing = cli("scenarios", cwd=tmp_path).stdout
+    assert "nk-onward" in listing and "toy" in listing
+
+
+@pytest.mark.parametrize("text, expect", [
+    ("extends: nk-onward\nparameters:\n  integration:\n    discrimination_rate: 1.5\n",
+     "bad.yaml:4"),
+    ("extends: nk-onward\nbogus_key: 1\n", "bogus_key"),
+    ("extends: nk-onward\nevents:\n  - {date: 2040-01, target: destinations.GBR.detection, "
+     "value: 0.5}\n", "horizon"),
+    ("name: [unclosed\n", "bad.yaml:"),
+])
+def test_bad_scenarios_give_one_message_no_traceback(tmp_path, text, expect):
+    (tmp_path / "bad.yaml").write_text(text)
+    for cmd in (("validate", "bad.yaml"), ("run", "bad.yaml")):
+        proc = cli(*cmd, cwd=tmp_path, check=False)
+        assert proc.returncode == 2
+        assert "Traceback" not in proc.stderr
+        assert expect in proc.stderr, proc.stderr
+        assert not (tmp_path / "onward.duckdb").exists()
+
+
+def test_unknown_scenario_and_run(tmp_path):
+    proc = cli("run", "no-such-scenario", cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and "nk-onward" in proc.stderr and "Traceback" not in proc.stderr
+    proc = cli("export", "run-0042", cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+
+
+def test_data_command(tmp_path):
+    listing = cli("data", cwd=tmp_path).stdout
+    assert "mou_arrivals" in listing and "CC BY 4.0" in listing
+    table = cli("data", "mou_arrivals", "--csv", cwd=tmp_path).stdout
+    df = pd.read_csv(pd.io.common.StringIO(table))
+    assert "arrivals" in df.columns and len(df) == 30
+    bad = cli("data", "nope", cwd=tmp_path, check=False)
+    assert bad.returncode == 2 and "mou_arrivals" in bad.stderr
