@@ -57,12 +57,16 @@ def check_conservation(res) -> None:
     f = {name: rec.flow_h[:, i].sum(axis=(1, 2)) for i, name in enumerate(FLOWS)}
     tr = rec.trans_h
     S = State
-    assert (f["claims"] >= tr[:, S.TRANSIT, S.CLAIMANT] + tr[:, S.PENDING, S.CLAIMANT]).all()
+    lodged = f["claims"] + f["repeat_claims"]
+    assert (lodged >= tr[:, S.TRANSIT, S.CLAIMANT] + tr[:, S.PENDING, S.CLAIMANT]).all()
     assert (f["recognised"] == tr[:, S.CLAIMANT, S.RECOGNISED]).all()
     assert (f["refused_prior_nationality"] <= f["refused"]).all()
     assert (f["broker_departures"] <= f["departures"]).all()
     # recognised + refused decisions never exceed claims lodged so far
-    assert (np.cumsum(f["recognised"] + f["refused"]) <= np.cumsum(f["claims"])).all()
+    assert (np.cumsum(f["recognised"] + f["refused"]) <= np.cumsum(lodged)).all()
+    # claimants lodged = decided + still waiting
+    waiting = rec.stock_h[:, S.CLAIMANT].sum(axis=1)
+    assert (np.cumsum(lodged) - np.cumsum(f["recognised"] + f["refused"]) == waiting).all()
 
 
 def test_toy_conserves_and_is_deterministic():

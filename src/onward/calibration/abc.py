@@ -174,6 +174,7 @@ def calibrate(scenario: str | Path | Scenario, name: str, *, budget: int = 3000,
               max_generations: int = 50, seed: int = 1, workers: int | None = None,
               scheduler: str | None = None, years: list[int] | None = None,
               store: str | Path | None = None, resume: bool = False,
+              targets: TargetSet | None = None,
               progress: Callable[[str, int, int], None] | None = None) -> Posterior:
     """Fit the scenario's free parameters with ABC-SMC; return the last generation.
 
@@ -184,6 +185,7 @@ def calibrate(scenario: str | Path | Scenario, name: str, *, budget: int = 3000,
     population : particles per generation (default: budget // 12, within 30..400)
     years : calibration years (default: the scenario's); held-out years are refused
     resume : continue the calibration ``name`` after its last finished generation
+    targets : fit these instead of the packaged data (e.g. synthetic data in a recovery test)
     progress : called as ``progress(stage, done, total)``
     """
     import pyabc
@@ -193,7 +195,8 @@ def calibrate(scenario: str | Path | Scenario, name: str, *, budget: int = 3000,
     if not free:
         raise CalibrationError(f"scenario '{sc.name}' marks no parameter free: true; mark "
                                "the ones to fit (with a prior range)")
-    targets = fitting_targets(sc, years)
+    if targets is None:
+        targets = fitting_targets(sc, years)
     st = Store(store)
     db = _db_path(st, name)
     gens = stored_generations(st, name)

@@ -25,8 +25,8 @@ from onward.data.catalog import (
 )
 from onward.data.series import (
     ARRIVAL_TABLES,
-    arrival_series,
     MASK_VALUE,
+    arrival_series,
     arrivals,
     first_claims,
     initial_population,

@@ -119,7 +119,6 @@ def compile_scenario(sc: Scenario, overrides: dict[str, float] | None = None,
         run_months = max(1, min(T, (until - sc.horizon.start.year) * 12 + 13
                                 - sc.horizon.start.month))
     dests = sc.destination_codes
-    D = len(dests)
     glob = {k: np.full(T, sc.param(k), dtype=np.float64) for k in GLOBAL_PARAMETERS}
     dest = {
         k: np.array([[sc.destinations[c].params[k].value for c in dests]] * T, dtype=np.float64)

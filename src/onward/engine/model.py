@@ -500,7 +500,7 @@ class Engine:
 
     def destination_life(self, t: int) -> None:
         ag, g = self.ag, self.g
-        i = np.flatnonzero((ag.state >= State.CLAIMANT))
+        i = np.flatnonzero(ag.state >= State.CLAIMANT)
         if i.size == 0:
             return
         rng = stream(self.c.seed, Stage.DESTINATION, t)

@@ -293,11 +293,27 @@ def score(
 
 @app.command()
 def validate(
-    file: Annotated[str, typer.Argument(help="scenario YAML file or built-in name")],
+    file: Annotated[str | None, typer.Argument(help="scenario YAML file or built-in name")]
+    = None,
+    list_params: Annotated[bool, typer.Option("--list", help="list every parameter")] = False,
 ) -> None:
     """Check a scenario file; print what is wrong (file:line: field: problem. Fix: ...)."""
     from onward.scenario import scenario_hash
 
+    if list_params:
+        from onward.scenario.parameters import all_specs
+
+        t = Table(title="Parameters (parameters.<group>.<name> or destinations.<ISO3>.<name>)")
+        for col in ("parameter", "unit", "kind", "bounds", "description"):
+            t.add_column(col)
+        for sp in all_specs():
+            lo, hi = sp.bounds()
+            t.add_row(sp.path, sp.unit, sp.kind, f"[{lo}, {hi}]", sp.description)
+        out.print(t)
+        if file is None:
+            return
+    if file is None:
+        _fail("give a scenario file to validate (or --list)")
     sc = _load(file)
     out.print(f"[green]ok[/] {file}: scenario '{sc.name}', {len(sc.destinations)} destinations, "
               f"{len(sc.events)} events, {len(sc.free_parameters())} free parameters, "
@@ -461,7 +477,9 @@ def main() -> None:
         app(standalone_mode=False)
     except (ScenarioError, StoreError, OverrideError, NumericalError, UserError,
             CalibrationError) as exc:
-        err.print(f"[red]error:[/] {exc}", markup=True, highlight=False)
+        from rich.markup import escape
+
+        err.print(f"[red]error:[/] {escape(str(exc))}", markup=True, highlight=False)
         raise SystemExit(2) from None
     except KeyboardInterrupt:
         err.print("interrupted; results of finished runs are kept in the store")

@@ -55,8 +55,15 @@ class ScenarioError(ValueError):
 
 
 def _one_line(text: str, limit: int = 600) -> str:
+    """One line of at most about ``limit`` characters, shortening the problem, not the fix."""
     text = text.replace("\r", "\\r").replace("\n", "\\n")
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    if len(text) <= limit:
+        return text
+    head, sep, fix = text.rpartition(". Fix: ")
+    if not sep:
+        return text[: limit - 3] + "..."
+    fix = fix if len(fix) <= limit // 2 else fix[: limit // 2 - 3] + "..."
+    return head[: max(limit - len(fix) - len(sep) - 3, 40)] + "..." + sep + fix
 
 
 def _short(x: Any, limit: int = 60) -> str:
@@ -137,6 +144,9 @@ def _parse_yaml(text: str, fname: str) -> _Doc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         where = f"{fname}:{mark.line + 1}:{mark.column + 1}" if mark else fname
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        context = getattr(exc, "context", None)
+        if context and problem.startswith("but "):
+            problem = f"{context}, {problem}"
         raise ScenarioError([
             f"{where}: YAML syntax error: {problem}. Fix: check indentation (spaces, not tabs), "
             "colons after keys and matching quotes/brackets on that line or the one above"
@@ -157,8 +167,13 @@ def _parse_yaml(text: str, fname: str) -> _Doc:
     return doc
 
 
-_MAP_TAG = "tag:yaml.org,2002:map"
-_SEQ_TAG = "tag:yaml.org,2002:seq"
+_STD = "tag:yaml.org,2002:"
+_MAP_TAG = _STD + "map"
+_SEQ_TAG = _STD + "seq"
+
+
+def _tag(tag: str) -> str:
+    return tag.replace(_STD, "!!")
 
 
 class _Build:
@@ -188,7 +203,8 @@ class _Build:
         doc.lines.setdefault(path, (self.fname, node.start_mark.line + 1))
         if isinstance(node, yaml.MappingNode):
             if node.tag != _MAP_TAG:
-                raise self.error(node, f"YAML tag {node.tag} is not supported. Fix: remove it")
+                raise self.error(node, f"YAML tag {_tag(node.tag)} is not supported. Fix: remove "
+                                 "it")
             self.active.add(id(node))
             out: dict[Any, Any] = {}
             for k_node, v_node in node.value:
@@ -214,7 +230,8 @@ class _Build:
             return out
         if isinstance(node, yaml.SequenceNode):
             if node.tag != _SEQ_TAG:
-                raise self.error(node, f"YAML tag {node.tag} is not supported. Fix: remove it")
+                raise self.error(node, f"YAML tag {_tag(node.tag)} is not supported. Fix: remove "
+                                 "it")
             self.active.add(id(node))
             items = [self.construct(v, path + (i,), doc, depth + 1)
                      for i, v in enumerate(node.value)]
@@ -227,8 +244,8 @@ class _Build:
             return self.constructor.construct_object(node, deep=True)
         except yaml.YAMLError as exc:
             problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-            raise self.error(node, f"{problem}. Fix: remove the tag, or quote the value if "
-                             "it is text") from None
+            raise self.error(node, f"{_tag(problem)}. Fix: remove the tag, or quote the value "
+                             "if it is text") from None
         except (ValueError, OverflowError) as exc:
             raise self.error(node, f"bad value {_short(node.value)} ({exc}). Fix: correct it, "
                              "or quote it if it is text") from None
@@ -427,7 +444,7 @@ def _hint(err_type: str) -> str:
     if err_type in ("dict_type", "model_type", "model_attributes_type"):
         return "write a mapping: one `key: value` per line, indented below this key"
     if err_type in ("list_type", "tuple_type", "set_type"):
-        return "write a list like [a, b]"
+        return "write a list, e.g. [1, 2]"
     if err_type == "literal_error":
         return "use one of the values listed"
     if err_type in ("too_short", "too_long"):

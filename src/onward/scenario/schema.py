@@ -32,11 +32,14 @@ from pydantic import (
 from onward.scenario.parameters import (
     DESTINATION_PARAMETERS,
     GLOBAL_PARAMETERS,
+    SETUP_ONLY,
     ParamSpec,
     spec_for,
 )
 
 ISO3 = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+#: destinations per scenario (claims are tracked per destination in one 64-bit mask)
+MAX_DESTINATIONS = 64
 _MONTH_RE = re.compile(r"^(\d{4})(?:-(\d{1,2})(?:-(\d{1,2}))?)?$")
 _DATE_FIX = "write the date as 2010, 2010-03 or 2010-03-02"
 
@@ -140,11 +143,19 @@ class Param(Strict):
             lo, hi = self.prior
             if not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi:
                 raise FieldError(("prior",), f"prior {list(self.prior)} is not a range",
-                                 "write prior: [low, high] with finite numbers, low <= high")
+                                 "write two finite numbers with low <= high, e.g. "
+                                 "prior: [0.1, 0.9]")
         if self.free and self.prior is None:
             raise FieldError(("prior",), "a free parameter needs a prior range",
-                             "add prior: [low, high], or set free: false")
+                             "add a range such as prior: [0, 1] (low, high), or set free: "
+                             "false")
         return self
+
+
+def _some(names: list[str], n: int = 8) -> str:
+    """``a, b, c`` or, for a long list, its first ``n`` and how many more."""
+    more = f" and {len(names) - n} more" if len(names) > n else ""
+    return ", ".join(names[:n]) + more
 
 
 def _coerce_param(v: Any) -> Any:
@@ -188,7 +199,7 @@ class Destination(Strict):
                 )
         missing = sorted(set(DESTINATION_PARAMETERS) - set(self.params))
         if missing:
-            raise FieldError((), "missing destination parameters: " + ", ".join(missing),
+            raise FieldError((), "missing destination parameters: " + _some(missing),
                              "add them (see `onward scenario show nk-onward`)")
         for key, p in self.params.items():
             _check_bounds(DESTINATION_PARAMETERS[key], p, (key,))
@@ -522,6 +533,9 @@ class Scenario(Strict):
         if not declared:
             raise FieldError(("countries",), "no destination declared",
                              "give at least one country role: destination")
+        if len(declared) > MAX_DESTINATIONS:
+            raise FieldError(("countries",), f"{len(declared)} destinations; at most "
+                             f"{MAX_DESTINATIONS}", "group the smaller ones into one 'other'")
         # parameters: every registry entry present, nothing unknown
         given = {f"{g}.{k}" for g, grp in self.parameters.items() for k in grp}
         for key in sorted(given - set(GLOBAL_PARAMETERS)):
@@ -530,11 +544,17 @@ class Scenario(Strict):
                              "docs/odd.md list the valid names")
         missing = sorted(set(GLOBAL_PARAMETERS) - given)
         if missing:
-            raise FieldError(("parameters",), "missing " + ", ".join(missing),
+            raise FieldError(("parameters",), "missing " + _some(missing),
                              "add them, or extend a built-in scenario (extends: nk-onward)")
         for key, spec in GLOBAL_PARAMETERS.items():
             g, k = key.split(".")
             _check_bounds(spec, self.parameters[g][k], ("parameters", g, k))
+        p_out = (self.param("after_decision.refused_return")
+                 + self.param("after_decision.refused_remigrate"))
+        if p_out > 1:
+            raise FieldError(("parameters", "after_decision", "refused_remigrate"),
+                             f"refused_return + refused_remigrate = {p_out:g} > 1",
+                             "they are shares of the refused: lower one of them")
         self._check_events()
         for i, code in enumerate(self.calibration.other_excludes):
             if code in self.destinations:
@@ -566,6 +586,11 @@ class Scenario(Strict):
                                  f"use one of {', '.join(self.destinations)}, or declare "
                                  f"{parts[1]} under countries and destinations")
             spec = spec_for(ev.target)
+            if ev.target.startswith("parameters.") and ev.target[11:] in SETUP_ONLY:
+                raise FieldError(("events", i, "target"), f"{ev.target} is read once when the "
+                                 "network and brokers are set up; an event cannot change it",
+                                 "change its value instead, or use brokers.activity for "
+                                 "crackdowns")
             if spec is None:
                 raise FieldError(("events", i, "target"), f"'{ev.target}' is not a parameter",
                                  "write parameters.<group>.<name> or "

@@ -1,0 +1,398 @@
+"""Calibration (ABC-SMC), its store records, resuming, scoring and the CLI commands.
+
+The calibrations here are deliberately tiny (a reduced nk-onward: two free parameters,
+calibration years 2000-2004, horizon to 2015; populations of 12-15 particles), so the
+posteriors mean nothing scientifically: the tests check the bookkeeping (held-out data
+never reaches fitting, results do not depend on workers or interruptions, the scores add
+up) and, on the toy scenario, that known parameters are recovered.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from onward import data
+from onward.api import simulate
+from onward.calibration.abc import (
+    CalibrationError,
+    Posterior,
+    calibrate,
+    load_posterior,
+    stored_generations,
+)
+from onward.calibration.score import score
+from onward.calibration.targets import (
+    Target,
+    TargetSet,
+    fitting_targets,
+    scoring_targets,
+    summary_statistics,
+)
+from onward.scenario import load_text
+from onward.store import Store
+
+HELD_OUT = [2013, 2014, 2015]
+
+# every parameter nk-onward marks free, except aspiration.intercept and
+# destinations.DEU.background_claims
+UNFREE = """
+parameters:
+  integration:
+    hiring_discrimination: {free: false}
+    glass_ceiling: {free: false}
+    discrimination_rate: {free: false}
+  aspiration:
+    w_frustration: {free: false}
+    w_recognition: {free: false}
+  decision:
+    base_hazard: {free: false}
+  network:
+    diaspora_share: {free: false}
+  brokers:
+    contacts: {free: false}
+destinations:
+  GBR:
+    recognition_rate: {free: false}
+    detection: {free: false}
+  CAN:
+    recognition_rate: {free: false}
+    detection: {free: false}
+"""
+FREE = ["destinations.DEU.background_claims", "parameters.aspiration.intercept"]
+PRIORS = {"destinations.DEU.background_claims": (0.0, 150.0),
+          "parameters.aspiration.intercept": (-10.0, -2.0)}
+# the horizon ends in 2015 (fast posterior-predictive runs); events after it go
+SHORT = """
+horizon: {start: 1999-01, end: 2015-12}
+events: [{id: can-tb4-2016, remove: true}, {id: can-vacate-2017, remove: true}]
+"""
+SMALL_YAML = ("extends: nk-onward\n" + SHORT
+              + "calibration: {years: 2000-2004, held_out: 2013-2015}\n" + UNFREE)
+NO_HELD_YAML = ("extends: nk-onward\n" + SHORT
+                + "calibration: {years: 2000-2015, held_out: []}\n" + UNFREE)
+
+POP = 12
+BUDGET = 48
+MAX_GEN = 2
+SEED = 11
+
+
+def run_small(store: Path, name: str = "ref", **kw) -> Posterior:
+    opts = {"budget": BUDGET, "population": POP, "seed": SEED, "workers": 1,
+            "max_generations": MAX_GEN} | kw
+    return calibrate(load_text(SMALL_YAML), name, store=store, **opts)
+
+
+def generations(store: Path, name: str) -> list[Posterior]:
+    """Every stored generation of a calibration, in order."""
+    st = Store(store)
+    gens = stored_generations(st, name).generation.astype(int).tolist()
+    assert gens == list(range(len(gens))), f"generations stored: {gens}"
+    return [load_posterior(name, st, generation=g) for g in gens]
+
+
+def assert_same_posteriors(a: list[Posterior], b: list[Posterior]) -> None:
+    assert len(a) == len(b), f"{len(a)} vs {len(b)} generations"
+    for pa, pb in zip(a, b, strict=True):
+        assert pa.generation == pb.generation
+        pd.testing.assert_frame_equal(pa.particles, pb.particles, check_exact=True)
+        np.testing.assert_array_equal(pa.weights, pb.weights)
+        assert pa.epsilon == pb.epsilon, f"generation {pa.generation}"
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("calibration")
+
+
+@pytest.fixture(scope="module")
+def ref(workdir) -> Path:
+    """The uninterrupted reference calibration (one worker); returns its store."""
+    store = workdir / "ref.duckdb"
+    post = run_small(store)
+    assert list(post.particles.columns) == FREE
+    assert len(generations(store, "ref")) == MAX_GEN  # precondition of the resume test
+    return store
+
+
+@pytest.fixture(scope="module")
+def other_seed(ref, workdir) -> Path:
+    """Same calibration name and folder as the reference, another store and seed."""
+    store = workdir / "other.duckdb"
+    run_small(store, seed=SEED + 1, max_generations=1)
+    return store
+
+
+# --- 1. held-out years never reach fitting -------------------------------------------------
+
+
+def _corrupting(real, columns: dict[str, float], calls: list[str]):
+    """``real`` returning every year (whatever it is asked) with held-out values absurd."""
+    sig = inspect.signature(real)
+
+    def wrapper(*args, **kwargs):
+        bound = sig.bind(*args, **kwargs)
+        bound.arguments["years"] = None  # a data layer that ignores the year filter
+        df = real(*bound.args, **bound.kwargs).copy()
+        held = df.year.isin(HELD_OUT)
+        assert held.any(), f"{real.__name__} has no held-out rows to corrupt"
+        for col, factor in columns.items():
+            df[col] = df[col].astype("float64")
+            df.loc[held, col] = df.loc[held, col] * factor + 977.0
+        calls.append(real.__name__)
+        return df
+
+    return wrapper
+
+
+def test_fitting_refuses_held_out_years():
+    sc = load_text(SMALL_YAML)
+    with pytest.raises(ValueError, match="2013"):
+        fitting_targets(sc, years=[2012, 2013])
+    with pytest.raises(ValueError, match="2015"):
+        calibrate(sc, "leak", years=[2004, 2015], budget=10, population=5,
+                  store=Path(os.devnull).parent / "never-written.duckdb")
+    ts = fitting_targets(sc)
+    assert ts.years == [2000, 2001, 2002, 2003, 2004]
+    assert {c.family for c in ts.cells} == {"first_claims", "uk_grant_rates", "refugee_stocks"}
+
+
+def test_held_out_data_cannot_move_the_posterior(ref, workdir, monkeypatch):
+    calls: list[str] = []
+    monkeypatch.setattr(data, "first_claims", _corrupting(
+        data.first_claims, {"observed": 1000, "lower": 1000, "upper": 1000}, calls))
+    monkeypatch.setattr(data, "uk_grant_rates", _corrupting(
+        data.uk_grant_rates, {"grants": 1000, "refusals": 0, "grant_rate": 37.0}, calls))
+    monkeypatch.setattr(data, "refugee_stocks", _corrupting(
+        data.refugee_stocks, {"refugees": 1000, "asylum_seekers": 1000}, calls))
+    sc = load_text(SMALL_YAML)
+    # the corruption is visible to anything that asks for held-out years...
+    held = scoring_targets(sc, HELD_OUT).frame()
+    assert set(held.family) == {"first_claims", "uk_grant_rates", "refugee_stocks"}
+    assert (held[held.family == "uk_grant_rates"].observed > 30).all()
+    assert held[held.family == "first_claims"].observed.max() > 100_000
+    # ...and fitting asked for the data through the patched functions
+    calls.clear()
+    corrupted = workdir / "corrupted"
+    corrupted.mkdir()
+    run_small(corrupted / "store.duckdb")
+    assert set(calls) == {"first_claims", "uk_grant_rates", "refugee_stocks"}
+    assert_same_posteriors(generations(corrupted / "store.duckdb", "ref"),
+                           generations(ref, "ref"))
+
+
+# --- 2. reproducibility -----------------------------------------------------------------------
+
+
+def test_same_seed_same_posterior_for_any_number_of_workers(ref, workdir):
+    two = workdir / "two-workers"
+    two.mkdir()
+    post = run_small(two / "store.duckdb", workers=2)
+    assert_same_posteriors(generations(two / "store.duckdb", "ref"), generations(ref, "ref"))
+    assert post.mean() == load_posterior("ref", ref).mean()
+
+
+def test_another_seed_gives_another_posterior(ref, other_seed):
+    a = load_posterior("ref", ref, generation=0)
+    b = load_posterior("ref", other_seed, generation=0)
+    assert a.particles.shape == b.particles.shape == (POP, len(FREE))
+    for col in FREE:
+        assert not np.array_equal(a.particles[col].to_numpy(), b.particles[col].to_numpy())
+    assert a.epsilon != b.epsilon
+
+
+def test_stores_in_one_folder_keep_their_calibrations_apart(ref, other_seed):
+    # `other_seed` ran a calibration of the same name next to the reference; resuming
+    # the (finished) reference must find its own pyabc history, so nothing is simulated
+    events: list[str] = []
+    post = run_small(ref, resume=True, progress=lambda stage, d, n: events.append(stage))
+    assert "particles" not in events, "resuming a finished calibration simulated again"
+    assert_same_posteriors([post], generations(ref, "ref")[-1:])
+    assert len(generations(ref, "ref")) == MAX_GEN
+
+
+# --- 3. resume --------------------------------------------------------------------------------
+
+
+def test_interrupted_and_resumed_equals_uninterrupted(ref, workdir):
+    d = workdir / "resumed"
+    d.mkdir()
+    store = d / "store.duckdb"
+    first = run_small(store, max_generations=1)
+    assert first.generation == 0
+    assert stored_generations(Store(store), "ref").generation.tolist() == [0]
+    last = run_small(store, resume=True)
+    assert last.generation == MAX_GEN - 1
+    resumed, reference = generations(store, "ref"), generations(ref, "ref")
+    assert [p.epsilon for p in resumed] == [p.epsilon for p in reference]
+    assert_same_posteriors(resumed[-1:], reference[-1:])
+    assert_same_posteriors(resumed, reference)
+    # epsilon shrinks from one generation to the next (ABC-SMC makes progress)
+    assert reference[1].epsilon < reference[0].epsilon
+
+    with pytest.raises(CalibrationError, match="exists"):
+        run_small(store)
+    with pytest.raises(CalibrationError, match="seed"):
+        run_small(store, resume=True, seed=SEED + 5)
+    assert len(generations(store, "ref")) == MAX_GEN  # the refusals wrote nothing
+
+
+# --- 4. recovery of known parameters on the toy scenario ----------------------------------
+
+TOY_FREE = {"parameters.aspiration.intercept": -6.5,
+            "destinations.CRP.recognition_rate": 0.45}
+TOY_YAML = """
+extends: toy
+horizon: {start: 2000-01, end: 2010-12}
+calibration: {years: 2000-2010, held_out: []}
+events: [{id: bor-antidiscrimination-2015, remove: true}]
+parameters:
+  integration:
+    hiring_discrimination: {free: false}
+    glass_ceiling: {free: false}
+    discrimination_rate: {free: false}
+  aspiration:
+    w_frustration: {free: false}
+    w_recognition: {free: false}
+  decision:
+    base_hazard: {free: false}
+  network:
+    diaspora_share: {free: false}
+  brokers:
+    contacts: {free: false}
+destinations:
+  DLT:
+    recognition_rate: {free: false}
+  ELB:
+    recognition_rate: {free: false}
+"""
+
+
+@pytest.mark.slow
+def test_recovers_known_parameters(tmp_path):
+    sc = load_text(TOY_YAML)
+    assert sorted(sc.free_parameters()) == sorted(TOY_FREE)
+    truth = simulate(sc, seed=20240, overrides=TOY_FREE)
+    keys = [Target("first_claims", d, y, 0.0, 0.0, 0.0)
+            for d in sc.destination_codes for y in range(2000, 2011)]
+    sim = summary_statistics(truth, TargetSet(keys))
+    targets = TargetSet([Target("first_claims", k.destination, k.year, v, v, v)
+                         for k, v in zip(keys, sim, strict=True)])
+    assert sim.sum() > 500  # enough claims to learn from
+    post = calibrate(sc, "recovery", targets=targets, budget=400, population=40, workers=2,
+                     seed=3, store=tmp_path / "store.duckdb")
+    lo, hi = post.quantile(0.05), post.quantile(0.95)
+    for path, value in TOY_FREE.items():
+        plo, phi = sc.free_parameters()[path].prior
+        assert lo[path] <= value <= hi[path], f"{path}: {value} not in [{lo[path]}, {hi[path]}]"
+        # identified: the 90% interval is much narrower than the prior
+        assert hi[path] - lo[path] < 0.5 * (phi - plo), f"{path} is not identified"
+
+
+# --- 5. score ---------------------------------------------------------------------------------
+
+METRICS = {"ard", "mase", "coverage50", "coverage90"}
+
+
+def _check_metrics(m: dict, destinations: set[str]) -> None:
+    assert set(m) == METRICS | {"per_destination"}
+    assert set(m["per_destination"]) <= destinations
+    assert m["per_destination"], "no destination scored"
+    for block in [m, *m["per_destination"].values()]:
+        assert set(block) == METRICS
+        for k in ("coverage50", "coverage90"):
+            assert 0.0 <= block[k] <= 1.0
+        for k in ("ard", "mase"):
+            assert block[k] is None or block[k] >= 0.0
+        assert block["coverage50"] <= block["coverage90"]
+    json.dumps(m, allow_nan=False)
+
+
+def _ard(bands: pd.DataFrame, dests: list[str], years: list[int], other_excludes) -> float:
+    """ARD recomputed from the bands and the UNHCR figures (masked cells: nearest of [1, 5])."""
+    obs = data.first_claims(dests, years=years, other_excludes=tuple(other_excludes))
+    cells = obs.merge(bands, on=["year", "destination"])
+    assert len(cells) == len(obs)
+    med = cells["median"].to_numpy()
+    err = np.clip(cells.lower.to_numpy() - med, 0, None) + np.clip(
+        med - cells.upper.to_numpy(), 0, None)
+    return float(err.sum() / cells.observed.sum())
+
+
+def test_score_structure_and_ard(ref):
+    sc = load_text(SMALL_YAML)
+    res = score(sc, "ref", draws=3, seed=2, store=ref)
+    assert set(res) == {"calibration", "held_out", "residence_unknown", "bands"}
+    dests = set(sc.destination_codes)
+    _check_metrics(res["calibration"], dests)
+    _check_metrics(res["held_out"], dests)
+    b = res["bands"]
+    assert set(b.year) == set(range(1999, 2016))
+    assert (b.q05 <= b.q25).all() and (b.q25 <= b["median"]).all()
+    assert (b["median"] <= b.q75).all() and (b.q75 <= b.q95).all()
+    named = [d for d in sc.destination_codes if d != "OTH"]
+    excl = sc.calibration.other_excludes
+    assert res["held_out"]["ard"] == pytest.approx(_ard(b, named, HELD_OUT, excl))
+    assert res["calibration"]["ard"] == pytest.approx(
+        _ard(b, named, sc.calibration.years, excl))
+    assert res["calibration"]["per_destination"]["DEU"]["ard"] == pytest.approx(
+        _ard(b, ["DEU"], sc.calibration.years, excl))
+
+    # the same posterior scored under a scenario without held-out years
+    no_held = load_text(NO_HELD_YAML)
+    res2 = score(no_held, "ref", draws=3, seed=2, store=ref)
+    assert res2["held_out"] is None
+    _check_metrics(res2["calibration"], dests)
+    years = list(range(2000, 2016))
+    assert res2["calibration"]["per_destination"]["GBR"]["ard"] == pytest.approx(
+        _ard(res2["bands"], ["GBR"], years, excl))
+    pd.testing.assert_frame_equal(res2["bands"], b)  # same draws, same seed
+
+
+# --- 6. CLI -----------------------------------------------------------------------------------
+
+VARIANT_YAML = ("extends: nk-onward\n" + SHORT
+                + "calibration: {years: 2000-2004, held_out: []}\n" + UNFREE)
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, COLUMNS="160")
+    env.pop("ONWARD_STORE", None)
+    proc = subprocess.run([sys.executable, "-m", "onward.interfaces.cli", *args], cwd=cwd,
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def test_cli_calibrate_and_score(tmp_path):
+    (tmp_path / "nk-onward-variant.yaml").write_text(VARIANT_YAML)
+    proc = cli("calibrate", "nk-onward-variant.yaml", "--name", "x", "--budget", "60",
+               "--population", "15", "--workers", "1", "--store", "s.duckdb", "--quiet",
+               cwd=tmp_path)
+    header = next(line for line in proc.stdout.splitlines() if "parameter" in line)
+    assert re.search(r"parameter\W+mean\W+q05\W+q95", header), proc.stdout
+    summary = load_posterior("x", tmp_path / "s.duckdb").summary()
+    assert sorted(summary.parameter) == FREE
+    for r in summary.itertuples():
+        line = next(x for x in proc.stdout.splitlines() if r.parameter in x)
+        shown = [float(v) for v in re.findall(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?", line)[-3:]]
+        assert shown == pytest.approx([r.mean, r.q05, r.q95], rel=1e-3), line
+        lo, hi = PRIORS[r.parameter]
+        assert lo <= r.q05 <= r.mean <= r.q95 <= hi
+
+    proc = cli("score", "x", "--json", "--draws", "3", "--store", "s.duckdb", cwd=tmp_path)
+    payload = json.loads(proc.stdout)  # the whole of stdout is the JSON
+    assert set(payload) == {"calibration", "held_out"}
+    assert set(payload["calibration"]) == METRICS | {"per_destination"}
+    # scored under the calibrated variant (no held-out years), not the built-in nk-onward
+    assert payload["held_out"] is None

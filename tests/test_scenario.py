@@ -1,0 +1,612 @@
+"""The scenario language: loading, ``extends``, round trips and one clear message per error."""
+
+from __future__ import annotations
+
+import copy
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from onward.scenario import (
+    Scenario,
+    ScenarioError,
+    load_scenario,
+    load_text,
+    scenario_hash,
+    scenario_to_dict,
+    scenario_to_yaml,
+)
+from onward.scenario.loader import MAX_FILE_BYTES, builtin_dir, validate_dict
+
+FLAGSHIP = "nk-onward"
+
+
+@pytest.fixture(scope="module")
+def flagship() -> Scenario:
+    return load_scenario(FLAGSHIP)
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    p = tmp_path / name
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def error_of(source: Path | str) -> ScenarioError:
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(source)
+    return info.value
+
+
+def assert_clear(err: ScenarioError, fname: str, line: int | None = None,
+                 field: str | None = None, *also: str) -> str:
+    """The message names the file, the line, the field path and a fix, without a traceback."""
+    text = str(err)
+    assert err.messages, "ScenarioError without messages"
+    assert text == "\n".join(err.messages)
+    for m in err.messages:
+        assert "\n" not in m
+    assert "Traceback" not in text and 'File "' not in text
+    assert fname in text, text
+    if line is not None:
+        assert re.search(rf"{re.escape(fname)}:{line}\b", text), text
+    if field is not None:
+        assert field in text, text
+    assert "Fix:" in text, text
+    for s in also:
+        assert s in text, text
+    return text
+
+
+def flat(d: Any, prefix: tuple = ()) -> dict[tuple, Any]:
+    """Leaves of a nested mapping by path (lists are leaves)."""
+    if isinstance(d, dict):
+        out: dict[tuple, Any] = {}
+        for k, v in d.items():
+            out.update(flat(v, prefix + (k,)))
+        return out
+    return {prefix: d}
+
+
+def diff(a: Scenario, b: Scenario) -> dict[tuple, tuple[Any, Any]]:
+    fa, fb = flat(scenario_to_dict(a)), flat(scenario_to_dict(b))
+    return {k: (fa.get(k), fb.get(k)) for k in set(fa) | set(fb) if fa.get(k) != fb.get(k)}
+
+
+# --- the flagship and round trips ------------------------------------------------------------
+
+
+def test_flagship_loads(flagship: Scenario) -> None:
+    assert flagship.name == FLAGSHIP
+    assert flagship.first_country == "KOR"
+    assert flagship.origin == "PRK"
+    assert "GBR" in flagship.destinations
+    assert len(flagship.events) >= 10
+    assert flagship.free_parameters()
+    assert re.fullmatch(r"[0-9a-f]{16}", scenario_hash(flagship))
+
+
+def test_yaml_round_trip(flagship: Scenario, tmp_path: Path) -> None:
+    text = scenario_to_yaml(flagship)
+    assert "extends" not in yaml.safe_load(text)
+    again = load_text(text)
+    assert again == flagship
+    assert scenario_hash(again) == scenario_hash(flagship)
+    from_file = load_scenario(write(tmp_path, "shown.yaml", text))
+    assert from_file == flagship
+    assert scenario_to_yaml(from_file) == text
+
+
+def test_round_trip_of_a_child(tmp_path: Path) -> None:
+    child = load_scenario(write(tmp_path, "child.yaml", """\
+extends: nk-onward
+name: child
+parameters:
+  brokers:
+    share: 0.02
+events:
+  - {id: gbr-kk-2011, remove: true}
+  - {date: 2020-06, target: parameters.brokers.activity, value: 0.5}
+"""))
+    again = load_text(scenario_to_yaml(child))
+    assert again == child
+    assert scenario_hash(again) == scenario_hash(child)
+
+
+def test_show_command_prints_yaml_that_loads_back(flagship: Scenario, capsys) -> None:
+    cli = pytest.importorskip("onward.interfaces.cli")
+    cli.scenario_show(FLAGSHIP)
+    assert load_text(capsys.readouterr().out) == flagship
+
+
+# --- extends ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("form", ["value: 0.25", "{value: 0.25}", "0.25"])
+def test_override_one_parameter(flagship: Scenario, tmp_path: Path, form: str) -> None:
+    if form.startswith("value"):
+        body = f"    discrimination_rate:\n      {form}\n"
+    else:
+        body = f"    discrimination_rate: {form}\n"
+    child = load_scenario(write(tmp_path, "child.yaml",
+                                "extends: nk-onward\nparameters:\n  integration:\n" + body))
+    assert child.param("integration.discrimination_rate") == 0.25
+    changes = diff(flagship, child)
+    assert changes == {
+        ("parameters", "integration", "discrimination_rate", "value"): (0.1, 0.25)
+    }
+    # prior, free flag and source stay those of the base
+    p = child.parameters["integration"]["discrimination_rate"]
+    assert p.prior == (0.0, 0.4) and p.free
+    assert scenario_hash(child) != scenario_hash(flagship)
+
+
+@pytest.mark.parametrize("form", ["{value: 0.7}", "0.7"])
+def test_override_one_destination_parameter(flagship: Scenario, tmp_path: Path,
+                                            form: str) -> None:
+    child = load_scenario(write(tmp_path, "child.yaml",
+                                f"extends: nk-onward\ndestinations:\n  GBR:\n"
+                                f"    recognition_rate: {form}\n"))
+    assert diff(flagship, child) == {
+        ("destinations", "GBR", "recognition_rate", "value"): (0.8, 0.7)
+    }
+    assert scenario_hash(child) != scenario_hash(flagship)
+
+
+def test_same_values_same_hash(flagship: Scenario, tmp_path: Path) -> None:
+    child = load_scenario(write(tmp_path, "child.yaml", "extends: nk-onward\nseed: 1\n"))
+    assert child == flagship
+    assert scenario_hash(child) == scenario_hash(flagship)
+
+
+@pytest.mark.parametrize("ref", ["../base/base.yaml", "../base/base"])
+def test_extends_relative_path(flagship: Scenario, tmp_path: Path, ref: str) -> None:
+    write(tmp_path, "base/base.yaml", """\
+extends: nk-onward
+name: base
+parameters:
+  brokers:
+    share: 0.02
+""")
+    child = load_scenario(write(tmp_path, "kids/child.yaml", f"""\
+extends: {ref}
+name: child
+seed: 7
+destinations:
+  CAN:
+    travel_cost: 5
+"""))
+    assert child.name == "child"
+    assert diff(flagship, child) == {
+        ("name",): ("nk-onward", "child"),
+        ("seed",): (1, 7),
+        ("parameters", "brokers", "share", "value"): (0.01, 0.02),
+        ("destinations", "CAN", "travel_cost", "value"): (4.0, 5.0),
+    }
+
+
+def test_events_remove_replace_and_add(flagship: Scenario, tmp_path: Path) -> None:
+    child = load_scenario(write(tmp_path, "child.yaml", """\
+extends: nk-onward
+events:
+  - id: gbr-kk-2011
+    remove: true
+  - id: can-rir-2008
+    value: 0.6
+  - id: new-closure
+    date: 2020-03
+    target: destinations.NOR.open
+    value: 0
+    label: border closed
+"""))
+    before = {e.id: e for e in flagship.events}
+    after = {e.id: e for e in child.events}
+    assert "gbr-kk-2011" in before and "gbr-kk-2011" not in after
+    assert set(after) == set(before) - {"gbr-kk-2011"} | {"new-closure"}
+    # replaced by id: only the value changes, in place
+    rir = after["can-rir-2008"]
+    assert rir.value == 0.6
+    assert rir.model_dump(exclude={"value"}) == \
+        before["can-rir-2008"].model_dump(exclude={"value"})
+    order = [e.id for e in child.events]
+    assert order.index("can-rir-2008") == [e.id for e in flagship.events].index("can-rir-2008")
+    # added at the end
+    assert order[-1] == "new-closure"
+    assert str(child.events[-1].date) == "2020-03"
+    assert child.events[-1].target == "destinations.NOR.open"
+    # nothing else changed
+    untouched = [e for e in flagship.events if e.id not in ("gbr-kk-2011", "can-rir-2008")]
+    assert [e for e in child.events if e.id in {u.id for u in untouched}] == untouched
+
+
+def test_remove_unknown_event(tmp_path: Path) -> None:
+    p = write(tmp_path, "child.yaml", "extends: nk-onward\nevents:\n  - id: nope\n"
+              "    remove: true\n")
+    assert_clear(error_of(p), "child.yaml", 3, "events[0]", "nope", "gbr-kk-2011")
+
+
+def test_error_in_replaced_event_points_at_child(tmp_path: Path) -> None:
+    p = write(tmp_path, "child.yaml", """\
+extends: nk-onward
+events:
+  - id: gbr-kk-2011
+    value: 2
+""")
+    text = assert_clear(error_of(p), "child.yaml", 4, "events[0].value")
+    assert "nk-onward.yaml" not in text
+
+
+# --- one clear message per error -------------------------------------------------------------
+
+HEAD = "extends: nk-onward\nname: child\n"
+
+# (case, body after HEAD (lines 3...), line of the offending key, field path, other text)
+ERRORS = [
+    ("unknown top-level key", "seed: 3\ncolour: blue\n", 4, "colour", ()),
+    ("unknown parameter",
+     "parameters:\n  integration:\n    job_loss_rate: 0.02\n    typo: 0.3\n",
+     6, "parameters.integration.typo", ("unknown parameter",)),
+    ("unknown parameter group", "parameters:\n  integraton:\n    job_loss_rate: 0.02\n",
+     5, "parameters.integraton.job_loss_rate", ()),
+    ("wrong type",
+     "parameters:\n  integration:\n    discrimination_rate:\n      prior: [0, 0.4]\n"
+     "      value: \"abc\"\n",
+     7, "parameters.integration.discrimination_rate.value", ("number", "'abc'")),
+    ("wrong type for a section", "calibration: 2000-2012\n", 3, "calibration", ()),
+    ("event date outside the horizon",
+     "events:\n  - id: later\n    target: destinations.GBR.detection\n    value: 0.5\n"
+     "    date: 2040-01\n",
+     7, "events[0].date", ("2040-01", "horizon")),
+    ("event date not a date",
+     "events:\n  - id: later\n    target: destinations.GBR.detection\n    value: 0.5\n"
+     "    date: soon\n",
+     7, "events[0].date", ("soon",)),
+    ("probability > 1",
+     "parameters:\n  integration:\n    discrimination_rate:\n      value: 1.5\n",
+     6, "parameters.integration.discrimination_rate", ("1.5", "[0.0, 1.0]")),
+    ("probability > 1, bare number",
+     "parameters:\n  integration:\n    discrimination_rate: 1.5\n",
+     5, "parameters.integration.discrimination_rate", ("1.5",)),
+    ("negative probability", "parameters:\n  brokers:\n    share: -0.1\n",
+     5, "parameters.brokers.share", ("-0.1",)),
+    ("destination probability > 1",
+     "destinations:\n  GBR:\n    detection: 0.4\n    recognition_rate:\n      value: 1.2\n",
+     7, "destinations.GBR.recognition_rate", ("1.2",)),
+    ("destination probability > 1, bare number",
+     "destinations:\n  GBR:\n    detection: 0.4\n    recognition_rate: 1.2\n",
+     6, "destinations.GBR.recognition_rate", ("1.2",)),
+    ("unknown destination parameter",
+     "destinations:\n  GBR:\n    detection: 0.4\n    recognition: 0.5\n",
+     6, "destinations.GBR.recognition", ("recognition_rate",)),
+    ("event target names an undeclared destination",
+     "events:\n  - id: fra\n    date: 2010-01\n    target: destinations.FRA.recognition_rate\n"
+     "    value: 0.5\n",
+     6, "events[0].target", ("FRA",)),
+    ("event target is not a parameter",
+     "events:\n  - id: x\n    date: 2010-01\n    target: parameters.brokers.nothing\n"
+     "    value: 0.5\n",
+     6, "events[0].target", ("parameters.brokers.nothing",)),
+    ("event changes a parameter read only at setup",
+     "events:\n  - id: x\n    date: 2010-01\n    target: parameters.network.mean_degree\n"
+     "    value: 5\n",
+     6, "events[0].target", ("set up",)),
+    ("event value outside bounds",
+     "events:\n  - id: x\n    date: 2010-01\n    target: parameters.brokers.uptake\n"
+     "    value: 3\n",
+     7, "events[0].value", ("3",)),
+    ("destination not declared under countries",
+     "destinations:\n  GBR:\n    detection: 0.4\n  FRA:\n    name: France\n"
+     "    recognition_rate: 0.5\n",
+     6, "destinations.FRA", ("countries",)),
+    ("destination declared as transit",
+     "destinations:\n  CHN:\n    name: China\n", 4, "destinations.CHN", ("transit",)),
+    ("duplicate key", "seed: 1\ndescription: x\nseed: 2\n", 5, "seed", ("duplicate",)),
+    ("duplicate nested key",
+     "parameters:\n  brokers:\n    share: 0.02\n    fee: 1\n    share: 0.03\n",
+     7, "parameters.brokers.share", ("duplicate",)),
+    ("free parameter without prior (prior: null)",
+     "parameters:\n  integration:\n    job_loss_rate:\n      free: true\n      prior: null\n",
+     7, "parameters.integration.job_loss_rate", ("prior",)),
+    ("free parameter without prior (none in base)",
+     "destinations:\n  GBR:\n    welfare:\n      free: true\n",
+     5, "destinations.GBR.welfare", ("prior",)),
+    ("value outside its prior",
+     "parameters:\n  integration:\n    job_loss_rate:\n      value: 0.09\n"
+     "      prior: [0.0, 0.05]\n",
+     5, "parameters.integration.job_loss_rate", ("0.09", "prior")),
+    ("prior low > high",
+     "parameters:\n  integration:\n    job_loss_rate:\n      prior: [0.1, 0.01]\n",
+     6, "parameters.integration.job_loss_rate.prior", ("low <= high",)),
+    ("prior outside hard bounds",
+     "parameters:\n  integration:\n    job_loss_rate:\n      prior: [0.0, 1.5]\n",
+     6, "parameters.integration.job_loss_rate.prior", ("1.5",)),
+    ("NaN value", "parameters:\n  integration:\n    job_loss_rate:\n      value: .nan\n",
+     6, "parameters.integration.job_loss_rate.value", ("finite",)),
+    ("NaN value, bare number", "parameters:\n  integration:\n    job_loss_rate: .nan\n",
+     5, "parameters.integration.job_loss_rate", ("finite",)),
+    ("infinite value", "destinations:\n  GBR:\n    travel_cost: .inf\n",
+     5, "destinations.GBR.travel_cost", ("finite",)),
+    ("lower-case country code", "countries:\n  gbr: {name: x, role: destination}\n",
+     4, "countries.gbr", ("GBR",)),
+    ("horizon backwards", "horizon: {start: 2000, end: 1999}\n", 3, "horizon.end", ()),
+    ("unknown output", "outputs: [flows, nonsense]\n", 3, "outputs", ("nonsense",)),
+    ("extends not a name", "seed: 2\n", 1, "extends", ()),  # HEAD replaced below
+    ("non-mapping parameter group", "parameters:\n  integration: [1, 2]\n",
+     4, "parameters.integration", ()),
+    ("YAML tag", "seed: !!python/object:os.system {}\n", 3, None, ("!!python",)),
+]
+
+
+@pytest.mark.parametrize("case,body,line,field,also", ERRORS, ids=[e[0] for e in ERRORS])
+def test_clear_error(tmp_path: Path, case: str, body: str, line: int, field: str | None,
+                     also: tuple[str, ...]) -> None:
+    head = "extends: [nk-onward]\nname: child\n" if case == "extends not a name" else HEAD
+    p = write(tmp_path, "child.yaml", head + body)
+    text = assert_clear(error_of(p), "child.yaml", line, field, *also)
+    assert "nk-onward.yaml" not in text  # the problem is in the child, not the base
+    # the same text through load_text names the given file name
+    with pytest.raises(ScenarioError) as info:
+        load_text(head + body, "inline.yaml")
+    assert_clear(info.value, "inline.yaml", line, field)
+
+
+@pytest.mark.parametrize("body,line", [
+    # a key indented less than its siblings
+    ("parameters:\n  integration:\n    job_loss_rate: 0.02\n   discrimination_rate: 0.1\n", 6),
+    # an unclosed bracket; YAML notices on the next line
+    ("outputs: [flows, stocks\nseed: 2\n", 4),
+    # a key indented more than its siblings
+    ("seed: 2\n  description: x\n", 4),
+    # an unclosed quote
+    ("description: 'unclosed\nseed: 2\n", 5),
+    # a tab
+    ("seed: 2\n\tdescription: x\n", 4),
+], ids=["dedent", "bracket", "indent", "quote", "tab"])
+def test_yaml_syntax_error(tmp_path: Path, body: str, line: int) -> None:
+    p = write(tmp_path, "child.yaml", HEAD + body)
+    assert_clear(error_of(p), "child.yaml", line, None, "YAML syntax error")
+
+
+def test_empty_file(tmp_path: Path) -> None:
+    for text in ("", "\n\n", "# only a comment\n"):
+        assert_clear(error_of(write(tmp_path, "child.yaml", text)), "child.yaml", None, None,
+                     "empty")
+
+
+@pytest.mark.parametrize("text", ["- a\n- b\n", "just text\n", "42\n"])
+def test_top_level_not_a_mapping(tmp_path: Path, text: str) -> None:
+    assert_clear(error_of(write(tmp_path, "child.yaml", text)), "child.yaml", 1, None,
+                 "mapping")
+
+
+@pytest.mark.parametrize("junk", [
+    bytes(range(256)) * 4,                      # not UTF-8
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR",     # an image
+    b"name: x\nseed: \x00\x01\x02\n",           # UTF-8, but control characters
+    b"\xff\xfe\x00n\x00a\x00m\x00e",            # UTF-16
+], ids=["bytes", "png", "control", "utf16"])
+def test_binary_junk(tmp_path: Path, junk: bytes) -> None:
+    p = tmp_path / "child.yaml"
+    p.write_bytes(junk)
+    assert_clear(error_of(p), "child.yaml", None, None, "UTF-8")
+
+
+def test_binary_junk_line(tmp_path: Path) -> None:
+    p = tmp_path / "child.yaml"
+    p.write_bytes(b"extends: nk-onward\nname: x\nseed: \x07\n")
+    assert_clear(error_of(p), "child.yaml", 3)
+
+
+def test_extends_loop(tmp_path: Path) -> None:
+    write(tmp_path, "a.yaml", "extends: b.yaml\nname: a\n")
+    write(tmp_path, "b.yaml", "name: b\nextends: ./a.yaml\n")
+    text = assert_clear(error_of(tmp_path / "a.yaml"), "b.yaml", 2, "extends", "a.yaml")
+    assert "loop" in text or "leads back" in text
+
+
+def test_extends_itself(tmp_path: Path) -> None:
+    p = write(tmp_path, "self.yaml", "extends: self.yaml\n")
+    assert_clear(error_of(p), "self.yaml", 1, "extends")
+
+
+def test_extends_missing_file(tmp_path: Path) -> None:
+    p = write(tmp_path, "child.yaml", "name: child\nextends: ../nowhere/missing.yaml\n")
+    assert_clear(error_of(p), "child.yaml", 2, "extends", "missing.yaml", "nk-onward")
+
+
+def test_extends_very_long_name(tmp_path: Path) -> None:
+    p = write(tmp_path, "child.yaml", "extends: " + "x" * 5000 + "\n")
+    text = assert_clear(error_of(p), "child.yaml", 1, "extends")
+    assert len(text) < 1000
+
+
+def test_error_in_base_names_the_base(tmp_path: Path) -> None:
+    write(tmp_path, "base.yaml", "extends: nk-onward\nseed: 1\nseed: 2\n")
+    p = write(tmp_path, "child.yaml", "extends: base.yaml\n")
+    assert_clear(error_of(p), "base.yaml", 3, "seed", "duplicate")
+
+
+def test_missing_scenario_name() -> None:
+    assert_clear(error_of("no-such-scenario"), "no-such-scenario", None, None, "nk-onward")
+
+
+BILLION_LAUGHS = """\
+a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
+b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
+c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
+d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
+e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
+f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
+g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
+h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]
+i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
+"""
+
+
+@pytest.mark.parametrize("text", [
+    BILLION_LAUGHS,
+    "extends: nk-onward\n" + BILLION_LAUGHS.replace("a: &a", "description: &a"),
+    # nested mappings rather than lists
+    "a: &a {x: 1, y: 2, z: 3}\n" + "".join(
+        f"{n}: &{n} {{p: *{m}, q: *{m}, r: *{m}, s: *{m}, t: *{m}, u: *{m}}}\n"
+        for m, n in zip("abcdefghij", "bcdefghijk", strict=True)),
+], ids=["lists", "in-a-scenario", "mappings"])
+def test_alias_bomb_refused_quickly(tmp_path: Path, text: str) -> None:
+    p = write(tmp_path, "bomb.yaml", text)
+    t0 = time.perf_counter()
+    err = error_of(p)
+    assert time.perf_counter() - t0 < 2.0
+    assert_clear(err, "bomb.yaml", None, None, "alias")
+
+
+def test_recursive_alias(tmp_path: Path) -> None:
+    p = write(tmp_path, "child.yaml", "extends: nk-onward\ndescription: &d [1, *d]\n")
+    assert_clear(error_of(p), "child.yaml", 2, None, "alias")
+
+
+def test_deep_nesting(tmp_path: Path) -> None:
+    for text in ("a: " + "[" * 100_000 + "\n", "a: " + "[" * 100 + "]" * 100 + "\n",
+                 "a:" + "".join(f"\n{' ' * i}k{i}:" for i in range(1, 120)) + " 1\n"):
+        t0 = time.perf_counter()
+        assert_clear(error_of(write(tmp_path, "deep.yaml", text)), "deep.yaml")
+        assert time.perf_counter() - t0 < 5.0
+
+
+def test_huge_file(tmp_path: Path) -> None:
+    p = tmp_path / "huge.yaml"
+    p.write_text("extends: nk-onward\n" + "# padding\n" * (MAX_FILE_BYTES // 10 + 10))
+    t0 = time.perf_counter()
+    text = assert_clear(error_of(p), "huge.yaml", None, None, "too large")
+    assert time.perf_counter() - t0 < 2.0
+    assert len(text) < 1000
+    with pytest.raises(ScenarioError, match="too large"):
+        load_text("a: " + "x" * (MAX_FILE_BYTES + 1))
+
+
+def test_many_values_few_messages(tmp_path: Path) -> None:
+    p = write(tmp_path, "child.yaml", HEAD + "outputs: [" + ", ".join(["1"] * 5000) + "]\n")
+    err = error_of(p)
+    assert_clear(err, "child.yaml", 3, "outputs")
+    assert len(err.messages) <= 25
+
+
+def test_remove_without_extends(flagship: Scenario) -> None:
+    data = yaml.safe_load(scenario_to_yaml(flagship))
+    data["events"].append({"id": "other", "date": "2011", "remove": True,
+                           "target": "destinations.GBR.detection"})
+    with pytest.raises(ScenarioError) as info:
+        validate_dict(data, fname="full.yaml")
+    assert_clear(info.value, "full.yaml", None, "events[", "remove")
+
+
+# --- random damage never escapes as another exception -----------------------------------------
+
+RAW = yaml.safe_load((builtin_dir() / "nk-onward.yaml").read_text(encoding="utf-8"))
+
+
+def _paths(x: Any, prefix: tuple = ()) -> list[tuple]:
+    out = [prefix] if prefix else []
+    if isinstance(x, dict):
+        for k, v in x.items():
+            out.extend(_paths(v, prefix + (k,)))
+    elif isinstance(x, list):
+        for i, v in enumerate(x):
+            out.extend(_paths(v, prefix + (i,)))
+    return out
+
+
+PATHS = _paths(RAW)
+
+scalars = st.one_of(
+    st.text(max_size=12),
+    st.integers(min_value=-(10**20), max_value=10**20),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.none(),
+    st.booleans(),
+    st.sampled_from(["GBR", "FRA", "2010-03", "data", "destinations.GBR.detection", "1e9"]),
+)
+values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4),
+                            st.dictionaries(st.one_of(st.text(max_size=8), st.integers()),
+                                            inner, max_size=4)),
+    max_leaves=8,
+)
+mutation = st.tuples(st.sampled_from(PATHS), st.sampled_from(["replace", "delete"]), values)
+
+
+def _mutate(data: Any, path: tuple, op: str, value: Any) -> None:
+    parent = data
+    for p in path[:-1]:
+        try:
+            parent = parent[p]
+        except (KeyError, IndexError, TypeError):
+            return  # an earlier mutation removed this path
+    last = path[-1]
+    try:
+        if op == "delete" and isinstance(parent, dict):
+            del parent[last]
+        elif op == "delete" and isinstance(parent, list):
+            parent.pop(last)
+        else:
+            parent[last] = copy.deepcopy(value)
+    except (KeyError, IndexError, TypeError):
+        pass
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(mutation, min_size=1, max_size=3))
+def test_random_damage_gives_scenario_error(muts: list) -> None:
+    data = copy.deepcopy(RAW)
+    for path, op, value in muts:
+        _mutate(data, path, op, value)
+    try:
+        sc = validate_dict(data, fname="damaged.yaml")
+    except ScenarioError as err:
+        assert err.messages
+        for m in err.messages:
+            assert "\n" not in m and m.startswith("damaged.yaml") and "Fix:" in m
+        return
+    # whatever validates also round-trips
+    again = load_text(scenario_to_yaml(sc))
+    assert again == sc
+    assert scenario_hash(again) == scenario_hash(sc)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(mutation, min_size=1, max_size=2))
+def test_random_damage_through_yaml_text(muts: list) -> None:
+    data = copy.deepcopy(RAW)
+    for path, op, value in muts:
+        _mutate(data, path, op, value)
+    try:
+        text = yaml.safe_dump(data, allow_unicode=True)
+    except yaml.YAMLError:
+        return
+    try:
+        load_text(text, "damaged.yaml")
+    except ScenarioError as err:
+        assert "damaged.yaml" in str(err) and "Fix:" in str(err)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=200))
+def test_random_text_gives_scenario_error(text: str) -> None:
+    try:
+        load_text(text, "random.yaml")
+    except ScenarioError as err:
+        assert "random.yaml" in str(err)
+        assert all("\n" not in m for m in err.messages)
+
+
+def test_nan_prior(tmp_path: Path) -> None:
+    p = write(tmp_path, "child.yaml", "extends: nk-onward\nparameters:\n  brokers:\n"
+              "    share:\n      prior: [.nan, 0.5]\n")
+    assert_clear(error_of(p), "child.yaml", 5, "parameters.brokers.share.prior")
