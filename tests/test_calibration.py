@@ -155,13 +155,14 @@ def _corrupting(real, columns: dict[str, float], calls: list[str]):
     return wrapper
 
 
-def test_fitting_refuses_held_out_years():
+def test_fitting_refuses_held_out_years(tmp_path):
     sc = load_text(SMALL_YAML)
     with pytest.raises(ValueError, match="2013"):
         fitting_targets(sc, years=[2012, 2013])
     with pytest.raises(ValueError, match="2015"):
         calibrate(sc, "leak", years=[2004, 2015], budget=10, population=5,
-                  store=Path(os.devnull).parent / "never-written.duckdb")
+                  store=tmp_path / "store.duckdb")
+    assert not list(tmp_path.iterdir())  # refused before anything was written
     ts = fitting_targets(sc)
     assert ts.years == [2000, 2001, 2002, 2003, 2004]
     assert {c.family for c in ts.cells} == {"first_claims", "uk_grant_rates", "refugee_stocks"}

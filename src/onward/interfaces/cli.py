@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 import typer
 from rich import box
 from rich.console import Console
@@ -181,7 +182,7 @@ def _print_run_summary(sc, run_id, res, apps, sel, store) -> None:
 # --- calibration -----------------------------------------------------------------------------
 
 
-def _years_opt(text: str | None) -> list[int] | None:
+def _years_opt(text: str | None, option: str = "--calibration-years") -> list[int] | None:
     if text is None:
         return None
     from onward.scenario.schema import _years
@@ -189,7 +190,7 @@ def _years_opt(text: str | None) -> list[int] | None:
     try:
         return _years(text)
     except ValueError as exc:
-        raise UserError(f"--calibration-years: {exc}") from None
+        raise UserError(f"{option}: {exc}") from None
 
 
 @app.command()
@@ -286,6 +287,129 @@ def score(
             t.add_row(r["date"], f"{r['observed']:.0f}", f"{r['simulated']:.0f}",
                       f"{r['ratio']:.2f}")
         out.print(t)
+
+
+# --- experiments -----------------------------------------------------------------------------
+
+WorkersOpt = Annotated[int | None, typer.Option(help="local worker processes (default: all "
+                                                "cores)")]
+SchedulerOpt = Annotated[str | None, typer.Option(
+    help="Dask scheduler address, e.g. tcp://host:8786 (see docs/cluster.md)")]
+
+
+def _experiment_bar(title: str, quiet: bool):
+    bar = progress_bar(title, quiet)
+    state: dict[str, Any] = {}
+
+    def tick(done: int, total: int) -> None:
+        if "task" not in state:
+            state["task"] = bar.add_task(title, total=total)
+        bar.update(state["task"], completed=done, total=total)
+
+    return bar, tick
+
+
+@app.command()
+def ensemble(
+    scenario: Annotated[str, typer.Argument(help="built-in name or YAML path")] = "nk-onward",
+    n: Annotated[int, typer.Option("-n", help="replicates")] = 20,
+    seed: Annotated[int, typer.Option(help="master seed")] = 1,
+    posterior: Annotated[str | None, typer.Option(help="draw parameters from this calibration")]
+    = None,
+    until: Annotated[int | None, typer.Option(help="extend the horizon to this year")] = None,
+    output: Annotated[list[str] | None, typer.Option(help="outputs (repeat); default "
+                                                     "applications")] = None,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="bands as JSON on stdout")] = False,
+    store: StoreOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Run N replicates and store per-year medians with 50% and 90% bands."""
+    from onward.experiments.ensemble import ensemble as run_ensemble
+    from onward.experiments.ensemble import ensemble_json
+
+    outputs = output or ["applications"]
+    if n < 1:
+        _fail("-n must be at least 1")
+    bar, tick = _experiment_bar("replicates", quiet or as_json)
+    with bar:
+        res = run_ensemble(scenario, n=n, seed=seed, posterior=posterior, until=until,
+                           outputs=outputs, workers=workers, scheduler=scheduler, store=store,
+                           progress=tick)
+    if as_json:
+        sys.stdout.write(json.dumps(ensemble_json(res, outputs)) + "\n")
+        return
+    for name in outputs:
+        b = res.bands[res.bands.output == name]
+        t = Table(title=f"{name}: median [90% band] over {n} replicates",
+                  box=box.SIMPLE_HEAD, padding=(0, 1))
+        dests = list(dict.fromkeys(b.destination))
+        t.add_column("year", justify="right")
+        for d in dests:
+            t.add_column(d, justify="right")
+        for year, g in b.groupby("year"):
+            g = g.set_index("destination")
+            t.add_row(str(year), *[f"{g.loc[d, 'median']:.0f} [{g.loc[d, 'q05']:.0f}-"
+                                   f"{g.loc[d, 'q95']:.0f}]" for d in dests])
+        out.print(t)
+    out.print(f"experiment {res.experiment_id} stored; query `ensemble_bands` or "
+              "`experiment_values` with SQL (see README)")
+
+
+@app.command()
+def compare(
+    baseline: Annotated[str, typer.Argument(help="baseline scenario")],
+    alternatives: Annotated[list[str], typer.Argument(help="alternative scenario(s)")],
+    n: Annotated[int, typer.Option("-n", help="replicates per scenario")] = 20,
+    seed: Annotated[int, typer.Option(help="master seed (common random numbers)")] = 1,
+    years: Annotated[str | None, typer.Option(help="period to sum effects over, e.g. "
+                                              "2008-2024")] = None,
+    destination: Annotated[list[str] | None, typer.Option(help="only these destinations")]
+    = None,
+    posterior: Annotated[str | None, typer.Option(help="draw parameters from this calibration")]
+    = None,
+    until: Annotated[int | None, typer.Option(help="extend the horizon to this year")] = None,
+    output: Annotated[list[str] | None, typer.Option(help="outputs (repeat)")] = None,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="effects as JSON on stdout")] = False,
+    store: StoreOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Compare scenarios that differ by policy, on common random numbers."""
+    from onward.experiments.ensemble import compare as run_compare
+
+    outputs = output or ["applications"]
+    yrs = _years_opt(years, "--years")
+    bar, tick = _experiment_bar("runs", quiet or as_json)
+    with bar:
+        res = run_compare(baseline, alternatives, n=n, seed=seed, years=yrs,
+                          posterior=posterior, until=until, outputs=outputs, workers=workers,
+                          scheduler=scheduler, store=store, progress=tick)
+    eff = res.effects
+    if destination:
+        eff = eff[eff.destination.isin(destination)]
+    if as_json:
+        cols = ["alternative", "output", "destination", "period", "baseline_median",
+                "alternative_median", "diff_median", "diff_q05", "diff_q95", "ratio_median",
+                "ratio_q05", "ratio_q95"]
+        rows = [{k: (None if isinstance(v, float) and not np.isfinite(v) else v)
+                 for k, v in r.items()} for r in eff[cols].to_dict("records")]
+        sys.stdout.write(json.dumps({"effects": rows}, sort_keys=True, default=float) + "\n")
+        return
+    for alt, g in eff.groupby("alternative", sort=False):
+        t = Table(title=f"{alt} vs {res.values.label.iloc[0]}: effect on totals "
+                        f"{g.period.iloc[0]} (median [90% interval], {n} paired replicates)")
+        for col in ("output", "destination", "baseline", "alternative", "difference", "ratio"):
+            t.add_column(col, justify="left" if col in ("output", "destination") else "right")
+        for r in g.itertuples():
+            t.add_row(r.output, r.destination, f"{r.baseline_median:.0f}",
+                      f"{r.alternative_median:.0f}",
+                      f"{r.diff_median:+.0f} [{r.diff_q05:+.0f}, {r.diff_q95:+.0f}]",
+                      f"{r.ratio_median:.2f} [{r.ratio_q05:.2f}, {r.ratio_q95:.2f}]")
+        out.print(t)
+    out.print(f"experiment {res.experiment_id} stored (table compare_effects)")
 
 
 # --- scenarios --------------------------------------------------------------------------------
@@ -476,7 +600,7 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except (ScenarioError, StoreError, OverrideError, NumericalError, UserError,
-            CalibrationError) as exc:
+            CalibrationError, ValueError) as exc:
         from rich.markup import escape
 
         err.print(f"[red]error:[/] {escape(str(exc))}", markup=True, highlight=False)

@@ -1,0 +1,1 @@
+"""Experiments: ensembles, counterfactual comparisons, sensitivity analysis (local or Dask)."""

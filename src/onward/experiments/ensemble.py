@@ -1,0 +1,197 @@
+"""Ensembles (replicates with bands) and counterfactual comparisons on common random numbers.
+
+Examples
+--------
+>>> from onward.experiments.ensemble import ensemble
+>>> out = ensemble("nk-onward", n=20, seed=1)  # doctest: +SKIP
+>>> out.bands.query("output == 'applications' and destination == 'GBR'")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from onward.experiments.runner import (
+    Job,
+    check_outputs,
+    derive_seed,
+    experiment_id,
+    quantile_bands,
+    run_jobs,
+)
+from onward.scenario import Scenario, load_scenario
+from onward.scenario.schema import Horizon, Month
+from onward.store import Store
+
+
+@dataclass
+class EnsembleResult:
+    experiment_id: str
+    values: pd.DataFrame  # one row per job, output, year, destination
+    bands: pd.DataFrame  # output, year, destination, median, q05, q25, q75, q95, n
+
+
+def _scenario(s: str | Path | Scenario) -> Scenario:
+    return s if isinstance(s, Scenario) else load_scenario(s)
+
+
+def extend_horizon(sc: Scenario, until: int | None) -> Scenario:
+    """The scenario with its horizon ending in December of ``until`` (if later)."""
+    if until is None or until <= sc.horizon.end.year:
+        return sc
+    end = Month(year=until, month=12, precision="month")
+    return sc.model_copy(update={"horizon": Horizon(start=sc.horizon.start, end=end)})
+
+
+def _posterior_draws(posterior: str | None, n: int, seed: int,
+                     store: Store) -> list[dict[str, float]]:
+    if not posterior:
+        return [{} for _ in range(n)]
+    from onward.calibration.abc import load_posterior
+
+    return load_posterior(posterior, store).draw(n, seed)
+
+
+def _store_summary(st: Store, kind: str, exp_id: str, table: str, df: pd.DataFrame,
+                   meta: dict[str, Any]) -> None:
+    try:
+        have = st.query(f"select count(*) as n from {table} where experiment_id = ?", [exp_id])
+        if int(have.n.iloc[0]) > 0:
+            return
+    except Exception:  # the table does not exist yet
+        pass
+    df = df.copy()
+    df.insert(0, "experiment_id", exp_id)
+    st.write_run({"kind": kind, "experiment_id": exp_id, **meta}, {table: df})
+
+
+def ensemble(scenario: str | Path | Scenario, n: int = 20, seed: int = 1, *,
+             posterior: str | None = None, until: int | None = None,
+             outputs: list[str] | None = None, workers: int | None = None,
+             scheduler: str | None = None, store: str | Path | None = None,
+             progress: Callable[[int, int], None] | None = None) -> EnsembleResult:
+    """Run ``n`` replicates (seeds derived from ``seed``) and summarise each output by year.
+
+    With ``posterior``, replicate ``r`` uses the ``r``-th parameter draw from the named
+    calibration, so the bands include parameter uncertainty. ``until`` extends the horizon;
+    arrivals after the data follow the scenario's stated projection.
+    """
+    outputs = check_outputs(outputs or ["applications"])
+    st = Store(store)
+    sc = extend_horizon(_scenario(scenario), until)
+    draws = _posterior_draws(posterior, n, seed, st)
+    jobs = [Job(r, "replicate", sc, draws[r], derive_seed(seed, r), replicate=r)
+            for r in range(n)]
+    exp = experiment_id("ensemble", jobs, outputs, posterior=posterior)
+    meta = {"posterior": posterior, "n": n, "master_seed": seed, "until": until}
+    values = run_jobs(exp, "ensemble-job", jobs, outputs, store=st, workers=workers,
+                      scheduler=scheduler, meta=meta, progress=progress)
+    bands = quantile_bands(values, ["output", "year", "destination"])
+    _store_summary(st, "ensemble", exp, "ensemble_bands", bands,
+                   {"scenario": sc.name, "seed": seed, **meta})
+    return EnsembleResult(exp, values, bands)
+
+
+def ensemble_json(res: EnsembleResult, outputs: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """``{output: [{year, destination, median, q05, q25, q75, q95}, ...]}`` (no ids/times)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for name in outputs:
+        b = res.bands[res.bands.output == name].sort_values(["year", "destination"])
+        out[name] = [
+            {"year": int(r.year), "destination": r.destination,
+             **{k: _clean(getattr(r, k)) for k in ("median", "q05", "q25", "q75", "q95")}}
+            for r in b.itertuples()
+        ]
+    return out
+
+
+def _clean(x: float) -> float | None:
+    x = float(x)
+    if not np.isfinite(x):
+        return None
+    return round(x, 6)
+
+
+@dataclass
+class CompareResult:
+    experiment_id: str
+    values: pd.DataFrame
+    effects: pd.DataFrame  # per alternative, output, destination, period: base/alt/diff/ratio
+    yearly: pd.DataFrame  # per alternative, output, year, destination
+
+
+def compare(baseline: str | Path | Scenario, alternatives: list[str | Path | Scenario],
+            n: int = 20, seed: int = 1, *, years: list[int] | None = None,
+            posterior: str | None = None, until: int | None = None,
+            outputs: list[str] | None = None, workers: int | None = None,
+            scheduler: str | None = None, store: str | Path | None = None,
+            progress: Callable[[int, int], None] | None = None) -> CompareResult:
+    """Run the baseline and each alternative on common random numbers and report effects.
+
+    Replicate ``r`` of every scenario uses the same seed (and, with ``posterior``, the same
+    parameter draw), so differences reflect the policy, not the noise. Effects are the
+    per-replicate difference (alternative - baseline) and ratio of each output summed over
+    ``years`` (default: the whole horizon), summarised by median and 90% interval.
+    """
+    outputs = check_outputs(outputs or ["applications"])
+    st = Store(store)
+    base = extend_horizon(_scenario(baseline), until)
+    alts = [extend_horizon(_scenario(a), until) for a in alternatives]
+    if not alts:
+        raise ValueError("compare needs at least one alternative scenario")
+    names = [base.name] + [a.name for a in alts]
+    if len(set(names)) != len(names):
+        raise ValueError(f"scenarios need distinct names to be compared (got {names}); set "
+                         "name: in each alternative file")
+    draws = _posterior_draws(posterior, n, seed, st)
+    jobs = []
+    for k, sc in enumerate([base, *alts]):
+        for r in range(n):
+            jobs.append(Job(k * n + r, sc.name, sc, draws[r], derive_seed(seed, r),
+                            replicate=r))
+    exp = experiment_id("compare", jobs, outputs, posterior=posterior)
+    meta = {"posterior": posterior, "n": n, "master_seed": seed, "until": until,
+            "baseline": base.name}
+    values = run_jobs(exp, "compare-job", jobs, outputs, store=st, workers=workers,
+                      scheduler=scheduler, meta=meta, progress=progress)
+    yrs = years or sorted(values.year.unique())
+    period = f"{min(yrs)}-{max(yrs)}"
+    sel = values[values.year.isin(yrs)]
+    tot = sel.groupby(["label", "replicate", "output", "destination"], as_index=False).value.sum()
+    b = tot[tot.label == base.name].set_index(["replicate", "output", "destination"]).value
+    rows = []
+    yearly_rows = []
+    for alt in alts:
+        a = tot[tot.label == alt.name].set_index(["replicate", "output", "destination"]).value
+        joined = pd.DataFrame({"base": b, "alt": a}).dropna().reset_index()
+        joined["diff"] = joined.alt - joined.base
+        joined["ratio"] = np.where(joined.base > 0, joined.alt / joined.base.where(
+            joined.base > 0, 1), np.nan)
+        for (out, dest), g in joined.groupby(["output", "destination"]):
+            rows.append({
+                "alternative": alt.name, "output": out, "destination": dest, "period": period,
+                "baseline_median": g.base.median(), "alternative_median": g.alt.median(),
+                "diff_median": g["diff"].median(), "diff_q05": g["diff"].quantile(0.05),
+                "diff_q95": g["diff"].quantile(0.95),
+                "ratio_median": g.ratio.median(), "ratio_q05": g.ratio.quantile(0.05),
+                "ratio_q95": g.ratio.quantile(0.95), "n": len(g),
+            })
+        yb = values[values.label == base.name].set_index(
+            ["replicate", "output", "year", "destination"]).value
+        ya = values[values.label == alt.name].set_index(
+            ["replicate", "output", "year", "destination"]).value
+        yd = (ya - yb).rename("value").reset_index()
+        yq = quantile_bands(yd, ["output", "year", "destination"])
+        yq.insert(0, "alternative", alt.name)
+        yearly_rows.append(yq)
+    effects = pd.DataFrame(rows)
+    yearly = pd.concat(yearly_rows, ignore_index=True)
+    _store_summary(st, "compare", exp, "compare_effects", effects,
+                   {"scenario": base.name, "seed": seed, **meta})
+    return CompareResult(exp, values, effects, yearly)

@@ -1,0 +1,251 @@
+"""Run many simulations locally or on a Dask cluster, reproducibly and resumably.
+
+An experiment is a list of jobs (scenario, parameter overrides, seed). Each job's seed is
+derived from the master seed and the job's index, so its numbers do not depend on which
+worker runs it or when. Workers only compute and return small tidy tables; the parent
+process writes each finished job to the store in its own transaction. The experiment id is
+a hash of everything that defines the jobs, so running the same command again after a
+crash or Ctrl-C reuses the finished jobs and runs only the rest.
+
+Examples
+--------
+>>> from onward.experiments.runner import Job, run_jobs
+>>> jobs = [Job(0, "replicate", sc, {}, seed=11)]  # doctest: +SKIP
+>>> results = run_jobs("exp-demo", jobs, outputs=["applications"])  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from onward.engine.compile import compile_scenario
+from onward.engine.model import SimulationResult, simulate_compiled
+from onward.engine.recorder import FLOWS
+from onward.engine.state import State
+from onward.scenario import Scenario, scenario_hash
+from onward.store import Store
+
+
+def derive_seed(master: int, index: int) -> int:
+    """Seed of replicate ``index`` of an experiment with master seed ``master``."""
+    return int(np.random.SeedSequence([int(master), int(index), 0xE4]).generate_state(1)[0])
+
+
+# --- outputs: each a function of a finished simulation -> [year, destination, value] -------
+
+
+def _yearly_flow(res: SimulationResult, name: str, route: int | None = None) -> pd.DataFrame:
+    c = res.compiled
+    years = np.array([c.year_of(t) for t in range(c.run_months)])
+    f = res.recorder.flow_p[:, FLOWS.index(name)]
+    arr = f.sum(axis=2) if route is None else f[:, :, route]
+    rows = []
+    for y in np.unique(years):
+        tot = arr[years == y].sum(axis=0)
+        for j, d in enumerate(c.destinations):
+            rows.append((int(y), d, float(tot[j])))
+    return pd.DataFrame(rows, columns=["year", "destination", "value"])
+
+
+def _broker_share(res: SimulationResult) -> pd.DataFrame:
+    dep = _yearly_flow(res, "departures", 0)
+    bro = _yearly_flow(res, "broker_departures", 0)
+    out = dep[["year", "destination"]].copy()
+    out["value"] = np.where(dep.value > 0, bro.value / dep.value.where(dep.value > 0, 1),
+                            np.nan)
+    return out
+
+
+def _abroad(res: SimulationResult) -> pd.DataFrame:
+    c = res.compiled
+    rows = []
+    for t in range(c.run_months):
+        if c.month_of(t) == 12 or t == c.run_months - 1:
+            rows.append((c.year_of(t), "ALL", float(res.recorder.onward_abroad_p[t])))
+    return pd.DataFrame(rows, columns=["year", "destination", "value"])
+
+
+def _recognised_stock(res: SimulationResult) -> pd.DataFrame:
+    c = res.compiled
+    rows = []
+    for t in range(c.run_months):
+        if c.month_of(t) == 12 or t == c.run_months - 1:
+            for j, d in enumerate(c.destinations):
+                rows.append((c.year_of(t), d,
+                             float(res.recorder.stock_p[t, State.RECOGNISED, j + 1])))
+    return pd.DataFrame(rows, columns=["year", "destination", "value"])
+
+
+OUTPUTS: dict[str, Callable[[SimulationResult], pd.DataFrame]] = {
+    "applications": lambda r: _yearly_flow(r, "claims"),
+    "onward_claims": lambda r: _yearly_flow(r, "claims", 0),
+    "direct_claims": lambda r: _yearly_flow(r, "claims", 1),
+    "departures": lambda r: _yearly_flow(r, "departures", 0),
+    "recognised": lambda r: _yearly_flow(r, "recognised"),
+    "refused": lambda r: _yearly_flow(r, "refused"),
+    "returns": lambda r: _yearly_flow(r, "returns", 0),
+    "broker_share": _broker_share,
+    "refugee_stock": _recognised_stock,
+    "abroad": _abroad,
+}
+
+
+def check_outputs(names: Iterable[str]) -> list[str]:
+    names = list(names)
+    bad = [n for n in names if n not in OUTPUTS]
+    if bad:
+        raise ValueError(f"--output {', '.join(bad)}: unknown; choose from "
+                         f"{', '.join(OUTPUTS)}")
+    return names
+
+
+@dataclass(frozen=True)
+class Job:
+    """One simulation of an experiment."""
+
+    index: int
+    label: str
+    scenario: Scenario
+    overrides: dict[str, float] = field(default_factory=dict)
+    seed: int = 0
+    until: int | None = None
+    replicate: int = 0
+
+    def key(self) -> dict[str, Any]:
+        return {"index": self.index, "label": self.label, "scenario": scenario_hash(
+            self.scenario), "overrides": sorted(self.overrides.items()), "seed": self.seed,
+            "until": self.until, "replicate": self.replicate}
+
+
+def run_job(job: Job, outputs: list[str], extra: Callable[[SimulationResult], dict] | None
+            = None) -> dict[str, pd.DataFrame]:
+    """Simulate one job and return its output tables (runs in a worker)."""
+    c = compile_scenario(job.scenario, overrides=job.overrides, seed=job.seed, until=job.until)
+    res = simulate_compiled(c, generator=job.scenario.network.generator)
+    out = {}
+    for name in outputs:
+        df = OUTPUTS[name](res)
+        df.insert(0, "output", name)
+        out[name] = df
+    tables = {"values": pd.concat(out.values(), ignore_index=True)}
+    if extra is not None:
+        tables.update(extra(res))
+    return tables
+
+
+def experiment_id(kind: str, jobs: list[Job], outputs: list[str], **settings: Any) -> str:
+    blob = json.dumps({"kind": kind, "jobs": [j.key() for j in jobs], "outputs": outputs,
+                       **settings}, sort_keys=True, default=str)
+    return f"{kind}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
+
+
+def done_jobs(store: Store, exp_id: str) -> pd.DataFrame:
+    """Result rows of the jobs of ``exp_id`` already in the store."""
+    try:
+        df = store.query("select * from experiment_values where experiment_id = ?", [exp_id])
+    except Exception:  # no experiment has been stored yet
+        return pd.DataFrame()
+    return df
+
+
+class _Executor:
+    """Inline, a local process pool, or a Dask client; submit(fn, *args) -> Future."""
+
+    def __init__(self, workers: int | None, scheduler: str | None):
+        self.workers = workers or os.cpu_count() or 1
+        self.scheduler = scheduler
+        self._pool: Any = None
+
+    def __enter__(self) -> _Executor:
+        if self.scheduler:
+            from distributed import Client
+
+            self._pool = Client(self.scheduler)
+        elif self.workers > 1:
+            self._pool = ProcessPoolExecutor(self.workers,
+                                             mp_context=multiprocessing.get_context("fork"))
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._pool is not None:
+            if self.scheduler:
+                self._pool.close()
+            else:
+                self._pool.shutdown(cancel_futures=True)
+
+    def map_unordered(self, fn: Callable, items: list, *args: Any) -> Iterable[tuple[Any, Any]]:
+        """Yield (item, result) as results arrive."""
+        if self._pool is None:
+            for it in items:
+                yield it, fn(it, *args)
+            return
+        if self.scheduler:
+            from distributed import as_completed
+
+            futs = {self._pool.submit(fn, it, *args, pure=False): it for it in items}
+            for fut in as_completed(list(futs)):
+                yield futs[fut], fut.result()
+            return
+        pending: dict[Future, Any] = {self._pool.submit(fn, it, *args): it for it in items}
+        while pending:
+            done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+            for fut in done:
+                yield pending.pop(fut), fut.result()
+
+
+def run_jobs(exp_id: str, kind: str, jobs: list[Job], outputs: list[str], *,
+             store: str | Path | Store | None = None, workers: int | None = None,
+             scheduler: str | None = None, meta: dict[str, Any] | None = None,
+             progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
+    """Run ``jobs`` (skipping those already stored), store each, return all values.
+
+    The returned frame has columns experiment_id, job, label, replicate, seed, output,
+    year, destination, value, sorted by job: it is the same whatever the number of workers
+    and whether or not the experiment was resumed.
+    """
+    st = store if isinstance(store, Store) else Store(store)
+    have = done_jobs(st, exp_id)
+    finished = set(have.job.unique()) if len(have) else set()
+    todo = [j for j in jobs if j.index not in finished]
+    n_done = len(finished)
+    if progress:
+        progress(n_done, len(jobs))
+    with _Executor(workers, scheduler) as ex:
+        for job, tables in ex.map_unordered(run_job, todo, outputs):
+            vals = tables["values"]
+            vals.insert(0, "experiment_id", exp_id)
+            vals.insert(1, "job", job.index)
+            vals.insert(2, "label", job.label)
+            vals.insert(3, "replicate", job.replicate)
+            vals.insert(4, "seed", job.seed)
+            st.write_run({"kind": kind, "scenario": job.scenario.name,
+                          "scenario_hash": scenario_hash(job.scenario), "seed": job.seed,
+                          "experiment_id": exp_id, "job": job.index,
+                          "overrides": job.overrides, **(meta or {})},
+                         {"experiment_values": vals})
+            n_done += 1
+            if progress:
+                progress(n_done, len(jobs))
+    out = done_jobs(st, exp_id)
+    out = out.drop(columns=[c for c in ("run_id",) if c in out.columns])
+    return out.sort_values(["job", "output", "year", "destination"]).reset_index(drop=True)
+
+
+def quantile_bands(values: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Median and 5/25/75/95% quantiles of ``value`` over replicates, per ``by``."""
+    g = values.groupby(by).value
+    out = pd.DataFrame({"median": g.median(), "q05": g.quantile(0.05), "q25": g.quantile(0.25),
+                        "q75": g.quantile(0.75), "q95": g.quantile(0.95),
+                        "n": g.count()}).reset_index()
+    return out
