@@ -1,7 +1,7 @@
 """Calibration (ABC-SMC), its store records, resuming, scoring and the CLI commands.
 
 The calibrations here are deliberately tiny (a reduced nk-onward: two free parameters,
-calibration years 2000-2004, horizon to 2015; populations of 12-15 particles), so the
+calibration years 2000-2003, horizon to 2015; populations of 10-15 particles), so the
 posteriors mean nothing scientifically: the tests check the bookkeeping (held-out data
 never reaches fitting, results do not depend on workers or interruptions, the scores add
 up) and, on the toy scenario, that known parameters are recovered.
@@ -77,14 +77,14 @@ horizon: {start: 1999-01, end: 2015-12}
 events: [{id: can-tb4-2016, remove: true}, {id: can-vacate-2017, remove: true}]
 """
 SMALL_YAML = ("extends: nk-onward\n" + SHORT
-              + "calibration: {years: 2000-2004, held_out: 2013-2015}\n" + UNFREE)
+              + "calibration: {years: 2000-2003, held_out: 2013-2015}\n" + UNFREE)
 NO_HELD_YAML = ("extends: nk-onward\n" + SHORT
                 + "calibration: {years: 2000-2015, held_out: []}\n" + UNFREE)
 
-POP = 12
-BUDGET = 48
+POP = 10
+BUDGET = 60
 MAX_GEN = 2
-SEED = 11
+SEED = 1  # a seed whose two generations take few simulations (46)
 
 
 def run_small(store: Path, name: str = "ref", **kw) -> Posterior:
@@ -160,15 +160,16 @@ def test_fitting_refuses_held_out_years(tmp_path):
     with pytest.raises(ValueError, match="2013"):
         fitting_targets(sc, years=[2012, 2013])
     with pytest.raises(ValueError, match="2015"):
-        calibrate(sc, "leak", years=[2004, 2015], budget=10, population=5,
+        calibrate(sc, "leak", years=[2003, 2015], budget=10, population=5,
                   store=tmp_path / "store.duckdb")
     assert not list(tmp_path.iterdir())  # refused before anything was written
     ts = fitting_targets(sc)
-    assert ts.years == [2000, 2001, 2002, 2003, 2004]
+    assert ts.years == [2000, 2001, 2002, 2003]
     assert {c.family for c in ts.cells} == {"first_claims", "uk_grant_rates", "refugee_stocks"}
 
 
 def test_held_out_data_cannot_move_the_posterior(ref, workdir, monkeypatch):
+    clean = fitting_targets(load_text(SMALL_YAML)).frame()
     calls: list[str] = []
     monkeypatch.setattr(data, "first_claims", _corrupting(
         data.first_claims, {"observed": 1000, "lower": 1000, "upper": 1000}, calls))
@@ -182,7 +183,10 @@ def test_held_out_data_cannot_move_the_posterior(ref, workdir, monkeypatch):
     assert set(held.family) == {"first_claims", "uk_grant_rates", "refugee_stocks"}
     assert (held[held.family == "uk_grant_rates"].observed > 30).all()
     assert held[held.family == "first_claims"].observed.max() > 100_000
-    # ...and fitting asked for the data through the patched functions
+    # ...but not to fitting, which asks for the data through the patched functions
+    calls.clear()
+    pd.testing.assert_frame_equal(fitting_targets(sc).frame(), clean)
+    assert set(calls) == {"first_claims", "uk_grant_rates", "refugee_stocks"}
     calls.clear()
     corrupted = workdir / "corrupted"
     corrupted.mkdir()
@@ -249,6 +253,15 @@ def test_interrupted_and_resumed_equals_uninterrupted(ref, workdir):
 
 
 # --- 4. recovery of known parameters on the toy scenario ----------------------------------
+#
+# Identifiability from first claims per destination and year (toy, 2000-2010): with these
+# two free, 430 simulations shrink the 90% intervals of aspiration.intercept (the overall
+# propensity to move on) and CRP.recognition_rate (where people go) to about a fifth of
+# their priors. In a trial with decision.base_hazard and brokers.contacts also
+# free (600 simulations), recognition_rate stayed identified (18% of its prior) but
+# base_hazard was not separately identifiable from the intercept (both only scale
+# departures: posterior correlation -0.76, interval 64% of its prior; the intercept's grew
+# to 33%) and brokers.contacts not at all (83% of its prior). Those two stay fixed here.
 
 TOY_FREE = {"parameters.aspiration.intercept": -6.5,
             "destinations.CRP.recognition_rate": 0.45}
@@ -283,21 +296,27 @@ destinations:
 def test_recovers_known_parameters(tmp_path):
     sc = load_text(TOY_YAML)
     assert sorted(sc.free_parameters()) == sorted(TOY_FREE)
-    truth = simulate(sc, seed=20240, overrides=TOY_FREE)
-    keys = [Target("first_claims", d, y, 0.0, 0.0, 0.0)
-            for d in sc.destination_codes for y in range(2000, 2011)]
-    sim = summary_statistics(truth, TargetSet(keys))
-    targets = TargetSet([Target("first_claims", k.destination, k.year, v, v, v)
-                         for k, v in zip(keys, sim, strict=True)])
-    assert sim.sum() > 500  # enough claims to learn from
-    post = calibrate(sc, "recovery", targets=targets, budget=400, population=40, workers=2,
+    keys = TargetSet([Target("first_claims", d, y, 0.0, 0.0, 0.0)
+                      for d in sc.destination_codes for y in range(2000, 2011)])
+    # "observed": the mean of four simulations at the true values (seeded), so that the
+    # test is about recovering the parameters, not about one realisation's luck
+    sims = [summary_statistics(simulate(sc, seed=20240 + i, overrides=TOY_FREE), keys)
+            for i in range(4)]
+    obs = np.mean(sims, axis=0)
+    assert obs.sum() > 1000  # enough claims to learn from
+    targets = TargetSet([Target("first_claims", d, y, v, v, v)
+                         for (_, d, y), v in zip(keys.keys, obs, strict=True)])
+    post = calibrate(sc, "recovery", targets=targets, budget=400, population=30, workers=2,
                      seed=3, store=tmp_path / "store.duckdb")
+    # five generations (about 430 simulations); the fourth still has wide intervals
+    assert post.generation >= 4, f"only {post.generation + 1} generations within the budget"
     lo, hi = post.quantile(0.05), post.quantile(0.95)
     for path, value in TOY_FREE.items():
         plo, phi = sc.free_parameters()[path].prior
         assert lo[path] <= value <= hi[path], f"{path}: {value} not in [{lo[path]}, {hi[path]}]"
         # identified: the 90% interval is much narrower than the prior
-        assert hi[path] - lo[path] < 0.5 * (phi - plo), f"{path} is not identified"
+        width = (hi[path] - lo[path]) / (phi - plo)
+        assert width < 0.4, f"{path}: the 90% interval spans {width:.0%} of the prior"
 
 
 # --- 5. score ---------------------------------------------------------------------------------
@@ -309,7 +328,8 @@ def _check_metrics(m: dict, destinations: set[str]) -> None:
     assert set(m) == METRICS | {"per_destination"}
     assert set(m["per_destination"]) <= destinations
     assert m["per_destination"], "no destination scored"
-    for block in [m, *m["per_destination"].values()]:
+    overall = {k: v for k, v in m.items() if k != "per_destination"}
+    for block in [overall, *m["per_destination"].values()]:
         assert set(block) == METRICS
         for k in ("coverage50", "coverage90"):
             assert 0.0 <= block[k] <= 1.0
@@ -363,7 +383,7 @@ def test_score_structure_and_ard(ref):
 # --- 6. CLI -----------------------------------------------------------------------------------
 
 VARIANT_YAML = ("extends: nk-onward\n" + SHORT
-                + "calibration: {years: 2000-2004, held_out: []}\n" + UNFREE)
+                + "calibration: {years: 2000-2003, held_out: []}\n" + UNFREE)
 
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:

@@ -30,16 +30,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from onward.calibration import CalibrationError
 from onward.calibration.sampler import DeterministicBatchSampler
 from onward.calibration.targets import TargetSet, fitting_targets, summary_statistics
 from onward.engine.compile import compile_scenario
 from onward.engine.model import NumericalError, simulate_compiled
-from onward.scenario import Scenario, load_scenario, scenario_hash
+from onward.scenario import Scenario, load_scenario, scenario_hash, scenario_to_yaml
 from onward.store import Store
-
-
-class CalibrationError(ValueError):
-    """A calibration cannot start or continue; the message says why and what to do."""
 
 
 @dataclass
@@ -132,9 +129,13 @@ def work_dir(store: Store) -> Path:
     return store.path.parent / ".onward-calibrations"
 
 
+def _safe(text: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in text)
+
+
 def _db_path(store: Store, name: str) -> Path:
-    safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)
-    return work_dir(store) / f"{safe}.db"
+    # named after the store file too: stores sharing a folder keep their calibrations apart
+    return work_dir(store) / f"{_safe(store.path.name)}--{_safe(name)}.db"
 
 
 def stored_generations(store: Store, name: str) -> pd.DataFrame:
@@ -223,17 +224,22 @@ def calibrate(scenario: str | Path | Scenario, name: str, *, budget: int = 3000,
     sampler = DeterministicBatchSampler(
         seed=seed, workers=workers, scheduler=scheduler,
         progress=(lambda done, n: progress("particles", done, n)) if progress else None)
-    abc = pyabc.ABCSMC(_Model(sc, targets, names), prior, _Distance(targets),
-                       population_size=pop, sampler=sampler,
-                       eps=pyabc.MedianEpsilon())
+
+    def make_abc() -> Any:
+        return pyabc.ABCSMC(_Model(sc, targets, names), prior, _Distance(targets),
+                            population_size=pop, sampler=sampler,
+                            eps=pyabc.MedianEpsilon())
+
     db.parent.mkdir(parents=True, exist_ok=True)
+    abc = make_abc()
     if resume:
         abc.load("sqlite:///" + str(db), 1)
     else:
         abc.new("sqlite:///" + str(db), {"s": np.zeros(len(targets.keys))})
     settings = {"scenario": sc.name, "scenario_hash": scenario_hash(sc), "seed": seed,
                 "population": pop, "budget": budget, "min_epsilon": min_epsilon,
-                "years": targets.years, "free": {n: list(free[n].prior) for n in free}}
+                "years": targets.years, "free": {n: list(free[n].prior) for n in free},
+                "scenario_yaml": scenario_to_yaml(sc)}
     try:
         while True:
             hist = abc.history
@@ -251,6 +257,13 @@ def calibrate(scenario: str | Path | Scenario, name: str, *, budget: int = 3000,
                     or last_eps <= min_epsilon):
                 break
             before = hist.max_t
+            if before >= 0:
+                # Each generation starts from pyabc's database, exactly as a resumed run
+                # does. A reused ABCSMC object would set the next epsilon from the prior
+                # sample it cached in its first run() (pyabc 0.13), never from the last
+                # generation: epsilon would not shrink, and a resumed run would differ.
+                abc = make_abc()
+                abc.load("sqlite:///" + str(db), 1)
             abc.run(max_nr_populations=1, minimum_epsilon=min_epsilon,
                     max_total_nr_simulations=budget)
             if abc.history.max_t == before:  # pyabc stopped without a new generation

@@ -33,7 +33,7 @@ from onward.engine.compile import compile_scenario
 from onward.engine.model import simulate_compiled
 from onward.engine.recorder import FLOWS
 from onward.engine.state import State
-from onward.scenario import Scenario, load_scenario
+from onward.scenario import Scenario, load_scenario, load_text
 
 AGGREGATE = "OTH"
 
@@ -80,9 +80,9 @@ def _metrics(cells: pd.DataFrame, scale: dict[str, float]) -> dict[str, Any]:
         lo, hi, med = df.lower.to_numpy(), df.upper.to_numpy(), df["median"].to_numpy()
         err = np.maximum(lo - med, 0) + np.maximum(med - hi, 0)
         obs_sum = df.observed.sum()
-        sc = np.array([scale.get(d, np.nan) for d in df.destination])
-        mase = np.nanmean(err / np.where(sc > 0, sc, np.nan)) if np.isfinite(sc).any() \
-            else np.nan
+        sc = np.array([scale.get(d, np.nan) for d in df.destination], dtype=np.float64)
+        ok = np.isfinite(sc) & (sc > 0)  # a flat or one-year series has no naive error
+        mase = float(np.mean(err[ok] / sc[ok])) if ok.any() else np.nan
         cov50 = np.mean((df.q25 <= hi) & (df.q75 >= lo))
         cov90 = np.mean((df.q05 <= hi) & (df.q95 >= lo))
         return {"ard": float(err.sum() / obs_sum) if obs_sum > 0 else None,
@@ -114,7 +114,12 @@ def score(scenario: str | Path | Scenario | None, name: str, *, draws: int = 40,
         from onward.calibration.abc import stored_generations
 
         settings = json.loads(stored_generations(st, name).settings.iloc[0])
-        scenario = settings["scenario"]
+        # the scenario as calibrated (a file, or changed calibration years, may differ
+        # from the built-in of the same name)
+        if "scenario_yaml" in settings:
+            scenario = load_text(settings["scenario_yaml"], f"<calibration '{name}'>")
+        else:
+            scenario = settings["scenario"]
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     cal_years = sorted(sc.calibration.years)
     held = sorted(sc.calibration.held_out)

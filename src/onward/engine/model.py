@@ -24,7 +24,7 @@ import scipy.sparse as sp
 from onward.engine.compile import Compiled
 from onward.engine.network import GENERATORS, build_network, neighbours_of
 from onward.engine.population import build
-from onward.engine.recorder import PROFILE_ATTRS, Recorder
+from onward.engine.recorder import DEST_PROFILE_ATTRS, PROFILE_ATTRS, Recorder
 from onward.engine.rng import Stage, stream
 from onward.engine.state import Agents, State
 from onward.rules.decision import DecisionContext, choose_destination, get_rule
@@ -377,7 +377,12 @@ class Engine:
             first_move = ag.moves[movers] == 0
             self.rec.profile("movers", self._profile_values(movers[first_move], t))
             ag.via_broker[movers] = via
+            first = movers[first_move]
+            funds_before = ag.funds[first].astype(np.float64)
             self._depart(movers, dest.astype(np.int8), ctx.cost[rows, dest], t, rng)
+            # concealment is decided in _depart, so the destination profile comes after it
+            self.rec.destination_profile(ag.dest[first],
+                                         self._dest_profile_values(first, funds_before, t))
             self.rec.flow(t, "departures", ag, movers)
             self.rec.flow(t, "broker_departures", ag, movers[via])
         # irregular migrants may move on again
@@ -413,6 +418,7 @@ class Engine:
         ctx = self._context(who[rows], t, allowed, capable, cost)
         dest = choose_destination(ctx, np.arange(rows.size), rng.random(rows.size))
         movers = who[rows]
+        self.rec.remigrated_from(ag.dest[movers], 1 + ag.children[movers].astype(np.int64))
         ag.via_broker[movers] = False
         self._depart(movers, dest.astype(np.int8), cost[np.arange(rows.size), dest], t, rng)
         self.rec.flow(t, "remigrations", ag, movers)
@@ -542,6 +548,19 @@ class Engine:
             "age": ag.age0[who] + t / 12.0, "female": ag.female[who],
         }
         return np.column_stack([np.asarray(cols[a], dtype=np.float64) for a in PROFILE_ATTRS])
+
+    def _dest_profile_values(self, who: np.ndarray, funds: np.ndarray, t: int) -> np.ndarray:
+        """First movers ``who`` x DEST_PROFILE_ATTRS; ``funds`` as held before the journey."""
+        ag = self.ag
+        cols = {
+            "skill": ag.skill[who], "funds": funds, "children": ag.children[who],
+            "degree": ag.degree[who], "via_broker": ag.via_broker[who],
+            "concealed": ag.concealed[who], "age": ag.age0[who] + t / 12.0,
+            "female": ag.female[who],
+        }
+        return np.column_stack([np.asarray(cols[a], dtype=np.float64)
+                                for a in DEST_PROFILE_ATTRS]).reshape(who.size,
+                                                                      len(DEST_PROFILE_ATTRS))
 
     def _year_end(self, t: int) -> None:
         ag, c = self.ag, self.c

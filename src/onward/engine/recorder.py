@@ -25,6 +25,9 @@ ROUTES = ("onward", "direct")
 
 PROFILE_ATTRS = ("skill", "drive", "funds", "degree", "satisfaction", "income", "frustration",
                  "aspiration", "children", "age", "female")
+#: Attributes of the per-destination profile of first movers, recorded at departure.
+DEST_PROFILE_ATTRS = ("skill", "funds", "children", "degree", "via_broker", "concealed", "age",
+                      "female")
 
 
 @dataclass
@@ -46,6 +49,10 @@ class Recorder:
     stayers_sq: np.ndarray = field(init=False)
     stayers_n: int = 0
     life_rows: list = field(default_factory=list)
+    dest_profile_sum: np.ndarray = field(init=False)
+    dest_profile_n: np.ndarray = field(init=False)
+    remigrated_from_h: np.ndarray = field(init=False)
+    remigrated_from_p: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
         T, D, S = self.months, self.n_dest, N_STATES
@@ -62,6 +69,10 @@ class Recorder:
         self.movers_sq = np.zeros(k)
         self.stayers_sum = np.zeros(k)
         self.stayers_sq = np.zeros(k)
+        self.dest_profile_sum = np.zeros((D, len(DEST_PROFILE_ATTRS)))
+        self.dest_profile_n = np.zeros(D, np.int64)
+        self.remigrated_from_h = np.zeros(D, np.int64)
+        self.remigrated_from_p = np.zeros(D, np.int64)
 
     # --- recording -----------------------------------------------------------------------
     def flow(self, t: int, name: str, ag: Agents, idx: np.ndarray) -> None:
@@ -105,6 +116,23 @@ class Recorder:
             self.stayers_sum += s
             self.stayers_sq += q
             self.stayers_n += values.shape[0]
+
+    def destination_profile(self, dest: np.ndarray, values: np.ndarray) -> None:
+        """Add first movers (households x DEST_PROFILE_ATTRS) to their destination's sums."""
+        if values.shape[0] == 0:
+            return
+        d = dest.astype(np.int64)
+        np.add.at(self.dest_profile_sum, d, values.astype(np.float64))
+        self.dest_profile_n += np.bincount(d, minlength=self.n_dest)
+
+    def remigrated_from(self, dest: np.ndarray, persons: np.ndarray) -> None:
+        """Count households (and their persons) moving on again from destinations ``dest``."""
+        if dest.size == 0:
+            return
+        d = dest.astype(np.int64)
+        self.remigrated_from_h += np.bincount(d, minlength=self.n_dest)
+        self.remigrated_from_p += np.bincount(d, weights=persons,
+                                              minlength=self.n_dest).astype(np.int64)
 
     # --- tidy tables ---------------------------------------------------------------------
     def tables(self, years: np.ndarray, months: np.ndarray, dests: list[str],
@@ -179,4 +207,18 @@ class Recorder:
         out["destination_life"] = pd.DataFrame(
             self.life_rows,
             columns=["year", "destination", "generation", "measure", "value", "count"])
+        out["destination_profile"] = self.destination_profile_table(dests)
         return out
+
+    def destination_profile_table(self, dests: list[str]) -> pd.DataFrame:
+        """First movers by destination: mean of each attribute at departure, and their count."""
+        n = self.dest_profile_n
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = self.dest_profile_sum / np.where(n > 0, n, 1)[:, None]
+        mean[n == 0] = np.nan
+        k = len(DEST_PROFILE_ATTRS)
+        return pd.DataFrame({
+            "destination": np.repeat(np.asarray(dests, dtype=object), k),
+            "attribute": np.tile(np.asarray(DEST_PROFILE_ATTRS, dtype=object), len(dests)),
+            "mean": mean.ravel(), "n": np.repeat(n, k),
+        })

@@ -159,6 +159,18 @@ def done_jobs(store: Store, exp_id: str) -> pd.DataFrame:
     return df
 
 
+def job_table(store: str | Path | Store | None, exp_id: str, name: str) -> pd.DataFrame:
+    """The ``extra`` table ``name`` of every stored job of ``exp_id``, sorted by job."""
+    st = store if isinstance(store, Store) else Store(store)
+    try:
+        df = st.query(f"select * from experiment_{name} where experiment_id = ?", [exp_id])
+    except Exception:  # the table does not exist yet
+        return pd.DataFrame()
+    df = df.drop(columns=[c for c in ("run_id",) if c in df.columns])
+    keys = ["job"] + [c for c in df.columns if c != "experiment_id" and df[c].dtype == object]
+    return df.sort_values(keys, kind="stable").reset_index(drop=True)
+
+
 class _Executor:
     """Inline, a local process pool, or a Dask client; submit(fn, *args) -> Future."""
 
@@ -207,12 +219,19 @@ class _Executor:
 def run_jobs(exp_id: str, kind: str, jobs: list[Job], outputs: list[str], *,
              store: str | Path | Store | None = None, workers: int | None = None,
              scheduler: str | None = None, meta: dict[str, Any] | None = None,
-             progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
+             progress: Callable[[int, int], None] | None = None,
+             extra: Callable[[SimulationResult], dict[str, pd.DataFrame]] | None = None
+             ) -> pd.DataFrame:
     """Run ``jobs`` (skipping those already stored), store each, return all values.
 
     The returned frame has columns experiment_id, job, label, replicate, seed, output,
     year, destination, value, sorted by job: it is the same whatever the number of workers
     and whether or not the experiment was resumed.
+
+    ``extra(result) -> {name: frame}`` (a module-level function, so that it pickles) adds
+    tables of each job; they are stored, in the same transaction as the job's values, as
+    ``experiment_<name>`` with experiment_id and job first. Read them back with
+    :func:`job_table`.
     """
     st = store if isinstance(store, Store) else Store(store)
     have = done_jobs(st, exp_id)
@@ -222,18 +241,25 @@ def run_jobs(exp_id: str, kind: str, jobs: list[Job], outputs: list[str], *,
     if progress:
         progress(n_done, len(jobs))
     with _Executor(workers, scheduler) as ex:
-        for job, tables in ex.map_unordered(run_job, todo, outputs):
-            vals = tables["values"]
+        for job, tables in ex.map_unordered(run_job, todo, outputs, extra):
+            vals = tables.pop("values")
             vals.insert(0, "experiment_id", exp_id)
             vals.insert(1, "job", job.index)
             vals.insert(2, "label", job.label)
             vals.insert(3, "replicate", job.replicate)
             vals.insert(4, "seed", job.seed)
+            more = {}
+            for name in sorted(tables):
+                df = tables[name].copy()
+                df.insert(0, "experiment_id", exp_id)
+                df.insert(1, "job", job.index)
+                df.insert(2, "replicate", job.replicate)
+                more[f"experiment_{name}"] = df
             st.write_run({"kind": kind, "scenario": job.scenario.name,
                           "scenario_hash": scenario_hash(job.scenario), "seed": job.seed,
                           "experiment_id": exp_id, "job": job.index,
                           "overrides": job.overrides, **(meta or {})},
-                         {"experiment_values": vals})
+                         {"experiment_values": vals, **more})
             n_done += 1
             if progress:
                 progress(n_done, len(jobs))

@@ -412,6 +412,146 @@ def compare(
     out.print(f"experiment {res.experiment_id} stored (table compare_effects)")
 
 
+@app.command()
+def sensitivity(
+    scenario: Annotated[str, typer.Argument(help="built-in name or YAML path")] = "nk-onward",
+    method: Annotated[str, typer.Option(help="sobol (variance shares) or morris (screening)")]
+    = "sobol",
+    n: Annotated[int, typer.Option("-n", help="Sobol base samples (a power of 2; runs = "
+                                   "N*(groups+2)) or Morris trajectories (runs = "
+                                   "N*(groups+1))")] = 64,
+    seed: Annotated[int, typer.Option(help="master seed")] = 1,
+    output: Annotated[str, typer.Option(help="output to explain (summed over --years)")]
+    = "applications",
+    destination: Annotated[str | None, typer.Option(
+        help="destination of the output (default GBR, else the first)")] = None,
+    years: Annotated[str | None, typer.Option(help="years to sum, e.g. 2000-2015 (default: "
+                                              "the calibration years)")] = None,
+    levels: Annotated[int, typer.Option(help="Morris grid levels")] = 4,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="indices as JSON on stdout")] = False,
+    store: StoreOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Which mechanism (push, pull, information, policy) drives an output: Sobol or Morris."""
+    from onward.experiments.sensitivity import sensitivity as run_sensitivity
+    from onward.experiments.sensitivity import sensitivity_json
+
+    if method not in ("sobol", "morris"):
+        _fail(f"--method {method}: choose sobol or morris")
+    if n < 1:
+        _fail("-n must be at least 1")
+    if method == "sobol" and n & (n - 1) and not as_json:
+        err.print(f"note: -n {n} is not a power of 2; Sobol' estimates converge best at 2^k")
+    yrs = _years_opt(years, "--years")
+    bar, tick = _experiment_bar("model runs", quiet or as_json)
+    with bar:
+        res = run_sensitivity(scenario, method=method, n=n, seed=seed, output=output,
+                              destination=destination, years=yrs, levels=levels,
+                              workers=workers, scheduler=scheduler, store=store,
+                              progress=tick)
+    if as_json:
+        sys.stdout.write(json.dumps(sensitivity_json(res)) + "\n")
+        return
+    what = (f"{res.output} at {res.destination}, {res.years[0]}-{res.years[-1]} "
+            f"({len(res.y)} runs)")
+    if method == "sobol":
+        t = Table(title=f"Sobol' indices by mechanism: {what}; ranked by total effect ST "
+                        "(± 95% interval)", box=box.SIMPLE_HEAD, padding=(0, 1))
+        cols = ("group", "S1", "ST", "parameters")
+    else:
+        t = Table(title=f"Morris screening by mechanism: {what}; ranked by mu* (± 95% "
+                        "interval)", box=box.SIMPLE_HEAD, padding=(0, 1))
+        cols = ("group", "mu*", "sigma", "parameters")
+    for col in cols:
+        t.add_column(col, justify="left" if col in ("group", "parameters") else "right")
+
+    def pm(v: float, c: float, fmt: str = ".3f") -> str:
+        return "-" if not np.isfinite(v) else f"{v:{fmt}} ± {c:{fmt}}"
+
+    for r in res.indices.itertuples():
+        if method == "sobol":
+            t.add_row(r.group, pm(r.S1, r.S1_conf), pm(r.ST, r.ST_conf), r.parameters)
+        else:
+            t.add_row(r.group, pm(r.mu_star, r.mu_star_conf, ".4g"),
+                      "-" if not np.isfinite(r.sigma) else f"{r.sigma:.4g}", r.parameters)
+    out.print(t)
+    if method == "morris":
+        out.print("sigma is defined only for a group of one parameter (SALib).")
+    out.print(res.sentence)
+    out.print(f"experiment {res.experiment_id} stored (table sensitivity_indices)")
+
+
+@app.command()
+def destinations(
+    scenario: Annotated[str, typer.Argument(help="built-in name or YAML path")] = "nk-onward",
+    n: Annotated[int, typer.Option("-n", help="replicates")] = 20,
+    seed: Annotated[int, typer.Option(help="master seed")] = 1,
+    posterior: Annotated[str | None, typer.Option(help="draw parameters from this calibration")]
+    = None,
+    until: Annotated[int | None, typer.Option(help="extend the horizon to this year")] = None,
+    period: Annotated[int, typer.Option(help="years per period of departures")] = 5,
+    figure: Annotated[Path | None, typer.Option(
+        help="figure path, PNG plus SVG (default reports/destinations.png; with --json only "
+             "when given)")] = None,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="measures as JSON on stdout")]
+    = False,
+    store: StoreOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Destinations side by side: who goes there, when, and with what outcome."""
+    from onward.experiments.destinations import destinations as run_destinations
+    from onward.experiments.destinations import destinations_json, plot_destinations
+
+    if n < 1:
+        _fail("-n must be at least 1")
+    bar, tick = _experiment_bar("replicates", quiet or as_json)
+    with bar:
+        res = run_destinations(scenario, n=n, seed=seed, posterior=posterior, until=until,
+                               period=period, workers=workers, scheduler=scheduler,
+                               store=store, progress=tick)
+    files = []
+    if figure is not None or not as_json:
+        files = plot_destinations(res, figure or Path("reports") / "destinations.png")
+    if as_json:
+        sys.stdout.write(json.dumps(destinations_json(res)) + "\n")
+        return
+    dests = res.destinations
+    s = res.summary.set_index(["destination", "measure"])
+    t = Table(title=f"Destinations side by side: median [90% interval] over {n} replicates",
+              caption="who: first movers at departure (households); when: every departure "
+                      "from the first country (persons); outcome: onward claimants",
+              box=box.SIMPLE_HEAD, padding=(0, 1), caption_justify="left")
+    t.add_column("measure")
+    for d in dests:
+        t.add_column(d, justify="right")
+    aspect = None
+    for m, a in dict.fromkeys(zip(res.summary.measure, res.summary.aspect,
+                                  strict=True)).keys():
+        if a != aspect:
+            t.add_row(f"[bold]{a}[/]", *[""] * len(dests))
+            aspect = a
+        cells = []
+        for d in dests:
+            if (d, m) not in s.index:
+                cells.append("-")
+                continue
+            r = s.loc[(d, m)]
+            fmt = (".0f" if m in ("movers", "median_year", "departures", "returns",
+                                  "remigrations") or m.startswith("departures ")
+                   else ".1f" if m in ("age", "degree", "funds") else ".2f")
+            cells.append("-" if not np.isfinite(r["median"]) else
+                         f"{r['median']:{fmt}} [{r['q05']:{fmt}}-{r['q95']:{fmt}}]")
+        t.add_row(f"  {m}", *cells)
+    out.print(t)
+    for f in files:
+        out.print(f"figure: {f}")
+    out.print(f"experiment {res.experiment_id} stored (table destination_summary)")
+
+
 # --- scenarios --------------------------------------------------------------------------------
 
 
@@ -591,7 +731,7 @@ def export(
 
 def main() -> None:
     """Console-script entry point: run the app, turning known errors into one message."""
-    from onward.calibration.abc import CalibrationError
+    from onward.calibration import CalibrationError
     from onward.engine.compile import OverrideError
     from onward.engine.model import NumericalError
     from onward.scenario import ScenarioError

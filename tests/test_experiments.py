@@ -1,0 +1,270 @@
+"""Experiments: determinism across workers, resume, CLI JSON, CRN, sensitivity, destinations,
+and a real (loopback) Dask cluster. Small sizes on a shortened toy scenario."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from onward.api import simulate
+from onward.engine.recorder import DEST_PROFILE_ATTRS
+from onward.experiments.destinations import WHO, destinations, plot_destinations
+from onward.experiments.ensemble import compare, ensemble
+from onward.experiments.sensitivity import MECHANISMS, mechanism_of, sensitivity
+from onward.scenario import load_text
+from onward.scenario.parameters import DESTINATION_PARAMETERS, GLOBAL_PARAMETERS
+from onward.store import Store
+
+SHORT = (
+    "extends: toy\n"
+    "horizon: {start: 2000-01, end: 2006-12}\n"
+    "events:\n"
+    "  - {id: crp-checks-2010, remove: true}\n"
+    "  - {id: bor-antidiscrimination-2015, remove: true}\n"
+    "calibration: {years: 2000-2004, held_out: 2005}\n"
+)
+# one more free parameter, so that the 'capability' group appears in the sensitivity tests
+SA = SHORT + (
+    "destinations:\n"
+    "  CRP:\n"
+    "    travel_cost: {value: 4, prior: [1, 10], free: true, source: test}\n"
+)
+
+
+@pytest.fixture(scope="module")
+def short():
+    return load_text(SHORT, "short.yaml")
+
+
+def _runs(store: Path, kind: str) -> int:
+    runs = Store(store).list_runs()
+    return int((runs.kind == kind).sum()) if len(runs) else 0
+
+
+# --- ensemble: workers, resume ---------------------------------------------------------------
+
+
+def test_ensemble_same_for_any_workers_and_after_resume(short, tmp_path):
+    one = ensemble(short, n=4, seed=5, workers=1, store=tmp_path / "one.duckdb")
+    two = ensemble(short, n=4, seed=5, workers=2, store=tmp_path / "two.duckdb")
+    pd.testing.assert_frame_equal(one.values, two.values)
+    pd.testing.assert_frame_equal(one.bands, two.bands)
+    assert one.experiment_id == two.experiment_id
+    assert one.values.replicate.nunique() == 4
+
+    # interrupt after two jobs are stored, as Ctrl-C would
+    store = tmp_path / "resume.duckdb"
+
+    def stop(done: int, total: int) -> None:
+        if done == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        ensemble(short, n=4, seed=5, workers=2, store=store, progress=stop)
+    assert _runs(store, "ensemble-job") == 2
+    seen: list[tuple[int, int]] = []
+    again = ensemble(short, n=4, seed=5, workers=2, store=store,
+                     progress=lambda d, t: seen.append((d, t)))
+    assert seen[0] == (2, 4), "the two stored jobs are not run again"
+    assert _runs(store, "ensemble-job") == 4
+    pd.testing.assert_frame_equal(again.values, one.values)
+    pd.testing.assert_frame_equal(again.bands, one.bands)
+    # a third call finds everything done and runs nothing
+    ensemble(short, n=4, seed=5, workers=2, store=store)
+    assert _runs(store, "ensemble-job") == 4
+    assert _runs(store, "ensemble") == 1
+
+
+def test_until_extends_beyond_the_horizon(short, tmp_path):
+    res = ensemble(short, n=2, seed=1, workers=1, until=2008, store=tmp_path / "s.duckdb")
+    years = set(res.bands.year)
+    assert {2007, 2008} <= years and max(years) == 2008
+
+
+# --- the CLI --------------------------------------------------------------------------------
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, COLUMNS="160")
+    env.pop("ONWARD_STORE", None)
+    proc = subprocess.run([sys.executable, "-m", "onward.interfaces.cli", *args], cwd=cwd,
+                          capture_output=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr.decode()
+    return proc
+
+
+def test_ensemble_json_is_deterministic_and_only_json(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    outs = []
+    for sub, workers in (("a", "1"), ("b", "2")):
+        (tmp_path / sub / "short.yaml").write_text(SHORT)
+        proc = _cli("ensemble", "short.yaml", "-n", "3", "--seed", "2", "--workers", workers,
+                    "--json", cwd=tmp_path / sub)
+        outs.append(proc.stdout)
+    assert outs[0] == outs[1]
+    payload = json.loads(outs[0])  # the whole of stdout is one JSON document
+    assert set(payload) == {"applications"}
+    rows = payload["applications"]
+    assert rows and all(set(r) == {"year", "destination", "median", "q05", "q25", "q75",
+                                   "q95"} for r in rows)
+    assert {r["destination"] for r in rows} == {"CRP", "DLT", "ELB"}
+    assert {r["year"] for r in rows} == set(range(2000, 2007))
+
+
+def test_sensitivity_json_cli(tmp_path):
+    (tmp_path / "sa.yaml").write_text(SA)
+    proc = _cli("sensitivity", "sa.yaml", "--method", "morris", "-n", "2", "--destination",
+                "CRP", "--workers", "2", "--json", cwd=tmp_path)
+    payload = json.loads(proc.stdout)
+    assert set(payload) == {"method", "output", "destination", "years", "indices", "answer"}
+    assert payload["method"] == "morris" and payload["destination"] == "CRP"
+    assert payload["years"] == list(range(2000, 2005))
+    assert {r["group"] for r in payload["indices"]} == {"push", "pull", "information",
+                                                        "policy", "capability", "other"}
+    assert all(set(r) == {"group", "mu_star", "mu_star_conf", "sigma"}
+               for r in payload["indices"])
+    assert payload["answer"] in {"push", "pull", "information", "policy"}
+    stored = Store(tmp_path / "onward.duckdb").query(
+        'select method, "group", "index", value from sensitivity_indices')
+    assert set(stored["index"]) == {"mu_star", "sigma"} and len(stored) == 12
+
+
+# --- compare: common random numbers ---------------------------------------------------------
+
+
+def test_compare_identical_alternative_has_zero_effect(short, tmp_path):
+    alt = load_text(SHORT + "name: toy-same\n", "same.yaml")
+    res = compare(short, [alt], n=3, seed=4, workers=2, store=tmp_path / "s.duckdb")
+    v = res.values.set_index(["label", "replicate", "output", "year", "destination"]).value
+    base, other = v.loc[short.name], v.loc["toy-same"]
+    assert len(base) and base.index.equals(other.index)
+    assert (other - base).abs().max() == 0
+    assert (res.effects.diff_median == 0).all()
+    assert (res.effects.diff_q05 == 0).all() and (res.effects.diff_q95 == 0).all()
+    assert (res.yearly["median"] == 0).all()
+
+
+# --- sensitivity ----------------------------------------------------------------------------
+
+
+def test_mechanism_of_covers_every_parameter():
+    for path in GLOBAL_PARAMETERS:
+        assert mechanism_of(f"parameters.{path}") in MECHANISMS
+        assert mechanism_of(f"parameters.{path}") == mechanism_of(path)
+    for name in DESTINATION_PARAMETERS:
+        assert mechanism_of(f"destinations.XYZ.{name}") in MECHANISMS
+    assert mechanism_of("parameters.integration.glass_ceiling") == "push"
+    assert mechanism_of("parameters.resettlement.support_months") == "push"
+    assert mechanism_of("parameters.aspiration.w_frustration") == "push"
+    assert mechanism_of("parameters.aspiration.w_recognition") == "pull"
+    assert mechanism_of("destinations.GBR.welfare") == "pull"
+    assert mechanism_of("parameters.network.diaspora_share") == "information"
+    assert mechanism_of("parameters.brokers.contacts") == "information"
+    assert mechanism_of("parameters.capability.information_decay") == "information"
+    assert mechanism_of("destinations.GBR.recognition_rate") == "policy"
+    assert mechanism_of("destinations.GBR.checks_prior_nationality") == "policy"
+    assert mechanism_of("destinations.GBR.travel_cost") == "capability"
+    assert mechanism_of("parameters.aspiration.intercept") == "other"
+    assert mechanism_of("parameters.newgroup.newthing") == "other"
+
+
+@pytest.mark.parametrize("method,n,cols", [
+    ("sobol", 4, ["S1", "S1_conf", "ST", "ST_conf"]),
+    ("morris", 3, ["mu_star", "mu_star_conf"]),
+])
+def test_sensitivity_groups_finite_and_worker_independent(tmp_path, method, n, cols):
+    sc = load_text(SA, "sa.yaml")
+    groups = {"push", "pull", "information", "policy", "capability", "other"}
+    a = sensitivity(sc, method=method, n=n, seed=3, destination="CRP", workers=1,
+                    store=tmp_path / "a.duckdb")
+    b = sensitivity(sc, method=method, n=n, seed=3, destination="CRP", workers=2,
+                    store=tmp_path / "b.duckdb")
+    g = len(groups)
+    assert len(a.y) == (n * (g + 2) if method == "sobol" else n * (g + 1))
+    assert set(a.indices.group) == groups
+    assert np.isfinite(a.indices[cols].to_numpy()).all(), a.indices
+    assert np.ptp(a.y) > 0
+    pd.testing.assert_frame_equal(a.indices, b.indices)
+    np.testing.assert_array_equal(a.y, b.y)
+    assert a.answer == b.answer and a.answer in {"push", "pull", "information", "policy"}
+    assert a.answer in a.sentence
+    key = "ST" if method == "sobol" else "mu_star"
+    assert a.indices[key].is_monotonic_decreasing
+    stored = Store(tmp_path / "a.duckdb").read_table("sensitivity_indices")
+    assert list(stored.columns) == ["run_id", "experiment_id", "method", "output",
+                                    "destination", "group", "index", "value", "conf"]
+    assert set(stored.group) == groups
+    # another destination reuses the experiment's simulations and adds its own indices
+    jobs = len(a.y)
+    c = sensitivity(sc, method=method, n=n, seed=3, destination="DLT", workers=1,
+                    store=tmp_path / "a.duckdb")
+    assert c.experiment_id == a.experiment_id
+    assert _runs(tmp_path / "a.duckdb", "sensitivity-job") == jobs
+    assert _runs(tmp_path / "a.duckdb", "sensitivity") == 2
+    stored = Store(tmp_path / "a.duckdb").read_table("sensitivity_indices")
+    assert set(stored.destination) == {"CRP", "DLT"}
+
+
+# --- destinations ---------------------------------------------------------------------------
+
+
+def test_destination_profile_matches_movers_profile(short):
+    res = simulate(short, seed=9)
+    t = res.tables()
+    dp = t["destination_profile"]
+    assert list(dp.columns) == ["destination", "attribute", "mean", "n"]
+    assert set(dp.attribute) == set(DEST_PROFILE_ATTRS)
+    assert list(dict.fromkeys(dp.destination)) == ["CRP", "DLT", "ELB"]
+    movers = t["profile"].query("group == 'movers'").set_index("attribute")
+    n = dp.drop_duplicates("destination").n.sum()
+    assert n == movers.loc["skill", "n"] > 0
+    for attr in ("skill", "children", "degree", "female"):
+        d = dp[(dp.attribute == attr) & (dp.n > 0)]
+        assert np.isclose((d["mean"] * d.n).sum() / n, movers.loc[attr, "mean"])
+    share = dp[dp.attribute.isin(["via_broker", "concealed"])]["mean"].dropna()
+    assert ((share >= 0) & (share <= 1)).all()
+
+
+def test_destinations_side_by_side(short, tmp_path):
+    a = destinations(short, n=3, seed=2, workers=2, store=tmp_path / "a.duckdb")
+    b = destinations(short, n=3, seed=2, workers=1, store=tmp_path / "b.duckdb")
+    pd.testing.assert_frame_equal(a.summary, b.summary)
+    wide = a.wide
+    assert list(wide.index) == ["CRP", "DLT", "ELB"]
+    for m in [*WHO.values(), "movers", "median_year", "departures", "recognition_share",
+              "returns", "remigrations"]:
+        assert {m, f"{m}_q05", f"{m}_q95"} <= set(wide.columns)
+    crp = wide.loc["CRP"]
+    assert crp.movers > 0 and 0 <= crp.skill <= 1 and 0 <= crp.recognition_share <= 1
+    assert crp.skill_q05 <= crp.skill <= crp.skill_q95
+    assert 2000 <= crp.median_year <= 2006
+    periods = [c for c in wide.columns if c.startswith("departures ") and "_q" not in c]
+    assert periods == ["departures 2000-2004", "departures 2005-2006"]
+    st = Store(tmp_path / "a.duckdb")
+    assert len(st.read_table("experiment_destination_profile").job.unique()) == 3
+    assert len(st.read_table("destination_summary")) == len(a.summary)
+    files = plot_destinations(a, tmp_path / "fig" / "destinations.png")
+    assert [f.suffix for f in files] == [".png", ".svg"]
+    assert all(f.stat().st_size > 1000 for f in files)
+
+
+# --- Dask ----------------------------------------------------------------------------------
+
+
+def test_ensemble_on_a_dask_cluster_equals_local(short, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    local = ensemble(short, n=3, seed=8, workers=1, store=tmp_path / "local.duckdb")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None, host="127.0.0.1") as cluster:
+        remote = ensemble(short, n=3, seed=8, scheduler=cluster.scheduler_address,
+                          store=tmp_path / "dask.duckdb")
+    pd.testing.assert_frame_equal(local.values, remote.values)
+    pd.testing.assert_frame_equal(local.bands, remote.bands)
