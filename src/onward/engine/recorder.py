@@ -90,18 +90,26 @@ class Recorder:
 
     def end_of_month(self, t: int, ag: Agents, prev_state: np.ndarray) -> None:
         S, D = N_STATES, self.n_dest
-        persons = 1 + ag.children.astype(np.int64)
-        loc = np.where(ag.state <= State.FIRST_COUNTRY, 0, ag.dest.astype(np.int64) + 1)
-        key = ag.state.astype(np.int64) * (D + 1) + loc
+        persons = ag.children.astype(np.float64) + 1.0
+        state = ag.state.astype(np.intp)
+        loc = np.where(state <= State.FIRST_COUNTRY, 0, ag.dest.astype(np.intp) + 1)
+        key = state * (D + 1) + loc
         self.stock_h[t] = np.bincount(key, minlength=S * (D + 1)).reshape(S, D + 1)
         self.stock_p[t] = np.bincount(key, weights=persons,
                                       minlength=S * (D + 1)).reshape(S, D + 1).astype(np.int64)
-        away = (ag.state >= State.TRANSIT) & ~ag.direct  # left the first country
+        away = (state >= State.TRANSIT) & ~ag.direct  # left the first country
         self.onward_abroad_p[t] = int(persons[away].sum())
-        tkey = prev_state.astype(np.int64) * S + ag.state
-        self.trans_h[t] = np.bincount(tkey, minlength=S * S).reshape(S, S)
-        self.trans_p[t] = np.bincount(tkey, weights=persons,
-                                      minlength=S * S).reshape(S, S).astype(np.int64)
+        # transitions: count the few agents whose state changed; those who stayed fill the
+        # diagonal, which the end-of-month stocks determine
+        moved = np.flatnonzero(prev_state != ag.state)
+        tkey = prev_state[moved].astype(np.intp) * S + state[moved]
+        th = np.bincount(tkey, minlength=S * S).reshape(S, S)
+        tp = np.bincount(tkey, weights=persons[moved], minlength=S * S).reshape(S, S)
+        tp = tp.astype(np.int64)
+        np.fill_diagonal(th, self.stock_h[t].sum(axis=1) - th.sum(axis=0))
+        np.fill_diagonal(tp, self.stock_p[t].sum(axis=1) - tp.sum(axis=0))
+        self.trans_h[t] = th
+        self.trans_p[t] = tp
 
     def profile(self, group: str, values: np.ndarray) -> None:
         """Add rows (households x attributes) to the movers' or the stayers' profile."""
