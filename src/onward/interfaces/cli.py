@@ -40,6 +40,9 @@ StoreOpt = Annotated[
 ]
 
 
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")]
+
+
 class UserError(Exception):
     """An error whose message is for the user; printed without a traceback."""
 
@@ -210,7 +213,7 @@ def calibrate(
         "--calibration-years", help="e.g. 2000-2015 (default: the scenario's)")] = None,
     resume: Annotated[bool, typer.Option(help="continue an interrupted calibration")] = False,
     store: StoreOpt = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Fit the scenario's free parameters with ABC-SMC (pyabc); store the posterior."""
     from onward.calibration.abc import calibrate as run_calibration
@@ -253,7 +256,7 @@ def score(
     seed: Annotated[int, typer.Option(help="seed of the draws")] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="print the metrics as JSON")] = False,
     store: StoreOpt = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Score a calibration on its calibration years and on the held-out years."""
     from onward.calibration.score import score as run_score
@@ -293,6 +296,9 @@ def score(
 
 WorkersOpt = Annotated[int | None, typer.Option(help="local worker processes (default: all "
                                                 "cores)")]
+PosteriorOpt = Annotated[str | None, typer.Option(
+    help="draw parameters from this calibration")]
+UntilOpt = Annotated[int | None, typer.Option(help="extend the horizon to this year")]
 SchedulerOpt = Annotated[str | None, typer.Option(
     help="Dask scheduler address, e.g. tcp://host:8786 (see docs/cluster.md)")]
 
@@ -314,16 +320,15 @@ def ensemble(
     scenario: Annotated[str, typer.Argument(help="built-in name or YAML path")] = "nk-onward",
     n: Annotated[int, typer.Option("-n", help="replicates")] = 20,
     seed: Annotated[int, typer.Option(help="master seed")] = 1,
-    posterior: Annotated[str | None, typer.Option(help="draw parameters from this calibration")]
-    = None,
-    until: Annotated[int | None, typer.Option(help="extend the horizon to this year")] = None,
+    posterior: PosteriorOpt = None,
+    until: UntilOpt = None,
     output: Annotated[list[str] | None, typer.Option(help="outputs (repeat); default "
                                                      "applications")] = None,
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="bands as JSON on stdout")] = False,
     store: StoreOpt = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Run N replicates and store per-year medians with 50% and 90% bands."""
     from onward.experiments.ensemble import ensemble as run_ensemble
@@ -367,15 +372,14 @@ def compare(
                                               "2008-2024")] = None,
     destination: Annotated[list[str] | None, typer.Option(help="only these destinations")]
     = None,
-    posterior: Annotated[str | None, typer.Option(help="draw parameters from this calibration")]
-    = None,
-    until: Annotated[int | None, typer.Option(help="extend the horizon to this year")] = None,
+    posterior: PosteriorOpt = None,
+    until: UntilOpt = None,
     output: Annotated[list[str] | None, typer.Option(help="outputs (repeat)")] = None,
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="effects as JSON on stdout")] = False,
     store: StoreOpt = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Compare scenarios that differ by policy, on common random numbers."""
     from onward.experiments.ensemble import compare as run_compare
@@ -432,7 +436,7 @@ def sensitivity(
     scheduler: SchedulerOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="indices as JSON on stdout")] = False,
     store: StoreOpt = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Which mechanism (push, pull, information, policy) drives an output: Sobol or Morris."""
     from onward.experiments.sensitivity import sensitivity as run_sensitivity
@@ -488,9 +492,8 @@ def destinations(
     scenario: Annotated[str, typer.Argument(help="built-in name or YAML path")] = "nk-onward",
     n: Annotated[int, typer.Option("-n", help="replicates")] = 20,
     seed: Annotated[int, typer.Option(help="master seed")] = 1,
-    posterior: Annotated[str | None, typer.Option(help="draw parameters from this calibration")]
-    = None,
-    until: Annotated[int | None, typer.Option(help="extend the horizon to this year")] = None,
+    posterior: PosteriorOpt = None,
+    until: UntilOpt = None,
     period: Annotated[int, typer.Option(help="years per period of departures")] = 5,
     figure: Annotated[Path | None, typer.Option(
         help="figure path, PNG plus SVG (default reports/destinations.png; with --json only "
@@ -500,7 +503,7 @@ def destinations(
     as_json: Annotated[bool, typer.Option("--json", help="measures as JSON on stdout")]
     = False,
     store: StoreOpt = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Destinations side by side: who goes there, when, and with what outcome."""
     from onward.experiments.destinations import destinations as run_destinations
