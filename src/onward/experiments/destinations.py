@@ -265,6 +265,9 @@ def plot_destinations(res: DestinationsResult, path: str | Path) -> list[Path]:
         ax.plot(g.year, g["median"], color=f"C{k % 10}", label=d)
         ax.fill_between(g.year, g.q05, g.q95, color=f"C{k % 10}", alpha=0.15, linewidth=0)
     ax.set_title("departures per year (persons): median and 90% band", fontsize=10)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend(fontsize=7, ncol=3)
     ax.grid(alpha=0.3)
     dots(fig.add_subplot(grid[2, 2]), "recognition_share")
