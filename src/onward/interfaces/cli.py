@@ -255,6 +255,9 @@ def score(
     draws: Annotated[int, typer.Option(help="posterior-predictive runs")] = 40,
     seed: Annotated[int, typer.Option(help="seed of the draws")] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="print the metrics as JSON")] = False,
+    figures: Annotated[Path | None, typer.Option(
+        metavar="DIR", help="also write the calibration figures (PNG and SVG) into DIR")]
+    = None,
     store: StoreOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -265,9 +268,17 @@ def score(
         task = bar.add_task("posterior-predictive runs", total=draws)
         res = run_score(scenario, name, draws=draws, seed=seed, store=store,
                         progress=lambda d, n: bar.update(task, completed=d, total=n))
+    paths: list[Path] = []
+    if figures is not None:
+        from onward.calibration.plots import write_calibration_figures
+
+        paths = write_calibration_figures(name, store, figures, score_result=res,
+                                          draws=draws, seed=seed, scenario=scenario)
     if as_json:
-        sys.stdout.write(json.dumps({"calibration": res["calibration"],
-                                     "held_out": res["held_out"]}) + "\n")
+        payload = {"calibration": res["calibration"], "held_out": res["held_out"]}
+        if figures is not None:
+            payload["figures"] = [str(p) for p in paths]
+        sys.stdout.write(json.dumps(payload) + "\n")
         return
     for split in ("calibration", "held_out"):
         m = res[split]
@@ -290,6 +301,8 @@ def score(
             t.add_row(r["date"], f"{r['observed']:.0f}", f"{r['simulated']:.0f}",
                       f"{r['ratio']:.2f}")
         out.print(t)
+    for p in paths:
+        out.print(f"wrote {p}")
 
 
 # --- experiments -----------------------------------------------------------------------------
