@@ -31,8 +31,6 @@ from onward.calibration.abc import Posterior, load_posterior
 from onward.calibration.targets import scoring_targets
 from onward.engine.compile import compile_scenario
 from onward.engine.model import simulate_compiled
-from onward.engine.recorder import FLOWS
-from onward.engine.state import State
 from onward.scenario import Scenario, load_scenario, load_text
 
 AGGREGATE = "OTH"
@@ -47,16 +45,13 @@ def predictive(sc: Scenario, post: Posterior, n: int, seed: int,
     rows = []
     abroad = []
     ss = np.random.SeedSequence([seed, 0xC0DE]).generate_state(n)
-    k_claims = FLOWS.index("claims")
     for i, pars in enumerate(draws):
         c = compile_scenario(sc, overrides=pars, seed=int(ss[i]), until=until)
         res = simulate_compiled(c, generator=sc.network.generator)
-        years = np.array([c.year_of(t) for t in range(c.run_months)])
-        claims = res.recorder.flow_p[:, k_claims].sum(axis=2)
-        for y in np.unique(years):
-            tot = claims[years == y].sum(axis=0)
+        uyears, tot = res.recorder.yearly_flow("claims", c.years())
+        for k, y in enumerate(uyears):
             for j, d in enumerate(c.destinations):
-                rows.append((i, int(y), d, float(tot[j])))
+                rows.append((i, int(y), d, float(tot[k, j])))
         abroad.append(res.recorder.onward_abroad_p.copy())
         if progress:
             progress(i + 1, n)
@@ -152,8 +147,3 @@ def score(scenario: str | Path | Scenario | None, name: str, *, draws: int = 40,
                          "ratio": sim / float(r.value) if r.value else None})
     result["residence_unknown"] = comp
     return result
-
-
-def stock_abroad_note() -> str:
-    return ("simulated: people (with children) who lived in the first country and are now "
-            f"abroad ({', '.join(s.name.lower() for s in State if s >= State.TRANSIT)})")

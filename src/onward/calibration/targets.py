@@ -146,47 +146,36 @@ def scoring_targets(sc: Scenario, years: list[int]) -> TargetSet | None:
 
 def summary_statistics(res: SimulationResult, targets: TargetSet) -> np.ndarray:
     """The simulated value of every target cell, aligned with ``targets.keys``."""
-    c = res.compiled
-    rec = res.recorder
-    years = np.array([c.year_of(t) for t in range(c.run_months)])
-    dests = c.destinations
-    # first claims (persons, all routes) per year and destination
-    claims = rec.flow_p[:, _flow_index("claims")].sum(axis=2)  # (T, D)
+    years = res.compiled.years()
     out = np.zeros(len(targets.keys))
     cache: dict[str, dict[tuple[str, int], float]] = {}
     for k, (fam, dest, year) in enumerate(targets.keys):
         if fam not in cache:
-            cache[fam] = _family(fam, res, years, dests, claims)
+            cache[fam] = _family(fam, res, years)
         out[k] = cache[fam].get((dest, year), 0.0)
     return out
 
 
-def _flow_index(name: str) -> int:
-    from onward.engine.recorder import FLOWS
-
-    return FLOWS.index(name)
-
-
-def _family(fam: str, res: SimulationResult, years: np.ndarray, dests: list[str],
-            claims: np.ndarray) -> dict[tuple[str, int], float]:
+def _family(fam: str, res: SimulationResult, years: np.ndarray
+            ) -> dict[tuple[str, int], float]:
     rec = res.recorder
+    dests = res.compiled.destinations
     out: dict[tuple[str, int], float] = {}
-    uyears = np.unique(years)
-    if fam == "first_claims":
-        for y in uyears:
-            tot = claims[years == y].sum(axis=0)
+    if fam == "first_claims":  # persons, all routes
+        uyears, tot = rec.yearly_flow("claims", years)
+        for k, y in enumerate(uyears):
             for j, d in enumerate(dests):
-                out[(d, int(y))] = float(tot[j])
-    elif fam == "uk_grant_rates":
+                out[(d, int(y))] = float(tot[k, j])
+    elif fam == "uk_grant_rates":  # main applicants (households) who came onward
         if UK in dests:
             j = dests.index(UK)
-            rec_h = rec.flow_h[:, _flow_index("recognised"), j, 0]
-            ref_h = rec.flow_h[:, _flow_index("refused"), j, 0]
-            for y in uyears:
-                g, r = rec_h[years == y].sum(), ref_h[years == y].sum()
-                out[(UK, int(y))] = float(g / (g + r)) if g + r > 0 else float("nan")
+            uyears, g = rec.yearly_flow("recognised", years, 0, "households")
+            _, r = rec.yearly_flow("refused", years, 0, "households")
+            for k, y in enumerate(uyears):
+                n = g[k, j] + r[k, j]
+                out[(UK, int(y))] = float(g[k, j] / n) if n > 0 else float("nan")
     elif fam == "refugee_stocks":
-        for y in uyears:
+        for y in np.unique(years):
             t = int(np.flatnonzero(years == y)[-1])
             stock = rec.stock_p[t, State.RECOGNISED, 1:]
             for j, d in enumerate(dests):

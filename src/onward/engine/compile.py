@@ -51,6 +51,10 @@ class Compiled:
     def year_of(self, t: int) -> int:
         return self.start_year + (self.start_month - 1 + t) // 12
 
+    def years(self) -> np.ndarray:
+        """The calendar year of each simulated month (length ``run_months``)."""
+        return self.start_year + (self.start_month - 1 + np.arange(self.run_months)) // 12
+
     def month_of(self, t: int) -> int:
         return (self.start_month - 1 + t) % 12 + 1
 

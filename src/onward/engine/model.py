@@ -62,7 +62,7 @@ class SimulationResult:
         if self._tables is None:
             c = self.compiled
             t = np.arange(c.run_months)
-            years = np.array([c.year_of(i) for i in t])
+            years = c.years()
             months = np.array([c.month_of(i) for i in t])
             self._tables = self.recorder.tables(years, months, c.destinations, c.first_country,
                                                 c.origin)

@@ -111,6 +111,20 @@ class Recorder:
         self.trans_h[t] = th
         self.trans_p[t] = tp
 
+    def yearly_flow(self, name: str, years: np.ndarray, route: int | None = None,
+                    unit: str = "persons") -> tuple[np.ndarray, np.ndarray]:
+        """Flow ``name`` summed by calendar year: ``(unique years, array (years, D))``.
+
+        ``route`` 0 keeps onward movers, 1 direct claimants, None both; ``unit`` is
+        ``"persons"`` or ``"households"``.
+        """
+        arr = (self.flow_p if unit == "persons" else self.flow_h)[:, FLOWS.index(name)]
+        arr = arr.sum(axis=2) if route is None else arr[:, :, route]
+        uyears, inv = np.unique(years, return_inverse=True)
+        out = np.zeros((uyears.size, arr.shape[1]), dtype=arr.dtype)
+        np.add.at(out, inv, arr)
+        return uyears, out
+
     def profile(self, group: str, values: np.ndarray) -> None:
         """Add rows (households x attributes) to the movers' or the stayers' profile."""
         if values.shape[0] == 0:
@@ -174,10 +188,8 @@ class Recorder:
                     "refused_prior_nationality_households"):
             if col not in dec:
                 dec[col] = 0
-        dec["grant_rate_main"] = np.where(
-            (dec.recognised_households + dec.refused_households) > 0,
-            dec.recognised_households / (dec.recognised_households + dec.refused_households)
-            .where(lambda s: s > 0, 1), np.nan)
+        decided = dec.recognised_households + dec.refused_households
+        dec["grant_rate_main"] = dec.recognised_households / decided.where(decided > 0)
         out["decisions"] = dec
         on = yearly[yearly.route == "onward"]
         dep = on[on.flow == "departures"].set_index(["year", "destination"])["households"]

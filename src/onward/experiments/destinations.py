@@ -68,7 +68,7 @@ def destination_tables(res: SimulationResult) -> dict[str, pd.DataFrame]:
     """Per-job extra tables (the runner's ``extra`` hook): mover profile and outcomes."""
     c, rec = res.compiled, res.recorder
     prof = res.tables()["destination_profile"]
-    years = np.array([c.year_of(t) for t in range(c.run_months)])
+    years = c.years()
     fi = {name: FLOWS.index(name) for name in FLOWS}
     dep_h = rec.flow_h[:, fi["departures"], :, 0]  # month x destination, onward route
     rows = []

@@ -31,7 +31,6 @@ import pandas as pd
 
 from onward.engine.compile import compile_scenario
 from onward.engine.model import SimulationResult, simulate_compiled
-from onward.engine.recorder import FLOWS
 from onward.engine.state import State
 from onward.scenario import Scenario, scenario_hash
 from onward.store import Store
@@ -47,15 +46,12 @@ def derive_seed(master: int, index: int) -> int:
 
 def _yearly_flow(res: SimulationResult, name: str, route: int | None = None) -> pd.DataFrame:
     c = res.compiled
-    years = np.array([c.year_of(t) for t in range(c.run_months)])
-    f = res.recorder.flow_p[:, FLOWS.index(name)]
-    arr = f.sum(axis=2) if route is None else f[:, :, route]
-    rows = []
-    for y in np.unique(years):
-        tot = arr[years == y].sum(axis=0)
-        for j, d in enumerate(c.destinations):
-            rows.append((int(y), d, float(tot[j])))
-    return pd.DataFrame(rows, columns=["year", "destination", "value"])
+    uyears, tot = res.recorder.yearly_flow(name, c.years(), route)
+    D = len(c.destinations)
+    return pd.DataFrame({"year": np.repeat(uyears.astype(int), D),
+                         "destination": np.tile(np.asarray(c.destinations, dtype=object),
+                                                uyears.size),
+                         "value": tot.ravel().astype(float)})
 
 
 def _broker_share(res: SimulationResult) -> pd.DataFrame:
