@@ -25,13 +25,14 @@ from onward.engine.compile import Compiled
 from onward.engine.network import GENERATORS, build_network, neighbours_of
 from onward.engine.population import build
 from onward.engine.recorder import DEST_PROFILE_ATTRS, PROFILE_ATTRS, Recorder
-from onward.engine.rng import Stage, stream
+from onward.engine.rng import Stage, Streams
 from onward.engine.state import Agents, State
 from onward.rules.decision import DecisionContext, choose_destination, get_rule
 
 FIRST = State.FIRST_COUNTRY
 ABROAD = (State.CLAIMANT, State.RECOGNISED, State.IRREGULAR)
 INFO_MAX = np.iinfo(np.int16).max
+EMPTY = np.zeros(0, np.int64)
 #: months a broker's offer stays open
 OFFER_MONTHS = 3
 #: community size at which the heritage-identity protection of a community saturates
@@ -81,24 +82,42 @@ class Engine:
             raise ValueError(f"network.generator: unknown '{generator}'")
         self.c = c
         self.rule = get_rule(c.rule)
-        self.ag = build(c)
-        self.adj = build_network(self.ag, c, generator)
+        ag = build(c)
+        adj = build_network(ag, c, generator)
+        # rows in order of arrival: those who have arrived by month t are a prefix
+        # ``[:self.n]``, so the stages work on contiguous slices rather than gathers
+        order = np.argsort(ag.arrive, kind="stable")
+        self.ag = ag.permuted(order)
+        self.adj = adj[order][:, order].tocsr()
+        self.adj.sort_indices()
+        # destination-major memory, so that gathering households reads D contiguous rows
+        self.ag.info_until = np.asfortranarray(self.ag.info_until)
         self.rec = Recorder(c.run_months, c.n_dest)
-        self.order = np.argsort(self.ag.arrive, kind="stable")
-        self.sorted_arrive = self.ag.arrive[self.order]
-        self.ptr = 0
+        self.n = 0
+        # fixed per household: the capability that sets earnings potential
+        self.capability = (0.6 * self.ag.skill + 0.4 * self.ag.drive).astype(np.float32)
+        self.log_degree = np.log1p(self.ag.degree).astype(np.float32)
         d = c.dest
         # perceived chance of recognition at each destination, learnt from outcomes
         self.success = d["recognition_rate"][0] * (1 - d["checks_prior_nationality"][0]
                                                    * d["detection"][0])
         self.community = np.zeros(c.n_dest)
         self.stage_seconds: dict[str, float] = {}
-        self._params_t = -1
-        self._params_cache: dict[str, float] = {}
+        self.rng = Streams(c.seed)
+        # parameter values month by month, as plain floats; a month whose values equal the
+        # previous month's shares its dict (events change few months)
+        names = list(c.glob)
+        table = np.column_stack([np.asarray(c.glob[k], dtype=np.float64) for k in names])
+        self._month_params: list[dict[str, float]] = []
+        for t in range(table.shape[0]):
+            if t and np.array_equal(table[t], table[t - 1], equal_nan=True):
+                self._month_params.append(self._month_params[-1])
+            else:
+                self._month_params.append(dict(zip(names, table[t].tolist(), strict=True)))
 
     # --- helpers ---------------------------------------------------------------------------
     def g(self, name: str, t: int) -> float:
-        return float(self.c.glob[name][t])
+        return self._month_params[t][name]
 
     def dp(self, name: str, t: int) -> np.ndarray:
         return self.c.dest[name][t]
@@ -121,10 +140,10 @@ class Engine:
 
     # --- stages ----------------------------------------------------------------------------
     def arrivals(self, t: int) -> None:
-        ag, c = self.ag, self.c
-        end = int(np.searchsorted(self.sorted_arrive, t, side="right"))
-        new = self.order[self.ptr:end]
-        self.ptr = end
+        ag = self.ag
+        end = int(np.searchsorted(ag.arrive, t, side="right"))
+        new = np.arange(self.n, end)
+        self.n = end
         if new.size == 0:
             return
         direct = ag.direct[new]
@@ -133,70 +152,76 @@ class Engine:
         ag.funds[first] += self.g("resettlement.settlement_grant", t)
         claim = new[direct]
         if claim.size:
-            rng = stream(c.seed, Stage.ARRIVAL, t)
+            rng = self.rng(Stage.ARRIVAL)
             ag.state[claim] = State.CLAIMANT
             ag.dest[claim] = ag.home_dest[claim]
             self._schedule_decision(claim, t, rng)
             self._lodge(claim, t)
 
     def births(self, t: int) -> None:
-        ag = self.ag
-        fc = self.fc
-        age = ag.age0[fc] + t / 12.0
-        can = fc[ag.female[fc] & (age >= 18) & (age <= 40)]
-        if can.size == 0:
+        ag, n = self.ag, self.n
+        age = ag.age0[:n] + t / 12.0
+        can = self.fc_mask & ag.female[:n] & (age >= 18) & (age <= 40)
+        rng = self.rng(Stage.BIRTHS)
+        born = np.flatnonzero(can & (rng.random(n) < self.g("population.birth_rate", t)))
+        if born.size == 0:
             return
-        rng = stream(self.c.seed, Stage.BIRTHS, t)
-        born = can[rng.random(can.size) < self.g("population.birth_rate", t)]
         ag.children[born] += 1
+        self.born = born
         self.rec.births[t] += np.bincount(self.prev[born], minlength=self.rec.births.shape[1])
 
     def integration(self, t: int) -> None:
-        ag, g = self.ag, self.g
-        i = self.fc
-        if i.size == 0:
+        """Jobs, income, discrimination and push for everyone in the first country.
+
+        Works on the arrived prefix with a mask (most of it lives in the first country),
+        writing back only the masked rows.
+        """
+        ag, n = self.ag, self.n
+        m = self.fc_mask
+        if not self.fc.size:
             return
-        rng = stream(self.c.seed, Stage.INTEGRATION, t)
-        skill, drive = ag.skill[i], ag.drive[i]
-        support = ((t - ag.arrive[i]) < g("resettlement.support_months", t)) & ~ag.returned[i]
-        capability = 0.6 * skill + 0.4 * drive
-        potential = g("integration.potential_base", t) + g("integration.potential_slope", t) \
-            * capability
-        f = np.clip(g("integration.job_finding_rate", t), 1e-9, 1 - 1e-9)
-        odds = f / (1 - f) * np.exp(g("integration.skill_job_effect", t) * (skill - 0.5))
-        p_find = odds / (1 + odds) * (1 - g("integration.hiring_discrimination", t))
-        u = rng.random((2, i.size), dtype=np.float32)
-        emp = ag.employed[i]
-        emp = np.where(emp, u[0] >= g("integration.job_loss_rate", t), u[0] < p_find)
-        wage = np.minimum(potential * (1 - g("integration.wage_discrimination", t)),
-                          g("integration.glass_ceiling", t))
-        income = np.where(emp, wage, g("integration.welfare_income", t))
+        p = self._month_params[t]
+        rng = self.rng(Stage.INTEGRATION)
+        f32 = np.float32
+        skill = ag.skill[:n]
+        support = ((t - ag.arrive[:n]) < p["resettlement.support_months"]) & ~ag.returned[:n]
+        potential = f32(p["integration.potential_base"]) + f32(
+            p["integration.potential_slope"]) * self.capability[:n]
+        f = min(max(p["integration.job_finding_rate"], 1e-9), 1 - 1e-9)
+        odds = f32(f / (1 - f)) * np.exp(f32(p["integration.skill_job_effect"]) * (skill - 0.5))
+        p_find = odds / (1 + odds) * f32(1 - p["integration.hiring_discrimination"])
+        u = rng.random((2, n), dtype=np.float32)
+        emp_old = ag.employed[:n]
+        emp = np.where(emp_old, u[0] >= p["integration.job_loss_rate"], u[0] < p_find)
+        wage = np.minimum(potential * f32(1 - p["integration.wage_discrimination"]),
+                          f32(p["integration.glass_ceiling"]))
+        income = np.where(emp, wage, f32(p["integration.welfare_income"]))
         # frustrated mobility: what skills and drive would earn without discrimination,
         # minus what a job pays here (the glass ceiling bites hardest on the capable);
         # unemployment is a push of its own
         frustration = np.clip((potential - wage) / potential, 0, 1)
-        discrim = g("integration.discrimination_memory", t) * ag.discrim[i] + (
-            u[1] < g("integration.discrimination_rate", t))
-        ag.funds[i] += g("integration.savings_rate", t) * np.maximum(
-            income - g("integration.subsistence", t), 0)
-        push = (g("aspiration.w_frustration", t) * frustration
-                + g("aspiration.w_discrimination", t) * discrim
-                + g("aspiration.w_unemployment", t) * (~emp)
-                + g("aspiration.w_deprivation", t) * np.maximum(0, 1 - income)
-                - g("resettlement.support_relief", t) * support)
-        ag.satisfaction[i] = (g("aspiration.satisfaction_income", t) * income
-                              + g("aspiration.satisfaction_support", t)
-                              * np.log1p(ag.degree[i])
-                              - g("aspiration.satisfaction_discrimination", t) * discrim)
-        ag.employed[i] = emp
-        ag.income[i] = income
-        ag.frustration[i] = frustration
-        ag.discrim[i] = discrim
-        ag.push[i] = push
+        discrim = f32(p["integration.discrimination_memory"]) * ag.discrim[:n] + (
+            u[1] < p["integration.discrimination_rate"])
+        saved = f32(p["integration.savings_rate"]) * np.maximum(
+            income - f32(p["integration.subsistence"]), 0)
+        push = (f32(p["aspiration.w_frustration"]) * frustration
+                + f32(p["aspiration.w_discrimination"]) * discrim
+                + f32(p["aspiration.w_unemployment"]) * ~emp
+                + f32(p["aspiration.w_deprivation"]) * np.maximum(0, 1 - income)
+                - f32(p["resettlement.support_relief"]) * support)
+        satisfaction = (f32(p["aspiration.satisfaction_income"]) * income
+                        + f32(p["aspiration.satisfaction_support"]) * self.log_degree[:n]
+                        - f32(p["aspiration.satisfaction_discrimination"]) * discrim)
+        funds = ag.funds[:n]
+        np.add(funds, saved, out=funds, where=m)
+        for name, value in (("employed", emp), ("income", income),
+                            ("frustration", frustration), ("discrim", discrim),
+                            ("push", push), ("satisfaction", satisfaction)):
+            np.copyto(getattr(ag, name)[:n], value, where=m)
 
     def information(self, t: int) -> None:
         ag = self.ag
-        rng = stream(self.c.seed, Stage.INFORMATION, t)
+        rng = self.rng(Stage.INFORMATION)
         # diaspora contacts pass news of where they are
         abroad = self.abroad[~ag.direct[self.abroad]]
         src, nbr = neighbours_of(self.adj, abroad)
@@ -210,9 +235,9 @@ class Engine:
         told = fc[rng.random(fc.size) < self.g("network.peer_share", t)]
         if told.size == 0:
             return
-        rows = ag.info_until[told]
-        best = rows.argmax(axis=1)
-        knows = rows[np.arange(told.size), best] >= t
+        known = np.take(ag.info_until.T, told, axis=1)
+        best = known.argmax(axis=0)
+        knows = known[best, np.arange(told.size)] >= t
         told, best = told[knows], best[knows]
         deg = ag.degree[told]
         told, best, deg = told[deg > 0], best[deg > 0], deg[deg > 0]
@@ -233,7 +258,7 @@ class Engine:
         active = active[ag.degree[active] > 0]
         if active.size == 0:
             return
-        rng = stream(self.c.seed, Stage.BROKERS, t)
+        rng = self.rng(Stage.BROKERS)
         k = rng.poisson(act, active.size)
         b = np.repeat(active, k)
         if b.size == 0:
@@ -261,28 +286,32 @@ class Engine:
         ag.offer_until[nbr] = t + OFFER_MONTHS - 1
 
     def _pull(self, i: np.ndarray, t: int) -> np.ndarray:
-        ag, g, dp = self.ag, self.g, self.dp
-        # a broker's rumour of easy recognition concerns the destination offered, while the
-        # offer lasts
-        rumour = np.zeros((i.size, self.c.n_dest))
-        od = ag.offer_dest[i]
+        ag, p, dp = self.ag, self._month_params[t], self.dp
+        # the pull is separable: a destination term, plus terms for households with
+        # children and for a social-democratic taste, plus a broker's rumour of easy
+        # recognition for the destination offered, while the offer lasts
+        base = (p["aspiration.w_welfare"] * dp("welfare", t)
+                + p["aspiration.w_protection"] * dp("social_protection", t)
+                + p["aspiration.w_recognition"] * np.clip(self.success, 0, 1)
+                + p["aspiration.w_community"] * np.log1p(self.community))
+        school = p["aspiration.w_schooling"] * dp("schooling", t)
+        socdem = p["aspiration.w_socdem"] * dp("social_democratic", t)
+        # built destination-major (D, n) and returned transposed, like _gates' arrays
+        pull = base[:, None] + np.outer(socdem, ag.socdem[i])
+        kids = np.flatnonzero(ag.children[i] > 0)
+        pull[:, kids] += school[:, None]
+        pull = pull.T
+        od = ag.offer_dest[i].astype(np.int64)
         on = np.flatnonzero((od >= 0) & (ag.offer_until[i] >= t))
-        rumour[on, od[on]] = ag.optimism[i[on]]
-        perceived = np.clip(self.success[None, :] + rumour, 0, 1)
-        return (g("aspiration.w_welfare", t) * dp("welfare", t)[None, :]
-                + g("aspiration.w_schooling", t) * dp("schooling", t)[None, :]
-                * (ag.children[i] > 0)[:, None]
-                + g("aspiration.w_protection", t) * dp("social_protection", t)[None, :]
-                + g("aspiration.w_socdem", t) * ag.socdem[i, None]
-                * dp("social_democratic", t)[None, :]
-                + g("aspiration.w_recognition", t) * perceived
-                + g("aspiration.w_community", t) * np.log1p(self.community)[None, :])
+        if on.size:
+            d = od[on]
+            s = self.success[d]
+            bump = np.clip(s + ag.optimism[i[on]], 0, 1) - np.clip(s, 0, 1)
+            pull[on, d] += p["aspiration.w_recognition"] * bump
+        return pull
 
     def _params(self, t: int) -> dict[str, float]:
-        if self._params_t != t:
-            self._params_cache = {k: float(v[t]) for k, v in self.c.glob.items()}
-            self._params_t = t
-        return self._params_cache
+        return self._month_params[t]
 
     def _gates(self, i: np.ndarray, t: int, exclude_current: bool = False
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -293,9 +322,9 @@ class Engine:
         describe those rows only (allowed destinations, capability, cost with broker fee).
         """
         ag, c = self.ag, self.c
-        D = c.n_dest
         open_ = self.dp("open", t) > 0.5
         travel = self.dp("travel_cost", t)
+        fee = self.g("brokers.fee", t)
         offer = (ag.offer_until[i] >= t) & (ag.offer_dest[i] >= 0)
         # cheap one-column screens first; the per-destination checks run on the rest
         keep = np.ones(i.size, bool) if not c.information_gating else ag.info_any[i] >= t
@@ -305,22 +334,30 @@ class Engine:
             keep &= capable & (ag.funds[i] >= cheapest)
         rows = np.flatnonzero(keep)
         j = i[rows]
-        cost = np.broadcast_to(travel, (rows.size, D)).copy()
-        o = np.flatnonzero(offer[rows])
-        if o.size:
-            cost[o, ag.offer_dest[j[o]]] += self.g("brokers.fee", t)
-        allowed = np.broadcast_to(open_, (rows.size, D)).copy()
+        # destination-major (D, n) arrays: reductions over destinations then run along
+        # contiguous rows; the context gets their transposes, (n, D) in Fortran order
         if c.information_gating:
-            allowed &= ag.info_until[j] >= t
+            allowed = np.take(ag.info_until.T, j, axis=1) >= t
+            allowed &= open_[:, None]
+        else:
+            allowed = np.repeat(open_[:, None], j.size, axis=1)
+        o = np.flatnonzero(offer[rows])
+        od = ag.offer_dest[j[o]].astype(np.int64)
         if c.capability_gating:
-            allowed &= ag.funds[j, None] >= cost
+            funds = ag.funds[j]
+            allowed &= funds[None, :] >= travel[:, None]
+            # the broker's fee is paid on the offered destination only
+            allowed[od, o] &= funds[o] >= travel[od] + fee
         if exclude_current:
             cur = ag.dest[j].astype(np.int64)
             has = np.flatnonzero(cur >= 0)
-            allowed[has, cur[has]] = False
-        ok = allowed.any(axis=1)
-        capable_rows = (capable[rows] if c.capability_gating else np.ones(rows.size, bool))
-        return rows[ok], allowed[ok], capable_rows[ok], cost[ok]
+            allowed[cur[has], has] = False
+        ok = np.flatnonzero(allowed.any(axis=0))
+        cost = np.repeat(travel[:, None], ok.size, axis=1)
+        with_offer = np.flatnonzero(offer[rows[ok]])
+        cost[ag.offer_dest[j[ok[with_offer]]].astype(np.int64), with_offer] += fee
+        capable_rows = (capable[rows[ok]] if c.capability_gating else np.ones(ok.size, bool))
+        return rows[ok], allowed[:, ok].T, capable_rows, cost.T
 
     def _context(self, i: np.ndarray, t: int, allowed: np.ndarray, capable: np.ndarray,
                  cost: np.ndarray) -> DecisionContext:
@@ -352,7 +389,7 @@ class Engine:
     def decision(self, t: int) -> None:
         ag = self.ag
         i = self.fc[~ag.direct[self.fc]]
-        rng = stream(self.c.seed, Stage.DECISION, t)
+        rng = self.rng(Stage.DECISION)
         if i.size:
             # only those who pass the gates can move; the rule sees just them
             rows, allowed, capable, cost = self._gates(i, t)
@@ -443,7 +480,7 @@ class Engine:
         done = tr[ag.due[tr] <= t]
         if done.size == 0:
             return
-        rng = stream(self.c.seed, Stage.JOURNEY, t)
+        rng = self.rng(Stage.JOURNEY)
         ag.state[done] = State.CLAIMANT
         self._schedule_decision(done, t, rng)
         self._lodge(done, t)
@@ -452,7 +489,7 @@ class Engine:
         ag, c = self.ag, self.c
         cl = np.flatnonzero(ag.state == State.CLAIMANT)
         due = cl[ag.due[cl] <= t]
-        rng = stream(c.seed, Stage.ASYLUM, t)
+        rng = self.rng(Stage.ASYLUM)
         if due.size:
             d = ag.dest[due].astype(np.int64)
             u = rng.random((2, due.size))
@@ -509,7 +546,7 @@ class Engine:
         i = np.flatnonzero(ag.state >= State.CLAIMANT)
         if i.size == 0:
             return
-        rng = stream(self.c.seed, Stage.DESTINATION, t)
+        rng = self.rng(Stage.DESTINATION)
         d = ag.dest[i].astype(np.int64)
         la = ag.lang_adult[i]
         ag.lang_adult[i] = la + g("destination_life.language_adult", t) * (1 - la)
@@ -601,7 +638,7 @@ class Engine:
         ag = self.ag
         for name in ("funds", "income", "push", "aspiration", "satisfaction", "lang_adult",
                      "identity"):
-            arr = getattr(ag, name)
+            arr = getattr(ag, name)[:self.n]  # rows not yet arrived never change
             if not np.isfinite(arr.sum(dtype=np.float64)):  # one reduction; NaN propagates
                 raise NumericalError(
                     f"month {t} ({self.c.year_of(t)}-{self.c.month_of(t):02d}): agent column "
@@ -611,9 +648,12 @@ class Engine:
     def step(self, t: int) -> None:
         ag = self.ag
         prev = ag.state.copy()
+        prev_dest = ag.dest.copy()
         self.prev = prev
+        self.born = EMPTY
         self._timed("arrivals", self.arrivals, t)
-        self.fc = np.flatnonzero(ag.state == FIRST)
+        self.fc_mask = ag.state[:self.n] == FIRST
+        self.fc = np.flatnonzero(self.fc_mask)
         self._timed("births", self.births, t)
         self._timed("integration", self.integration, t)
         self.abroad = np.flatnonzero(ag.state >= State.CLAIMANT)
@@ -628,9 +668,9 @@ class Engine:
         self._timed("destination_life", self.destination_life, t)
         t0 = time.perf_counter()
         if self.c.month_of(t) == 12 or t == self.c.run_months - 1:
-            self.fc = np.flatnonzero(ag.state == FIRST)
+            self.fc = np.flatnonzero(ag.state[:self.n] == FIRST)
             self._year_end(t)
-        self.rec.end_of_month(t, ag, prev)
+        self.rec.end_of_month(t, ag, prev, prev_dest, self.born)
         self._check(t)
         self.stage_seconds["record"] = self.stage_seconds.get("record", 0.0) \
             + time.perf_counter() - t0

@@ -88,28 +88,80 @@ class Recorder:
         self.flow_p[t, f] += np.bincount(key, weights=1 + ag.children[idx],
                                          minlength=D2).reshape(self.n_dest, 2).astype(np.int64)
 
-    def end_of_month(self, t: int, ag: Agents, prev_state: np.ndarray) -> None:
-        S, D = N_STATES, self.n_dest
-        persons = ag.children.astype(np.float64) + 1.0
-        state = ag.state.astype(np.intp)
-        loc = np.where(state <= State.FIRST_COUNTRY, 0, ag.dest.astype(np.intp) + 1)
-        key = state * (D + 1) + loc
-        self.stock_h[t] = np.bincount(key, minlength=S * (D + 1)).reshape(S, D + 1)
-        self.stock_p[t] = np.bincount(key, weights=persons,
-                                      minlength=S * (D + 1)).reshape(S, D + 1).astype(np.int64)
-        away = (state >= State.TRANSIT) & ~ag.direct  # left the first country
-        self.onward_abroad_p[t] = int(persons[away].sum())
+    def end_of_month(self, t: int, ag: Agents, prev_state: np.ndarray, prev_dest: np.ndarray,
+                     born: np.ndarray) -> None:
+        """Stocks and transitions at the end of month ``t``.
+
+        Stocks are carried over from the previous month and updated from the few households
+        whose state or destination changed, or who had a child (``born``), this month;
+        ``recount`` gives the same numbers from all rows.
+        """
+        S = N_STATES
+        mask = (prev_state != ag.state) | (prev_dest != ag.dest)
+        changed = np.flatnonzero(mask)
+        if born.size:
+            mask[born] = True
+            touched = np.flatnonzero(mask)
+        else:
+            touched = changed
+        if t == 0:
+            self.stock_h[0], self.stock_p[0], self.onward_abroad_p[0] = self.recount(ag)
+            if touched.size:  # undo this month's changes to get the stocks before it
+                self._apply(0, ag, touched, prev_state, prev_dest, born, sign=-1)
+        else:
+            self.stock_h[t] = self.stock_h[t - 1]
+            self.stock_p[t] = self.stock_p[t - 1]
+            self.onward_abroad_p[t] = self.onward_abroad_p[t - 1]
+        if touched.size:
+            self._apply(t, ag, touched, prev_state, prev_dest, born, sign=1)
         # transitions: count the few agents whose state changed; those who stayed fill the
         # diagonal, which the end-of-month stocks determine
-        moved = np.flatnonzero(prev_state != ag.state)
-        tkey = prev_state[moved].astype(np.intp) * S + state[moved]
+        moved = changed[prev_state[changed] != ag.state[changed]]
+        state = ag.state[moved].astype(np.intp)
+        tkey = prev_state[moved].astype(np.intp) * S + state
         th = np.bincount(tkey, minlength=S * S).reshape(S, S)
-        tp = np.bincount(tkey, weights=persons[moved], minlength=S * S).reshape(S, S)
-        tp = tp.astype(np.int64)
+        tp = np.bincount(tkey, weights=1.0 + ag.children[moved],
+                         minlength=S * S).reshape(S, S).astype(np.int64)
         np.fill_diagonal(th, self.stock_h[t].sum(axis=1) - th.sum(axis=0))
         np.fill_diagonal(tp, self.stock_p[t].sum(axis=1) - tp.sum(axis=0))
         self.trans_h[t] = th
         self.trans_p[t] = tp
+
+    def _apply(self, t: int, ag: Agents, who: np.ndarray, prev_state: np.ndarray,
+               prev_dest: np.ndarray, born: np.ndarray, sign: int) -> None:
+        """Move households ``who`` from their start-of-month cell to their current one."""
+        D = self.n_dest
+        now = 1 + ag.children[who].astype(np.int64)
+        before = now.copy()
+        if born.size:  # who and born are sorted, born a subset of who
+            before[np.searchsorted(who, born)] -= 1
+        k_now = self._key(ag.state[who], ag.dest[who])
+        k_before = self._key(prev_state[who], prev_dest[who])
+        size = N_STATES * (D + 1)
+        dh = np.bincount(k_now, minlength=size) - np.bincount(k_before, minlength=size)
+        dp = (np.bincount(k_now, weights=now, minlength=size)
+              - np.bincount(k_before, weights=before, minlength=size)).astype(np.int64)
+        self.stock_h[t] += sign * dh.reshape(N_STATES, D + 1)
+        self.stock_p[t] += sign * dp.reshape(N_STATES, D + 1)
+        direct = ag.direct[who]
+        away_now = (ag.state[who] >= State.TRANSIT) & ~direct
+        away_before = (prev_state[who] >= State.TRANSIT) & ~direct
+        self.onward_abroad_p[t] += sign * int(now[away_now].sum() - before[away_before].sum())
+
+    def _key(self, state: np.ndarray, dest: np.ndarray) -> np.ndarray:
+        state = state.astype(np.intp)
+        loc = np.where(state <= State.FIRST_COUNTRY, 0, dest.astype(np.intp) + 1)
+        return state * (self.n_dest + 1) + loc
+
+    def recount(self, ag: Agents) -> tuple[np.ndarray, np.ndarray, int]:
+        """Stocks (households, persons) and persons abroad after an onward move, from all rows."""
+        S, D = N_STATES, self.n_dest
+        persons = ag.children.astype(np.float64) + 1.0
+        key = self._key(ag.state, ag.dest)
+        h = np.bincount(key, minlength=S * (D + 1)).reshape(S, D + 1)
+        p = np.bincount(key, weights=persons, minlength=S * (D + 1)).reshape(S, D + 1)
+        away = (ag.state >= State.TRANSIT) & ~ag.direct
+        return h, p.astype(np.int64), int(persons[away].sum())
 
     def yearly_flow(self, name: str, years: np.ndarray, route: int | None = None,
                     unit: str = "persons") -> tuple[np.ndarray, np.ndarray]:

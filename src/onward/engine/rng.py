@@ -1,8 +1,10 @@
-"""Counter-based random streams keyed by (seed, stage, month).
+"""Random streams keyed by seed and stage.
 
-Each stage of each month draws from its own Philox stream, so adding a stage or skipping
-one never shifts the numbers another stage sees, and results do not depend on how runs are
-scheduled across workers.
+Set-up draws (population, network) come from counter-based Philox streams keyed by
+(seed, stage, month). The monthly stages draw from :class:`Streams`: one fast SFC64
+generator per (seed, stage), seeded through NumPy's SeedSequence, that lives for the whole
+run. Either way a stage never shifts the numbers another stage sees, and a run's numbers
+depend only on its seed, never on how runs are scheduled across workers.
 
 Examples
 --------
@@ -41,3 +43,24 @@ def stream(seed: int, stage: int, month: int = 0) -> np.random.Generator:
     key = ((int(seed) & (2**64 - 1)) << 64) | ((int(stage) & 0xFFFF) << 32) | (
         (int(month) + 2**20) & 0xFFFFFFFF)
     return np.random.Generator(np.random.Philox(key=key))
+
+
+class Streams:
+    """One generator per stage for a whole run (SFC64, about 3x faster than Philox).
+
+    >>> a = Streams(7)(Stage.DECISION).random(2)
+    >>> b = Streams(7)(Stage.DECISION).random(2)
+    >>> bool((a == b).all())
+    True
+    """
+
+    def __init__(self, seed: int):
+        self.seed = int(seed) & (2**64 - 1)
+        self._gens: dict[int, np.random.Generator] = {}
+
+    def __call__(self, stage: int) -> np.random.Generator:
+        g = self._gens.get(stage)
+        if g is None:
+            ss = np.random.SeedSequence([self.seed & 0xFFFFFFFF, self.seed >> 32, int(stage)])
+            g = self._gens[stage] = np.random.Generator(np.random.SFC64(ss))
+        return g

@@ -81,5 +81,9 @@ class Agents:
     def persons(self) -> np.ndarray:
         return 1 + self.children.astype(np.int64)
 
+    def permuted(self, order: np.ndarray) -> Agents:
+        """The same households with row ``k`` taken from row ``order[k]``."""
+        return Agents(**{f.name: getattr(self, f.name)[order] for f in fields(self)})
+
     def nbytes(self) -> int:
         return sum(getattr(self, f.name).nbytes for f in fields(self))
