@@ -67,6 +67,11 @@ def check_conservation(res) -> None:
     # claimants lodged = decided + still waiting
     waiting = rec.stock_h[:, S.CLAIMANT].sum(axis=1)
     assert (np.cumsum(lodged) - np.cumsum(f["recognised"] + f["refused"]) == waiting).all()
+    # stocks are carried forward month by month from the households that changed; the
+    # last month must equal a recount of every row
+    h, p, away = rec.recount(res.agents)
+    assert (rec.stock_h[-1] == h).all() and (rec.stock_p[-1] == p).all()
+    assert rec.onward_abroad_p[-1] == away
 
 
 def test_toy_conserves_and_is_deterministic():
