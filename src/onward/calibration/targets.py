@@ -27,7 +27,7 @@ from onward.scenario import Scenario
 
 #: weight of each target family in the distance
 WEIGHTS = {"first_claims": 1.0, "uk_grant_rates": 1.0, "refugee_stocks": 0.5}
-#: smallest scale of a count series, so that tiny series do not dominate
+#: smallest total of a count family (guards an empty or all-zero family)
 MIN_COUNT_SCALE = 5.0
 #: scale of grant-rate differences
 RATE_SCALE = 0.25
@@ -47,27 +47,25 @@ class Target:
 
 
 class TargetSet:
-    """Observed cells for a set of years, with each series' scale."""
+    """Observed cells for a set of years, with the weight of each in the distance."""
 
     def __init__(self, cells: list[Target]):
         self.cells = cells
         df = self.frame()
-        scales: dict[tuple[str, str], float] = {}
-        for (fam, dest), g in df.groupby(["family", "destination"]):
-            if fam == "uk_grant_rates":
-                scales[(fam, dest)] = RATE_SCALE
-            else:
-                scales[(fam, dest)] = max(float(g.observed.mean()), MIN_COUNT_SCALE)
-        self.scales = scales
         self.keys = [(c.family, c.destination, c.year) for c in cells]
         self.lower = np.array([c.lower for c in cells], dtype=np.float64)
         self.upper = np.array([c.upper for c in cells], dtype=np.float64)
-        n_series = df.groupby("family").destination.nunique().to_dict() if len(df) else {}
         n_cells = df.groupby(["family", "destination"]).size().to_dict() if len(df) else {}
-        # each series counts once within its family; families weigh as WEIGHTS says
+        totals = df.groupby("family")["observed"].sum().to_dict() if len(df) else {}
+        # a count family contributes its absolute relative difference, sum |sim - obs| over
+        # its cells divided by the sum observed, the score that `onward score` reports, so
+        # each cell weighs by the people it stands for; a rate series contributes its mean
+        # scaled difference. Families weigh as WEIGHTS says.
         self.weights = np.array([
-            WEIGHTS[c.family] / n_series[c.family] / n_cells[(c.family, c.destination)]
-            / scales[(c.family, c.destination)] for c in cells], dtype=np.float64)
+            WEIGHTS[c.family] / (n_cells[(c.family, c.destination)] * RATE_SCALE)
+            if c.family == "uk_grant_rates"
+            else WEIGHTS[c.family] / max(totals[c.family], MIN_COUNT_SCALE)
+            for c in cells], dtype=np.float64)
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame([c.__dict__ for c in self.cells],
