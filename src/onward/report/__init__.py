@@ -1,0 +1,61 @@
+"""Self-contained HTML reports of runs and experiments (figures embedded; opens offline).
+
+A report is a list of :class:`Section` objects rendered by :func:`build_html`; each kind
+of run contributes its own sections (:func:`run_sections`, :func:`experiment_sections`),
+so a new kind of run adds a function returning sections (:func:`register_sections`), not
+a new report format.
+
+Examples
+--------
+>>> from onward.report import report
+>>> report("run-0001")  # doctest: +SKIP
+PosixPath('reports/run-0001.html')
+>>> report("ensemble-3f2a9c1b7d10", out="ens.html")  # doctest: +SKIP
+PosixPath('ens.html')
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from onward.report.experiment import (
+    EXPERIMENT_KINDS,
+    experiment_sections,
+    write_experiment_report,
+)
+from onward.report.html import (
+    Section,
+    build_html,
+    figure,
+    key_values,
+    paragraph,
+    preformatted,
+    table,
+    write_html,
+)
+from onward.report.run import register_sections, run_sections, write_run_report
+
+_EXPERIMENT_ID = re.compile(rf"^({'|'.join(EXPERIMENT_KINDS)})-[0-9a-f]{{6,}}$")
+
+
+def report(target: str, store: Any = None, out: str | Path | None = None) -> Path:
+    """Write the report of a stored run (``run-0001``, ``latest``, ``3``) or experiment
+    (``ensemble-...``, ``compare-...``; a job's run id reports its whole experiment);
+    return the path (default ``reports/<id>.html`` under the current directory)."""
+    from onward.store import Store
+
+    st = store if isinstance(store, Store) else Store(store)
+    if _EXPERIMENT_ID.match(target.strip()):
+        return write_experiment_report(target.strip(), st, out)
+    meta = st.get_run(target)
+    if meta.get("experiment_id"):
+        return write_experiment_report(str(meta["experiment_id"]), st, out)
+    return write_run_report(meta["run_id"], st, out)
+
+
+__all__ = ["Section", "build_html", "experiment_sections", "figure", "key_values",
+           "paragraph", "preformatted", "register_sections", "report", "run_sections",
+           "table", "write_html",
+           "write_experiment_report", "write_run_report"]

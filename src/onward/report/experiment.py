@@ -1,0 +1,148 @@
+"""Sections of the report of a stored experiment (an ensemble or a comparison)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from onward import viz
+from onward.report.html import Section, figure, key_values, paragraph, preformatted, table
+from onward.report.run import _guard, data_provenance
+
+EXPERIMENT_KINDS = ("ensemble", "compare", "sensitivity", "destinations")
+
+
+def experiment_rows(exp_id: str, store: Any = None) -> pd.DataFrame:
+    """Rows of ``runs`` that belong to experiment ``exp_id`` (jobs and summary), with their
+    ``extra`` JSON parsed into columns."""
+    from onward.store import Store
+
+    st = store if isinstance(store, Store) else Store(store)
+    runs = st.list_runs()
+    if runs.empty:
+        return runs
+    extra = runs.extra.fillna("{}").map(json.loads)
+    mine = runs[extra.map(lambda e: e.get("experiment_id") == exp_id)].copy()
+    ext = pd.DataFrame(list(extra[mine.index]), index=mine.index)
+    return pd.concat([mine.drop(columns=["extra"]), ext.drop(
+        columns=[c for c in ext.columns if c in mine.columns])], axis=1)
+
+
+def _scenario_yaml(name: str, stored_hash: str | None) -> tuple[str | None, Any]:
+    """The scenario's YAML when ``name`` loads to the stored hash, else (None, None)."""
+    from onward.scenario import load_scenario, scenario_hash, scenario_to_yaml
+
+    try:
+        sc = load_scenario(name)
+    except Exception:
+        return None, None
+    if stored_hash and scenario_hash(sc) != stored_hash:
+        return None, None
+    return scenario_to_yaml(sc), sc
+
+
+def experiment_sections(exp_id: str, store: Any = None) -> list[Section]:
+    """Sections of an experiment report: what was run, figures, tables, provenance."""
+    from onward.store import Store
+
+    st = store if isinstance(store, Store) else Store(store)
+    rows = experiment_rows(exp_id, st)
+    if rows.empty:
+        from onward.store import UnknownRunError
+
+        raise UnknownRunError(f"no experiment {exp_id!r} in {st.path}; list them with "
+                              "`onward runs`")
+    jobs = rows[rows.kind.astype(str).str.endswith("-job")]
+    if "job" in jobs.columns:
+        jobs = jobs.sort_values("job")
+    summary = rows[~rows.index.isin(jobs.index)]
+    kind = str(summary.kind.iloc[0]) if len(summary) else exp_id.split("-")[0]
+    values = st.query("select * from experiment_values where experiment_id = ?", [exp_id])
+    values = values.drop(columns=[c for c in ("run_id",) if c in values.columns])
+    first = rows.iloc[0]
+    baseline = str(first.get("baseline") or first.get("scenario"))
+    yaml_text, sc = _scenario_yaml(baseline, None if kind == "compare" else
+                                   str(jobs.scenario_hash.iloc[0]) if len(jobs) else None)
+    obs = viz.observed_claims(sc) if sc is not None else None
+    held = sorted(sc.calibration.held_out) if sc is not None else []
+    out: list[Section] = []
+    facts = [("experiment", exp_id), ("kind", kind),
+             ("scenarios", ", ".join(dict.fromkeys(jobs.scenario.astype(str)))),
+             ("replicates per scenario", first.get("n")), ("master seed", first.get("master_seed")),
+             ("posterior", first.get("posterior") or "none (scenario values)"),
+             ("horizon extended to", first.get("until") or "scenario's end"),
+             ("jobs stored", len(jobs))]
+    out.append(Section("Summary", key_values(facts)))
+    outputs = list(dict.fromkeys(values.output)) if len(values) else []
+    if "applications" in outputs and kind != "compare":
+        app = values[values.output == "applications"]
+        body = _guard(lambda: figure(viz.uk_applications(app, obs, held_out=held),
+                                     "UK first claims: ensemble median with 50% and 90% "
+                                     "bands; observed up to 2015 (bars)."), "UK figure") \
+            if "GBR" in set(app.destination) else ""
+        body += _guard(lambda: figure(viz.applications_by_destination(
+            app, obs, held_out=held, start=2000 if obs is not None and len(obs) else None,
+            last_observed=viz.LAST_OBSERVED_YEAR if obs is not None and len(obs) else None),
+            "Ensemble median with 50% and 90% bands vs observed first claims."),
+            "applications")
+        out.append(Section("Applications by destination", body, "applications"))
+    if kind == "compare":
+        effects = st.query("select * from compare_effects where experiment_id = ?", [exp_id])
+        body = ""
+        for o in outputs:
+            body += _guard(lambda o=o: figure(viz.compare_scenarios(
+                values, o, observed=obs if o == "applications" else None),
+                f"{o}: each scenario's median and 90% band over paired replicates (common "
+                "random numbers)."), o)
+        cols = [c for c in ("alternative", "output", "destination", "period",
+                            "baseline_median", "alternative_median", "diff_median",
+                            "diff_q05", "diff_q95", "ratio_median", "ratio_q05",
+                            "ratio_q95") if c in effects.columns]
+        body += table(effects[cols], "Effects on totals: median and 90% interval of the "
+                      "paired difference and ratio")
+        out.append(Section("Scenarios compared", body, "compare"))
+    for o in outputs:
+        if kind == "compare":
+            break
+        b = values[values.output == o].groupby(["year", "destination"]).value.median()
+        out.append(Section(f"Table: {o} (median over replicates)",
+                           table(b.unstack("destination").round(1).reset_index()),
+                           f"table-{o}"))
+    seeds = jobs[["job", "scenario", "seed"]].sort_values("job") if "job" in jobs else jobs
+    prov = key_values([("experiment id (hash of jobs, outputs, settings)", exp_id),
+                       ("scenario hashes", ", ".join(dict.fromkeys(
+                           jobs.scenario_hash.astype(str))))])
+    prov += table(seeds, "Job seeds (derived from the master seed and the replicate index)")
+    from onward.analysis.runs import versions
+
+    prov += paragraph("Report written with " + ", ".join(f"{k} {v}" for k, v in
+                                                          versions().items()) + ".")
+    if yaml_text:
+        out.append(Section("Scenario", preformatted(
+            yaml_text, f"show the scenario YAML of {baseline}"), "scenario"))
+    else:
+        out.append(Section("Scenario", paragraph(
+            f"The scenario YAML is not stored with experiments and {baseline!r} no longer "
+            "loads to the stored hash; see the hashes under provenance."), "scenario"))
+    out.append(Section("Experiment provenance", prov, "provenance"))
+    out.append(Section("Data provenance", data_provenance(), "data-provenance"))
+    return out
+
+
+def write_experiment_report(exp_id: str, store: Any = None, out: str | Path | None = None
+                            ) -> Path:
+    """Write the report of experiment ``exp_id`` (default ``reports/<exp-id>.html``)."""
+    from onward.report.html import write_html
+    from onward.store import Store
+
+    st = store if isinstance(store, Store) else Store(store)
+    path = Path(out) if out is not None else Path("reports") / f"{exp_id}.html"
+    return write_html(path, f"onward report: {exp_id}", experiment_sections(exp_id, st),
+                      subtitle=f"store {st.path}")
+
+
+__all__ = ["EXPERIMENT_KINDS", "experiment_rows", "experiment_sections",
+           "write_experiment_report"]

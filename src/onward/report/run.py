@@ -1,0 +1,276 @@
+"""Sections of the report of one stored run (``onward run``; ``onward report run-0001``)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from onward import viz
+from onward.report.html import (
+    Section,
+    figure,
+    key_values,
+    paragraph,
+    preformatted,
+    table,
+)
+from onward.scenario import Scenario
+
+NetworkParts = tuple[sp.csr_matrix, np.ndarray, np.ndarray | None]
+
+
+def load_run(run_id: str, store: Any = None) -> tuple[dict[str, Any], dict[str, pd.DataFrame],
+                                                      Scenario | None]:
+    """``(meta, tables, scenario)`` of a stored run; the scenario comes from its stored YAML."""
+    from onward.scenario import load_text
+    from onward.store import Store
+
+    st = store if isinstance(store, Store) else Store(store)
+    meta = st.get_run(run_id)
+    rid = meta["run_id"]
+    tables = {}
+    for name in meta.get("table_names") or []:
+        df = st.read_table(name, rid)
+        tables[name] = df.drop(columns=[c for c in ("run_id",) if c in df.columns])
+    sc = load_text(meta["scenario_yaml"], f"<scenario of {rid}>") \
+        if meta.get("scenario_yaml") else None
+    return meta, tables, sc
+
+
+def regenerate_network(sc: Scenario, seed: int, overrides: dict[str, float] | None = None
+                       ) -> NetworkParts:
+    """The run's social network and brokers, rebuilt from its scenario and seed (the
+    network is drawn before the first month, from its own random stream, so this is the
+    graph the run used, up to the order of the households). Who moved is not known
+    without the run: ``None``."""
+    from onward.engine.compile import compile_scenario
+    from onward.engine.network import build_network
+    from onward.engine.population import build
+
+    c = compile_scenario(sc, overrides=overrides or None, seed=seed)
+    ag = build(c)
+    adj = build_network(ag, c, sc.network.generator)
+    return adj, ag.broker.copy(), None
+
+
+def totals(apps: pd.DataFrame, observed: pd.DataFrame, years: list[int]) -> pd.DataFrame:
+    """Per destination: simulated and observed first claims summed over ``years`` (observed
+    only where a data row exists), and their ratio."""
+    sim = apps[apps.year.isin(years)].groupby("destination").persons.sum()
+    obs = observed[observed.year.isin(years)].groupby("destination")["observed"].sum() \
+        if len(observed) else pd.Series(dtype=float)
+    out = pd.DataFrame({"simulated": sim, "observed": obs.reindex(sim.index)})
+    out["ratio"] = out.simulated / out.observed.where(out.observed > 0)
+    return out.reset_index()
+
+
+def yearly_wide(apps: pd.DataFrame, observed: pd.DataFrame) -> pd.DataFrame:
+    """Year x destination cells 'simulated / observed' (observed '-' where no data row)."""
+    sim = apps.groupby(["year", "destination"]).persons.sum()
+    obs = observed.set_index(["year", "destination"])["observed"] if len(observed) else None
+    cells = {}
+    for (y, d), v in sim.items():
+        o = obs.get((y, d)) if obs is not None else None
+        cells[(y, d)] = f"{int(v)} / {'-' if o is None or o != o else int(o)}"
+    s = pd.Series(cells)
+    s.index = pd.MultiIndex.from_tuples(s.index, names=["year", "destination"])
+    wide = s.unstack("destination")
+    dests = list(dict.fromkeys(apps.destination))
+    return wide[[d for d in dests if d in wide.columns]].reset_index()
+
+
+def _guard(build: Callable[[], str], what: str) -> str:
+    """Build one figure; a failure becomes a note in the report instead of no report."""
+    try:
+        return build()
+    except Exception as exc:  # a figure must never cost the user the whole report
+        return paragraph(f"({what} could not be drawn: {type(exc).__name__}: {exc})")
+
+
+def run_sections(tables: dict[str, pd.DataFrame], meta: dict[str, Any],
+                 scenario: Scenario | None, network: NetworkParts | None = None
+                 ) -> list[Section]:
+    """All sections of a run report, in order. Sections whose tables the run did not
+    write are left out."""
+    sc = scenario
+    obs = viz.observed_claims(sc) if sc is not None else pd.DataFrame(
+        columns=["year", "destination", "observed", "lower", "upper", "masked"])
+    cal = sorted(sc.calibration.years) if sc is not None else []
+    held = sorted(sc.calibration.held_out) if sc is not None else []
+    apps = tables.get("applications")
+    out: list[Section] = []
+
+    facts: list[tuple[str, Any]] = [("run", meta.get("run_id", "(not stored)")),
+                                    ("scenario", meta.get("scenario")),
+                                    ("seed", meta.get("seed")),
+                                    ("scenario hash (SHA-256)", meta.get("scenario_hash"))]
+    if sc is not None:
+        facts.append(("horizon", f"{sc.horizon.start} to {sc.horizon.end}"))
+        facts.append(("destinations", " ".join(sc.destination_codes)))
+        if cal:
+            facts.append(("calibration years", f"{cal[0]}-{cal[-1]}"))
+        if held:
+            facts.append(("held-out years (never fitted)", f"{held[0]}-{held[-1]}"))
+    if apps is not None:
+        facts.append(("first claims, whole run (persons)", f"{int(apps.persons.sum()):,}"))
+    body = (paragraph(sc.description) if sc is not None and sc.description else "") \
+        + key_values(facts)
+    out.append(Section("Summary", body))
+
+    if apps is not None and "GBR" in set(apps.destination):
+        uk = "GBR"
+        body = _guard(lambda: figure(
+            viz.uk_applications(apps, obs, destination=uk, held_out=held),
+            f"Yearly first asylum applications in {uk}: observed (UNHCR first claims, "
+            f"bars) up to {viz.LAST_OBSERVED_YEAR} and this run (line), continued after "
+            f"{viz.LAST_OBSERVED_YEAR} by the model alone (observed data for later years "
+            "are withheld on purpose)."), "the UK figure")
+        out.append(Section("UK applications: the article's figure and its continuation",
+                           body, "uk"))
+    if apps is not None:
+        body = _guard(lambda: figure(
+            viz.applications_by_destination(apps, obs, held_out=held,
+                                            start=cal[0] if cal else None,
+                                            last_observed=viz.LAST_OBSERVED_YEAR
+                                            if len(obs) else None),
+            "Simulated (line) vs observed first claims (points; a masked UNHCR count, "
+            "printed 5, is drawn as the interval 1-5). One run has no band: run "
+            "`onward ensemble` for uncertainty bands."), "applications by destination")
+        for label, years in (("calibration years", cal), ("held-out years", held)):
+            if years:
+                body += table(totals(apps, obs, years),
+                              f"Totals {years[0]}-{years[-1]} ({label}), persons")
+        out.append(Section("Applications by destination", body, "applications"))
+    if "stocks" in tables:
+        out.append(Section("Stocks by state", _guard(lambda: figure(
+            viz.stocks_by_state(tables["stocks"]),
+            "Persons in each state at the end of each month."), "stocks"), "stocks"))
+    if "profile" in tables:
+        prof = tables["profile"]
+        wide = prof.pivot(index="attribute", columns="group", values="mean").reset_index()
+        body = _guard(lambda: figure(viz.movers_vs_stayers(prof),
+                                     "Movers at departure vs residents who never moved: the "
+                                     "selection effect (Song & Bell 2019: movers were better "
+                                     "connected, funded and educated)."), "movers vs stayers")
+        out.append(Section("Who moves on: movers vs stayers",
+                           body + table(wide, "Means by group"), "profile"))
+    if "brokers" in tables:
+        out.append(Section("Brokers", _guard(lambda: figure(
+            viz.broker_share(tables["brokers"]),
+            "Share of onward departures that a broker arranged, per year."), "brokers"),
+            "brokers"))
+    if "flows" in tables and "stocks" in tables:
+        links = viz.route_links(tables["flows"], tables["stocks"])
+        body = _guard(lambda: figure(
+            viz.routes_sankey(tables["flows"], tables["stocks"]),
+            "Routes over the whole run, persons: origin, first country (or a claim straight "
+            "from the origin), destination, outcome of the first decision."), "routes")
+        out.append(Section("Routes", body + table(links.round(0), "Links (persons)"),
+                           "routes"))
+    if network is not None:
+        adj, broker, moved = network
+        out.append(Section("Social network", _guard(lambda: figure(
+            viz.network_figure(adj, broker, moved),
+            "A snowball sample of the social network, brokers highlighted" + (
+                "; blue: households that moved on." if moved is not None else
+                " (rebuilt from the scenario and seed).")), "network"), "network"))
+    if apps is not None:
+        out.append(Section("Table: first claims by year", table(
+            yearly_wide(apps, obs), "simulated / observed (persons); - no data row"),
+            "table-applications"))
+    if sc is not None:
+        from onward.scenario import scenario_to_yaml
+
+        text = meta.get("scenario_yaml") or scenario_to_yaml(sc)
+        out.append(Section("Scenario", paragraph(
+            "The fully resolved scenario this run used; save it as a .yaml file to run it "
+            "again (onward run FILE --seed SEED).") + preformatted(
+            text, f"show the scenario YAML ({text.count(chr(10))} lines)"), "scenario"))
+    out.append(Section("Run provenance", run_provenance(meta), "run-provenance"))
+    out.append(Section("Data provenance", data_provenance(), "data-provenance"))
+    return out
+
+
+def run_provenance(meta: dict[str, Any]) -> str:
+    """Versions, seed, scenario hash, overrides and timings of a run, as HTML."""
+    keys = ("run_id", "created_at", "kind", "scenario", "scenario_hash", "seed",
+            "engine_seconds", "wall_seconds", "experiment_id", "posterior")
+    items = [(k, meta[k]) for k in keys if meta.get(k) is not None]
+    if meta.get("overrides"):
+        items.append(("overrides", json.dumps(meta["overrides"], sort_keys=True)))
+    body = key_values(items)
+    versions = meta.get("versions") or {}
+    if versions:
+        body += table(pd.DataFrame(sorted(versions.items()), columns=["package", "version"]),
+                      "Versions recorded with the run")
+    from onward.analysis.runs import versions as current
+
+    body += paragraph("Same scenario (hash) + same seed give identical tables on any "
+                      "machine (counter-based Philox streams). This report was written with "
+                      + ", ".join(f"{k} {v}" for k, v in current().items()) + ".")
+    return body
+
+
+def data_provenance() -> str:
+    """The packaged data tables with source and licence, and PROVENANCE.md, as HTML."""
+    from onward import data
+
+    lt = data.list_tables()
+    cols = [c for c in ("name", "title", "rows", "coverage", "licence") if c in lt.columns]
+    return (table(lt[cols], "Packaged data tables (onward data)")
+            + preformatted(data.provenance(), "show PROVENANCE.md (sources, licences, "
+                           "caveats)"))
+
+
+SectionBuilder = Callable[[dict[str, pd.DataFrame], dict[str, Any], Scenario | None,
+                           NetworkParts | None], list[Section]]
+#: Section builders by the ``kind`` a run was stored with; other kinds of run (e.g. a Flee
+#: folder) register theirs with :func:`register_sections`. Unknown kinds use "run".
+SECTION_BUILDERS: dict[str, SectionBuilder] = {"run": run_sections}
+
+
+def register_sections(kind: str, builder: SectionBuilder) -> None:
+    """Use ``builder(tables, meta, scenario, network) -> [Section, ...]`` for runs stored
+    with ``kind``. A builder may reuse :func:`run_sections`, :func:`run_provenance` and
+    :func:`data_provenance` and add its own sections (e.g. a validation figure)."""
+    SECTION_BUILDERS[kind] = builder
+
+
+def write_run_report(run_id: str, store: Any = None, out: str | Path | None = None,
+                     result: Any = None) -> Path:
+    """Write the report of stored run ``run_id``; return its path (default
+    ``reports/<run-id>.html``). With ``result`` (the in-memory SimulationResult of that
+    run) its tables and network are used instead of reading them back."""
+    from onward.report.html import write_html
+    from onward.store import Store
+
+    st = store if isinstance(store, Store) else Store(store)
+    meta, tables, sc = load_run(run_id, st)
+    if result is not None:
+        tables = {**result.tables(), **tables}
+        network: NetworkParts | None = (result.network, result.agents.broker,
+                                        result.agents.moves > 0)
+    elif sc is not None:
+        try:
+            network = regenerate_network(sc, int(meta["seed"]), meta.get("overrides"))
+        except Exception:  # e.g. a scenario from an older version: report without it
+            network = None
+    else:
+        network = None
+    rid = meta["run_id"]
+    path = Path(out) if out is not None else Path("reports") / f"{rid}.html"
+    title = f"onward report: {rid} ({meta.get('scenario')}, seed {meta.get('seed')})"
+    build = SECTION_BUILDERS.get(str(meta.get("kind")), run_sections)
+    return write_html(path, title, build(tables, meta, sc, network),
+                      subtitle=f"store {st.path}")
+
+
+__all__ = ["SECTION_BUILDERS", "data_provenance", "load_run", "regenerate_network",
+           "register_sections", "run_provenance", "run_sections", "totals",
+           "write_run_report", "yearly_wide"]

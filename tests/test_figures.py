@@ -1,0 +1,217 @@
+"""Figures show the numbers of the tables they are given (onward.viz)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.patches import PathPatch, Rectangle
+
+import onward
+from onward import viz
+from onward.scenario import load_scenario
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+DOCS_IMG = Path(__file__).resolve().parents[1] / "docs" / "img"
+
+
+@pytest.fixture(scope="module")
+def run():
+    sc = load_scenario("nk-onward")
+    res = onward.simulate(sc, seed=1)
+    return sc, res, res.tables(), viz.observed_claims(sc)
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def title(ax):
+    return ax.get_title("left") or ax.get_title()
+
+
+def by_gid(ax, gid):
+    return [a for a in ax.get_children() if a.get_gid() == gid]
+
+
+def test_uk_figure_plots_the_tables(run):
+    sc, _, t, obs = run
+    fig = viz.uk_applications(t["applications"], obs, held_out=sc.calibration.held_out)
+    ax = fig.axes[0]
+    (line,) = by_gid(ax, "simulated")
+    sim = t["applications"][t["applications"].destination == "GBR"].groupby("year").persons.sum()
+    sim = sim[sim.index >= 2000]
+    np.testing.assert_array_equal(line.get_xdata(), sim.index.to_numpy())
+    np.testing.assert_array_equal(line.get_ydata(), sim.to_numpy(dtype=float))
+    bars = by_gid(ax, "observed_bars")
+    uk = obs[(obs.destination == "GBR") & obs.year.between(2000, 2015)]
+    heights = [p.get_height() for p in bars]
+    assert heights == uk.observed.tolist() and sum(heights) == 1328  # "over a thousand"
+    assert max(p.get_x() + p.get_width() / 2 for p in bars) <= 2015
+    assert "UK" in title(ax) and "applications" in ax.get_ylabel()
+    assert line.get_xdata().max() == 2025  # the continuation after 2015
+
+
+def test_observed_years_after_2015_are_never_drawn(run):
+    _, _, t, obs = run
+    leak = pd.DataFrame({"year": [2018], "destination": ["GBR"], "observed": [999],
+                         "lower": [999], "upper": [999], "masked": [False]})
+    fig = viz.uk_applications(t["applications"], pd.concat([obs, leak]))
+    bars = by_gid(fig.axes[0], "observed_bars")
+    assert bars and 999 not in [p.get_height() for p in bars]
+    fig = viz.applications_by_destination(t["applications"], pd.concat([obs, leak]))
+    gbr = next(ax for ax in fig.axes if title(ax) == "GBR")
+    assert 2018 not in by_gid(gbr, "observed")[0].get_xdata().tolist()
+
+
+def test_applications_panels_points_and_masked_intervals(run):
+    sc, _, t, obs = run
+    fig = viz.applications_by_destination(t["applications"], obs,
+                                          held_out=sc.calibration.held_out, start=2000)
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert [title(ax) for ax in axes] == sorted(sc.destination_codes)
+    for ax in axes:
+        d = title(ax)
+        o = obs[obs.destination == d]
+        exact, masked = o[o.lower == o.upper], o[o.lower != o.upper]
+        (pts,) = by_gid(ax, "observed")
+        assert pts.get_ydata().tolist() == exact.observed.tolist()
+        segs = by_gid(ax, "observed_masked")
+        if len(masked):
+            got = sorted((s[0, 0], s[0, 1], s[1, 1]) for s in segs[0].get_segments())
+            assert got == sorted(zip(masked.year, masked.lower, masked.upper, strict=True))
+        else:
+            assert not segs
+    assert "applications per year" in axes[0].get_ylabel()
+
+
+def test_ensemble_values_become_bands():
+    rows = [(r, y, "GBR", float(10 * r + y - 2000)) for r in range(5) for y in range(2000, 2005)]
+    values = pd.DataFrame(rows, columns=["replicate", "year", "destination", "value"])
+    values["output"] = "applications"
+    b = viz.as_bands(values)
+    assert b["median"].tolist() == [20.0, 21.0, 22.0, 23.0, 24.0]
+    assert (b.q05 < b.q25).all() and (b.q75 < b.q95).all() and (b.n == 5).all()
+    fig = viz.uk_applications(values, None)
+    ax = fig.axes[0]
+    assert len(ax.collections) == 2  # the 50% and 90% bands
+    np.testing.assert_allclose(by_gid(ax, "simulated")[0].get_ydata(), b["median"])
+
+
+def test_stocks_by_state(run):
+    _, _, t, _ = run
+    fig = viz.stocks_by_state(t["stocks"])
+    a1, a2 = fig.axes
+    s = t["stocks"]
+    kor = s[s.state == "first_country"].groupby(["year", "month"]).persons.sum()
+    np.testing.assert_array_equal(by_gid(a1, "first_country")[0].get_ydata(), kor.to_numpy())
+    rec = s[s.state == "recognised"].groupby(["year", "month"]).persons.sum()
+    np.testing.assert_array_equal(by_gid(a2, "recognised")[0].get_ydata(), rec.to_numpy())
+    assert len(a2.get_lines()) == 4 and "persons" in a1.get_ylabel()
+
+
+def test_movers_vs_stayers_bars_are_the_means(run):
+    _, _, t, _ = run
+    fig = viz.movers_vs_stayers(t["profile"])
+    assert len(fig.axes) == 5
+    p = t["profile"].set_index(["attribute", "group"])["mean"]
+    for ax, attr in zip(fig.axes, ("skill", "funds", "degree", "income", "satisfaction"),
+                        strict=True):
+        got = [r.get_height() for r in by_gid(ax, attr)]
+        np.testing.assert_allclose(got, [p[(attr, "movers")], p[(attr, "stayers")]])
+    assert "education" in fig.axes[0].get_title()
+    # the article's selection effect: movers are better educated and funded
+    assert p[("skill", "movers")] > p[("skill", "stayers")]
+
+
+def test_broker_share_line(run):
+    _, _, t, _ = run
+    fig = viz.broker_share(t["brokers"])
+    ax = fig.axes[0]
+    (line,) = by_gid(ax, "share_all")
+    y = t["brokers"].groupby("year")[["departures", "broker_departures"]].sum()
+    y = y[y.departures >= 10]
+    np.testing.assert_allclose(line.get_ydata(), (y.broker_departures / y.departures))
+    assert ((line.get_ydata() >= 0) & (line.get_ydata() <= 1)).all()
+    assert "broker" in ax.get_ylabel()
+
+
+def test_route_links_reconcile_with_flows(run):
+    _, _, t, _ = run
+    links = viz.route_links(t["flows"], t["stocks"])
+    f = t["flows"]
+    dep = f[(f.flow == "departures") & (f.route == "onward")].groupby("destination").persons.sum()
+    kor = links[links.source == "KOR (first country)"].set_index("target").persons
+    for d, v in dep.items():
+        assert kor.get(d, 0) == v
+    # what enters a node leaves it (first country; each destination)
+    for node in ["KOR (first country)", "GBR", "CAN"]:
+        inflow = links[links.target == node].persons.sum()
+        outflow = links[links.source == node].persons.sum()
+        assert inflow == pytest.approx(outflow), node
+    fig = viz.routes_sankey(t["flows"], t["stocks"])
+    ax = fig.axes[0]
+    bands = [p for p in ax.patches if isinstance(p, PathPatch)]
+    nodes = [p for p in ax.patches if isinstance(p, Rectangle)]
+    assert len(bands) == len(links)
+    assert {p.get_gid() for p in bands} == {f"link:{r.source}->{r.target}"
+                                            for r in links.itertuples()}
+    assert "node:recognised" in {n.get_gid() for n in nodes}
+
+
+def test_network_sample_is_readable_and_highlights_brokers(run):
+    _, res, _, _ = run
+    ag = res.agents
+    idx = viz.sample_around_brokers(res.network, ag.broker, max_nodes=200, seed=3)
+    assert 20 <= idx.size <= 200 and ag.broker[idx].any()
+    fig = viz.network_figure(res.network, ag.broker, ag.moves > 0, max_nodes=200, seed=3)
+    ax = fig.axes[0]
+    (brokers,) = by_gid(ax, "brokers")
+    assert len(brokers.get_offsets()) == int(ag.broker[idx].sum())
+    n_nodes = sum(len(by_gid(ax, g)[0].get_offsets()) for g in ("brokers", "movers", "others"))
+    assert n_nodes == idx.size
+    (ties,) = by_gid(ax, "ties")
+    sub = res.network[idx][:, idx]
+    assert len(ties.get_segments()) == sub.nnz // 2
+
+
+def test_spring_layout_pulls_neighbours_together():
+    edges = np.array([[0, 1], [2, 3]])
+    pos = viz.spring_layout(edges, 4, seed=1)
+    assert pos.shape == (4, 2) and (pos >= 0).all() and (pos <= 1).all()
+    d = lambda i, j: np.linalg.norm(pos[i] - pos[j])  # noqa: E731
+    assert d(0, 1) < d(0, 2) and d(2, 3) < d(1, 3)
+
+
+def test_compare_scenarios_one_line_per_label():
+    rows = [(lab, r, y, d, float(r + y - 2000 + (5 if lab == "alt" else 0)))
+            for lab in ("base", "alt") for r in range(3) for y in range(2005, 2010)
+            for d in ("GBR", "CAN")]
+    values = pd.DataFrame(rows, columns=["label", "replicate", "year", "destination", "value"])
+    values["output"] = "applications"
+    fig = viz.compare_scenarios(values)
+    ax = fig.axes[0]
+    (alt,) = by_gid(ax, "median:alt")
+    np.testing.assert_allclose(alt.get_ydata(), [11, 12, 13, 14, 15])  # median r = 1
+    assert len(by_gid(ax, "median:base")) == 1
+
+
+def test_save_writes_png_and_svg(tmp_path, run):
+    _, _, t, _ = run
+    paths = viz.save(viz.movers_vs_stayers(t["profile"]), tmp_path / "sub" / "profile.png")
+    assert [p.suffix for p in paths] == [".png", ".svg"]
+    assert paths[0].read_bytes()[:8] == PNG_SIGNATURE
+    svg = paths[1].read_text()
+    assert "<svg" in svg and "movers" in svg  # text kept as text (svg.fonttype none)
+
+
+def test_readme_figures_are_committed_and_small():
+    for name in ("uk_applications.png", "routes.png"):
+        p = DOCS_IMG / name
+        assert p.exists(), f"regenerate with `python -m onward.viz.readme`: {p}"
+        assert p.read_bytes()[:8] == PNG_SIGNATURE and p.stat().st_size < 200_000

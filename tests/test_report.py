@@ -1,0 +1,153 @@
+"""HTML reports: self-contained (figures embedded, nothing external), with provenance."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import onward
+from onward.report import Section, build_html, report, write_run_report
+from onward.report.html import figure, paragraph, table
+from onward.report.run import regenerate_network
+from onward.scenario import load_scenario, scenario_hash
+
+EXTERNAL = re.compile(r"""(?:src|href|action|data)\s*=\s*["']?\s*(?:https?:)?//"""
+                      r"""|url\(\s*["']?\s*(?:https?:)?//|@import""", re.I)
+IMG = re.compile(r'<img [^>]*src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
+
+
+@pytest.fixture(scope="module")
+def toy_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("report")
+    store = tmp / "s.duckdb"
+    run_id, res = onward.run("toy", seed=3, store=store)
+    return tmp, store, run_id, res
+
+
+def check_self_contained(html: str, n_images: int) -> None:
+    assert not EXTERNAL.search(html), EXTERNAL.search(html)
+    images = IMG.findall(html)
+    assert len(images) == n_images
+    for data in images:
+        assert base64.b64decode(data)[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_sections_render_in_order_and_escape():
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    fig, ax = plt.subplots()
+    ax.plot([1, 2], [3, 4])
+    html = build_html("T <1>", [
+        Section("First", paragraph("a <script>x</script> b")),
+        Section("Second one", figure(fig, "cap")),
+        Section("Third", table(pd.DataFrame({"a": [1.5, None], "b": ["x", "y"]}))),
+    ])
+    assert html.index('id="first"') < html.index('id="second-one"') < html.index('id="third"')
+    assert '<a href="#second-one">' in html
+    assert "<script>" not in html and "&lt;script&gt;" in html and "T &lt;1&gt;" in html
+    check_self_contained(html, 1)
+
+
+def test_run_report_is_self_contained_with_provenance(toy_run):
+    tmp, store, run_id, res = toy_run
+    path = write_run_report(run_id, store, tmp / "r.html", result=res)
+    html = path.read_text()
+    # toy has no UK: applications, stocks, profile, brokers, routes, network
+    check_self_contained(html, 6)
+    sc = load_scenario("toy")
+    assert scenario_hash(sc) in html
+    assert f"<tr><th>seed</th><td>{res.compiled.seed}</td></tr>" in html
+    assert run_id in html and "numpy" in html and "name: toy" in html
+    assert "PROVENANCE" in html or "Provenance" in html
+    for title in ("Stocks by state", "Who moves on", "Brokers", "Routes", "Social network",
+                  "Scenario", "Run provenance", "Data provenance"):
+        assert f">{title}" in html, title
+
+
+def test_report_from_the_store_rebuilds_the_network(toy_run):
+    tmp, store, run_id, res = toy_run
+    import numpy as np
+
+    adj, broker, moved = regenerate_network(load_scenario("toy"), res.compiled.seed)
+    # the same graph as the run's, up to the order of the households
+    deg, run_deg = np.diff(adj.indptr), np.diff(res.network.indptr)
+    assert adj.nnz == res.network.nnz and (np.sort(deg) == np.sort(run_deg)).all()
+    assert (np.sort(deg[broker]) == np.sort(run_deg[res.agents.broker])).all()
+    assert moved is None
+    path = report(run_id, store, tmp / "from_store.html")
+    html = path.read_text()
+    check_self_contained(html, 6)
+    assert "rebuilt from the scenario and seed" in html
+
+
+def test_experiment_report(toy_run):
+    from onward.experiments.ensemble import ensemble
+
+    tmp, store, _, _ = toy_run
+    ens = ensemble("toy", n=2, seed=5, store=store, workers=1)
+    path = report(ens.experiment_id, store, tmp / "ens.html")
+    html = path.read_text()
+    check_self_contained(html, 1)
+    assert ens.experiment_id in html and "Job seeds" in html
+    # a job's run id reports its whole experiment
+    from onward.store import Store
+
+    job = Store(store).list_runs().query("kind == 'ensemble-job'").run_id.iloc[0]
+    assert ens.experiment_id in report(job, store, tmp / "job.html").read_text()
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, COLUMNS="160")
+    env.pop("ONWARD_STORE", None)
+    proc = subprocess.run([sys.executable, "-m", "onward.interfaces.cli", *args], cwd=cwd,
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def test_cli_run_writes_a_report_and_report_command(tmp_path):
+    proc = cli("run", "toy", "--json", cwd=tmp_path)
+    payload = json.loads(proc.stdout)  # stdout stays pure JSON; the path is in it
+    assert payload["run_id"] == "run-0001" and payload["report"] == "reports/run-0001.html"
+    check_self_contained((tmp_path / "reports" / "run-0001.html").read_text(), 6)
+    from typer.testing import CliRunner
+
+    from onward.interfaces.cli import app
+
+    out = tmp_path / "out" / "r1.html"
+    got = CliRunner().invoke(app, ["report", "latest", "--out", str(out), "--store",
+                                   str(tmp_path / "onward.duckdb")])
+    assert got.exit_code == 0, got.output
+    assert "r1.html" in got.output and out.exists()
+
+
+def test_other_kinds_of_run_add_their_sections(tmp_path):
+    import pandas as pd
+
+    from onward.report import register_sections
+    from onward.report.run import SECTION_BUILDERS, run_provenance
+    from onward.store import Store
+
+    def flee_sections(tables, meta, scenario, network):
+        return [Section("Validation", table(tables["validation"])),
+                Section("Run provenance", run_provenance(meta))]
+
+    st = Store(tmp_path / "s.duckdb")
+    rid = st.write_run({"kind": "flee-test", "scenario": "camps", "seed": 11,
+                        "scenario_hash": "abc123"},
+                       {"validation": pd.DataFrame({"camp": ["A"], "error": [0.25]})})
+    register_sections("flee-test", flee_sections)
+    try:
+        html = report(rid, st, tmp_path / "f.html").read_text()
+    finally:
+        SECTION_BUILDERS.pop("flee-test")
+    assert ">Validation</h2>" in html and "<td>0.25</td>" in html and "abc123" in html
+    check_self_contained(html, 0)
