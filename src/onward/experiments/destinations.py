@@ -230,10 +230,9 @@ _LABELS = {"skill": "skill (education, 0-1)", "funds": "funds (months of wage)",
 
 def plot_destinations(res: DestinationsResult, path: str | Path) -> list[Path]:
     """Draw the comparison to ``path`` (PNG) and the same name with ``.svg``; return both."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    import onward.viz.style  # noqa: F401  (Agg outside Jupyter, no display needed)
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
