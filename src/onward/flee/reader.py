@@ -1,0 +1,533 @@
+"""Read a Flee 3.1 scenario folder into a :class:`FleeCase`, checking it strictly.
+
+The folder holds ``input_csv/`` (locations, routes, closures, conflicts, sim_period,
+optional registration corrections and demographics), ``source_data/`` (UNHCR series,
+``data_layout.csv``) and ``simsetting.yml``. Flee 3.1's input rules (listed in
+docs/flee.md) are applied as Flee 3.1 applies them; where Flee 3.1 would crash or silently
+misread a file, the reader stops with ``file:line: field: problem. Fix: ...`` instead.
+
+>>> case = read_flee_folder("tests/data/flee/tiny")          # doctest: +SKIP
+>>> case.loc_names[:2], case.camps                           # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+from onward.engine.kernel import Graph
+from onward.flee.errors import FleeError, Problems
+from onward.flee.series import (
+    Series,
+    correct_registrations,
+    merge_tables,
+    parse_date,
+    read_series_file,
+)
+from onward.flee.settings import FleeSettings
+
+KIND_TOWN, KIND_CONFLICT, KIND_CAMP, KIND_FORWARD, KIND_MARKER = 0, 1, 2, 3, 4
+CLOSURE_TYPES = {"country", "location", "link", "camp", "idpcamp", "remove_forced_redirection"}
+
+
+@dataclass
+class Closure:
+    kind: str
+    name1: str
+    name2: str
+    start: int
+    end: int
+    where: str
+
+
+@dataclass
+class FleeCase:
+    """Everything a Flee 3.1 run needs, as arrays indexed by location and link."""
+
+    folder: Path
+    name: str
+    settings: FleeSettings
+    warnings: list[str]
+    start: date
+    length: int
+    loc_names: list[str]
+    country: list[str]
+    kind: np.ndarray            # KIND_* per location, as loaded (before day-0 events)
+    idpcamp: np.ndarray         # bool
+    conflict: np.ndarray        # intensity (> 0) or -1
+    pop: np.ndarray             # int64, population // hasten (0 for camps)
+    capacity: np.ndarray        # int64, capacity // hasten for camps, -1 otherwise
+    foreign: np.ndarray         # bool: country differs from the first location's
+    graph: Graph                # all links (both directions; duplicates kept as Flee does)
+    edge_speed: np.ndarray      # per link: max_move_speed attribute or NaN
+    edge_walk: np.ndarray       # per link: walk_probability attribute (0 when absent)
+    closures: list[Closure]
+    conflict_cols: list[int]    # location index per conflicts.csv column (-1: unknown name)
+    conflict_values: np.ndarray  # days x columns
+    total: Series
+    camp_series: dict[str, Series]
+    camps: list[int]            # camps at start, in location order (Flee's camp list)
+    is_camp: np.ndarray         # bool, Flee's ``camp`` flag at load time
+    is_town: np.ndarray         # bool, Flee's ``town`` flag at load time
+    is_marker: np.ndarray       # bool
+    movechance: np.ndarray      # move chance at load time
+    attributes: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def n_locations(self) -> int:
+        return len(self.loc_names)
+
+    def index(self, name: str) -> int:
+        return self.loc_names.index(name)
+
+
+def is_flee_folder(path: str | Path) -> bool:
+    """True for a directory with ``input_csv/`` and ``source_data/``."""
+    p = Path(path)
+    return p.is_dir() and (p / "input_csv").is_dir() and (p / "source_data").is_dir()
+
+
+def _rows(path: Path) -> list[list[str]]:
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.reader(f))
+
+
+def _int(text: str, where: str, name: str, pr: Problems, fix: str) -> int | None:
+    try:
+        return int(text)
+    except ValueError:
+        pr.error(where, name, f"{text!r} is not a whole number", fix)
+        return None
+
+
+def read_flee_folder(folder: str | Path) -> FleeCase:
+    """Read and check a Flee 3.1 folder; raises :class:`FleeError` listing every problem."""
+    folder = Path(folder)
+    if not is_flee_folder(folder):
+        raise FleeError([f"{folder}:1: folder: not a Flee scenario folder (needs input_csv/ "
+                         "and source_data/). Fix: give the folder that holds both"])
+    pr = Problems()
+    inp, src = folder / "input_csv", folder / "source_data"
+    for need in ("locations.csv", "routes.csv", "sim_period.csv", "conflicts.csv"):
+        if not (inp / need).is_file():
+            pr.error(f"input_csv/{need}:1", "file", "missing",
+                     f"add input_csv/{need} as Flee 3.1 needs it")
+    if not (src / "data_layout.csv").is_file():
+        pr.error("source_data/data_layout.csv:1", "file", "missing",
+                 "add data_layout.csv mapping 'total' and each camp to series files")
+    sset = folder / "simsetting.yml"
+    if not sset.is_file():
+        pr.error("simsetting.yml:1", "file", "missing", "add simsetting.yml (may be empty)")
+    pr.raise_if_any()
+    from onward.flee.settings import read_settings_text
+
+    settings, swarn = read_settings_text(sset.read_text(encoding="utf-8"), "simsetting.yml")
+    pr.warnings.extend(swarn)
+    settings_hasten = settings.hasten
+
+    # --- sim_period.csv
+    start: date | None = None
+    length = 0
+    for i, row in enumerate(_rows(inp / "sim_period.csv")):
+        where = f"input_csv/sim_period.csv:{i + 1}"
+        if not row:
+            continue
+        if row[0].lower() == "startdate" and len(row) > 1:
+            try:
+                start = parse_date(row[1])
+            except ValueError:
+                pr.error(where, "StartDate", f"{row[1]!r} is not a date YYYY-MM-DD",
+                         "write StartDate,2012-02-29")
+        elif row[0].lower() == "length" and len(row) > 1:
+            length = _int(row[1], where, "Length", pr, "write Length,300") or 0
+    if start is None:
+        pr.error("input_csv/sim_period.csv:1", "StartDate", "missing",
+                 "add a line StartDate,YYYY-MM-DD")
+    pr.raise_if_any()
+    assert start is not None
+
+    # --- locations.csv
+    names: list[str] = []
+    country: list[str] = []
+    kinds: list[int] = []
+    idp: list[bool] = []
+    conflict: list[float] = []
+    pops: list[int] = []
+    caps: list[int] = []
+    attrs: list[dict[str, str]] = []
+    columns: list[str] = []
+    home: str | None = None
+    seen: dict[str, int] = {}
+    for i, row in enumerate(_rows(inp / "locations.csv")):
+        where = f"input_csv/locations.csv:{i + 1}"
+        if len(row) == 0:
+            continue
+        if row[0] == "":
+            pr.error(where, "name", "is empty (Flee 3.1 crashes on it)",
+                     "write a location name or start the line with #")
+            continue
+        if row[0][0] == "#":
+            if len(row) > 8:
+                columns.extend(c.strip() for c in row[8:])
+            continue
+        if len(row) < 8:
+            pr.error(where, "row", f"has {len(row)} fields, needs 8 (name, region, country, "
+                     "lat, lon, location_type, conflict_date, population)",
+                     "complete the row")
+            continue
+        name = row[0]
+        if name in seen:
+            pr.error(where, "name", f"{name!r} also on line {seen[name]}",
+                     "give each location a unique name")
+            continue
+        seen[name] = i + 1
+        if home is None:
+            home = row[2] if row[2] else "unknown"
+        ctry = row[2] if row[2] else "unknown"
+        ltype = row[5].lower()
+        if row[7] == "":
+            popv = 0
+        else:
+            pv = _int(row[7], where, "population", pr, "write a whole number or leave empty")
+            popv = (pv or 0) // settings_hasten
+        extra = {}
+        for j in range(8, len(row)):
+            key = columns[j - 8] if j - 8 < len(columns) else f"column{j + 1}"
+            extra[key] = row[j]
+        intensity = -1.0
+        is_idp = False
+        if "conflict" in ltype:
+            cd = _int(row[6], where, "conflict_date", pr,
+                      "write 0 (conflict from day 0) or the day the conflict starts")
+            if cd is not None and cd > 0:
+                ltype = "town"
+        if "camp" in ltype:
+            k = KIND_CAMP
+            is_idp = "idp" in ltype
+        elif "conflict" in ltype:
+            k = KIND_CONFLICT
+            try:
+                intensity = float(extra.get("conflict_intensity", 1.0))
+            except ValueError:
+                pr.error(where, "conflict_intensity", f"{extra['conflict_intensity']!r} is "
+                         "not a number", "write a number")
+                intensity = 1.0
+        elif "forward" in ltype:
+            k = KIND_FORWARD
+        elif "marker" in ltype:
+            k = KIND_MARKER
+        elif "default" in ltype or "town" in ltype:
+            k = KIND_TOWN
+        else:
+            pr.error(where, "location_type", f"{row[5]!r} is not a Flee location type",
+                     "write camp, idpcamp, conflict_zone, town, default, forwarding_hub or "
+                     "marker")
+            k = KIND_TOWN
+        names.append(name)
+        country.append(ctry)
+        kinds.append(k)
+        idp.append(is_idp)
+        conflict.append(intensity)
+        if k == KIND_CAMP:
+            caps.append(popv)
+            pops.append(0)
+        else:
+            caps.append(-1)
+            pops.append(popv)
+        attrs.append(extra)
+    if not names:
+        pr.error("input_csv/locations.csv:1", "rows", "no locations", "add location rows")
+    pr.raise_if_any()
+    index = {n: j for j, n in enumerate(names)}
+    if settings.extra.get("camps_are_sicks") and any("deactivation_probability" in a
+                                                      for a in attrs):
+        pr.error("simsetting.yml:1", "spawn_rules.camps_are_sicks", "with a "
+                 "deactivation_probability column Flee 3.1 compares a number with text and "
+                 "crashes", "remove camps_are_sicks or the column")
+    elif settings.extra.get("camps_are_sicks"):
+        pr.warn("simsetting.yml:1", "spawn_rules.camps_are_sicks", "no location has a "
+                "deactivation_probability column, so no agent is removed (as in Flee 3.1)")
+
+    # --- routes.csv
+    src_l: list[int] = []
+    dst_l: list[int] = []
+    dist_l: list[float] = []
+    speed_l: list[float] = []
+    walk_l: list[float] = []
+    link_cols: list[str] = []
+    pair_dist: dict[tuple[int, int], tuple[float, int]] = {}
+    for i, row in enumerate(_rows(inp / "routes.csv")):
+        where = f"input_csv/routes.csv:{i + 1}"
+        if len(row) == 0:
+            continue
+        if row[0] == "":
+            pr.error(where, "name1", "is empty (Flee 3.1 crashes on it)",
+                     "write a location name or start the line with #")
+            continue
+        if row[0][0] == "#":
+            if len(row) > 4:
+                link_cols.extend(c.strip() for c in row[4:])
+            continue
+        if len(row) < 3:
+            pr.error(where, "row", "needs name1,name2,distance[,forced_redirection]",
+                     "complete the row")
+            continue
+        a, b = index.get(row[0]), index.get(row[1])
+        for nm, ix, col in ((row[0], a, "name1"), (row[1], b, "name2")):
+            if ix is None:
+                pr.error(where, col, f"{nm!r} is not in locations.csv (Flee 3.1 exits)",
+                         "fix the spelling or add the location")
+        try:
+            dist = float(row[2])
+            if not np.isfinite(dist) or dist < 0:
+                raise ValueError
+        except ValueError:
+            pr.error(where, "distance", f"{row[2]!r} is not a distance >= 0 in km",
+                     "write the road distance in km")
+            continue
+        fr = 0
+        if len(row) > 3:
+            fr = _int(row[3] or "0", where, "forced_redirection", pr, "write 0, 1 or 2") or 0
+        ext = {(link_cols[j - 4] if j - 4 < len(link_cols) else f"column{j + 1}"): row[j]
+               for j in range(4, len(row))}
+        try:
+            sp = float(ext["max_move_speed"]) if "max_move_speed" in ext else np.nan
+            wp = float(ext.get("walk_probability", "0.0") or 0.0)
+        except ValueError:
+            pr.error(where, "max_move_speed/walk_probability", "is not a number",
+                     "write numbers")
+            continue
+        if a is None or b is None:
+            continue
+        key = (min(a, b), max(a, b))
+        if key in pair_dist and pair_dist[key][0] != dist:
+            pr.error(where, "distance", f"the link {row[0]}-{row[1]} is also on line "
+                     f"{pair_dist[key][1]} with another distance (Flee 3.1 takes whichever "
+                     "it meets first, which changes with closures)",
+                     "keep one row per pair of locations")
+            continue
+        pair_dist[key] = (dist, i + 1)
+        # forced_redirection: 1 links twice (Flee 3.1 bug), 2 links name2 -> name1 once;
+        # the flag itself has no effect on movement in Flee 3.1
+        ups = [(a, b), (a, b)] if fr == 1 else [(b, a)] if fr == 2 else [(a, b)]
+        if fr == 1:
+            pr.warn(where, "forced_redirection", "1 makes Flee 3.1 add the link twice, "
+                    "doubling its weight; reproduced")
+        for x, y in ups:
+            for s_, d_ in ((x, y), (y, x)):
+                src_l.append(s_)
+                dst_l.append(d_)
+                dist_l.append(dist)
+                speed_l.append(sp)
+                walk_l.append(wp)
+    src_a = np.asarray(src_l, dtype=np.int64)
+    dst_a = np.asarray(dst_l, dtype=np.int64)
+    order = np.lexsort((dst_a, src_a)) if len(src_a) else np.zeros(0, dtype=np.int64)
+    counts = np.bincount(src_a, minlength=len(names)) if len(src_a) else np.zeros(len(names),
+                                                                                 dtype=np.int64)
+    indptr = np.zeros(len(names) + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    graph = Graph(indptr, dst_a[order].astype(np.int32),
+                  np.asarray(dist_l, dtype=np.float64)[order])
+    edge_speed = np.asarray(speed_l, dtype=np.float64)[order]
+    edge_walk = np.asarray(walk_l, dtype=np.float64)[order]
+
+    # --- closures.csv
+    closures: list[Closure] = []
+    cpath = inp / "closures.csv"
+    countries = set(country)
+    if cpath.is_file():
+        for i, row in enumerate(_rows(cpath)):
+            where = f"input_csv/closures.csv:{i + 1}"
+            if len(row) == 0 or (row[0] and row[0][0] == "#"):
+                continue
+            if len(row) < 5 or row[0] == "":
+                pr.error(where, "row", "needs closure_type,name1,name2,start,end",
+                         "complete the row")
+                continue
+            s0 = _int(row[3], where, "closure_start", pr, "write a day number")
+            s1 = _int(row[4], where, "closure_end", pr, "write a day number")
+            if s0 is None or s1 is None:
+                continue
+            kind = row[0]
+            if kind not in CLOSURE_TYPES:
+                pr.warn(where, "closure_type", f"{kind!r} is not a type Flee 3.1 acts on; "
+                        "ignored, as Flee 3.1 does")
+                continue
+            if kind == "country":
+                for nm in (row[1], row[2]):
+                    if nm not in countries:
+                        pr.warn(where, "country", f"{nm!r} is no location's country; the "
+                                "closure closes nothing (as in Flee 3.1)")
+            elif kind in ("camp", "idpcamp", "location", "remove_forced_redirection"):
+                if row[1] not in index:
+                    pr.error(where, "name1", f"{row[1]!r} is not in locations.csv (Flee 3.1 "
+                             "would act on the first location instead)",
+                             "fix the spelling")
+                    continue
+            elif kind == "link":
+                if len(row[1]) != 1:
+                    pr.warn(where, "link", "Flee 3.1 compares names by identity here, so a "
+                            "link closure whose name1 is longer than one character closes "
+                            "nothing; ignored, as Flee 3.1 does")
+                    continue
+                if row[1] not in index or row[2] not in index:
+                    pr.warn(where, "link", "names a location that does not exist; ignored")
+                    continue
+                pr.warn(where, "link", "Flee 3.1 closes only the direction name2 -> name1; "
+                        "reproduced")
+            if kind == "remove_forced_redirection":
+                pr.warn(where, "remove_forced_redirection", "the flag has no effect on "
+                        "movement in Flee 3.1; ignored")
+                continue
+            closures.append(Closure(kind, row[1], row[2], s0, s1, where))
+
+    # --- conflicts.csv
+    crow = _rows(inp / "conflicts.csv")
+    conflict_cols: list[int] = []
+    col_pos: list[int] = []
+    values: list[list[float]] = []
+    if not crow:
+        pr.error("input_csv/conflicts.csv:1", "header", "the file is empty",
+                 "write a header #Day,<location>,... and one row per day")
+    else:
+        header = [h.strip() for h in crow[0]]
+        for j in range(1, len(header)):
+            if header[j] and header[j] in header[1:j]:
+                pr.error("input_csv/conflicts.csv:1", header[j], "is a second column of that "
+                         "name (Flee 3.1 would interleave both columns into one)",
+                         "keep one column per location")
+            elif header[j]:
+                col_pos.append(j)
+                ix = index.get(header[j], -1)
+                if ix < 0:
+                    pr.warn("input_csv/conflicts.csv:1", header[j], "is not in locations.csv; "
+                            "its column is ignored (as in Flee 3.1)")
+                conflict_cols.append(ix)
+        for i, row in enumerate(crow[1:]):
+            where = f"input_csv/conflicts.csv:{i + 2}"
+            if len(row) > len(header):
+                pr.error(where, "row", f"has {len(row)} fields, the header {len(header)}",
+                         "make every row as long as the header")
+                continue
+            vals = []
+            for j in col_pos:
+                if j >= len(row):
+                    pr.error(where, header[j], "is missing", "complete the row")
+                    break
+                try:
+                    vals.append(float(row[j].strip()))
+                except ValueError:
+                    pr.error(where, header[j], f"{row[j]!r} is not a number",
+                             "write 0 or a conflict intensity")
+                    break
+            else:
+                values.append(vals)
+    conflict_values = np.asarray(values, dtype=np.float64).reshape(len(values), len(col_pos))
+
+    # --- source_data
+    layout: dict[str, Series] = {}
+    for i, row in enumerate(_rows(src / "data_layout.csv")):
+        where = f"source_data/data_layout.csv:{i + 1}"
+        if len(row) <= 1:
+            continue
+        if row[0] == "":
+            pr.error(where, "name", "is empty (Flee 3.1 crashes on it)", "write a name")
+            continue
+        if row[0][0] == "#":
+            continue
+        d, v = read_series_file(src / row[1], start, settings_hasten, pr,
+                                f"source_data/{row[1]}")
+        for extra_file in row[2:]:
+            d2, v2 = read_series_file(src / extra_file, start, settings_hasten, pr,
+                                      f"source_data/{extra_file}")
+            if len(d) and len(d2) and d[0] < d2[0]:
+                pr.error(where, extra_file, "starts later than the first file (Flee 3.1's "
+                         "AddCSVTables crashes)", "list the file that starts first last, "
+                         "or give both files the same first date")
+                continue
+            merged = merge_tables(d, v, d2, v2)
+            if merged is not None:
+                d, v = merged
+        if row[0] not in layout and len(d):
+            layout[row[0]] = Series(row[0], d, v)
+    if "total" not in layout and not pr.errors:
+        pr.error("source_data/data_layout.csv:1", "total", "no 'total' row",
+                 "add total,refugees.csv")
+    is_camp = [k == KIND_CAMP for k in kinds]
+    is_town = [k == KIND_TOWN for k in kinds]
+    by_kind = {KIND_TOWN: settings.default_movechance,
+               KIND_CONFLICT: settings.conflict_movechance,
+               KIND_FORWARD: 1.0, KIND_MARKER: 1.0}
+    movechance = [(settings.idpcamp_movechance if idp[j] else settings.camp_movechance)
+                  if k == KIND_CAMP else by_kind[k] for j, k in enumerate(kinds)]
+    # Flee 3.1: a location whose move chance is below 0.005 becomes a camp at load time
+    for j, k in enumerate(kinds):
+        if k != KIND_CAMP and movechance[j] < 0.005:
+            pr.warn(f"input_csv/locations.csv:{seen[names[j]]}", "location_type",
+                    f"{names[j]} has move chance {movechance[j]} < 0.005, so Flee 3.1 makes "
+                    "it a camp; reproduced")
+            is_camp[j] = True
+            is_town[j] = False
+    camps = [j for j in range(len(names)) if is_camp[j]]
+    for j in camps:
+        if names[j] not in layout and not pr.errors:
+            pr.error("source_data/data_layout.csv:1", names[j], "the camp has no series row "
+                     "(Flee 3.1 exits)", f"add {names[j]},<file>.csv")
+
+    rpath = inp / "registration_corrections.csv"
+    if rpath.is_file() and not pr.errors:
+        for i, row in enumerate(_rows(rpath)):
+            where = f"input_csv/registration_corrections.csv:{i + 1}"
+            if len(row) <= 1:
+                continue
+            if row[0] not in layout:
+                pr.error(where, "name", f"{row[0]!r} has no series in data_layout.csv "
+                         "(Flee 3.1 exits)", "fix the name")
+                continue
+            try:
+                day = (parse_date(row[1]) - start).days
+            except ValueError:
+                pr.error(where, "date", f"{row[1]!r} is not a date YYYY-MM-DD",
+                         "write YYYY-MM-DD")
+                continue
+            s = layout[row[0]]
+            hits = [k for k in range(len(s.days)) if int(s.days[k]) == day and k > 0]
+            if not hits:
+                pr.error(where, "date", f"{row[1]} is not a date of {row[0]}'s series after "
+                         "its first row (Flee 3.1 crashes: UnboundLocalError)",
+                         "use a date that appears in the series")
+                continue
+            if any(s.values[k - 1] == 0 for k in hits):
+                pr.error(where, "date", f"the value before {row[1]} is 0, so the scaling "
+                         "divides by zero", "use another date")
+                continue
+            correct_registrations(s, day)
+    demo = sorted(p.name for p in inp.glob("demographics_*.csv"))
+    if demo:
+        pr.warn("input_csv/" + demo[0] + ":1", "demographics", "agent attributes ("
+                + ", ".join(demo) + ") change no move rule under these settings; not drawn")
+    pr.raise_if_any()
+
+    return FleeCase(
+        folder=folder, name=folder.name, settings=settings, warnings=pr.warnings,
+        start=start, length=length, loc_names=names, country=country,
+        kind=np.asarray(kinds, dtype=np.int8), idpcamp=np.asarray(idp, dtype=bool),
+        conflict=np.asarray(conflict, dtype=np.float64),
+        pop=np.asarray(pops, dtype=np.int64), capacity=np.asarray(caps, dtype=np.int64),
+        foreign=np.asarray([c != home for c in country], dtype=bool),
+        graph=graph, edge_speed=edge_speed, edge_walk=edge_walk, closures=closures,
+        conflict_cols=conflict_cols, conflict_values=conflict_values,
+        total=layout.get("total", Series("total", np.zeros(1), np.zeros(1))),
+        camp_series={names[j]: layout[names[j]] for j in camps}, camps=camps,
+        is_camp=np.asarray(is_camp, dtype=bool), is_town=np.asarray(is_town, dtype=bool),
+        is_marker=np.asarray([k == KIND_MARKER for k in kinds], dtype=bool),
+        movechance=np.asarray(movechance, dtype=np.float64), attributes=attrs,
+    )
+
+
+__all__ = ["FleeCase", "FleeError", "is_flee_folder", "read_flee_folder"]

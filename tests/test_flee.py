@@ -1,0 +1,354 @@
+"""Flee 3.1 folders: strict reading, Flee's rules, and equivalence with stored Flee runs.
+
+The stored runs in tests/data/flee/flee31/ are Flee 3.1's own out.csv tables (see the
+README there for how they were made); Flee itself is not needed here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from onward.engine.kernel import Graph
+from onward.flee import (
+    FleeError,
+    flee_metrics,
+    flee_validation_figure,
+    is_flee_folder,
+    read_flee_folder,
+    simulate_flee,
+    spawn_schedule,
+)
+from onward.flee.metrics import camp_names
+from onward.flee.routes import enumerate_paths
+from onward.flee.series import Series, field, merge_tables
+from onward.flee.settings import read_settings_text
+
+DATA = Path(__file__).parent / "data" / "flee"
+TINY = DATA / "tiny"
+MALI = DATA / "mali2012"
+REF = DATA / "flee31"
+SEED_FREE = ["Date", "refugees in camps (UNHCR)", "total refugees (simulation)",
+             "raw UNHCR refugee count", "refugee_debt"]
+
+
+def flee_runs(name: str) -> list[pd.DataFrame]:
+    runs = [pd.read_csv(p) for p in sorted(REF.glob(f"{name}_seed*.csv"))]
+    assert len(runs) >= 3, f"stored Flee runs for {name} are missing"
+    return runs
+
+
+@pytest.fixture(scope="module")
+def tiny_case():
+    return read_flee_folder(TINY)
+
+
+@pytest.fixture(scope="module")
+def mali_case():
+    return read_flee_folder(MALI)
+
+
+@pytest.fixture(scope="module")
+def mali_runs(mali_case):
+    return [simulate_flee(mali_case, seed=s) for s in (1, 2)]
+
+
+@pytest.fixture(scope="module")
+def tiny_runs(tiny_case):
+    return [simulate_flee(tiny_case, seed=s) for s in (1, 2, 3, 4)]
+
+
+# --- equivalence with Flee 3.1's own runs ------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["tiny", "mali2012"])
+def test_seed_independent_columns_equal_flee(name, tiny_runs, mali_runs):
+    ours = (tiny_runs if name == "tiny" else mali_runs)[0].table
+    theirs = flee_runs(name)
+    for ref in theirs:  # Flee's seeds agree among themselves on these columns
+        cols = SEED_FREE + [c for c in ref.columns if c.endswith(" data")]
+        pd.testing.assert_frame_equal(ref[cols], theirs[0][cols])
+    ref = theirs[0]
+    assert list(ours.columns) == list(ref.columns)
+    assert len(ours) == len(ref)
+    cols = SEED_FREE + [c for c in ref.columns if c.endswith(" data")]
+    for c in cols:
+        assert ours[c].astype(str).tolist() == ref[c].astype(str).tolist(), c
+
+
+@pytest.mark.parametrize("name", ["tiny", "mali2012"])
+def test_ard_within_flee_seed_range(name, tiny_runs, mali_runs):
+    ours = tiny_runs if name == "tiny" else mali_runs
+    theirs = [flee_metrics(t) for t in flee_runs(name)]
+    for key in ("ard", "ard_rescaled"):
+        lo = min(m[key] for m in theirs) - 0.05
+        hi = max(m[key] for m in theirs) + 0.05
+        for r in ours:
+            v = flee_metrics(r.table)[key]
+            assert lo <= v <= hi, (name, key, v, lo, hi)
+
+
+def test_tiny_camp_counts_follow_flee(tiny_runs):
+    """Mean camp counts over days, averaged over seeds, within 8% of Flee's."""
+    theirs = flee_runs("tiny")
+    for c in camp_names(theirs[0]):
+        ref = np.mean([t[f"{c} sim"].mean() for t in theirs])
+        ours = np.mean([r.table[f"{c} sim"].mean() for r in tiny_runs])
+        assert abs(ours - ref) <= 0.08 * ref, (c, ours, ref)
+
+
+def test_mali_main_camp_follows_flee(mali_runs):
+    theirs = flee_runs("mali2012")
+    ref = np.mean([t["Fassala-Mbera sim"].mean() for t in theirs])
+    for r in mali_runs:
+        assert abs(r.table["Fassala-Mbera sim"].mean() - ref) <= 0.05 * ref
+    assert all(r.agents == 14805 for r in mali_runs)  # as Flee 3.1 at day 300
+
+
+def test_mali_niger_camps_follow_flee(mali_runs):
+    """Niamey is fed by agents leaving full camps; it tracks Flee only when an agent that
+    frees room in a full camp lets the agents after it in (Flee's one-by-one order)."""
+    theirs = flee_runs("mali2012")
+    for camp, tol in (("Niamey", 0.12), ("Abala", 0.12)):
+        ref = np.mean([t[f"{camp} sim"].mean() for t in theirs])
+        ours = np.mean([r.table[f"{camp} sim"].mean() for r in mali_runs])
+        assert abs(ours - ref) <= tol * ref, (camp, ours, ref)
+
+
+# --- the run itself --------------------------------------------------------------------
+
+
+def test_same_seed_same_table_and_seeds_differ(tiny_case, tiny_runs):
+    again = simulate_flee(tiny_case, seed=1)
+    pd.testing.assert_frame_equal(again.table, tiny_runs[0].table)
+    a, b = tiny_runs[0].table, tiny_runs[1].table
+    assert not a["Camp-East sim"].equals(b["Camp-East sim"])
+
+
+def test_agents_are_conserved(tiny_case, tiny_runs):
+    sched = spawn_schedule(tiny_case, 120)
+    t = tiny_runs[0].table
+    expected = sched.initial.sum() + np.cumsum(sched.new)
+    assert (t["total refugees (simulation)"].to_numpy() == expected).all()
+    assert (t["refugees in camps (simulation)"] <= t["total refugees (simulation)"]).all()
+    assert tiny_runs[0].agents == expected[-1]
+
+
+def test_days_stops_early(tiny_case, tiny_runs):
+    short = simulate_flee(tiny_case, days=30, seed=1)
+    assert len(short.table) == 30
+    pd.testing.assert_frame_equal(short.table, tiny_runs[0].table.iloc[:30])
+
+
+def test_closed_border_keeps_agents_out(tiny_case, tiny_runs):
+    """Aland-Carpathia is closed until day 25: Camp-South (Carpathia) keeps its 20 day-0
+    agents, who cannot leave either, until the border opens."""
+    for r in tiny_runs:
+        t = r.table
+        assert (t["Camp-South sim"].iloc[:25] == 20).all()
+        assert t["Camp-South sim"].iloc[60] > 20
+
+
+def test_awareness_zero_moves_nobody(tiny_case):
+    from dataclasses import replace
+
+    s = replace(tiny_case.settings, awareness_level=0)
+    case = replace(tiny_case, settings=s)
+    t = simulate_flee(case, days=15, seed=1).table
+    assert (t["refugees in camps (simulation)"] == t["refugees in camps (simulation)"][0]).all()
+
+
+# --- reading ---------------------------------------------------------------------------
+
+
+def test_reader_applies_flee_rules(mali_case, tiny_case):
+    c = mali_case
+    assert is_flee_folder(MALI) and not is_flee_folder(DATA)
+    assert [c.loc_names[i] for i in c.camps][:2] == ["Fassala-Mbera", "Mentao"]
+    gao = c.index("Gao")  # conflict_zone with conflict_date 23: a town until then
+    assert c.is_town[gao] and c.conflict[gao] < 0
+    assert c.pop[c.index("Bamako")] == 1809106 // 10  # hasten 10
+    assert c.capacity[c.index("Abala")] == 11387 // 10
+    assert any("capacity_scaling" in w for w in c.warnings)
+    t = tiny_case
+    dovo, gila = t.index("Dovo"), t.index("Gila")
+    g = t.graph
+    to_gila = g.indices[g.indptr[dovo]:g.indptr[dovo + 1]] == gila
+    assert to_gila.sum() == 2  # forced_redirection 1: linked twice
+    assert any("Nowhere" in w for w in t.warnings)
+    assert t.conflict_cols.count(-1) == 1
+
+
+def test_series_rules():
+    s = Series("x", np.array([-3.0, 0.0, 10.0]), np.array([5.0, 0.0, 25.0]))
+    assert field(s, np.array([-10, -3, 0, 1, 4, 10, 99])).tolist() == [5, 5, 0, 2, 10, 25, 25]
+    # AddCSVTables: a second-file point between two first-file dates joins the next value;
+    # second-file points after the first file's last date are dropped
+    d, v = merge_tables(np.array([0.0, 10.0, 20.0]), np.array([1.0, 2.0, 3.0]),
+                        np.array([0.0, 5.0, 30.0]), np.array([10.0, 20.0, 40.0]))
+    assert d.tolist() == [0.0, 5.0, 10.0, 20.0]
+    assert v.tolist() == [11.0, 22.0, 22.0, 23.0]
+
+
+def test_paths_with_markers_and_awareness():
+    # 0 - 1(marker) - 2 - 3
+    g = Graph.from_edges(4, [0, 1, 1, 2, 2, 3], [1, 0, 2, 1, 3, 2], [1.0, 1, 2, 2, 4, 4])
+    marker = np.array([False, True, False, False])
+    p = enumerate_paths(g, np.ones(6, bool), marker, awareness=1)
+    routes = [p.nodes[k, :p.length[k]].tolist() for k in range(p.graph.indptr[0],
+                                                                 p.graph.indptr[1])]
+    assert routes == [[1, 2]]  # a marker is passed through, not a destination
+    assert p.graph.distance[p.graph.indptr[0]] == 3.0
+    p2 = enumerate_paths(g, np.ones(6, bool), marker, awareness=2)
+    routes2 = [p2.nodes[k, :p2.length[k]].tolist() for k in range(p2.graph.indptr[0],
+                                                                   p2.graph.indptr[1])]
+    assert routes2 == [[1, 2], [1, 2, 3]]
+
+
+@pytest.mark.parametrize("edit, expected", [
+    (("input_csv/locations.csv", "Cimo,R2,Aland,11,10.5,town,,20000",
+      "Cimo,R2,Aland,11,10.5,town,,20k"),
+     "input_csv/locations.csv:4: population: '20k' is not a whole number"),
+    (("input_csv/routes.csv", "Ardo,Cimo,120,0", "Ardo,Cimmo,120,0"),
+     "input_csv/routes.csv:2: name2: 'Cimmo' is not in locations.csv"),
+    (("input_csv/locations.csv", "Gila,R4,Aland,12.5,12,town,,", "Gila,R4,Aland,12.5,12,city,,"),
+     "input_csv/locations.csv:8: location_type: 'city' is not a Flee location type"),
+    (("source_data/data_layout.csv", "Camp-West,camp-west.csv\n", ""),
+     "Camp-West: the camp has no series row"),
+    (("input_csv/registration_corrections.csv", "2020-03-01", "2020-03-02"),
+     "input_csv/registration_corrections.csv:1: date: 2020-03-02 is not a date"),
+    (("source_data/camp-north.csv", "2020-03-01,700", "2020-03-01,7.5e2"),
+     "source_data/camp-north.csv:3: value: '7.5e2' is not a whole number"),
+    (("simsetting.yml", "  start_on_foot: True", "  start_on_foot: True\n"
+      "  ChildrenAvoidHazards: True"),
+     "simsetting.yml:19: ChildrenAvoidHazards: needs per-agent ages"),
+    (("simsetting.yml", "  avoid_short_stints: True", "  avoid_short_stints: 'false'"),
+     "simsetting.yml:17: avoid_short_stints: 'false' is not true or false"),
+    (("simsetting.yml", "optimisations:", "flood_rules:\n  max_flood_level: 3\noptimisations:"),
+     "simsetting.yml:19: flood_rules: flood-driven rules are not supported"),
+])
+def test_bad_folders_are_refused_with_file_line_field_fix(tmp_path, edit, expected):
+    folder = tmp_path / "case"
+    shutil.copytree(TINY, folder)
+    path, old, new = edit
+    f = folder / path
+    text = f.read_text()
+    assert old in text
+    f.write_text(text.replace(old, new))
+    with pytest.raises(FleeError) as exc:
+        read_flee_folder(folder)
+    msg = str(exc.value)
+    assert expected in msg, msg
+    assert "Fix:" in msg
+
+
+def test_settings_flee_ignores_are_warned():
+    text = ("move_rules:\n  capacity_scaling: 1.0\n  camp_weight: 2\nspawn_rules:\n"
+            "  camps_are_sinks: true\n  empty_camps_on_day0: true\nnew_section: 1\n")
+    s, warnings = read_settings_text(text)
+    assert s.camp_weight == 2.0
+    joined = "\n".join(warnings)
+    for key in ("capacity_scaling", "camps_are_sinks", "empty_camps_on_day0", "new_section"):
+        assert key in joined
+    assert "simsetting.yml:2:" in joined
+
+
+def test_too_few_conflict_rows_is_refused(tiny_case):
+    with pytest.raises(FleeError, match="conflicts.csv:.*Fix"):
+        simulate_flee(tiny_case, days=500)
+
+
+# --- metrics and figure ----------------------------------------------------------------
+
+
+def test_metrics_match_definitions():
+    t = pd.DataFrame({"A sim": [3, 0], "A data": [1, 2], "B sim": [1, 4], "B data": [3, 2],
+                      "refugees in camps (UNHCR)": [4, 4],
+                      "refugees in camps (simulation)": [4, 4], "Total error": [0.1, 0.3]})
+    m = flee_metrics(t)
+    assert m["ard"] == pytest.approx(np.mean([4 / 4, 4 / 4]))
+    assert m["ard_rescaled"] == pytest.approx(1.0)
+    assert m["total_error_mean"] == pytest.approx(0.2)
+    assert m["mase"] is None  # too few days for the day-7 naive forecast
+
+
+def test_flee_metrics_reproduce_flee_postprocessing_on_stored_run():
+    """Recompute Flee's 'Error (normal)' by hand from the stored out.csv."""
+    t = flee_runs("tiny")[0]
+    names = camp_names(t)
+    diff = sum((t[f"{c} sim"] - t[f"{c} data"]).abs() for c in names)
+    ard = (diff / np.maximum(t["refugees in camps (UNHCR)"], 1)).mean()
+    assert flee_metrics(t)["ard"] == pytest.approx(ard)
+
+
+def test_validation_figure(tiny_runs):
+    fig = flee_validation_figure(tiny_runs[0].table, title="tiny",
+                                 references=flee_runs("tiny"))
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(visible) == len(tiny_runs[0].camp_names) + 1
+    assert visible[0].get_title() == "Camp-North"
+    assert "relative difference" in visible[-1].get_title()
+
+
+# --- command line ----------------------------------------------------------------------
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, COLUMNS="160")
+    env.pop("ONWARD_STORE", None)
+    return subprocess.run([sys.executable, "-m", "onward.interfaces.cli", *args], cwd=cwd,
+                          capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_cli_runs_a_flee_folder_as_json(tmp_path):
+    proc = _cli("run", str(TINY), "--json", "--days", "20", "--store",
+                str(tmp_path / "s.duckdb"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    payload = json.loads(proc.stdout)
+    assert list(payload) == ["case", "days", "agents", "engine_seconds", "ard",
+                             "ard_rescaled", "mase", "per_camp"]
+    assert payload["case"] == "tiny" and payload["days"] == 20
+    assert set(payload["per_camp"]) == {"Camp-North", "Camp-East", "Camp-South", "Camp-West"}
+    assert "sum_from_camps" in proc.stderr  # ignored settings are named, on stderr
+
+    from onward.store import Store
+
+    runs = Store(tmp_path / "s.duckdb").list_runs()
+    assert len(runs) == 1
+    camps = Store(tmp_path / "s.duckdb").read_table("flee_camps")
+    assert len(camps) == 20 * 4 and set(camps.columns) >= {"day", "camp", "simulated", "observed"}
+    from onward.flee.summary import wide_table
+
+    wide = wide_table(camps, Store(tmp_path / "s.duckdb").read_table("flee_totals"))
+    m = flee_metrics(wide)
+    assert m["ard"] == pytest.approx(payload["ard"])
+    assert m["ard_rescaled"] == pytest.approx(payload["ard_rescaled"])
+
+
+def test_cli_refuses_bad_flee_folder(tmp_path):
+    folder = tmp_path / "bad"
+    shutil.copytree(TINY, folder)
+    (folder / "simsetting.yml").write_text("move_rules:\n  stay_close_to_home: true\n")
+    proc = _cli("run", str(folder), "--json", "--store", str(tmp_path / "s.duckdb"),
+                cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "simsetting.yml:2: stay_close_to_home" in proc.stderr
+    assert proc.stdout == ""
+
+
+def test_over_time_table(tiny_runs):
+    from onward.flee.summary import over_time
+
+    t = tiny_runs[0].table
+    ot = over_time(t, every=30)
+    assert ot["day"].tolist() == [0, 30, 60, 90, 119]
+    row = ot.iloc[1]
+    assert row["Camp-East"] == f"{t['Camp-East sim'][30]}/{t['Camp-East data'][30]}"
