@@ -20,6 +20,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from onward.report import flee as _flee  # noqa: F401  (registers the "flee" sections)
 from onward.report.experiment import (
     EXPERIMENT_KINDS,
     experiment_sections,

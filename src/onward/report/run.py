@@ -212,7 +212,8 @@ def run_provenance(meta: dict[str, Any]) -> str:
     from onward.analysis.runs import versions as current
 
     body += paragraph("Same scenario (hash) + same seed give identical tables on any "
-                      "machine (counter-based Philox streams). This report was written with "
+                      "machine (one random stream per seed and stage). This report was "
+                      "written with "
                       + ", ".join(f"{k} {v}" for k, v in current().items()) + ".")
     return body
 
