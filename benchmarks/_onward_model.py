@@ -1,0 +1,60 @@
+"""The benchmark model in onward: ``onward.engine.kernel.advance`` on an int32 array.
+
+Run by ``benchmarks/run.py`` in the project's interpreter; prints one JSON line. The
+kernel is compiled (or loaded from Numba's cache) on a tiny array before the clock starts.
+``--backend numpy`` runs the pure NumPy path instead (same locations, slower).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+from _measure import emit, peak_bytes, reset_peak, rss_bytes
+
+from benchmarks import _spec
+from onward.engine.kernel import Graph, advance, move_table
+
+
+def main() -> None:
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--agents", type=int, required=True)
+    ap.add_argument("--steps", type=int, default=100)
+    ap.add_argument("--cores", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--budget", type=float, default=180.0)
+    ap.add_argument("--backend", default="numba", choices=["numba", "numpy"])
+    args = ap.parse_args()
+    t_start = time.perf_counter()
+    spec = _spec.model()
+    g = Graph.from_edges(len(spec["names"]), *_spec.edges(spec))
+    mt = move_table(g, spec["move_chance"], score=spec["score"], softening=_spec.SOFTENING)
+    advance(np.zeros(64, dtype=np.int32), mt, seed=0, steps=1, backend=args.backend)
+    base = rss_bytes()
+    reset_peak()
+    loc = _spec.start_locations(spec, args.agents)
+    setup = time.perf_counter() - t_start
+    # never cut: 10M agents x 100 steps take seconds (--budget is accepted for symmetry)
+    t0, c0 = time.perf_counter(), time.process_time()
+    advance(loc, mt, args.seed, args.steps, backend=args.backend, threads=args.cores)
+    run_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
+    emit(framework="onward" if args.backend == "numba" else "onward-numpy",
+         version=_version(), agents=args.agents, steps=args.steps, steps_done=args.steps,
+         cores=args.cores, setup_s=setup, run_s=run_s, cpu_s=cpu_s,
+         peak_increase_bytes=peak_bytes() - base,
+         shares=_spec.shares(loc, g.n_locations).tolist())
+
+
+def _version() -> str:
+    from importlib.metadata import version
+    try:
+        return version("onward")
+    except Exception:  # noqa: BLE001 - a source checkout without metadata
+        return "dev"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
