@@ -233,7 +233,16 @@ def calibrate(scenario: str | Path | Scenario, name: str, *, budget: int = 3000,
     db.parent.mkdir(parents=True, exist_ok=True)
     abc = make_abc()
     if resume:
-        abc.load("sqlite:///" + str(db), 1)
+        try:
+            abc.load("sqlite:///" + str(db), 1)
+        except ValueError:  # pyabc: "Specified id 1 does not exist in database."
+            if not gens.empty:
+                raise
+            # killed before pyabc recorded the run (the file exists, the run does not):
+            # nothing was done, so start it afresh, as a start without --resume would
+            db.unlink()
+            abc = make_abc()
+            abc.new("sqlite:///" + str(db), {"s": np.zeros(len(targets.keys))})
     else:
         abc.new("sqlite:///" + str(db), {"s": np.zeros(len(targets.keys))})
     settings = {"scenario": sc.name, "scenario_hash": scenario_hash(sc), "seed": seed,

@@ -26,6 +26,13 @@ def _draw(dist, rng: np.random.Generator, n: int) -> np.ndarray:
         x = rng.lognormal(dist.mean, dist.sd, n)
     elif dist.kind == "poisson":
         x = rng.poisson(dist.mean, n).astype(np.float64)
+    elif dist.kind == "histogram":
+        # a bin by its weight, then a value uniformly inside it (binned microdata: no
+        # agent carries a recorded person's exact value)
+        w = np.asarray(dist.weights, dtype=np.float64)
+        edges = np.asarray(dist.edges, dtype=np.float64)
+        k = rng.choice(w.size, size=n, p=w / w.sum())
+        x = edges[k] + rng.random(n) * (edges[k + 1] - edges[k])
     else:
         x = np.full(n, float(dist.mean))
     lo = -np.inf if dist.min is None else dist.min

@@ -18,6 +18,8 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -33,7 +35,7 @@ from onward.scenario.schema import FieldError, Month, Scenario, dotted
 # the interpreter on deeply nested input, while this one raises RecursionError. It parses
 # about 200 kB/s, so the size limit keeps a hostile file under a few seconds.
 MAX_FILE_BYTES = 1_000_000
-MAX_NODES = 200_000
+MAX_NODES = 50_000  # the flagship has about 1,200; building 50,000 takes about a second
 MAX_DEPTH = 64
 MAX_EXTENDS = 16
 MAX_MESSAGES = 20
@@ -125,13 +127,41 @@ def resolve_path(name_or_path: str | Path, relative_to: Path | None = None) -> P
 # --- YAML with line numbers ---------------------------------------------------------------
 
 
+class _TooDeep(yaml.MarkedYAMLError):
+    pass
+
+
+class _Loader(yaml.SafeLoader):
+    """The safe loader, refusing deep nesting while scanning.
+
+    PyYAML's scanner keeps one possible simple key per open bracket and walks them all for
+    every token, so ``[[[[...`` costs time quadratic in the depth (10,000 brackets: seconds),
+    and its composer recurses once per level. Both stop here, at the first level too many.
+    """
+
+    def fetch_flow_collection_start(self, TokenClass: Any) -> None:  # noqa: N803
+        if self.flow_level >= MAX_DEPTH:
+            raise _TooDeep(problem="nesting too deep", problem_mark=self.get_mark())
+        super().fetch_flow_collection_start(TokenClass)
+
+    def add_indent(self, column: int) -> bool:
+        if len(self.indents) >= MAX_DEPTH:
+            raise _TooDeep(problem="nesting too deep", problem_mark=self.get_mark())
+        return super().add_indent(column)
+
+
 def _parse_yaml(text: str, fname: str) -> _Doc:
     if len(text) > MAX_FILE_BYTES:
         raise ScenarioError([f"{fname}: {len(text)} characters is too large for a scenario "
                              f"(limit {MAX_FILE_BYTES}). Fix: a scenario is a few kB; extend "
                              "a built-in (extends: nk-onward) and write only what changes"])
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_Loader)
+    except _TooDeep as exc:
+        raise ScenarioError([
+            f"{fname}:{exc.problem_mark.line + 1}: nesting deeper than {MAX_DEPTH} levels. "
+            "Fix: a scenario nests a few levels; close the brackets or flatten the file"
+        ]) from None
     except yaml.reader.ReaderError as exc:
         ch = chr(exc.character) if isinstance(exc.character, int) else str(exc.character)
         pos = text.find(ch)
@@ -161,10 +191,53 @@ def _parse_yaml(text: str, fname: str) -> _Doc:
         raise ScenarioError([f"{fname}: the file is empty (or only comments). Fix: write a "
                              "scenario, e.g. `extends: nk-onward` plus what changes, or start "
                              "from `onward scenario new NAME`"])
+    size = _expanded_size(node)
+    if size > MAX_NODES:
+        raise ScenarioError([f"{fname}: {_big(size)} YAML nodes once anchors/aliases are "
+                             f"expanded (limit {MAX_NODES}); a scenario is never this large. "
+                             "Fix: remove the repeated aliases (&name / *name)"])
     doc = _Doc(None)
     state = _Build(fname, SafeConstructor())
     doc.data = state.construct(node, (), doc, 0)
     return doc
+
+
+def _big(n: int) -> str:
+    return f"{n:,}" if n < 10**15 else f"about 10^{len(str(n)) - 1}"
+
+
+def _expanded_size(root: yaml.Node) -> int:
+    """How many nodes the document has once every alias is expanded, without expanding.
+
+    The composed graph shares one node per anchor, so sizes are memoised per node: a
+    billion-laughs document costs as many steps as it has distinct nodes. A node that
+    contains itself (a recursive alias) counts once here; :class:`_Build` reports it.
+    """
+    size: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            on_path.discard(key)
+            kids = _children(node)
+            size[key] = 1 + sum(size.get(id(k), 1) for k in kids)
+            continue
+        if key in size or key in on_path:
+            continue
+        on_path.add(key)
+        stack.append((node, True))
+        stack.extend((k, False) for k in _children(node) if id(k) not in size)
+    return size[id(root)]
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
 
 
 _STD = "tag:yaml.org,2002:"
@@ -419,8 +492,38 @@ def _read(path: Path, chain: tuple[Path, ...] = ()) -> _Doc:
                              ]) from None
     if text.startswith("\ufeff"):
         text = text[1:]
-    doc = _parse_yaml(text, fname)
+    doc = _parse_cached(text, fname)
     return _resolve(doc, fname, path.parent, chain + (path.resolve(),))
+
+
+_PARSED: OrderedDict[tuple[str, str], _Doc] = OrderedDict()
+_PARSED_MAX = 16
+_PARSED_LOCK = threading.Lock()
+_CACHED_NODES = 5_000
+
+
+def _parse_cached(text: str, fname: str) -> _Doc:
+    """:func:`_parse_yaml`, remembering the last few files (keyed by name and content).
+
+    Parsing is the slow part of loading (the pure-Python parser); an ensemble or a child
+    scenario loads the same base again and again. The key is the text itself, so an edited
+    file is always parsed afresh. Callers get a copy they may change.
+    """
+    key = (fname, text)
+    with _PARSED_LOCK:  # the dashboard loads scenarios from several threads
+        doc = _PARSED.get(key)
+        if doc is not None:
+            _PARSED.move_to_end(key)
+    if doc is None:
+        doc = _parse_yaml(text, fname)
+        if len(doc.lines) > _CACHED_NODES:  # copying a big one costs more than parsing it
+            return doc
+        with _PARSED_LOCK:
+            _PARSED[key] = doc
+            while len(_PARSED) > _PARSED_MAX:
+                _PARSED.popitem(last=False)
+    # keys and values of the line maps are tuples: only the data needs a deep copy
+    return _Doc(copy.deepcopy(doc.data), dict(doc.lines), dict(doc.shown))
 
 
 # --- validation ------------------------------------------------------------------------------
@@ -492,10 +595,16 @@ def validate_dict(data: Any, lines: dict[Path_, tuple[str, int]] | None = None,
         errors = exc.errors(include_url=False)
     except RecursionError:
         raise ScenarioError([f"{fname}: scenario: nested too deeply. Fix: {_SHOW}"]) from None
+    raise ScenarioError(_messages(errors, lines, fname, shown))
+
+
+def _messages(errors: list, lines: dict[Path_, tuple[str, int]], fname: str,
+              shown: dict[Path_, Path_] | None = None, prefix: Path_ = ()) -> list[str]:
+    """One ``file:line: field: problem. Fix: ...`` line per pydantic error."""
     msgs: list[str] = []
     for e in errors:
         err = (e.get("ctx") or {}).get("error")
-        path = _clean(e["loc"])
+        path = prefix + _clean(e["loc"])
         if isinstance(err, FieldError):
             path = path + err.path
             msg, hint = err.problem, err.fix or _SHOW
@@ -512,7 +621,7 @@ def validate_dict(data: Any, lines: dict[Path_, tuple[str, int]] | None = None,
     if len(msgs) > MAX_MESSAGES:
         msgs = msgs[:MAX_MESSAGES] + [f"{fname}: ... and {len(msgs) - MAX_MESSAGES} more "
                                       "problems. Fix: correct the ones above first"]
-    raise ScenarioError(msgs)
+    return msgs
 
 
 def load_scenario(name_or_path: str | Path) -> Scenario:
@@ -525,13 +634,61 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
     """
     path = resolve_path(name_or_path)
     doc = _read(path)
+    expand_microdata(doc, str(path))
     return validate_dict(doc.data, doc.lines, str(path), doc.shown)
 
 
 def load_text(text: str, fname: str = "<string>") -> Scenario:
     """Validate a scenario given as YAML text (``extends`` resolves against built-ins)."""
     doc = _resolve(_parse_yaml(text, fname), fname, None, ())
+    expand_microdata(doc, fname, from_file=False)
     return validate_dict(doc.data, doc.lines, fname, doc.shown)
+
+
+# --- microdata: records of real people in, binned counts out ---------------------------------
+
+_MICRO = ("population", "attributes", "microdata")
+
+
+def expand_microdata(doc: _Doc, fname: str, from_file: bool = True) -> None:
+    """Replace ``population.attributes.microdata`` by histogram distributions, in place.
+
+    The CSV must lie in the folder of the scenario file that names it. Only binned counts
+    (cells of fewer than ``min_cell`` records set to zero) leave this function; the
+    records themselves are dropped as soon as they are counted.
+    """
+    from onward.scenario.microdata import MicrodataError, histograms
+
+    attrs = doc.data.get("population") if isinstance(doc.data, dict) else None
+    attrs = attrs.get("attributes") if isinstance(attrs, dict) else None
+    if not isinstance(attrs, dict) or "microdata" not in attrs:
+        return
+    from onward.scenario.schema import Microdata
+
+    try:
+        spec = Microdata.model_validate(attrs["microdata"])
+    except ValidationError as exc:
+        raise ScenarioError(_messages(exc.errors(include_url=False), doc.lines, fname,
+                                      doc.shown, _MICRO)) from None
+    where_file, line = doc.lines.get(_MICRO + ("file",), doc.lines.get(_MICRO, (fname, 0)))
+    at = f"{where_file}:{line}" if line else where_file
+    if not from_file:
+        raise ScenarioError([f"{at}: {dotted(_MICRO + ('file',))}: microdata is read from the "
+                             "folder of the scenario file, and this scenario is text with no "
+                             "folder. Fix: save the scenario as a file next to the CSV and "
+                             "load that file"])
+    try:
+        made = histograms(Path(where_file).parent, spec)
+    except MicrodataError as exc:
+        where, field_path = _locate(_MICRO + exc.field, doc.lines, doc.shown, fname)
+        raise ScenarioError([f"{where}: {field_path}: {exc.problem}. Fix: {exc.fix}"]) from None
+    for attr, dist in made.items():
+        attrs[attr] = dist
+        loc = doc.lines.get(_MICRO + ("columns", attr), (where_file, line))
+        for k in [k for k in doc.lines if k[:3] == _MICRO[:2] + (attr,)]:
+            del doc.lines[k]
+        doc.lines[_MICRO[:2] + (attr,)] = loc
+    del attrs["microdata"]
 
 
 # --- writing and hashing ---------------------------------------------------------------------
@@ -541,6 +698,15 @@ def scenario_to_dict(sc: Scenario) -> dict[str, Any]:
     """A plain mapping that :func:`validate_dict` turns back into the same scenario."""
     d = sc.model_dump(mode="python", exclude={"destinations", "horizon", "events"})
     d["horizon"] = {"start": str(sc.horizon.start), "end": str(sc.horizon.end)}
+    # fields added after scenarios were first hashed appear only when used, so the
+    # hashes of existing scenarios (and the calibrations keyed by them) stay the same
+    attrs = d["population"]["attributes"]
+    if attrs.get("microdata") is None:
+        attrs.pop("microdata", None)
+    for dist in attrs.values():
+        if isinstance(dist, dict) and "kind" in dist and dist["kind"] != "histogram":
+            dist.pop("edges", None)
+            dist.pop("weights", None)
     d["destinations"] = {c: x.model_dump_yaml() for c, x in sc.destinations.items()}
     d["events"] = []
     for ev in sc.events:

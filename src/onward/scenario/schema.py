@@ -241,15 +241,21 @@ def _check_bounds(spec: ParamSpec, p: Param, where: FieldPath) -> None:
 
 
 class Distribution(Strict):
-    """A distribution of an attribute of arrivals."""
+    """A distribution of an attribute of arrivals.
 
-    kind: Literal["beta", "normal", "lognormal", "poisson", "constant"]
+    ``histogram`` draws a bin by ``weights`` and a value uniformly inside it (bin ``i``
+    spans ``edges[i]`` to ``edges[i+1]``); the loader makes these from ``microdata``.
+    """
+
+    kind: Literal["beta", "normal", "lognormal", "poisson", "constant", "histogram"]
     a: float | None = None
     b: float | None = None
     mean: float | None = None
     sd: float | None = None
     min: float | None = None
     max: float | None = None
+    edges: list[float] | None = None
+    weights: list[float] | None = None
     source: str = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -260,6 +266,7 @@ class Distribution(Strict):
             "lognormal": ("mean", "sd"),
             "poisson": ("mean",),
             "constant": ("mean",),
+            "histogram": ("edges", "weights"),
         }[self.kind]
         for k in need:
             v = getattr(self, k)
@@ -276,7 +283,59 @@ class Distribution(Strict):
                 raise FieldError((k,), f"'{k}' must be > 0", "write a positive number")
         if self.kind == "poisson" and (self.mean or 0) < 0:
             raise FieldError(("mean",), "poisson mean must be >= 0", "write a number >= 0")
+        if self.kind == "histogram":
+            _check_histogram(self.edges or [], self.weights or [])
+        elif self.edges is not None or self.weights is not None:
+            raise FieldError(("edges" if self.edges is not None else "weights",),
+                             f"a {self.kind} distribution has no edges or weights",
+                             "remove them, or write kind: histogram")
         return self
+
+
+def _check_histogram(edges: list[float], weights: list[float]) -> None:
+    if len(weights) < 1 or len(weights) > 10_000:
+        raise FieldError(("weights",), f"{len(weights)} weights; a histogram has 1 to "
+                         "10000 bins", "give one weight per bin")
+    if len(edges) != len(weights) + 1:
+        raise FieldError(("edges",), f"{len(edges)} edges for {len(weights)} bins",
+                         "give one edge more than weights (bin i spans edges i and i+1)")
+    if not all(math.isfinite(e) for e in edges) or any(
+            b <= a for a, b in zip(edges, edges[1:], strict=False)):
+        raise FieldError(("edges",), "edges must be finite and increasing",
+                         "write increasing numbers, e.g. [0, 10, 20]")
+    if any((not math.isfinite(w)) or w < 0 for w in weights) or sum(weights) <= 0:
+        raise FieldError(("weights",), "weights must be >= 0 and sum to more than 0",
+                         "write finite weights >= 0, at least one of them > 0")
+
+
+#: attributes that ``microdata`` may supply, and whether their values are counts
+MICRODATA_ATTRIBUTES = {"age": False, "skill": False, "drive": False, "funds": False,
+                        "children": True, "socdem_preference": False}
+
+
+class Microdata(Strict):
+    """Attribute distributions estimated from records of real people (e.g. a survey).
+
+    Read once, by the loader, from a CSV file in the scenario's own folder; only binned
+    counts (bins with fewer than ``min_cell`` records suppressed) replace the named
+    distributions. No record, and no single person's value, goes any further.
+    """
+
+    file: str = Field(min_length=1)
+    columns: dict[str, str] = Field(min_length=1)
+    bins: int = Field(10, ge=2, le=100)
+    min_cell: int = Field(10, ge=5, le=10_000)
+    source: str = Field(min_length=1)
+
+    @field_validator("columns")
+    @classmethod
+    def _attrs(cls, v: dict[str, str]) -> dict[str, str]:
+        for attr in v:
+            if attr not in MICRODATA_ATTRIBUTES:
+                raise FieldError((attr,), f"'{attr}' cannot come from microdata",
+                                 "map only " + ", ".join(MICRODATA_ATTRIBUTES)
+                                 + " to a column of the file")
+        return v
 
 
 class Regions(Strict):
@@ -306,6 +365,17 @@ class Attributes(Strict):
     children: Distribution
     socdem_preference: Distribution
     regions: Regions
+    #: present only in the file; the loader turns it into histograms and removes it
+    microdata: Microdata | None = None
+
+    @model_validator(mode="after")
+    def _no_records(self) -> Attributes:
+        if self.microdata is not None:
+            raise FieldError(("microdata",), "microdata is read by the loader from the "
+                             "scenario's folder, and this scenario was not loaded from a file",
+                             "load the scenario from its file (e.g. `onward run my.yaml`), "
+                             "or give the attribute distributions themselves")
+        return self
 
 
 class Inflow(Strict):
