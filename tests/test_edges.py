@@ -154,7 +154,8 @@ def test_nan_stops_the_run_before_anything_is_stored(tmp_path) -> None:
     from onward.store import Store
 
     store = tmp_path / "s.duckdb"
-    with pytest.raises(NumericalError, match=r"month \d+ \(\d{4}-\d\d\): agent column"):
+    with pytest.raises(NumericalError, match=r"month \d+ \(\d{4}-\d\d\): stage "
+                       r"'integration' made agent column 'push' NaN/inf.*potential_base=0"):
         run_and_store(small(), store=store, overrides={
             "parameters.integration.potential_base": 0.0,
             "parameters.integration.potential_slope": 0.0})

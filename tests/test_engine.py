@@ -178,10 +178,13 @@ def test_closed_destination_gets_no_onward_claims():
     assert a[(a.destination == "CRP") & (a.route == "onward")].persons.sum() == 0
 
 
-def test_nan_names_the_column_and_month():
-    with pytest.raises(NumericalError, match=r"month \d+ .*column"):
+def test_nan_names_the_stage_and_parameters():
+    with pytest.raises(NumericalError, match=r"month \d+ .*stage 'integration' made agent "
+                       r"column '\w+' NaN/inf.*integration.potential_base=0, "
+                       r"integration.potential_slope=0") as info:
         simulate(small(), overrides={"parameters.integration.potential_base": 0.0,
                                      "parameters.integration.potential_slope": 0.0})
+    assert info.value.stage == "integration"
 
 
 priors = {

@@ -93,7 +93,8 @@ class _Model:
         seed = int(np.random.randint(0, 2**31 - 1))  # the sampler seeded this proposal
         try:
             c = compile_scenario(self.sc, overrides=overrides, seed=seed, until=self.until)
-            res = simulate_compiled(c, generator=self.sc.network.generator)
+            res = simulate_compiled(c, generator=self.sc.network.generator,
+                                    diagnose=False)  # a NaN run is just rejected
             s = summary_statistics(res, self.targets)
         except NumericalError:
             s = np.full(len(self.targets.keys), np.nan)

@@ -44,7 +44,37 @@ def ag_f64(x: np.ndarray) -> np.ndarray:
 
 
 class NumericalError(FloatingPointError):
-    """A stage produced NaN or infinity; the message names the stage and the month."""
+    """A stage produced NaN or infinity; the message names the month, the column and, once
+    diagnosed, the stage and the values of the parameters that drive that column."""
+
+    def __init__(self, message: str, month: int = -1, column: str = "",
+                 stage: str | None = None):
+        super().__init__(message)
+        self.month, self.column, self.stage = month, column, stage
+
+
+#: agent columns checked for NaN/inf each month, with the parameters that drive each
+CHECKED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "funds": ("resettlement.settlement_grant", "integration.savings_rate",
+              "integration.subsistence", "integration.glass_ceiling",
+              "integration.welfare_income"),
+    "income": ("integration.potential_base", "integration.potential_slope",
+               "integration.wage_discrimination", "integration.glass_ceiling",
+               "integration.welfare_income"),
+    "push": ("integration.potential_base", "integration.potential_slope",
+             "integration.glass_ceiling", "integration.discrimination_memory",
+             "aspiration.w_frustration", "aspiration.w_discrimination",
+             "aspiration.w_unemployment", "aspiration.w_deprivation",
+             "resettlement.support_relief"),
+    "aspiration": ("aspiration.intercept", "aspiration.w_welfare", "aspiration.w_schooling",
+                   "aspiration.w_protection", "aspiration.w_socdem",
+                   "aspiration.w_recognition", "aspiration.w_community"),
+    "satisfaction": ("aspiration.satisfaction_income", "aspiration.satisfaction_support",
+                     "aspiration.satisfaction_discrimination",
+                     "integration.discrimination_memory"),
+    "lang_adult": ("destination_life.language_adult",),
+    "identity": ("destination_life.identity_loss_child",),
+}
 
 
 @dataclass
@@ -103,6 +133,8 @@ class Engine:
                                                    * d["detection"][0])
         self.community = np.zeros(c.n_dest)
         self.stage_seconds: dict[str, float] = {}
+        #: check the agent columns after every stage (slower; used to diagnose a NaN)
+        self.check_stages = False
         self.rng = Streams(c.seed)
         # parameter values month by month, as plain floats; a month whose values equal the
         # previous month's shares its dict (events change few months)
@@ -137,6 +169,8 @@ class Engine:
         t0 = time.perf_counter()
         fn(t)
         self.stage_seconds[name] = self.stage_seconds.get(name, 0.0) + time.perf_counter() - t0
+        if self.check_stages:
+            self._check(t, name)
 
     # --- stages ----------------------------------------------------------------------------
     def arrivals(self, t: int) -> None:
@@ -634,16 +668,22 @@ class Engine:
             for gen, measure, value, n in rows:
                 self.rec.life_rows.append((year, code, gen, measure, value, n))
 
-    def _check(self, t: int) -> None:
+    def _check(self, t: int, stage: str | None = None) -> None:
         ag = self.ag
-        for name in ("funds", "income", "push", "aspiration", "satisfaction", "lang_adult",
-                     "identity"):
+        for name in CHECKED_COLUMNS:
             arr = getattr(ag, name)[:self.n]  # rows not yet arrived never change
             if not np.isfinite(arr.sum(dtype=np.float64)):  # one reduction; NaN propagates
+                when = f"month {t} ({self.c.year_of(t)}-{self.c.month_of(t):02d})"
+                if stage is None:
+                    raise NumericalError(f"{when}: agent column '{name}' became NaN/inf",
+                                         month=t, column=name)
+                params = ", ".join(f"{p}={self.g(p, t):g}" for p in CHECKED_COLUMNS[name])
                 raise NumericalError(
-                    f"month {t} ({self.c.year_of(t)}-{self.c.month_of(t):02d}): agent column "
-                    f"'{name}' became NaN/inf; check the parameters that drive it "
-                    "(see docs/odd.md) for extreme values")
+                    f"{when}: stage '{stage}' made agent column '{name}' NaN/inf. The "
+                    f"parameters that drive it, this month: {params}. Fix: move the extreme "
+                    "or zero values among them back inside their priors (onward validate "
+                    "--list shows the ranges; docs/odd.md says what each does)",
+                    month=t, column=name, stage=stage)
 
     def step(self, t: int) -> None:
         ag = self.ag
@@ -685,13 +725,28 @@ class Engine:
 
 
 def simulate_compiled(c: Compiled, progress: Callable[[int, int], None] | None = None,
-                      generator: str = "clustered_pareto") -> SimulationResult:
-    """Run a compiled scenario and return its :class:`SimulationResult`."""
+                      generator: str = "clustered_pareto",
+                      diagnose: bool = True) -> SimulationResult:
+    """Run a compiled scenario and return its :class:`SimulationResult`.
+
+    If a month ends with NaN or infinity in an agent column, :class:`NumericalError` is
+    raised. With ``diagnose`` (the default) the run is first replayed up to that month with
+    a check after every stage, so that the error names the stage and the values of the
+    parameters that drive the column (the replay draws the same numbers: same seed).
+    """
     t0 = time.perf_counter()
     eng = Engine(c, generator)
     setup = time.perf_counter() - t0
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        eng.run(progress)
+        try:
+            eng.run(progress)
+        except NumericalError as exc:
+            if not diagnose or exc.stage is not None:
+                raise
+            replay = Engine(c, generator)
+            replay.check_stages = True
+            replay.run(months=exc.month + 1)  # raises the named error
+            raise
     seconds = time.perf_counter() - t0
     stages = {"setup": setup, **eng.stage_seconds}
     return SimulationResult(c, eng.rec, eng.ag, eng.adj, seconds, stages)
