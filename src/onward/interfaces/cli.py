@@ -84,7 +84,8 @@ def _num(x: Any) -> Any:
 
 @app.command()
 def run(
-    scenario: Annotated[str, typer.Argument(help="built-in name or YAML path")] = "nk-onward",
+    scenario: Annotated[str, typer.Argument(
+        help="built-in name, YAML path or Flee 3.1 folder")] = "nk-onward",
     seed: Annotated[int | None, typer.Option(help="random seed (default: the scenario's)")]
     = None,
     store: StoreOpt = None,
@@ -92,10 +93,25 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
     posterior: Annotated[str | None, typer.Option(
         help="use the posterior mean of this stored calibration")] = None,
+    no_report: Annotated[bool, typer.Option(
+        "--no-report", help="do not write the HTML report ./reports/RUN-ID.html")] = False,
+    days: Annotated[int | None, typer.Option(
+        "--days", help="Flee folders: stop after N days (default: sim_period.csv)")] = None,
 ) -> None:
-    """Run a scenario (the flagship nk-onward by default) and store its results."""
+    """Run a scenario (the flagship nk-onward by default), store its results and write an
+    HTML report to ./reports/RUN-ID.html. A Flee 3.1 folder (a directory with input_csv/
+    and source_data/) runs as Flee 3.1 does."""
     from onward.analysis.runs import applications_summary, run_and_store, selection_summary
+    from onward.flee import is_flee_folder
 
+    if is_flee_folder(scenario):
+        if posterior:
+            _fail("--posterior applies to onward scenarios, not Flee folders. Fix: drop it")
+        _run_flee(scenario, days, 1 if seed is None else seed, store, as_json, no_report)
+        return
+    if days is not None:
+        _fail(f"--days applies to Flee folders only; {scenario!r} is not one. Fix: drop "
+              "--days or give a folder with input_csv/ and source_data/")
     sc = _load(scenario)
     overrides = None
     if posterior:
@@ -113,9 +129,11 @@ def run(
     apps = applications_summary(sc, res)
     sel = selection_summary(res)
     seed_used = res.compiled.seed
+    report_path = None if no_report or run_id is None else _run_report(run_id, store, res)
     if as_json:
         payload = {
             "run_id": run_id,
+            "report": None if report_path is None else str(report_path),
             "scenario": sc.name,
             "seed": seed_used,
             "engine_seconds": round(res.engine_seconds, 4),
@@ -130,6 +148,76 @@ def run(
         sys.stdout.write(json.dumps(payload) + "\n")
         return
     _print_run_summary(sc, run_id, res, apps, sel, store)
+    if report_path is not None:
+        out.print(f"report: {report_path}")
+
+
+def _run_report(run_id: str, store: Path | None, res: Any) -> Path:
+    """Write ./reports/RUN-ID.html for a run just stored (its in-memory result reused)."""
+    from onward.report import write_run_report
+
+    return write_run_report(run_id, store, Path("reports") / f"{run_id}.html", result=res)
+
+
+# --- reports ---------------------------------------------------------------------------------
+
+
+@app.command()
+def report(
+    target: Annotated[str, typer.Argument(
+        metavar="RUN_OR_EXPERIMENT",
+        help="run id (run-0001, latest) or experiment id (ensemble-..., compare-...)")],
+    out_path: Annotated[Path | None, typer.Option(
+        "--out", help="HTML file to write (default ./reports/ID.html)")] = None,
+    store: StoreOpt = None,
+) -> None:
+    """Write one self-contained HTML report (figures, tables, scenario, provenance)."""
+    from onward.report import report as write_report
+
+    path = write_report(target, store, out_path)
+    out.print(f"report: {path}")
+
+
+def _run_flee(folder: str, days: int | None, seed: int, store, as_json: bool,
+              no_report: bool = False) -> None:
+    """``onward run DIR`` for a Flee 3.1 folder (logic in onward.flee.summary)."""
+    from onward.flee import read_flee_folder
+    from onward.flee.summary import store_flee_run, timed_run
+
+    for w in read_flee_folder(folder).warnings:
+        err.print(f"[yellow]warning:[/] {w}", markup=True, highlight=False)
+    payload, frun, wall = timed_run(folder, days, seed)
+    run_id = store_flee_run(frun, payload, store, wall)
+    if not no_report:
+        from onward.report import write_run_report
+
+        path = write_run_report(run_id, store, Path("reports") / f"{run_id}.html")
+        # stdout stays the exact JSON object with --json; the path goes to stderr then
+        (err if as_json else out).print(f"report: {path}", highlight=False)
+    if as_json:
+        sys.stdout.write(json.dumps(payload) + "\n")
+        return
+    t = Table(title=f"{payload['case']}: {payload['days']} days, {payload['agents']} agents, "
+              f"seed {seed} ({run_id})", box=box.SIMPLE)
+    for col in ("camp", "sim (last day)", "obs (last day)", "mean |sim-obs|",
+                "mean |sim-obs| rescaled"):
+        t.add_column(col, justify="left" if col == "camp" else "right")
+    for camp, r in payload["per_camp"].items():
+        t.add_row(camp, str(r["sim_final"]), str(r["obs_final"]),
+                  f"{r['mean_abs_diff']:.1f}", f"{r['mean_abs_diff_rescaled']:.1f}")
+    out.print(t)
+    from onward.flee.summary import over_time
+
+    ot = over_time(frun.table)
+    t2 = Table(title="simulated/observed over time", box=box.SIMPLE)
+    for col in ot.columns:
+        t2.add_column(str(col), justify="right")
+    for row in ot.itertuples(index=False):
+        t2.add_row(*[str(v) for v in row])
+    out.print(t2)
+    mase = "n/a" if payload["mase"] is None else f"{payload['mase']:.3f}"
+    out.print(f"ard {payload['ard']:.3f}   ard rescaled {payload['ard_rescaled']:.3f}   "
+              f"mase {mase}   engine {payload['engine_seconds']:.2f} s")
 
 
 def _print_run_summary(sc, run_id, res, apps, sel, store) -> None:
@@ -740,6 +828,27 @@ def export(
     files = s.export(rid, out_dir or Path("exports") / rid, fmt=fmt)
     for f in files:
         out.print(str(f))
+
+
+# --- dashboard --------------------------------------------------------------------------------
+
+
+@app.command()
+def dashboard(
+    host: Annotated[str, typer.Option("--host", help="address to serve on; anything other "
+                                      "than loopback must be asked for")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="port to serve on")] = 8765,
+    scenarios_dir: Annotated[Path | None, typer.Option(
+        "--scenarios", help="folder of saved scenario YAML files (default: here)")] = None,
+    store: StoreOpt = None,
+) -> None:
+    """Serve the interactive dashboard (Solara) on http://127.0.0.1:8765/."""
+    from onward.dashboard.server import ServerError, serve
+
+    try:
+        serve(host, port, store, scenarios_dir)
+    except ServerError as exc:
+        _fail(str(exc))
 
 
 # --- entry point ------------------------------------------------------------------------------

@@ -1,0 +1,320 @@
+"""Run checked settings and read the results store, for the dashboard.
+
+Three rules keep one dashboard responsive and safe for many open pages:
+
+* **Work happens in worker processes.** A run (the engine, the summary against the data
+  and the chart's PNG) goes to a pool of :data:`MAX_RUNNING` processes, one per core at
+  most, so the server process only validates input and moves small results around and the
+  pages stay live while simulations run.
+* **A bounded queue.** At most :data:`MAX_WAITING` runs wait for a worker; one more is
+  refused with a message rather than queued without end. Identical requests (same
+  scenario, seed and last year: runs are deterministic) are answered from a small cache.
+* **Short-lived store connections.** Every read opens the DuckDB file read-only, reads and
+  closes it (:class:`onward.store.Store` does this), and gives up after
+  :data:`STORE_TIMEOUT` seconds, so a running ``onward run`` is never locked out for longer
+  than one small read and a busy store shows as a message, not a frozen page.
+
+Nothing here raises: each function returns its result or a message for the page.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import io
+import multiprocessing
+import os
+import re
+import threading
+import time
+from collections import OrderedDict
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from onward.analysis.runs import applications_summary, observed_first_claims
+from onward.dashboard.inputs import Checked
+from onward.scenario import (
+    Scenario,
+    ScenarioError,
+    builtin_names,
+    load_scenario,
+    load_text,
+    scenario_hash,
+)
+
+#: Worker processes for runs and charts (one per core, at most 4).
+MAX_RUNNING = max(1, min(4, os.cpu_count() or 1))
+#: Runs that may wait for a worker; one more is refused with a message.
+MAX_WAITING = 32
+#: Finished runs kept to answer identical requests.
+CACHE_SIZE = 64
+#: Seconds a store read retries on a lock held by a writer before it reports "busy".
+STORE_TIMEOUT = 2.0
+#: Stored runs listed at most.
+MAX_LISTED_RUNS = 500
+
+_lock = threading.Lock()
+_pool: ProcessPoolExecutor | None = None
+_pending = 0
+_cache: OrderedDict[tuple[Any, ...], Outcome] = OrderedDict()
+_RUN_ID = re.compile(r"run-\d{1,12}")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One finished dashboard run, or why there is none (``messages``)."""
+
+    ok: bool
+    messages: list[str] = field(default_factory=list)
+    description: str = ""
+    summary: pd.DataFrame | None = None
+    totals: pd.DataFrame | None = None
+    engine_seconds: float = 0.0
+    wall_seconds: float = 0.0
+    event_date: str | None = None
+    chart: str = ""  # the flows chart as a data: URI (PNG)
+
+
+def _totals(summary: pd.DataFrame) -> pd.DataFrame:
+    """Per destination: simulated total, and simulated vs observed over the observed years."""
+    seen = summary[summary.observed.notna()]
+    out = pd.DataFrame({
+        "simulated": summary.groupby("destination")["simulated"].sum(),
+        "simulated_observed_years": seen.groupby("destination")["simulated"].sum(),
+        "observed": seen.groupby("destination")["observed"].sum(),
+    })
+    out = out.fillna({"simulated_observed_years": 0}).reset_index()
+    return out.sort_values("simulated", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def flows_table(sc: Scenario, res) -> pd.DataFrame:
+    """Simulated vs observed first claims per year and destination, with UNHCR's intervals.
+
+    Columns ``year``, ``destination``, ``simulated``, ``direct``, ``observed``, ``lower``,
+    ``upper`` (the [1, 5] masking of small counts), ``masked`` and ``held_out``.
+    """
+    summary = applications_summary(sc, res)
+    obs = observed_first_claims(sc)[["year", "destination", "lower", "upper", "masked"]]
+    obs = obs.astype({"year": "int64", "destination": "object"})
+    return summary.merge(obs, on=["year", "destination"], how="left")
+
+
+def chart_uri(summary: pd.DataFrame, title: str, event_date: str | None) -> str:
+    """The flows chart as a ``data:image/png;base64,...`` URI."""
+    from onward.dashboard.figures import flows_figure
+
+    buf = io.BytesIO()
+    flows_figure(summary, title, event_date).savefig(buf, format="png")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _simulate_job(sc: Scenario, seed: int | None, until: int | None, title: str,
+                  event_date: str | None) -> tuple[pd.DataFrame, float, str]:
+    """Runs in a worker process: simulate, summarise, draw."""
+    from onward import simulate
+
+    res = simulate(sc, seed=seed, until=until)
+    summary = flows_table(sc, res)
+    return summary, res.engine_seconds, chart_uri(summary, title, event_date)
+
+
+def _chart_job(summary: pd.DataFrame, title: str, event_date: str | None) -> str:
+    return chart_uri(summary, title, event_date)
+
+
+def _exit_with_parent(parent: int) -> None:
+    """In a worker: exit as soon as the server process is gone (even after a SIGKILL)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _get_pool() -> ProcessPoolExecutor:
+    global _pool
+    if _pool is None:
+        # spawn, not fork: the server process runs threads (uvicorn, Solara's kernels)
+        _pool = ProcessPoolExecutor(MAX_RUNNING, mp_context=multiprocessing.get_context("spawn"),
+                                    initializer=_exit_with_parent, initargs=(os.getpid(),))
+    return _pool
+
+
+def _submit(fn, *args) -> Future | str:
+    """Queue a job on the pool, or return why not."""
+    global _pending, _pool
+    with _lock:
+        if _pending >= MAX_RUNNING + MAX_WAITING:
+            return (f"The server is busy ({_pending - MAX_RUNNING} runs waiting). Fix: try "
+                    "again in a minute")
+        try:
+            fut = _get_pool().submit(fn, *args)
+        except (BrokenProcessPool, RuntimeError):
+            _pool = None  # a worker died (e.g. out of memory): start a fresh pool
+            fut = _get_pool().submit(fn, *args)
+        _pending += 1
+
+    def done(_: Future) -> None:
+        global _pending
+        with _lock:
+            _pending -= 1
+
+    fut.add_done_callback(done)
+    return fut
+
+
+def _wait(fut: Future | str, wait: float) -> tuple[Any, str]:
+    if isinstance(fut, str):
+        return None, fut
+    try:
+        return fut.result(timeout=wait), ""
+    except FutureTimeout:
+        return None, f"No result within {wait:g} s (the server is busy). Fix: try again later"
+    except BrokenProcessPool:
+        global _pool
+        with _lock:
+            _pool = None
+        return None, "The worker running this stopped unexpectedly. Fix: run again"
+    except Exception as exc:  # an engine error is shown on the page, never raised there
+        return None, f"The run failed: {type(exc).__name__}: {str(exc)[:300]}"
+
+
+def run_checked(checked: Checked, wait: float = 600.0) -> Outcome:
+    """Simulate a checked setting in a worker (nothing is written) and summarise it."""
+    key = (scenario_hash(checked.scenario), checked.seed, checked.until)
+    event_date = checked.moved_event[1] if checked.moved_event else None
+    with _lock:
+        hit = _cache.get(key)
+        if hit is not None:
+            _cache.move_to_end(key)
+    if hit is not None:
+        return Outcome(True, [], checked.description, hit.summary, hit.totals,
+                       hit.engine_seconds, 0.0, event_date, hit.chart)
+    t0 = time.perf_counter()
+    got, message = _wait(_submit(_simulate_job, checked.scenario, checked.seed, checked.until,
+                                 checked.description, event_date), wait)
+    if got is None:
+        return Outcome(False, [message], checked.description)
+    summary, engine_seconds, chart = got
+    out = Outcome(True, [], checked.description, summary, _totals(summary), engine_seconds,
+                  time.perf_counter() - t0, event_date, chart)
+    with _lock:
+        _cache[key] = out
+        while len(_cache) > CACHE_SIZE:
+            _cache.popitem(last=False)
+    return out
+
+
+def chart_for(summary: pd.DataFrame, title: str, wait: float = 120.0) -> tuple[str, str]:
+    """Draw a flows chart in a worker: ``(data URI, "")`` or ``("", message)``."""
+    got, message = _wait(_submit(_chart_job, summary, title, None), wait)
+    return (got, "") if got else ("", message or "no chart")
+
+
+# ---------------------------------------------------------------------------- scenarios
+
+
+def scenario_choices(folder: Path | None) -> dict[str, str]:
+    """Scenarios a page may pick: ``{key: label}``, built-ins first, then YAML files in ``folder``.
+
+    Keys are ``builtin:<name>`` and ``file:<name>``; only these keys are ever loaded, so a
+    page cannot make the server read any other file.
+    """
+    out = {f"builtin:{n}": f"{n} (built-in)" for n in builtin_names()}
+    if folder is not None and folder.is_dir():
+        try:
+            files = sorted(p for p in folder.iterdir()
+                           if p.suffix in (".yaml", ".yml") and p.is_file())[:200]
+        except OSError:
+            files = []
+        for p in files:
+            out[f"file:{p.name}"] = f"{p.name} (saved)"
+    return out
+
+
+@functools.lru_cache(maxsize=32)
+def _load_file(path: str, mtime: float) -> Scenario:
+    return load_scenario(path)
+
+
+def load_choice(key: str, folder: Path | None, store: Path | None = None
+                ) -> tuple[Scenario | None, str]:
+    """Load the scenario a page picked: ``(scenario, "")`` or ``(None, message)``."""
+    try:
+        if isinstance(key, str) and key.startswith("run:"):
+            return _load_run_scenario(key[4:], store)
+        if key not in scenario_choices(folder):
+            return None, f"Scenario {str(key)[:60]!r} is not on offer. Fix: pick one from the list"
+        kind, name = key.split(":", 1)
+        if kind == "builtin":
+            return _load_builtin(name), ""
+        assert folder is not None
+        path = folder / name
+        return _load_file(str(path), path.stat().st_mtime), ""
+    except ScenarioError as exc:
+        return None, "This scenario does not load: " + "; ".join(exc.messages[:3])
+    except Exception as exc:
+        return None, f"This scenario does not load: {type(exc).__name__}: {str(exc)[:200]}"
+
+
+@functools.lru_cache(maxsize=8)
+def _load_builtin(name: str) -> Scenario:
+    return load_scenario(name)
+
+
+def _load_run_scenario(run_id: str, store: Path | None) -> tuple[Scenario | None, str]:
+    from onward.store import Store, StoreError
+
+    if not _RUN_ID.fullmatch(run_id):
+        return None, f"{run_id[:40]!r} is not a run id"
+    try:
+        meta = Store(store, timeout=STORE_TIMEOUT).get_run(run_id)
+    except (StoreError, OSError) as exc:
+        return None, str(exc)
+    text = meta.get("scenario_yaml")
+    if not text:
+        return None, f"{run_id} did not store its scenario (older run or not `onward run`)"
+    return load_text(text, f"{run_id}.yaml"), ""
+
+
+# ---------------------------------------------------------------------------- store
+
+
+def stored_runs(store: Path | None) -> tuple[pd.DataFrame | None, str]:
+    """The runs in the store, newest first: ``(table, "")`` or ``(None, message)``."""
+    from onward.store import Store, StoreError
+
+    try:
+        df = Store(store, timeout=STORE_TIMEOUT).list_runs()
+    except StoreError as exc:
+        return None, str(exc)
+    except Exception as exc:
+        return None, f"Could not read the store: {type(exc).__name__}: {str(exc)[:200]}"
+    cols = [c for c in ("run_id", "kind", "scenario", "seed", "created_at", "engine_seconds")
+            if c in df.columns]
+    return df[cols].head(MAX_LISTED_RUNS).reset_index(drop=True), ""
+
+
+def stored_flows(store: Path | None, run_id: str) -> tuple[pd.DataFrame | None, str]:
+    """Simulated vs observed first claims of a stored run: ``(table, "")`` or ``(None, msg)``."""
+    from onward.store import Store, StoreError
+
+    if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):
+        return None, f"{str(run_id)[:40]!r} is not a run id. Fix: pick one from the list"
+    try:
+        df = Store(store, timeout=STORE_TIMEOUT).read_table("summary_applications", run_id)
+    except StoreError as exc:
+        return None, str(exc)
+    except Exception as exc:
+        return None, f"Could not read {run_id}: {type(exc).__name__}: {str(exc)[:200]}"
+    if df.empty:
+        return None, f"{run_id} has no simulated-vs-observed table (not written by `onward run`)"
+    return df.drop(columns=["run_id"]), ""

@@ -1,0 +1,398 @@
+"""The dashboard: server-side checks, store access, and the page driven in headless Chromium.
+
+The browser tests start ``onward dashboard`` on a free loopback port in a child process
+and drive it with Playwright in Debian's Chromium (``/usr/bin/chromium``; never
+``playwright install``). Every request to an address other than loopback is blocked and
+fails the test, so the page is shown to work with no internet. A missing Chromium fails
+these tests rather than skipping them: ``.ci/run`` installs it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+import onward
+from onward.dashboard import inputs, results
+from onward.dashboard.figures import flows_figure
+from onward.dashboard.inputs import InputError, Setting, check_setting
+from onward.dashboard.server import (
+    ServerError,
+    check_options,
+    environment,
+    free_port,
+    is_loopback,
+    spawn,
+    stop,
+)
+from onward.scenario import load_scenario
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = os.environ.get("ONWARD_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+LOOPBACK = ("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:", "about:")
+SLIDER = ".onward-slider-parameters-integration-discrimination_rate"
+WAIT_MS = 150_000  # a run on a loaded 2-core machine: engine plus figure
+
+
+# ----------------------------------------------------------------------------- no browser
+
+
+@pytest.fixture(scope="module")
+def nk():
+    return load_scenario("nk-onward")
+
+
+@pytest.mark.parametrize("setting, expected", [
+    (Setting(seed="abc"), "Seed: 'abc' is not a whole number"),
+    (Setting(seed="-1"), "Seed: -1 is outside"),
+    (Setting(until="1800"), "Last year: 1800 is outside 1999..2025"),
+    (Setting(values={"parameters.integration.discrimination_rate": "lots"}), "not a number"),
+    (Setting(values={"parameters.integration.discrimination_rate": float("inf")}),
+     "not a finite number"),
+    (Setting(values={"parameters.integration.discrimination_rate": 7}), "outside [0.0, 1.0]"),
+    (Setting(values={"parameters.aspiration.intercept": 0}), "is not a control"),
+    (Setting(values={"parameters.integration.discrimination_rate": [1]}), "expected text"),
+    (Setting(overrides="destinations.XYZ.detection = 0.5"), "destination 'XYZ' is not in"),
+    (Setting(overrides="just words"), "has no '='"),
+    (Setting(overrides="parameters.after_decision.refused_return = 0.95"),
+     "refused_return + refused_remigrate"),
+    (Setting(overrides="x = 1\n" * 100), "at most 40"),
+    (Setting(seed="1" * 5000), "at most 4000"),
+    (Setting(event="gbr-designation-2010", event_date="2010-13"), "Policy date:"),
+    (Setting(event="gbr-designation-2010", event_date="2031"), "outside the horizon"),
+    (Setting(event="no-such-event", event_date="2005"), "is not an event"),
+])
+def test_bad_values_become_messages(nk, setting, expected):
+    with pytest.raises(InputError) as info:
+        check_setting(nk, setting)
+    assert any(expected in m for m in info.value.messages), info.value.messages
+
+
+def test_good_setting_moves_values_and_event(nk):
+    checked = check_setting(nk, Setting(
+        values={"parameters.integration.discrimination_rate": 0.3,
+                "destinations.GBR.recognition_rate": "0.9"},
+        seed=" 4 ", until="2010", event="gbr-designation-2010", event_date="2005-06",
+        overrides="destinations.GBR.detection = 0.2  # a comment\n"))
+    sc = checked.scenario
+    assert sc.param("integration.discrimination_rate") == 0.3
+    assert sc.destinations["GBR"].params["recognition_rate"].value == 0.9
+    assert sc.destinations["GBR"].params["detection"].value == 0.2
+    ev = next(e for e in sc.events if e.id == "gbr-designation-2010")
+    assert str(ev.date) == "2005-06"
+    assert (checked.seed, checked.until) == (4, 2010)
+    assert nk.param("integration.discrimination_rate") == 0.1  # the original is untouched
+
+
+def test_sliders_cover_the_main_parameters(nk):
+    targets = [s.target for s in inputs.sliders(nk)]
+    assert targets[:4] == [t for t, _ in inputs.MAIN_PARAMETERS]
+    assert "destinations.GBR.recognition_rate" in targets
+    for s in inputs.sliders(nk):
+        assert s.low <= s.default <= s.high and s.step > 0
+
+
+def test_run_checked_summarises_against_observed(nk):
+    out = results.run_checked(check_setting(nk, Setting(until="2003")))
+    assert out.ok, out.messages
+    assert out.chart.startswith("data:image/png;base64,")
+    again = results.run_checked(check_setting(nk, Setting(until="2003")))
+    assert again.wall_seconds == 0.0 and again.summary.equals(out.summary)  # from the cache
+    assert {"simulated", "observed", "lower", "upper", "masked"} <= set(out.summary.columns)
+    assert set(out.totals.destination) == set(nk.destination_codes)
+    fig = flows_figure(out.summary, out.description)
+    assert len([ax for ax in fig.axes if ax.get_visible()]) == len(nk.destination_codes)
+
+
+def test_saved_scenarios_are_offered_and_nothing_else_is_read(tmp_path):
+    (tmp_path / "mine.yaml").write_text("extends: toy\nname: mine\n")
+    (tmp_path / "broken.yaml").write_text("extends: toy\nseed: [\n")
+    (tmp_path / "notes.txt").write_text("not a scenario")
+    choices = results.scenario_choices(tmp_path)
+    assert "builtin:nk-onward" in choices and "file:mine.yaml" in choices
+    assert "file:notes.txt" not in choices
+    sc, msg = results.load_choice("file:mine.yaml", tmp_path)
+    assert msg == "" and sc is not None and sc.name == "mine"
+    sc, msg = results.load_choice("file:broken.yaml", tmp_path)
+    assert sc is None and "does not load" in msg
+    for key in ("file:../../etc/passwd", "file:notes.txt", "/etc/passwd", "run:../x"):
+        sc, msg = results.load_choice(key, tmp_path)
+        assert sc is None and msg
+
+
+def test_server_options_are_checked():
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("example.org")
+    with pytest.raises(ServerError, match="--port 0"):
+        check_options("127.0.0.1", 0)
+    with pytest.raises(ServerError, match="not a folder"):
+        check_options("127.0.0.1", free_port(), Path("/no/such/folder"))
+    env = environment(None, None)
+    assert env["SOLARA_ASSETS_CDN"].startswith("http://127.0.0.1:")  # never the internet
+    assert env["SOLARA_TELEMETRY_MIXPANEL_ENABLE"] == "false"
+    assert env["SOLARA_MODE"] == "production"
+
+
+def test_cli_refuses_a_bad_port(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "onward.interfaces.cli", "dashboard",
+                           "--port", "70000"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 2 and "--port 70000" in proc.stderr
+
+
+def test_store_reads_never_lock_out_a_writer(tmp_path):
+    """Reads in a loop (as a busy dashboard would) while another process writes runs."""
+    store = tmp_path / "s.duckdb"
+    writer = (
+        "import pandas as pd, sys\n"
+        "from onward.store import Store\n"
+        "s = Store(sys.argv[1], timeout=20)\n"
+        "for i in range(8):\n"
+        "    s.write_run({'scenario': 'w', 'seed': i}, {'t': pd.DataFrame({'x': range(50)})})\n"
+    )
+    stop_reading = threading.Event()
+    reads: list[str] = []
+
+    def read_loop() -> None:
+        while not stop_reading.is_set():
+            df, msg = results.stored_runs(store)
+            reads.append("ok" if df is not None else msg)
+
+    t = threading.Thread(target=read_loop)
+    t.start()
+    try:
+        proc = subprocess.run([sys.executable, "-c", writer, str(store)], capture_output=True,
+                              text=True, timeout=120)
+    finally:
+        stop_reading.set()
+        t.join()
+    assert proc.returncode == 0, proc.stderr
+    df, msg = results.stored_runs(store)
+    assert msg == "" and len(df) == 8
+    assert reads and all(r == "ok" or "in use" in r for r in reads)
+
+
+# ----------------------------------------------------------------------------- browser
+
+
+def _chromium_path() -> str:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} not found: the browser tests need Debian's chromium "
+                    "(apt-get install chromium); .ci/run installs it")
+    return CHROMIUM
+
+
+def _listening_addresses(port: int) -> set[str]:
+    """Local addresses of sockets listening on ``port`` (from /proc/net/tcp and tcp6)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            local, _, state = line.split()[1:4]
+            addr, port_hex = local.split(":")
+            if state == "0A" and int(port_hex, 16) == port:
+                found.add(addr)
+    return found
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("dashboard")
+    store = tmp / "store.duckdb"
+    onward.run("toy", seed=1, store=store)  # one stored run to browse
+    port = free_port()
+    proc = spawn(port, store=store, scenario_dir=tmp, cwd=tmp, log=tmp / "server.log")
+    try:
+        yield {"url": f"http://127.0.0.1:{port}/", "port": port, "proc": proc, "tmp": tmp}
+    finally:
+        workers = _children(proc.pid)
+        stop(proc)
+    deadline = time.monotonic() + 15
+    while workers and time.monotonic() < deadline:
+        workers = {p for p in workers if Path(f"/proc/{p}").exists()}
+        time.sleep(0.3)
+    assert not workers, f"worker processes outlived the server: {workers}"
+
+
+def _children(pid: int) -> set[int]:
+    """Process ids whose parent is ``pid`` (Linux /proc)."""
+    out = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.add(int(stat.parent.name))
+    return out
+
+
+@pytest.fixture(scope="module")
+def browser(server, tmp_path_factory):
+    from playwright.sync_api import sync_playwright
+
+    path = _chromium_path()
+    profile = tmp_path_factory.mktemp("chromium-profile")  # a fresh user-data-dir
+    with sync_playwright() as p:
+        ctx = p.chromium.launch_persistent_context(
+            str(profile), executable_path=path, args=CHROMIUM_ARGS, headless=True,
+            viewport={"width": 1400, "height": 1000})
+        try:
+            yield ctx
+        finally:
+            ctx.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    """A new tab (its own dashboard session) that may not leave loopback."""
+    pg = browser.new_page()
+    external: list[str] = []
+    errors: list[str] = []
+
+    def route(r):
+        if r.request.url.startswith(LOOPBACK):
+            r.continue_()
+        else:
+            external.append(r.request.url)
+            r.abort()
+
+    def response(r):
+        if r.status >= 400:
+            errors.append(f"HTTP {r.status} for {r.url}")
+
+    pg.route("**/*", route)
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.on("response", response)
+    pg.goto(server["url"])
+    pg.wait_for_selector(".onward-run", timeout=60_000)
+    yield pg
+    pg.close()
+    assert external == [], f"the page tried to reach the internet: {external[:5]}"
+    assert errors == [], f"JavaScript errors: {errors[:5]}"
+    assert server["proc"].poll() is None, "the server died"
+    log = (server["tmp"] / "server.log").read_text(errors="replace")
+    # an asset missing from solara-assets makes the server try its (disabled) CDN
+    assert "Could not load URL" not in log, log[-2000:]
+    assert "Traceback" not in log, log[-3000:]
+
+
+def _run_and_wait(pg, description_part: str) -> str:
+    pg.click(".onward-run")
+    pg.wait_for_selector(f".onward-description-latest:has-text('{description_part}')",
+                         timeout=WAIT_MS)
+    return pg.inner_text(".onward-total-latest")
+
+
+def test_server_listens_on_loopback_only(server):
+    addrs = _listening_addresses(server["port"])
+    assert addrs, "no listening socket found"
+    # 0100007F is 127.0.0.1 in /proc's byte order; 0.0.0.0 would be 00000000
+    assert addrs == {"0100007F"}, addrs
+
+
+@pytest.mark.parametrize("headers, status", [
+    ({}, 200),
+    ({"Host": "localhost"}, 200),
+    ({"Host": "attacker.example"}, 403),  # DNS rebinding: a foreign name for 127.0.0.1
+    ({"Origin": "http://attacker.example"}, 403),  # a foreign page calling in
+])
+def test_only_loopback_names_are_served(server, headers, status):
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    req = urllib.request.Request(server["url"], headers=headers)
+    try:
+        with opener.open(req, timeout=30) as r:
+            got = r.status
+    except urllib.error.HTTPError as exc:
+        got = exc.code
+    assert got == status
+
+
+def test_slider_run_changes_numbers_and_chart(page):
+    page.locator(".onward-until input").fill("2010")  # a shorter run keeps the test quick
+    before = _run_and_wait(page, "to 2010")
+    chart_before = page.get_attribute(".onward-flows-latest img", "src")
+    assert before.replace(",", "").isdigit() and chart_before
+    page.click(".onward-pin")  # keep as A
+
+    thumb = page.locator(f"{SLIDER} [role=slider]")
+    thumb.focus()
+    thumb.press("End")  # the top of the slider's range
+    page.wait_for_selector(f"{SLIDER}:has-text('0.4')", timeout=30_000)
+    after = _run_and_wait(page, "discrimination_rate 0.4")
+    chart_after = page.get_attribute(".onward-flows-latest img", "src")
+    assert after != before
+    assert chart_after and chart_after != chart_before
+    assert page.locator(".onward-message").count() == 0
+
+    page.get_by_role("tab", name="Compare").click()
+    page.wait_for_selector(".onward-flows-compare-a img", timeout=60_000)
+    page.wait_for_selector(".onward-flows-compare-b img", timeout=60_000)
+    assert page.locator(".onward-diff").count() == 1
+
+
+def test_bad_typed_values_show_messages_and_the_page_carries_on(page, server):
+    page.locator(".onward-seed input").fill("abc")
+    page.locator(".onward-overrides textarea").fill(
+        "parameters.integration.discrimination_rate = 7\nnonsense")
+    page.click(".onward-run")
+    page.wait_for_selector(".onward-message", timeout=60_000)
+    text = " ".join(page.locator(".onward-message").all_inner_texts())
+    assert "Seed: 'abc' is not a whole number" in text
+    assert "has no '='" in text
+    page.locator(".onward-overrides textarea").fill(
+        "parameters.integration.discrimination_rate = 7")
+    page.locator(".onward-seed input").fill("2")
+    page.click(".onward-run")
+    page.wait_for_selector(".onward-message:has-text('outside')", timeout=60_000)
+    # the session still works: fix the values and run
+    page.locator(".onward-overrides textarea").fill("")
+    page.locator(".onward-until input").fill("2003")
+    total = _run_and_wait(page, "seed 2")
+    assert total.replace(",", "").isdigit()
+    assert page.locator(".onward-message").count() == 0
+    assert server["proc"].poll() is None
+
+
+def test_stored_runs_can_be_browsed(page):
+    page.get_by_role("tab", name="Stored runs").click()
+    page.wait_for_selector(".onward-runs:has-text('run-0001')", timeout=60_000)
+    page.locator(".onward-run-select .v-select__selections").click()
+    page.get_by_role("option", name="run-0001").click()
+    page.wait_for_selector(".onward-flows-stored img", timeout=60_000)
+    # the stored run's scenario (toy) can be opened in the controls and run again
+    page.click(".onward-open-run")
+    page.wait_for_selector("text=Recognition rate: Carpania", timeout=60_000)
+    page.get_by_role("tab", name="Flows").click()
+    page.locator(".onward-until input").fill("2004")
+    _run_and_wait(page, "toy · to 2004")
+
+
+@pytest.mark.slow
+def test_small_load_holds_without_errors(server):
+    """A bounded load test: 4 sessions at once on loopback, each runs once, no errors."""
+    _chromium_path()
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "dashboard_load.py"), "--url", server["url"],
+         "--levels", "4", "--until", "2002", "--timeout", "150", "--no-figure", "--json"],
+        capture_output=True, text=True, timeout=300,
+        env=dict(os.environ, ONWARD_CHROMIUM=CHROMIUM))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (res,) = json.loads(proc.stdout)
+    assert res["errors"] == 0 and res["completed"] == 4, res["problems"]
+    assert time.perf_counter() - t0 < 300
