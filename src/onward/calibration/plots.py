@@ -29,6 +29,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
 from onward.calibration.abc import Posterior  # noqa: E402
+from onward.viz.style import year_runs  # noqa: E402
 
 STYLE = {
     "font.size": 9, "axes.titlesize": 9, "axes.labelsize": 9, "xtick.labelsize": 8,
@@ -227,7 +228,7 @@ def fitted_vs_observed(bands: pd.DataFrame, observed: pd.DataFrame | None,
             ax.fill_between(y, b.q05, b.q95, color=BLUE, alpha=0.15, lw=0)
             ax.fill_between(y, b.q25, b.q75, color=BLUE, alpha=0.30, lw=0)
             ax.plot(y, b["median"], color=BLUE, lw=1.5)
-            for start, end in _runs(held):
+            for start, end in year_runs(held):
                 ax.axvspan(start - 0.5, end + 0.5, color=GREY, alpha=0.35, lw=0, zorder=0)
                 ax.text((start + end) / 2, 0.97, "held out", transform=ax.get_xaxis_transform(),
                         ha="center", va="top", fontsize=7, color="#555555")
@@ -280,14 +281,6 @@ def _minor_2_5(v: float, _pos: Any = None) -> str:
     return f"{v:g}" if lead in (2.0, 5.0) else ""
 
 
-def _runs(years: list[int]) -> list[tuple[int, int]]:
-    out: list[tuple[int, int]] = []
-    for y in sorted(years):
-        if out and y == out[-1][1] + 1:
-            out[-1] = (out[-1][0], y)
-        else:
-            out.append((y, y))
-    return out
 
 
 def epsilon_trace(generations_df: pd.DataFrame, path: str | Path) -> list[Path]:

@@ -197,14 +197,7 @@ def applications_by_destination(sim: pd.DataFrame, observed: pd.DataFrame | None
             _shade_years(ax, held_out, last_observed, xmax)
             _draw_bands(ax, bands[bands.destination == d], BLUE)
             _draw_observed(ax, obs[obs.destination == d])
-            ax.set_title(d)
-            ax.set_ylim(bottom=0)
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=5))
-            ax.yaxis.set_major_formatter(FuncFormatter(thousands))
-        for ax in list(axes.flat)[len(dests):]:
-            ax.set_visible(False)
-        for ax in axes[:, 0]:
-            ax.set_ylabel("applications per year\n(persons)")
+        _finish_grid(axes, dests, "applications per year\n(persons)")
         has_masked = bool((obs.lower != obs.upper).any()) if len(obs) else False
         handles = _legend_handles(multi, bool(held_out),
                                   last_observed is not None and xmax > last_observed,
@@ -417,14 +410,7 @@ def compare_scenarios(values: pd.DataFrame, output: str = "applications", *,
                 ax.plot(b.year, b["median"], color=c, lw=1.5, gid=f"median:{lab}")
             if output == "applications" and len(obs):
                 _draw_observed(ax, obs[obs.destination == d])
-            ax.set_title(d)
-            ax.set_ylim(bottom=0)
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=5))
-            ax.yaxis.set_major_formatter(FuncFormatter(thousands))
-        for ax in list(axes.flat)[len(dests):]:
-            ax.set_visible(False)
-        for ax in axes[:, 0]:
-            ax.set_ylabel(f"{output.replace('_', ' ')} per year")
+        _finish_grid(axes, dests, f"{output.replace('_', ' ')} per year")
         n = int(v.replicate.nunique()) if "replicate" in v.columns else 0
         handles = [plt.Line2D([], [], color=palette[i % len(palette)], lw=1.5,
                               label=f"{lab}: median, 90% band") for i, lab in enumerate(labels)]
@@ -442,3 +428,17 @@ def compare_scenarios(values: pd.DataFrame, output: str = "applications", *,
 __all__ = ["ATTRIBUTE_LABELS", "LAST_OBSERVED_YEAR", "applications_by_destination",
            "as_bands", "broker_share", "compare_scenarios", "movers_vs_stayers", "observed_claims",
            "stocks_by_state", "uk_applications"]
+
+
+def _finish_grid(axes, dests: list[str], ylabel: str) -> None:
+    """Titles, axes from zero and whole-year ticks on a grid of per-destination panels;
+    panels beyond the destinations are hidden."""
+    for ax, d in zip(axes.flat, dests, strict=False):
+        ax.set_title(d)
+        ax.set_ylim(bottom=0)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=5))
+        ax.yaxis.set_major_formatter(FuncFormatter(thousands))
+    for ax in list(axes.flat)[len(dests):]:
+        ax.set_visible(False)
+    for ax in axes[:, 0]:
+        ax.set_ylabel(ylabel)
