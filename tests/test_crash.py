@@ -292,3 +292,23 @@ def test_resume_after_a_kill_before_pyabc_recorded_the_run(tmp_path: Path) -> No
     post = calibrate(load_text(CAL), "early", budget=6, population=3, max_generations=1,
                      workers=1, seed=3, store=store, resume=True)
     assert post.generation == 0 and len(post.particles) == 3
+
+
+def test_resume_after_a_kill_while_pyabc_created_its_tables(tmp_path: Path) -> None:
+    """Found by the campaign in CI: a kill while pyabc was creating its tables left a file
+    whose version table is still empty, and `--resume` stopped with pyabc's "Database has
+    version 0". No generation was stored, so resuming starts afresh."""
+    import sqlite3
+
+    from onward.calibration.abc import _db_path, calibrate
+    from onward.scenario import load_text
+
+    store = tmp_path / "s.duckdb"
+    db = _db_path(Store(store), "half")
+    db.parent.mkdir(parents=True)
+    with sqlite3.connect(db) as con:  # the version table exists, its row does not yet
+        con.execute("CREATE TABLE version (version_num VARCHAR(32) NOT NULL, "
+                    "PRIMARY KEY (version_num))")
+    post = calibrate(load_text(CAL), "half", budget=6, population=3, max_generations=1,
+                     workers=1, seed=3, store=store, resume=True)
+    assert post.generation == 0 and len(post.particles) == 3

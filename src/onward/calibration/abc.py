@@ -236,11 +236,16 @@ def calibrate(scenario: str | Path | Scenario, name: str, *, budget: int = 3000,
     if resume:
         try:
             abc.load("sqlite:///" + str(db), 1)
-        except ValueError:  # pyabc: "Specified id 1 does not exist in database."
+        except Exception as exc:  # noqa: BLE001
+            # pyabc's "Specified id 1 does not exist in database." (ValueError) or its
+            # "Database has version 0" (AssertionError): killed while pyabc was creating
+            # the file. Without a stored generation nothing is lost by starting afresh,
+            # as a start without --resume would (the sampler is deterministic).
             if not gens.empty:
-                raise
-            # killed before pyabc recorded the run (the file exists, the run does not):
-            # nothing was done, so start it afresh, as a start without --resume would
+                raise CalibrationError(
+                    f"cannot resume '{name}': its working database {db} is unreadable "
+                    f"({type(exc).__name__}: {exc}). Fix: start again under another --name "
+                    "(the stored generations stay in the store)") from exc
             db.unlink()
             abc = make_abc()
             abc.new("sqlite:///" + str(db), {"s": np.zeros(len(targets.keys))})
