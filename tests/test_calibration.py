@@ -417,3 +417,15 @@ def test_cli_calibrate_and_score(tmp_path):
     assert set(payload["calibration"]) == METRICS | {"per_destination"}
     # scored under the calibrated variant (no held-out years), not the built-in nk-onward
     assert payload["held_out"] is None
+
+
+def test_effective_sample_size_flags_degenerate_weights():
+    from onward.calibration.abc import Posterior
+
+    parts = pd.DataFrame({"a": np.linspace(0, 1, 100)})
+    even = Posterior("e", 0, parts, np.ones(100), 1.0)
+    assert even.ess == pytest.approx(100) and not even.degenerate
+    w = np.full(100, 1e-4)
+    w[7] = 1.0
+    skewed = Posterior("s", 0, parts, w, 1.0)
+    assert skewed.ess < 1.1 and skewed.degenerate

@@ -49,6 +49,19 @@ class Posterior:
     weights: np.ndarray
     epsilon: float
 
+    @property
+    def ess(self) -> float:
+        """Effective sample size of the weights, 1/sum(w^2) for normalised w: the number
+        of equally weighted particles they are worth. Far below the number of particles
+        (a few particles carry the weight), the credible intervals are too narrow to trust."""
+        w = self.weights / self.weights.sum()
+        return float(1.0 / np.sum(w**2))
+
+    @property
+    def degenerate(self) -> bool:
+        """Fewer than 20 effective particles, or under a tenth of them."""
+        return self.ess < max(20.0, 0.1 * len(self.weights))
+
     def mean(self) -> dict[str, float]:
         w = self.weights / self.weights.sum()
         return {c: float(np.sum(w * self.particles[c].to_numpy())) for c in self.particles}

@@ -331,6 +331,12 @@ def calibrate(
     for r in post.summary().itertuples():
         t.add_row(r.parameter, f"{r.mean:.4g}", f"{r.q05:.4g}", f"{r.q95:.4g}")
     out.print(t)
+    out.print(f"effective sample size {post.ess:.1f} of {len(post.weights)} particles")
+    if post.degenerate:
+        err.print(f"[yellow]warning:[/] the weights of '{name}' are degenerate (effective "
+                  f"sample size {post.ess:.1f} of {len(post.weights)}): a few particles carry "
+                  "the posterior, so its credible intervals are too narrow to trust. Fix: "
+                  "a larger --budget or --population", markup=True, highlight=False)
     out.print(f"stored in the store as calibration '{name}'; score it with "
               f"`onward score {name}`, use it with `onward run --posterior {name}`")
 
