@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import inspect
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from cli_helper import cli
 
 from onward import data
 from onward.api import simulate
@@ -384,15 +382,6 @@ def test_score_structure_and_ard(ref):
 
 VARIANT_YAML = ("extends: nk-onward\n" + SHORT
                 + "calibration: {years: 2000-2003, held_out: []}\n" + UNFREE)
-
-
-def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, COLUMNS="160")
-    env.pop("ONWARD_STORE", None)
-    proc = subprocess.run([sys.executable, "-m", "onward.interfaces.cli", *args], cwd=cwd,
-                          capture_output=True, text=True, env=env, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    return proc
 
 
 def test_cli_calibrate_and_score(tmp_path):

@@ -4,14 +4,12 @@ and a real (loopback) Dask cluster. Small sizes on a shortened toy scenario."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from cli_helper import cli
 
 from onward.api import simulate
 from onward.engine.recorder import DEST_PROFILE_ATTRS
@@ -91,23 +89,14 @@ def test_until_extends_beyond_the_horizon(short, tmp_path):
 # --- the CLI --------------------------------------------------------------------------------
 
 
-def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, COLUMNS="160")
-    env.pop("ONWARD_STORE", None)
-    proc = subprocess.run([sys.executable, "-m", "onward.interfaces.cli", *args], cwd=cwd,
-                          capture_output=True, env=env, timeout=300)
-    assert proc.returncode == 0, proc.stderr.decode()
-    return proc
-
-
 def test_ensemble_json_is_deterministic_and_only_json(tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     outs = []
     for sub, workers in (("a", "1"), ("b", "2")):
         (tmp_path / sub / "short.yaml").write_text(SHORT)
-        proc = _cli("ensemble", "short.yaml", "-n", "3", "--seed", "2", "--workers", workers,
-                    "--json", cwd=tmp_path / sub)
+        proc = cli("ensemble", "short.yaml", "-n", "3", "--seed", "2", "--workers", workers,
+                   "--json", cwd=tmp_path / sub)
         outs.append(proc.stdout)
     assert outs[0] == outs[1]
     payload = json.loads(outs[0])  # the whole of stdout is one JSON document
@@ -121,8 +110,8 @@ def test_ensemble_json_is_deterministic_and_only_json(tmp_path):
 
 def test_sensitivity_json_cli(tmp_path):
     (tmp_path / "sa.yaml").write_text(SA)
-    proc = _cli("sensitivity", "sa.yaml", "--method", "morris", "-n", "2", "--destination",
-                "CRP", "--workers", "2", "--json", cwd=tmp_path)
+    proc = cli("sensitivity", "sa.yaml", "--method", "morris", "-n", "2", "--destination",
+               "CRP", "--workers", "2", "--json", cwd=tmp_path)
     payload = json.loads(proc.stdout)
     assert set(payload) == {"method", "output", "destination", "years", "indices", "answer"}
     assert payload["method"] == "morris" and payload["destination"] == "CRP"

@@ -7,15 +7,13 @@ README there for how they were made); Flee itself is not needed here.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from cli_helper import cli
 
 from onward.engine.kernel import Graph
 from onward.flee import (
@@ -301,16 +299,9 @@ def test_validation_figure(tiny_runs):
 # --- command line ----------------------------------------------------------------------
 
 
-def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, COLUMNS="160")
-    env.pop("ONWARD_STORE", None)
-    return subprocess.run([sys.executable, "-m", "onward.interfaces.cli", *args], cwd=cwd,
-                          capture_output=True, text=True, env=env, timeout=300)
-
-
 def test_cli_runs_a_flee_folder_as_json(tmp_path):
-    proc = _cli("run", str(TINY), "--json", "--days", "20", "--store",
-                str(tmp_path / "s.duckdb"), cwd=tmp_path)
+    proc = cli("run", str(TINY), "--json", "--days", "20", "--store",
+               str(tmp_path / "s.duckdb"), cwd=tmp_path, check=False)
     assert proc.returncode == 0, proc.stderr
     payload = json.loads(proc.stdout)
     assert list(payload) == ["case", "days", "agents", "engine_seconds", "ard",
@@ -337,8 +328,8 @@ def test_cli_refuses_bad_flee_folder(tmp_path):
     folder = tmp_path / "bad"
     shutil.copytree(TINY, folder)
     (folder / "simsetting.yml").write_text("move_rules:\n  stay_close_to_home: true\n")
-    proc = _cli("run", str(folder), "--json", "--store", str(tmp_path / "s.duckdb"),
-                cwd=tmp_path)
+    proc = cli("run", str(folder), "--json", "--store", str(tmp_path / "s.duckdb"),
+               cwd=tmp_path, check=False)
     assert proc.returncode == 2
     assert "simsetting.yml:2: stay_close_to_home" in proc.stderr
     assert proc.stdout == ""

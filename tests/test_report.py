@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from cli_helper import cli
 
 import onward
 from onward.report import Section, build_html, report, write_run_report
@@ -102,15 +99,6 @@ def test_experiment_report(toy_run):
 
     job = Store(store).list_runs().query("kind == 'ensemble-job'").run_id.iloc[0]
     assert ens.experiment_id in report(job, store, tmp / "job.html").read_text()
-
-
-def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, COLUMNS="160")
-    env.pop("ONWARD_STORE", None)
-    proc = subprocess.run([sys.executable, "-m", "onward.interfaces.cli", *args], cwd=cwd,
-                          capture_output=True, text=True, env=env, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    return proc
 
 
 def test_cli_run_writes_a_report_and_report_command(tmp_path):
