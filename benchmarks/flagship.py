@@ -31,12 +31,11 @@ def measure(scenario: str, repeat: int, seed: int) -> dict:
     runs = [simulate_compiled(c) for _ in range(repeat)]
     best = min(runs, key=lambda r: r.engine_seconds)
     arrive = best.agents.arrive
-    months = np.arange(c.run_months)
     # household-months simulated: each household from its arrival month on
     agent_steps = int(np.clip(c.run_months - np.maximum(arrive, 0), 0, None).sum())
     times = [r.engine_seconds for r in runs]
     return {
-        "scenario": scenario, "households": int(best.agents.n), "months": int(months.size),
+        "scenario": scenario, "households": int(best.agents.n), "months": int(c.run_months),
         "agent_steps": agent_steps, "repeat": repeat,
         "engine_seconds_best": round(min(times), 4),
         "engine_seconds_median": round(statistics.median(times), 4),
