@@ -42,7 +42,7 @@ from onward.store import Store
 HELD_OUT = [2013, 2014, 2015]
 
 # every parameter nk-onward marks free, except aspiration.intercept and
-# destinations.DEU.background_claims
+# destinations.DEU.background_claims (SHORT fixes the lead of the UK designation)
 UNFREE = """
 parameters:
   integration:
@@ -65,6 +65,8 @@ destinations:
   CAN:
     recognition_rate: {free: false}
     detection: {free: false}
+  DEU:
+    background_decline: {free: false}
 """
 FREE = ["destinations.DEU.background_claims", "parameters.aspiration.intercept"]
 PRIORS = {"destinations.DEU.background_claims": (0.0, 150.0),
@@ -72,7 +74,8 @@ PRIORS = {"destinations.DEU.background_claims": (0.0, 150.0),
 # the horizon ends in 2015 (fast posterior-predictive runs); events after it go
 SHORT = """
 horizon: {start: 1999-01, end: 2015-12}
-events: [{id: can-tb4-2016, remove: true}, {id: can-vacate-2017, remove: true}]
+events: [{id: can-tb4-2016, remove: true}, {id: can-vacate-2017, remove: true},
+         {id: gbr-designation-2010, lead_months: 0}]
 """
 SMALL_YAML = ("extends: nk-onward\n" + SHORT
               + "calibration: {years: 2000-2003, held_out: 2013-2015}\n" + UNFREE)

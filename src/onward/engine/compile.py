@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from onward.engine.routes import compile_routes
 from onward.scenario.parameters import DESTINATION_PARAMETERS, GLOBAL_PARAMETERS
 from onward.scenario.schema import Scenario
 
@@ -43,6 +44,7 @@ class Compiled:
     information_gating: bool
     seed: int
     extra: dict[str, Any] = field(default_factory=dict)
+    routes: Any = None  # routes.RouteGraph, or None without a route graph
 
     @property
     def n_dest(self) -> int:
@@ -99,6 +101,19 @@ def _inflows(sc: Scenario) -> tuple[float, float, dict[int, float], dict[int, fl
     attr_fs = sc.population.attributes.female_share
     if attr_fs != "data":
         fshare = {y: float(attr_fs.value) for y in years}  # type: ignore[union-attr]
+    dep = sc.routes.departures if sc.routes is not None else None
+    if dep is not None:
+        # with a route graph, the inflow data up to data_until are arrivals it reproduces;
+        # later departures from the origin are projected and the closures decide arrivals
+        base = [y for y in years if y <= dep.data_until]
+        if base:
+            last = base[-3:] if dep.projection == "mean_last_3" else base[-1:]
+            persons = float(np.mean([out[y] for y in last]))
+            share = float(np.mean([fshare[y] for y in last]))
+            for y in years:
+                if y > dep.data_until:
+                    out[y] = persons
+                    fshare[y] = share if attr_fs == "data" else fshare[y]
     return initial, female0, out, fshare
 
 
@@ -128,7 +143,12 @@ def compile_scenario(sc: Scenario, overrides: dict[str, float] | None = None,
         k: np.array([[sc.destinations[c].params[k].value for c in dests]] * T, dtype=np.float64)
         for k in DESTINATION_PARAMETERS
     }
+    leads = {ev.id: ev.lead_months.value for ev in sc.events
+             if ev.id and ev.lead_months is not None}
     for target, value in (overrides or {}).items():
+        if target.startswith("events."):
+            leads[_event_lead(target, sc, value)] = float(value)
+            continue
         arr, col = _locate(target, glob, dest, dests)
         if not np.isfinite(value):
             raise OverrideError(f"override {target}: value must be finite")
@@ -136,8 +156,12 @@ def compile_scenario(sc: Scenario, overrides: dict[str, float] | None = None,
             arr[:] = value
         else:
             arr[:, col] = value
-    for ev in sorted(sc.events, key=lambda e: e.date.index(sc.horizon.start)):
-        t0 = ev.date.index(sc.horizon.start)
+    def start(ev: Any) -> int:  # the month the change takes effect: its date less its lead
+        lead = leads.get(ev.id, 0.0) if ev.id else 0.0
+        return max(0, ev.date.index(sc.horizon.start) - int(round(lead)))
+
+    for ev in sorted(sc.events, key=start):
+        t0 = start(ev)
         arr, col = _locate(ev.target, glob, dest, dests)
         sl = (slice(t0, None),) if col is None else (slice(t0, None), col)
         if ev.op == "set":
@@ -173,7 +197,23 @@ def compile_scenario(sc: Scenario, overrides: dict[str, float] | None = None,
         capability_gating=sc.decision.capability_gating,
         information_gating=sc.decision.information_gating,
         seed=sc.seed if seed is None else int(seed),
+        routes=None if sc.routes is None else compile_routes(sc, T),
     )
+
+
+def _event_lead(target: str, sc: Scenario, value: float) -> str:
+    """Check an ``events.<id>.lead_months`` override; return the event id."""
+    from onward.scenario.schema import MAX_LEAD_MONTHS
+
+    parts = target.split(".")
+    ids = [ev.id for ev in sc.events if ev.id]
+    if len(parts) != 3 or parts[2] != "lead_months" or parts[1] not in ids:
+        raise OverrideError(f"{target}: not an event lead; write events.<id>.lead_months with "
+                            f"an event id of this scenario ({', '.join(ids) or 'none'})")
+    if not (np.isfinite(value) and 0 <= value <= MAX_LEAD_MONTHS):
+        raise OverrideError(f"{target}: a lead must be a number of months in "
+                            f"[0, {MAX_LEAD_MONTHS}], not {value}")
+    return parts[1]
 
 
 def _locate(target: str, glob: dict[str, np.ndarray], dest: dict[str, np.ndarray],

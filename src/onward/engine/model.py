@@ -26,6 +26,7 @@ from onward.engine.network import GENERATORS, build_network, neighbours_of
 from onward.engine.population import build
 from onward.engine.recorder import DEST_PROFILE_ATTRS, PROFILE_ATTRS, Recorder
 from onward.engine.rng import Stage, Streams
+from onward.engine.routes import Transit
 from onward.engine.state import Agents, State
 from onward.rules.decision import DecisionContext, choose_destination, get_rule
 
@@ -136,6 +137,13 @@ class Engine:
         #: check the agent columns after every stage (slower; used to diagnose a NaN)
         self.check_stages = False
         self.rng = Streams(c.seed)
+        # scheduled arrival months, sorted: the households due by month t are a prefix
+        # (with a route graph a household may reach the first country later than scheduled)
+        self.schedule = self.ag.arrive.copy()
+        self.transit: Transit | None = None
+        if c.routes is not None:
+            self.transit = Transit(c.routes, self.ag, c.seed, self.rng)
+            self.rec.setup_routes(c.routes.names, c.routes.countries, c.routes.types)
         # parameter values month by month, as plain floats; a month whose values equal the
         # previous month's shares its dict (events change few months)
         names = list(c.glob)
@@ -173,15 +181,25 @@ class Engine:
             self._check(t, name)
 
     # --- stages ----------------------------------------------------------------------------
+    def travel(self, t: int) -> None:
+        """Move everyone on the route graph through month ``t`` (only with ``routes:``)."""
+        assert self.transit is not None
+        self.transit.move(t, self.ag, self.rec)
+
     def arrivals(self, t: int) -> None:
         ag = self.ag
-        end = int(np.searchsorted(ag.arrive, t, side="right"))
+        end = int(np.searchsorted(self.schedule, t, side="right"))
         new = np.arange(self.n, end)
         self.n = end
-        if new.size == 0:
+        tr = self.transit
+        if new.size == 0 and (tr is None or tr.reached_first.size == 0):
             return
         direct = ag.direct[new]
         first = new[~direct]
+        if tr is not None:
+            # households on the route graph arrive when it brings them there
+            first = np.concatenate([first[~tr.routed[first]], tr.reached_first])
+            ag.arrive[tr.reached_first] = t
         ag.state[first] = FIRST
         ag.funds[first] += self.g("resettlement.settlement_grant", t)
         claim = new[direct]
@@ -510,8 +528,12 @@ class Engine:
 
     def journey(self, t: int) -> None:
         ag = self.ag
-        tr = np.flatnonzero(ag.state == State.TRANSIT)
-        done = tr[ag.due[tr] <= t]
+        if self.transit is not None:
+            # on a route graph the journey ends on reaching the destination's location
+            done = self.transit.reached_dest
+        else:
+            tr = np.flatnonzero(ag.state == State.TRANSIT)
+            done = tr[ag.due[tr] <= t]
         if done.size == 0:
             return
         rng = self.rng(Stage.JOURNEY)
@@ -691,6 +713,8 @@ class Engine:
         prev_dest = ag.dest.copy()
         self.prev = prev
         self.born = EMPTY
+        if self.transit is not None:
+            self._timed("transit", self.travel, t)
         self._timed("arrivals", self.arrivals, t)
         self.fc_mask = ag.state[:self.n] == FIRST
         self.fc = np.flatnonzero(self.fc_mask)
@@ -711,6 +735,8 @@ class Engine:
             self.fc = np.flatnonzero(ag.state[:self.n] == FIRST)
             self._year_end(t)
         self.rec.end_of_month(t, ag, prev, prev_dest, self.born)
+        if self.transit is not None:
+            self.transit.end_of_month(t, ag, self.rec, self.n)
         self._check(t)
         self.stage_seconds["record"] = self.stage_seconds.get("record", 0.0) \
             + time.perf_counter() - t0

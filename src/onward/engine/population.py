@@ -87,7 +87,9 @@ def build(c: Compiled) -> Agents:
 
     # direct claimants: a Poisson stream per destination and month
     brng = stream(c.seed, Stage.BACKGROUND, 0)
-    lam = c.dest["background_claims"] / 12.0  # (T, D)
+    # the stream decays geometrically from the start: (1 - decline) ** years elapsed
+    elapsed = (np.arange(c.dest["background_claims"].shape[0]) / 12.0)[:, None]
+    lam = c.dest["background_claims"] / 12.0 * (1.0 - c.dest["background_decline"]) ** elapsed
     counts = brng.poisson(lam)
     t_idx, d_idx = np.nonzero(counts)
     reps = counts[t_idx, d_idx]

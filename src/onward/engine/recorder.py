@@ -28,6 +28,9 @@ PROFILE_ATTRS = ("skill", "drive", "funds", "degree", "satisfaction", "income", 
 #: Attributes of the per-destination profile of first movers, recorded at departure.
 DEST_PROFILE_ATTRS = ("skill", "funds", "children", "degree", "via_broker", "concealed", "age",
                       "female")
+#: sums kept per month and kind of journey (inbound, onward) for journeys completed
+JOURNEY_SUMS = ("households", "persons", "months", "broker", "cost")
+JOURNEY_KINDS = ("inbound", "onward")
 
 
 @dataclass
@@ -53,6 +56,22 @@ class Recorder:
     dest_profile_n: np.ndarray = field(init=False)
     remigrated_from_h: np.ndarray = field(init=False)
     remigrated_from_p: np.ndarray = field(init=False)
+    #: route graph (only with ``routes:``): location names, countries and types
+    route_locations: list[tuple[str, str, str]] = field(default_factory=list)
+    transit_h: np.ndarray | None = None  # (T, 2, L) end-of-month households on the graph
+    transit_p: np.ndarray | None = None  # ... persons; [:, 0] inbound, [:, 1] onward
+    journeys: np.ndarray | None = None  # (T, 2, len(JOURNEY_SUMS)) completed journeys
+    inbound_started: np.ndarray | None = None  # (T,) inbound households setting out
+    changed: np.ndarray | None = None  # rows that changed state or destination this month
+
+    def setup_routes(self, names: list[str], countries: list[str], types: list[str]) -> None:
+        """Allocate the route-graph outputs (locations in the order of the compiled graph)."""
+        T, L = self.months, len(names)
+        self.route_locations = list(zip(names, countries, types, strict=True))
+        self.transit_h = np.zeros((T, 2, L), np.int64)
+        self.transit_p = np.zeros((T, 2, L), np.int64)
+        self.journeys = np.zeros((T, 2, len(JOURNEY_SUMS)))
+        self.inbound_started = np.zeros(T, np.int64)
 
     def __post_init__(self) -> None:
         T, D, S = self.months, self.n_dest, N_STATES
@@ -99,6 +118,7 @@ class Recorder:
         S = N_STATES
         mask = (prev_state != ag.state) | (prev_dest != ag.dest)
         changed = np.flatnonzero(mask)
+        self.changed = changed  # rows whose state or destination changed (route graph)
         if born.size:
             mask[born] = True
             touched = np.flatnonzero(mask)
@@ -280,7 +300,41 @@ class Recorder:
             self.life_rows,
             columns=["year", "destination", "generation", "measure", "value", "count"])
         out["destination_profile"] = self.destination_profile_table(dests)
+        if self.route_locations:
+            out.update(self.route_tables(years, months))
         return out
+
+    def route_tables(self, years: np.ndarray, months: np.ndarray) -> dict[str, pd.DataFrame]:
+        """``transit`` (monthly households on the route graph by location and kind of
+        journey) and ``journeys`` (completed journeys by year: time in transit, broker share,
+        cost)."""
+        assert self.transit_h is not None and self.transit_p is not None
+        assert self.journeys is not None
+        T = years.size
+        L = len(self.route_locations)
+        names, countries, types = (np.asarray(x, dtype=object)
+                                   for x in zip(*self.route_locations, strict=True))
+        t_i, k_i, l_i = np.meshgrid(np.arange(T), np.arange(2), np.arange(L), indexing="ij")
+        transit = pd.DataFrame({
+            "year": years[t_i.ravel()], "month": months[t_i.ravel()],
+            "journey": np.asarray(JOURNEY_KINDS)[k_i.ravel()],
+            "location": names[l_i.ravel()], "country": countries[l_i.ravel()],
+            "type": types[l_i.ravel()],
+            "persons": self.transit_p[:T].ravel(), "households": self.transit_h[:T].ravel(),
+        })
+        sums = pd.DataFrame({
+            "year": np.repeat(years, 2), "journey": np.tile(np.asarray(JOURNEY_KINDS), T),
+            **{k: self.journeys[:T, :, j].ravel() for j, k in enumerate(JOURNEY_SUMS)},
+        }).groupby(["year", "journey"], as_index=False, sort=True).sum()
+        n = sums.households.where(sums.households > 0)
+        journeys = pd.DataFrame({
+            "year": sums.year, "journey": sums.journey,
+            "households": sums.households.astype(np.int64),
+            "persons": sums.persons.astype(np.int64),
+            "mean_months": sums.months / n, "broker_share": sums.broker / n,
+            "mean_cost": sums.cost / n,
+        })
+        return {"transit": transit, "journeys": journeys}
 
     def destination_profile_table(self, dests: list[str]) -> pd.DataFrame:
         """First movers by destination: mean of each attribute at departure, and their count."""

@@ -36,6 +36,8 @@ class Stage(IntEnum):
     ASYLUM = 17
     AFTER = 18
     DESTINATION = 19
+    ROUTES = 20  # route choice on the route graph
+    CAPACITY = 21  # who waits at a full location (route graph)
 
 
 def stream(seed: int, stage: int, month: int = 0) -> np.random.Generator:

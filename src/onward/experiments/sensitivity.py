@@ -82,7 +82,7 @@ def mechanism_of(path: str) -> str:
         ``capability.information_decay``.
     policy
         What destination states decide: ``recognition_rate``, ``checks_prior_nationality``,
-        ``detection``, ``processing_months``, ``removal_rate``, ``open``.
+        ``detection``, ``processing_months``, ``removal_rate``, ``open``, and event leads.
     capability
         The costs of moving, which act through the capability gate (funds must cover the
         cost): ``travel_cost``, ``journey_months``, ``capability.min_skill`` and
@@ -92,8 +92,12 @@ def mechanism_of(path: str) -> str:
         Everything else (the decision hazard and intercepts, satisfaction, journey
         concealment, what happens after a decision, life at the destination, births,
         background claims, competition). A new parameter falls here until it is named above.
+
+    The lead of an event (``events.<id>.lead_months``, when a policy took effect) is policy.
     """
     parts = path.split(".")
+    if parts[0] == "events":  # events.<id>.lead_months: when a policy took effect
+        return "policy"
     if parts[0] == "parameters":
         parts = parts[1:]
     if parts[0] == "destinations" and len(parts) == 3:

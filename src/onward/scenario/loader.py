@@ -696,8 +696,14 @@ def expand_microdata(doc: _Doc, fname: str, from_file: bool = True) -> None:
 
 def scenario_to_dict(sc: Scenario) -> dict[str, Any]:
     """A plain mapping that :func:`validate_dict` turns back into the same scenario."""
-    d = sc.model_dump(mode="python", exclude={"destinations", "horizon", "events"})
+    d = sc.model_dump(mode="python", exclude={"destinations", "horizon", "events", "routes"})
     d["horizon"] = {"start": str(sc.horizon.start), "end": str(sc.horizon.end)}
+    if sc.routes is not None:  # absent when unused: older scenarios keep their hashes
+        d["routes"] = sc.routes.model_dump(mode="python", by_alias=True, exclude={"closures"})
+        d["routes"]["closures"] = [
+            {**cl.model_dump(by_alias=True, exclude={"date", "end"}), "date": str(cl.date),
+             "end": None if cl.end is None else str(cl.end)}
+            for cl in sc.routes.closures]
     # fields added after scenarios were first hashed appear only when used, so the
     # hashes of existing scenarios (and the calibrations keyed by them) stay the same
     attrs = d["population"]["attributes"]

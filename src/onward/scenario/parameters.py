@@ -213,6 +213,8 @@ DESTINATION_PARAMETERS: dict[str, ParamSpec] = _specs(
       "per month", "probability"),
     P("background_claims", "yearly claims by people who never lived in the first country",
       "persons per year", "positive", 0, 1e6),
+    P("background_decline", "share of the background stream lost each year after the start "
+      "(0 = constant)", "per year", "probability"),
     P("competition", "competition for work with other co-ethnic groups", "index 0-1",
       "probability"),
     P("open", "1 while the destination admits arrivals (0 = border closed)", "switch", "switch"),

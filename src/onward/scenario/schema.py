@@ -436,6 +436,10 @@ class Horizon(Strict):
         return list(range(self.start.year, self.end.year + 1))
 
 
+#: the longest lead of an event's practice before its date, in months
+MAX_LEAD_MONTHS = 120
+
+
 class Event(Strict):
     """A dated change of one parameter: from ``date`` on, ``target`` takes ``value``."""
 
@@ -447,11 +451,19 @@ class Event(Strict):
     label: str = ""
     source: str = ""
     remove: bool = False
+    #: months by which the change in practice preceded ``date`` (a law often formalises
+    #: what officials already did); a parameter, so calibration may free it
+    lead_months: Param | None = None
 
     @field_validator("date", mode="before")
     @classmethod
     def _d(cls, v: Any) -> Month:
         return parse_date(v)
+
+    @field_validator("lead_months", mode="before")
+    @classmethod
+    def _lead(cls, v: Any) -> Any:
+        return _coerce_param(v)
 
     @model_validator(mode="after")
     def _ok(self) -> Event:
@@ -461,6 +473,18 @@ class Event(Strict):
         if self.value is not None and not math.isfinite(self.value):
             raise FieldError(("value",), f"event value must be finite, not {self.value}",
                              "write a number")
+        lead = self.lead_months
+        if lead is not None:
+            lo, hi = lead.prior if lead.prior is not None else (lead.value, lead.value)
+            if min(lo, lead.value) < 0 or max(hi, lead.value) > MAX_LEAD_MONTHS:
+                raise FieldError(("lead_months",), "a lead must lie in [0, "
+                                 f"{MAX_LEAD_MONTHS}] months (value and prior)",
+                                 "write months before the event date, e.g. {value: 6, "
+                                 "prior: [0, 24]}")
+            if lead.free and not self.id:
+                raise FieldError(("lead_months",), "a free lead needs an event id",
+                                 "add id: <name> to the event (the lead is calibrated as "
+                                 "events.<id>.lead_months)")
         return self
 
 
@@ -525,6 +549,260 @@ class Calibration(Strict):
         return self
 
 
+LOCATION_TYPES = ("origin", "transit", "hub", "first_country", "destination")
+LINK_MODES = ("foot", "bus", "car", "rail", "boat", "flight", "mixed")
+#: size limits of a route graph (the engine enumerates the routes between its ends)
+MAX_ROUTE_LOCATIONS = 200
+MAX_ROUTE_LINKS = 2000
+#: largest admissible route numbers (a link's travel time is at most the longest horizon)
+MAX_KM = 1e5
+MAX_ATTRACTIVENESS = 1e6
+MAX_LINK_MONTHS = 12 * 200
+
+
+def _finite_or_none(v: float | None, what: str, lo: float = 0.0, strict: bool = False,
+                    hi: float = math.inf) -> float | None:
+    if v is None:
+        return v
+    if not math.isfinite(v) or v < lo or (strict and v == lo) or v > hi:
+        op = ">" if strict else ">="
+        top = f" and <= {hi:g}" if math.isfinite(hi) else ""
+        raise FieldError((), f"{what} must be a finite number {op} {lo:g}{top}, not {v}",
+                         f"write a number {op} {lo:g}{top}")
+    return v
+
+
+class Location(Strict):
+    """A place on the route graph: where people start, pass, wait or end a journey.
+
+    ``capacity`` is the number of persons a month who can enter it (None: no limit);
+    ``attractiveness`` is its score in the link-weight rule (for an origin: its share of
+    departures).
+    """
+
+    name: str = Field(min_length=1)
+    type: Literal["origin", "transit", "hub", "first_country", "destination"]
+    country: ISO3
+    capacity: float | None = None
+    attractiveness: float = 1.0
+    source: str = Field(min_length=1)
+
+    @field_validator("capacity")
+    @classmethod
+    def _cap(cls, v: float | None) -> float | None:
+        return _finite_or_none(v, "capacity (persons a month)")
+
+    @field_validator("attractiveness")
+    @classmethod
+    def _attr(cls, v: float) -> float:
+        _finite_or_none(v, "attractiveness", strict=True, hi=MAX_ATTRACTIVENESS)
+        return v
+
+
+class Link(Strict):
+    """A directed link ``from`` -> ``to``: its length, how people travel it and its cost.
+
+    Travel time is ``distance_km / speed_km_per_month`` or ``months`` (give one of them).
+    ``broker_only`` links are taken only on journeys a broker arranges.
+    """
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=False)
+    from_: str = Field(alias="from", min_length=1)
+    to: str = Field(min_length=1)
+    distance_km: float
+    mode: Literal["foot", "bus", "car", "rail", "boat", "flight", "mixed"]
+    speed_km_per_month: float | None = None
+    months: float | None = None
+    cost: float = 0.0
+    broker_only: bool = False
+    source: str = Field(min_length=1)
+
+    @field_validator("distance_km")
+    @classmethod
+    def _km(cls, v: float) -> float:
+        _finite_or_none(v, "distance_km", strict=True, hi=MAX_KM)
+        return v
+
+    @field_validator("speed_km_per_month", "months")
+    @classmethod
+    def _pos(cls, v: float | None, info: ValidationInfo) -> float | None:
+        return _finite_or_none(v, str(info.field_name), strict=True)
+
+    @field_validator("cost")
+    @classmethod
+    def _cost(cls, v: float) -> float:
+        _finite_or_none(v, "cost (months of native wage)")
+        return v
+
+    @model_validator(mode="after")
+    def _time(self) -> Link:
+        if (self.speed_km_per_month is None) == (self.months is None):
+            raise FieldError(("months",), "a link needs exactly one of speed_km_per_month "
+                             "and months", "write speed_km_per_month: <km a month> or "
+                             "months: <travel time>, not both")
+        if self.from_ == self.to:
+            raise FieldError(("to",), f"link from '{self.from_}' to itself",
+                             "link two different locations")
+        if self.travel_months > MAX_LINK_MONTHS:
+            field = "months" if self.months is not None else "speed_km_per_month"
+            raise FieldError((field,), f"the link takes {self.travel_months:g} months, more "
+                             f"than {MAX_LINK_MONTHS}", "give a shorter time or a higher speed")
+        return self
+
+    @property
+    def travel_months(self) -> float:
+        if self.months is not None:
+            return self.months
+        assert self.speed_km_per_month is not None
+        return self.distance_km / self.speed_km_per_month
+
+
+class Closure(Strict):
+    """A dated closure: from ``date`` (its month) until ``end`` (exclusive; None: to the end
+    of the horizon) nobody passes.
+
+    ``what: link`` closes the link ``from`` -> ``to`` and its reverse; ``what: location``
+    closes ``name`` (nobody enters or leaves; with ``capacity``, at most that many persons a
+    month enter instead: a partial closure); ``what: border`` closes every link between the
+    two countries of ``between``, both ways.
+    """
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=False)
+    id: str | None = None
+    date: Month
+    end: Month | None = None
+    what: Literal["link", "location", "border"]
+    from_: str | None = Field(default=None, alias="from")
+    to: str | None = None
+    name: str | None = None
+    between: tuple[ISO3, ISO3] | None = None
+    capacity: float | None = None
+    label: str = ""
+    source: str = Field(min_length=1)
+
+    @field_validator("date", "end", mode="before")
+    @classmethod
+    def _d(cls, v: Any) -> Month | None:
+        return None if v is None else parse_date(v)
+
+    @field_validator("capacity")
+    @classmethod
+    def _cap(cls, v: float | None) -> float | None:
+        return _finite_or_none(v, "capacity (persons a month)")
+
+    @model_validator(mode="after")
+    def _shape(self) -> Closure:
+        need = {"link": ("from_", "to"), "location": ("name",), "border": ("between",)}
+        shown = {"from_": "from", "to": "to", "name": "name", "between": "between"}
+        for k in need[self.what]:
+            if getattr(self, k) is None:
+                raise FieldError((shown[k],), f"a {self.what} closure needs '{shown[k]}'",
+                                 {"from_": "add from: <location name>",
+                                  "to": "add to: <location name>",
+                                  "name": "add name: <location name>",
+                                  "between": "add between: [ISO3, ISO3]"}[k])
+        for k in ("from_", "to", "name", "between"):
+            if k not in need[self.what] and getattr(self, k) is not None:
+                raise FieldError((shown[k],), f"a {self.what} closure takes no "
+                                 f"'{shown[k]}'", f"remove {shown[k]}, or write what: "
+                                 + {"from_": "link", "to": "link", "name": "location",
+                                    "between": "border"}[k])
+        if self.capacity is not None and self.what != "location":
+            raise FieldError(("capacity",), "only a location closure can keep a capacity",
+                             "remove capacity, or close a location instead")
+        if self.between is not None and self.between[0] == self.between[1]:
+            raise FieldError(("between",), f"a border needs two countries, not "
+                             f"{self.between[0]} twice", "write two different ISO3 codes")
+        if self.end is not None and self.end.index(self.date) <= 0:
+            raise FieldError(("end",), f"end {self.end} is not after date {self.date}",
+                             "give an end in a later month than date, or remove end "
+                             "(closed to the end of the horizon)")
+        return self
+
+
+class Departures(Strict):
+    """How many set out from the origin once the inflow data stop being the arrivals.
+
+    Up to ``data_until`` the inflow data are arrivals in the first country and the route
+    graph reproduces them; later years' departures are projected from the years up to
+    ``data_until`` and the closures decide how many arrive.
+    """
+
+    data_until: int
+    projection: Literal["hold_last", "mean_last_3"] = "mean_last_3"
+    source: str = Field(min_length=1)
+
+
+class Routes(Strict):
+    """The route graph: locations, directed links and dated closures (see docs/odd.md 3.6)."""
+
+    softening_km: float = 10.0
+    locations: list[Location] = Field(min_length=2, max_length=MAX_ROUTE_LOCATIONS)
+    links: list[Link] = Field(min_length=1, max_length=MAX_ROUTE_LINKS)
+    closures: list[Closure] = []
+    departures: Departures | None = None
+
+    @field_validator("softening_km")
+    @classmethod
+    def _soft(cls, v: float) -> float:
+        _finite_or_none(v, "softening_km", hi=MAX_KM)
+        return v
+
+    @model_validator(mode="after")
+    def _graph(self) -> Routes:
+        names: dict[str, int] = {}
+        for i, loc in enumerate(self.locations):
+            if loc.name in names:
+                raise FieldError(("locations", i, "name"), f"duplicate location "
+                                 f"'{loc.name}'", "give each location its own name")
+            names[loc.name] = i
+        pairs: set[tuple[str, str]] = set()
+        for i, ln in enumerate(self.links):
+            for key, nm in (("from", ln.from_), ("to", ln.to)):
+                if nm not in names:
+                    raise FieldError(("links", i, key), f"unknown location '{nm}'",
+                                     "use a name listed under routes.locations: "
+                                     + _some(list(names)))
+            if (ln.from_, ln.to) in pairs:
+                raise FieldError(("links", i), f"a second link {ln.from_} -> {ln.to}",
+                                 "keep one link per pair and direction")
+            pairs.add((ln.from_, ln.to))
+        for i, cl in enumerate(self.closures):
+            if cl.what == "location" and cl.name not in names:
+                raise FieldError(("closures", i, "name"), f"unknown location '{cl.name}'",
+                                 "use a name listed under routes.locations")
+            if cl.what == "link" and (cl.from_, cl.to) not in pairs \
+                    and (cl.to, cl.from_) not in pairs:
+                raise FieldError(("closures", i, "to"), f"no link between '{cl.from_}' and "
+                                 f"'{cl.to}'", "name the two ends of a link under "
+                                 "routes.links")
+            if cl.what == "border":
+                assert cl.between is not None
+                a, b = cl.between
+                country = {x.name: x.country for x in self.locations}
+                if not any({country[ln.from_], country[ln.to]} == {a, b}
+                           for ln in self.links):
+                    raise FieldError(("closures", i, "between"), f"no link crosses the "
+                                     f"border {a}-{b}", "name two countries that a link "
+                                     "joins (the countries of its locations)")
+        return self
+
+    def reachable(self, start: str, broker: bool = True) -> set[str]:
+        """Names of the locations reachable from ``start`` (with broker-only links or not)."""
+        out = {start}
+        todo = [start]
+        nxt: dict[str, list[str]] = {}
+        for ln in self.links:
+            if broker or not ln.broker_only:
+                nxt.setdefault(ln.from_, []).append(ln.to)
+        while todo:
+            for j in nxt.get(todo.pop(), []):
+                if j not in out:
+                    out.add(j)
+                    todo.append(j)
+        return out
+
+
 OUTPUT_TABLES = (
     "applications",
     "flows",
@@ -534,6 +812,8 @@ OUTPUT_TABLES = (
     "profile",
     "destination_life",
 )
+#: tables only a scenario with a route graph (``routes:``) produces
+ROUTE_TABLES = ("transit", "journeys")
 
 
 class Scenario(Strict):
@@ -552,6 +832,7 @@ class Scenario(Strict):
     events: list[Event] = []
     calibration: Calibration
     outputs: list[str] = list(OUTPUT_TABLES)
+    routes: Routes | None = None
 
     @field_validator("parameters", mode="before")
     @classmethod
@@ -630,11 +911,69 @@ class Scenario(Strict):
             if code in self.destinations:
                 raise FieldError(("calibration", "other_excludes", i),
                                  f"{code} is a named destination", "remove it from this list")
-        unknown_out = sorted(set(self.outputs) - set(OUTPUT_TABLES))
+        unknown_out = sorted(set(self.outputs) - set(OUTPUT_TABLES) - set(ROUTE_TABLES))
         if unknown_out:
             raise FieldError(("outputs",), f"unknown {unknown_out}",
-                             f"use only {', '.join(OUTPUT_TABLES)}")
+                             f"use only {', '.join(OUTPUT_TABLES + ROUTE_TABLES)}")
+        if self.routes is not None:
+            self._check_routes(self.routes)
         return self
+
+    def _check_routes(self, r: Routes) -> None:
+        """The route graph's ends match the countries' roles and every journey has a route."""
+        where = ("routes", "locations")
+        by_type: dict[str, list[tuple[int, Location]]] = {}
+        for i, loc in enumerate(r.locations):
+            by_type.setdefault(loc.type, []).append((i, loc))
+        origins = by_type.get("origin", [])
+        if not origins:
+            raise FieldError(where, "no location of type origin",
+                             f"add a location with type: origin, country: {self.origin}")
+        for i, loc in origins:
+            if loc.country != self.origin:
+                raise FieldError(where + (i, "country"), f"origin location '{loc.name}' is "
+                                 f"in {loc.country}, not in the origin {self.origin}",
+                                 f"write country: {self.origin}, or change its type")
+        firsts = by_type.get("first_country", [])
+        if len(firsts) != 1:
+            raise FieldError(where, f"{len(firsts)} locations of type first_country; the "
+                             "route graph needs exactly one", "give exactly one location "
+                             f"type: first_country, country: {self.first_country}")
+        i, first = firsts[0]
+        if first.country != self.first_country:
+            raise FieldError(where + (i, "country"), f"'{first.name}' is in {first.country},"
+                             f" not in the first country {self.first_country}",
+                             f"write country: {self.first_country}")
+        dest_loc: dict[str, str] = {}
+        for i, loc in by_type.get("destination", []):
+            if loc.country not in self.destinations:
+                raise FieldError(where + (i, "country"), f"destination location "
+                                 f"'{loc.name}' is in {loc.country}, which is not a "
+                                 "destination", "use one of " + ", ".join(self.destinations))
+            if loc.country in dest_loc:
+                raise FieldError(where + (i, "country"), f"{loc.country} has two destination "
+                                 f"locations ('{dest_loc[loc.country]}', '{loc.name}')",
+                                 "give each destination one location of type destination")
+            dest_loc[loc.country] = loc.name
+        missing = [d for d in self.destinations if d not in dest_loc]
+        if missing:
+            raise FieldError(where, "no destination location for " + _some(missing),
+                             f"add a location type: destination, country: {missing[0]} "
+                             "(and a link to it) for each")
+        for i, loc in origins:
+            if first.name not in r.reachable(loc.name):
+                raise FieldError(where + (i,), f"no route from '{loc.name}' to the first "
+                                 f"country's location '{first.name}'",
+                                 "add links that join them")
+        plain = r.reachable(first.name, broker=False)
+        for code, name in dest_loc.items():
+            if name not in plain:
+                raise FieldError(("routes", "links"), f"no route from '{first.name}' to "
+                                 f"'{name}' ({code}) without broker-only links",
+                                 "add a link that is not broker_only on the way (journeys "
+                                 "not arranged by a broker need one)")
+        # closures (and data_until) outside the horizon are allowed and take no effect, so
+        # that a scenario extending another with a shorter horizon can keep its routes
 
     def _check_events(self) -> None:
         ids: set[str] = set()
@@ -709,4 +1048,7 @@ class Scenario(Strict):
             for k, p in d.params.items():
                 if p.free:
                     out[f"destinations.{code}.{k}"] = p
+        for ev in self.events:
+            if ev.lead_months is not None and ev.lead_months.free and not ev.remove:
+                out[f"events.{ev.id}.lead_months"] = ev.lead_months
         return out

@@ -1,0 +1,105 @@
+"""Event leads (a policy in practice before its legal date) and a shrinking background stream.
+
+Both are parameters that calibration may free: ``events.<id>.lead_months`` and
+``destinations.<ISO3>.background_decline``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_edges import NO_INFLOW, dest_yaml
+from test_engine import small
+
+from onward.engine.compile import OverrideError, compile_scenario
+from onward.engine.population import build as build_population
+from onward.scenario import ScenarioError, load_scenario, load_text
+
+DESIGNATION = "events.gbr-designation-2010.lead_months"
+
+
+def _first_month_on(arr: np.ndarray) -> int:
+    return int(np.flatnonzero(arr > 0.5)[0])
+
+
+def test_flagship_frees_the_designation_lead():
+    sc = load_scenario("nk-onward")
+    free = sc.free_parameters()
+    assert DESIGNATION in free
+    assert free[DESIGNATION].prior == (0.0, 30.0)
+
+
+@pytest.mark.parametrize("lead", [0, 1, 12, 29.6])
+def test_lead_moves_the_change_earlier_by_whole_months(lead):
+    sc = load_scenario("nk-onward")
+    gbr = sc.destination_codes.index("GBR")
+    base = compile_scenario(sc).dest["checks_prior_nationality"][:, gbr]
+    moved = compile_scenario(sc, overrides={DESIGNATION: lead}).dest[
+        "checks_prior_nationality"][:, gbr]
+    assert _first_month_on(base) == (2010 - 1999) * 12 + 2  # March 2010
+    assert _first_month_on(moved) == _first_month_on(base) - int(round(lead))
+    # nothing else moves
+    other = np.delete(np.arange(len(sc.destination_codes)), gbr)
+    assert np.array_equal(
+        compile_scenario(sc).dest["checks_prior_nationality"][:, other],
+        compile_scenario(sc, overrides={DESIGNATION: lead}).dest[
+            "checks_prior_nationality"][:, other])
+
+
+def test_lead_set_in_the_scenario_file():
+    sc = load_text("extends: nk-onward\nevents:\n  - {id: gbr-designation-2010, date: 2010-03-02,"
+                   " target: destinations.GBR.checks_prior_nationality, value: 1, source: x,"
+                   " lead_months: 6}\n", "lead.yaml")
+    gbr = sc.destination_codes.index("GBR")
+    arr = compile_scenario(sc).dest["checks_prior_nationality"][:, gbr]
+    assert _first_month_on(arr) == (2010 - 1999) * 12 + 2 - 6
+
+
+@pytest.mark.parametrize("bad, words", [
+    ("lead_months: 500", "lead_months"),
+    ("lead_months: -1", "lead_months"),
+    ("lead_months: {value: 3, prior: [0, 400], source: x}", "lead_months"),
+])
+def test_bad_lead_names_the_field(bad, words):
+    with pytest.raises(ScenarioError) as exc:
+        small(events=f"  - {{id: x, date: 2002-01, target: destinations.CRP.open, value: 0, "
+                     f"{bad}}}\n")
+    assert words in str(exc.value) and "Fix" in str(exc.value)
+
+
+def test_free_lead_needs_an_id():
+    with pytest.raises(ScenarioError) as exc:
+        small(events="  - {date: 2002-01, target: destinations.CRP.open, value: 0, "
+                     "lead_months: {value: 1, prior: [0, 6], free: true, source: x}}\n")
+    assert "id" in str(exc.value)
+
+
+@pytest.mark.parametrize("target", ["events.no-such-event.lead_months",
+                                    "events.gbr-designation-2010.date"])
+def test_override_of_an_unknown_lead_is_refused(target):
+    with pytest.raises(OverrideError, match="lead"):
+        compile_scenario(load_scenario("nk-onward"), overrides={target: 3})
+
+
+def test_override_lead_outside_its_range_is_refused():
+    with pytest.raises(OverrideError, match="lead"):
+        compile_scenario(load_scenario("nk-onward"), overrides={DESIGNATION: 200})
+
+
+def test_background_decline_shrinks_the_direct_stream():
+    """With decline d the stream of year k is (1 - d)^k of the first: checked on counts."""
+    sc = small(end="2004-12", extra=NO_INFLOW + dest_yaml(background_claims=20))
+    years = {}
+    for decline in (0.0, 0.5):
+        ov = {f"destinations.{d}.{k}": v for d in sc.destination_codes
+              for k, v in (("background_decline", decline), ("background_claims", 400))}
+        c = compile_scenario(sc, overrides=ov, seed=5)
+        ag = build_population(c)
+        per_year = np.bincount(ag.arrive[ag.direct] // 12, minlength=5)
+        years[decline] = per_year
+    flat, shrinking = years[0.0], years[0.5]
+    assert flat[0] > 1000 and abs(flat[4] / flat[0] - 1) < 0.1
+    # the mean factor of year 4 against year 0 is 0.5^4 (monthly decay inside each year)
+    assert 0.04 < shrinking[4] / shrinking[0] < 0.09
+    # year 0 already decays month by month: mean of 0.5^(m/12) over m = 0..11 is 0.743
+    assert abs(shrinking[0] / flat[0] - 0.743) < 0.06
