@@ -50,6 +50,8 @@ def main() -> None:
                 "ard": cal["ard"], "ard_GBR": cal["per_destination"]["GBR"]["ard"],
                 "ard_CAN": cal["per_destination"]["CAN"]["ard"],
                 "coverage90": cal["coverage90"],
+                "ess": round(post.ess, 1), "particles": len(post.weights),
+                "held_out_ard": (sc_res["held_out"] or {}).get("ard"),
                 "target_ard": sc.calibration.target_ard,
                 "target_coverage90": sc.calibration.target_coverage90,
             }

@@ -404,7 +404,7 @@ def advance(loc: np.ndarray, mt: MoveTable, seed: int, steps: int, start: int = 
     if backend == "auto":
         backend = "numba" if numba_available() else "numpy"
     if backend == "numba":
-        from onward.engine.kernel_numba import block_steps
+        from onward.engine.kernel_numba import block_all_steps
     elif backend != "numpy":
         raise ValueError(f"backend must be 'auto', 'numba' or 'numpy', not {backend!r}")
     if block <= 0:
@@ -414,22 +414,20 @@ def advance(loc: np.ndarray, mt: MoveTable, seed: int, steps: int, start: int = 
     step_range = np.arange(start, start + steps)
 
     def run_blocks() -> None:
-        rng = Draws()
         args = (mt.guide, mt.bits, mt.indptr, mt.indices, mt.threshold, mt.stay)
+        if backend == "numba":
+            scratch = np.empty(block + 8, dtype=np.uint8)
+        else:
+            rng = Draws()
         for b in todo:
             part = loc[b * block:(b + 1) * block]
-            n = len(part)
-            chunk = 2 * max(32, n // 32)  # low draws per call: ~6% of agents, even
             keys = stream_keys(seed, step_range, [b])[:, 0]
+            if backend == "numba":  # all steps of the block in one GIL-free call
+                block_all_steps(part, np.ascontiguousarray(keys), scratch, *args)
+                continue
             for t in range(steps):
                 rng.start(keys[t])
-                if backend == "numba":
-                    top = rng.top(n)
-                    done = 0
-                    while done < n:  # the loop stops early when it runs out of low draws
-                        done = block_steps(part, top, done, rng.low(chunk), *args)
-                else:
-                    _block_numpy(part, rng, mt)
+                _block_numpy(part, rng, mt)
 
     threads = max(1, min(int(threads), n_blocks))
     if threads == 1:
