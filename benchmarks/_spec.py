@@ -54,6 +54,15 @@ def start_locations(m: dict, n_agents: int) -> np.ndarray:
     return np.resize(conflict, n_agents)  # repeats the list: no int64 temporaries
 
 
+def refill_start(m: dict, loc: np.ndarray) -> None:
+    """Put ``loc`` back to :func:`start_locations`, in place (no array as large as it)."""
+    conflict = np.flatnonzero(np.array(m["kinds"]) == "conflict_zone").astype(np.int32)
+    tile = np.resize(conflict, len(conflict) * max(1, (1 << 16) // len(conflict)))
+    for k in range(0, len(loc), len(tile)):  # each chunk starts on a whole period
+        part = loc[k:k + len(tile)]
+        part[:] = tile[:len(part)]
+
+
 def edges(m: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Directed edge lists (both directions of each link): src, dst, distance."""
     a = np.array([(i, j, d) for i, j, d in m["links"]])

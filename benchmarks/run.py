@@ -148,6 +148,8 @@ def result_row(raw: dict, exact: Exact, framework: str, agents: int, steps: int,
         "setup_s": raw["setup_s"],
         "time_s": raw["setup_s"] + run_s,
         "version": raw.get("version"),
+        # a short onward run is repeated from the same start; run_s is the median
+        "repeats": raw.get("repeats", 1),
     }
 
 
@@ -245,6 +247,8 @@ def print_report(rep: dict) -> None:
         note = "pflee, MPI ranks" if r["framework"] == "flee" and r["cores"] > 1 else ""
         if r["extrapolated"]:
             note += f"{', ' if note else ''}extrapolated from {r['steps_done']} steps"
+        if r.get("repeats", 1) > 1:
+            note += f"{', ' if note else ''}median of {r['repeats']} runs"
         p(f"{r['framework']:14} {r['agents']:>10,} {r['cores']:>5} "
           f"{r['agent_steps_per_s']:>14.3g} {r['agent_steps_per_cpu_s'] or 0:>10.3g} "
           f"{r['bytes_per_agent']:>12.1f} "
