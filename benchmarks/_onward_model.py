@@ -16,7 +16,6 @@ from _measure import emit, peak_bytes, reset_peak, rss_bytes
 from benchmarks import _spec
 from onward.engine.kernel import Graph, advance, move_table
 
-
 #: runs shorter than this (seconds) are repeated, and the median time reported
 REPEAT_BELOW_S = 0.5
 REPEATS = 5

@@ -244,11 +244,14 @@ def print_report(rep: dict) -> None:
         if r.get("error"):
             p(f"{r['framework']:14} {r['agents']:>10,} {r['cores']:>5}  ERROR {r['error']}")
             continue
-        note = "pflee, MPI ranks" if r["framework"] == "flee" and r["cores"] > 1 else ""
+        notes = []
+        if r["framework"] == "flee" and r["cores"] > 1:
+            notes.append("pflee, MPI ranks")
         if r["extrapolated"]:
-            note += f"{', ' if note else ''}extrapolated from {r['steps_done']} steps"
+            notes.append(f"extrapolated from {r['steps_done']} steps")
         if r.get("repeats", 1) > 1:
-            note += f"{', ' if note else ''}median of {r['repeats']} runs"
+            notes.append(f"median of {r['repeats']} runs")
+        note = ", ".join(notes)
         p(f"{r['framework']:14} {r['agents']:>10,} {r['cores']:>5} "
           f"{r['agent_steps_per_s']:>14.3g} {r['agent_steps_per_cpu_s'] or 0:>10.3g} "
           f"{r['bytes_per_agent']:>12.1f} "

@@ -113,7 +113,8 @@ def _inflows(sc: Scenario) -> tuple[float, float, dict[int, float], dict[int, fl
             for y in years:
                 if y > dep.data_until:
                     out[y] = persons
-                    fshare[y] = share if attr_fs == "data" else fshare[y]
+                    if attr_fs == "data":  # a fixed share stays as the scenario sets it
+                        fshare[y] = share
     return initial, female0, out, fshare
 
 

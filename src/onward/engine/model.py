@@ -736,7 +736,7 @@ class Engine:
             self._year_end(t)
         self.rec.end_of_month(t, ag, prev, prev_dest, self.born)
         if self.transit is not None:
-            self.transit.end_of_month(t, ag, self.rec, self.n)
+            self.transit.end_of_month(t, ag, self.rec)
         self._check(t)
         self.stage_seconds["record"] = self.stage_seconds.get("record", 0.0) \
             + time.perf_counter() - t0

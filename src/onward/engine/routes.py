@@ -373,6 +373,8 @@ def compile_routes(sc, T: int) -> RouteGraph:  # sc: Scenario (kept untyped: no 
         inbound=Choice.build(1, in_keys, in_routes, in_p),
         onward=Choice.build(2 * len(dest_loc), on_keys, on_routes, on_p),
     )
+
+
 class Transit:
     """Travellers on the route graph of one run: inbound households (origin -> first
     country, state ``pending``) and onward ones (first country -> destination, state
@@ -579,7 +581,7 @@ class Transit:
         self.reached_dest = rows[onward]
 
     # --- end of the month -----------------------------------------------------------------
-    def end_of_month(self, t: int, ag: Agents, rec, n: int) -> None:
+    def end_of_month(self, t: int, ag: Agents, rec) -> None:
         """Put this month's onward departures on their routes and record the stocks.
 
         Those who left the first country in month ``t`` (or moved on again from a

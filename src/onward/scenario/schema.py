@@ -549,8 +549,6 @@ class Calibration(Strict):
         return self
 
 
-LOCATION_TYPES = ("origin", "transit", "hub", "first_country", "destination")
-LINK_MODES = ("foot", "bus", "car", "rail", "boat", "flight", "mixed")
 #: size limits of a route graph (the engine enumerates the routes between its ends)
 MAX_ROUTE_LOCATIONS = 200
 MAX_ROUTE_LINKS = 2000
@@ -767,6 +765,7 @@ class Routes(Strict):
                 raise FieldError(("links", i), f"a second link {ln.from_} -> {ln.to}",
                                  "keep one link per pair and direction")
             pairs.add((ln.from_, ln.to))
+        country = {x.name: x.country for x in self.locations}
         for i, cl in enumerate(self.closures):
             if cl.what == "location" and cl.name not in names:
                 raise FieldError(("closures", i, "name"), f"unknown location '{cl.name}'",
@@ -779,7 +778,6 @@ class Routes(Strict):
             if cl.what == "border":
                 assert cl.between is not None
                 a, b = cl.between
-                country = {x.name: x.country for x in self.locations}
                 if not any({country[ln.from_], country[ln.to]} == {a, b}
                            for ln in self.links):
                     raise FieldError(("closures", i, "between"), f"no link crosses the "
