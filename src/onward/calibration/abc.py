@@ -113,8 +113,9 @@ class _Model:
         seed = int(np.random.randint(0, 2**31 - 1))  # the sampler seeded this proposal
         try:
             c = compile_scenario(self.sc, overrides=overrides, seed=seed, until=self.until)
+            # a NaN run is just rejected; the profiles feed no target
             res = simulate_compiled(c, generator=self.sc.network.generator,
-                                    diagnose=False)  # a NaN run is just rejected
+                                    diagnose=False, profiles=False)
             s = summary_statistics(res, self.targets)
         except NumericalError:
             s = np.full(len(self.targets.keys), np.nan)

@@ -47,7 +47,7 @@ def predictive(sc: Scenario, post: Posterior, n: int, seed: int,
     ss = np.random.SeedSequence([seed, 0xC0DE]).generate_state(n)
     for i, pars in enumerate(draws):
         c = compile_scenario(sc, overrides=pars, seed=int(ss[i]), until=until)
-        res = simulate_compiled(c, generator=sc.network.generator)
+        res = simulate_compiled(c, generator=sc.network.generator, profiles=False)
         uyears, tot = res.recorder.yearly_flow("claims", c.years())
         for k, y in enumerate(uyears):
             for j, d in enumerate(c.destinations):

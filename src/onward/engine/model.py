@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from onward.engine import stages_numba
 from onward.engine.compile import Compiled
 from onward.engine.network import GENERATORS, build_network, neighbours_of
 from onward.engine.population import build
@@ -121,8 +122,8 @@ class Engine:
         self.ag = ag.permuted(order)
         self.adj = adj[order][:, order].tocsr()
         self.adj.sort_indices()
-        # destination-major memory, so that gathering households reads D contiguous rows
-        self.ag.info_until = np.asfortranarray(self.ag.info_until)
+        # household-major memory: the compiled stages read a household's D cells together
+        self.ag.info_until = np.ascontiguousarray(self.ag.info_until)
         self.rec = Recorder(c.run_months, c.n_dest)
         self.n = 0
         # fixed per household: the capability that sets earnings potential
@@ -136,6 +137,9 @@ class Engine:
         self.stage_seconds: dict[str, float] = {}
         #: check the agent columns after every stage (slower; used to diagnose a NaN)
         self.check_stages = False
+        #: record the profiles of movers and stayers and life at destinations; they feed
+        #: no stage, so a run without them (calibration) gives the same flows and stocks
+        self.profiles = True
         self.rng = Streams(c.seed)
         # scheduled arrival months, sorted: the households due by month t are a prefix
         # (with a route graph a household may reach the first country later than scheduled)
@@ -148,6 +152,10 @@ class Engine:
         # previous month's shares its dict (events change few months)
         names = list(c.glob)
         table = np.column_stack([np.asarray(c.glob[k], dtype=np.float64) for k in names])
+        self._integration_params = np.ascontiguousarray(
+            table[:, [names.index(k) for k in stages_numba.INTEGRATION_PARAMS]])
+        self._rates_key = b""
+        self._rates: tuple[np.ndarray, np.ndarray, np.ndarray] = ()
         self._month_params: list[dict[str, float]] = []
         for t in range(table.shape[0]):
             if t and np.array_equal(table[t], table[t - 1], equal_nan=True):
@@ -169,9 +177,8 @@ class Engine:
         decay = max(self.g("capability.information_decay", t), 1e-6)
         life = rng.geometric(decay, rows.size) if decay < 1 else np.ones(rows.size, np.int64)
         until = np.minimum(t + life, INFO_MAX).astype(np.int16)
-        # several refreshes of one cell in a month: keep the longest
-        np.maximum.at(self.ag.info_until, (rows, dests.astype(np.int64)), until)
-        np.maximum.at(self.ag.info_any, rows, until)
+        stages_numba.refresh_info(self.ag.info_until, self.ag.info_any,
+                                  np.asarray(rows, np.int64), dests.astype(np.int64), until)
 
     def _timed(self, name: str, fn: Callable[[int], None], t: int) -> None:
         t0 = time.perf_counter()
@@ -225,51 +232,22 @@ class Engine:
     def integration(self, t: int) -> None:
         """Jobs, income, discrimination and push for everyone in the first country.
 
-        Works on the arrived prefix with a mask (most of it lives in the first country),
-        writing back only the masked rows.
+        One compiled pass over the first-country rows (:func:`stages_numba.integration`),
+        with the stage's uniform numbers drawn here for every arrived row.
         """
         ag, n = self.ag, self.n
-        m = self.fc_mask
         if not self.fc.size:
             return
-        p = self._month_params[t]
-        rng = self.rng(Stage.INTEGRATION)
-        f32 = np.float32
-        skill = ag.skill[:n]
-        support = ((t - ag.arrive[:n]) < p["resettlement.support_months"]) & ~ag.returned[:n]
-        potential = f32(p["integration.potential_base"]) + f32(
-            p["integration.potential_slope"]) * self.capability[:n]
-        f = min(max(p["integration.job_finding_rate"], 1e-9), 1 - 1e-9)
-        odds = f32(f / (1 - f)) * np.exp(f32(p["integration.skill_job_effect"]) * (skill - 0.5))
-        p_find = odds / (1 + odds) * f32(1 - p["integration.hiring_discrimination"])
-        u = rng.random((2, n), dtype=np.float32)
-        emp_old = ag.employed[:n]
-        emp = np.where(emp_old, u[0] >= p["integration.job_loss_rate"], u[0] < p_find)
-        wage = np.minimum(potential * f32(1 - p["integration.wage_discrimination"]),
-                          f32(p["integration.glass_ceiling"]))
-        income = np.where(emp, wage, f32(p["integration.welfare_income"]))
-        # frustrated mobility: what skills and drive would earn without discrimination,
-        # minus what a job pays here (the glass ceiling bites hardest on the capable);
-        # unemployment is a push of its own
-        frustration = np.clip((potential - wage) / potential, 0, 1)
-        discrim = f32(p["integration.discrimination_memory"]) * ag.discrim[:n] + (
-            u[1] < p["integration.discrimination_rate"])
-        saved = f32(p["integration.savings_rate"]) * np.maximum(
-            income - f32(p["integration.subsistence"]), 0)
-        push = (f32(p["aspiration.w_frustration"]) * frustration
-                + f32(p["aspiration.w_discrimination"]) * discrim
-                + f32(p["aspiration.w_unemployment"]) * ~emp
-                + f32(p["aspiration.w_deprivation"]) * np.maximum(0, 1 - income)
-                - f32(p["resettlement.support_relief"]) * support)
-        satisfaction = (f32(p["aspiration.satisfaction_income"]) * income
-                        + f32(p["aspiration.satisfaction_support"]) * self.log_degree[:n]
-                        - f32(p["aspiration.satisfaction_discrimination"]) * discrim)
-        funds = ag.funds[:n]
-        np.add(funds, saved, out=funds, where=m)
-        for name, value in (("employed", emp), ("income", income),
-                            ("frustration", frustration), ("discrim", discrim),
-                            ("push", push), ("satisfaction", satisfaction)):
-            np.copyto(getattr(ag, name)[:n], value, where=m)
+        u = self.rng(Stage.INTEGRATION).random((2, n), dtype=np.float32)
+        p = self._integration_params[t]
+        key = p[1:10].tobytes()
+        if key != self._rates_key:  # a month whose parameters changed (or the first)
+            self._rates = stages_numba.integration_rates(ag.skill, self.capability, p)
+            self._rates_key = key
+        stages_numba.integration(t, self.fc, ag.arrive, ag.returned, self.log_degree,
+                                 *self._rates, u[0], u[1], ag.employed,
+                                 ag.income, ag.frustration, ag.discrim, ag.push,
+                                 ag.satisfaction, ag.funds, p)
 
     def information(self, t: int) -> None:
         ag = self.ag
@@ -287,12 +265,8 @@ class Engine:
         told = fc[rng.random(fc.size) < self.g("network.peer_share", t)]
         if told.size == 0:
             return
-        known = np.take(ag.info_until.T, told, axis=1)
-        best = known.argmax(axis=0)
-        knows = known[best, np.arange(told.size)] >= t
-        told, best = told[knows], best[knows]
+        told, best = stages_numba.best_known(told, t, ag.info_until, ag.degree)
         deg = ag.degree[told]
-        told, best, deg = told[deg > 0], best[deg > 0], deg[deg > 0]
         pick = self.adj.indices[self.adj.indptr[told] + np.floor(
             rng.random(told.size) * deg).astype(np.int64)]
         self._refresh_info(pick.astype(np.int64), best, t, rng)
@@ -337,85 +311,47 @@ class Engine:
         ag.offer_dest[nbr] = d
         ag.offer_until[nbr] = t + OFFER_MONTHS - 1
 
-    def _pull(self, i: np.ndarray, t: int) -> np.ndarray:
-        ag, p, dp = self.ag, self._month_params[t], self.dp
-        # the pull is separable: a destination term, plus terms for households with
-        # children and for a social-democratic taste, plus a broker's rumour of easy
-        # recognition for the destination offered, while the offer lasts
+    def _params(self, t: int) -> dict[str, float]:
+        return self._month_params[t]
+
+    def _gates(self, i: np.ndarray, t: int, exclude_current: bool = False
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Who of households ``i`` could move now, where to, and how each place pulls.
+
+        Returns ``(rows, allowed, capable, cost, pull)``: ``rows`` indexes ``i`` for those
+        who pass the capability gate and can reach at least one destination; the other
+        arrays describe those rows only (allowed destinations, capability, cost with the
+        broker's fee, the pull of each destination), (n, D) arrays in Fortran order.
+
+        The pull is separable: a destination term, plus terms for households with children
+        and for a social-democratic taste, plus a broker's rumour of easy recognition for
+        the destination offered, while the offer lasts. One compiled pass
+        (:func:`stages_numba.gates_pull`) does it all.
+        """
+        ag, c, p, dp = self.ag, self.c, self._month_params[t], self.dp
+        open_ = dp("open", t) > 0.5
+        travel = dp("travel_cost", t)
+        cheapest = float(travel[open_].min()) if open_.any() else np.inf
         base = (p["aspiration.w_welfare"] * dp("welfare", t)
                 + p["aspiration.w_protection"] * dp("social_protection", t)
                 + p["aspiration.w_recognition"] * np.clip(self.success, 0, 1)
                 + p["aspiration.w_community"] * np.log1p(self.community))
         school = p["aspiration.w_schooling"] * dp("schooling", t)
         socdem = p["aspiration.w_socdem"] * dp("social_democratic", t)
-        # built destination-major (D, n) and returned transposed, like _gates' arrays
-        pull = base[:, None] + np.outer(socdem, ag.socdem[i])
-        kids = np.flatnonzero(ag.children[i] > 0)
-        pull[:, kids] += school[:, None]
-        pull = pull.T
-        od = ag.offer_dest[i].astype(np.int64)
-        on = np.flatnonzero((od >= 0) & (ag.offer_until[i] >= t))
-        if on.size:
-            d = od[on]
-            s = self.success[d]
-            bump = np.clip(s + ag.optimism[i[on]], 0, 1) - np.clip(s, 0, 1)
-            pull[on, d] += p["aspiration.w_recognition"] * bump
-        return pull
-
-    def _params(self, t: int) -> dict[str, float]:
-        return self._month_params[t]
-
-    def _gates(self, i: np.ndarray, t: int, exclude_current: bool = False
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Who of households ``i`` could move now, and where to.
-
-        Returns ``(rows, allowed, capable, cost)``: ``rows`` indexes ``i`` for those who pass
-        the capability gate and can reach at least one destination; the other arrays
-        describe those rows only (allowed destinations, capability, cost with broker fee).
-        """
-        ag, c = self.ag, self.c
-        open_ = self.dp("open", t) > 0.5
-        travel = self.dp("travel_cost", t)
-        fee = self.g("brokers.fee", t)
-        offer = (ag.offer_until[i] >= t) & (ag.offer_dest[i] >= 0)
-        # cheap one-column screens first; the per-destination checks run on the rest
-        keep = np.ones(i.size, bool) if not c.information_gating else ag.info_any[i] >= t
-        if c.capability_gating:
-            capable = (ag.skill[i] >= self.g("capability.min_skill", t)) | offer
-            cheapest = travel[open_].min() if open_.any() else np.inf
-            keep &= capable & (ag.funds[i] >= cheapest)
-        rows = np.flatnonzero(keep)
-        j = i[rows]
-        # destination-major (D, n) arrays: reductions over destinations then run along
-        # contiguous rows; the context gets their transposes, (n, D) in Fortran order
-        if c.information_gating:
-            allowed = np.take(ag.info_until.T, j, axis=1) >= t
-            allowed &= open_[:, None]
-        else:
-            allowed = np.repeat(open_[:, None], j.size, axis=1)
-        o = np.flatnonzero(offer[rows])
-        od = ag.offer_dest[j[o]].astype(np.int64)
-        if c.capability_gating:
-            funds = ag.funds[j]
-            allowed &= funds[None, :] >= travel[:, None]
-            # the broker's fee is paid on the offered destination only
-            allowed[od, o] &= funds[o] >= travel[od] + fee
-        if exclude_current:
-            cur = ag.dest[j].astype(np.int64)
-            has = np.flatnonzero(cur >= 0)
-            allowed[cur[has], has] = False
-        ok = np.flatnonzero(allowed.any(axis=0))
-        cost = np.repeat(travel[:, None], ok.size, axis=1)
-        with_offer = np.flatnonzero(offer[rows[ok]])
-        cost[ag.offer_dest[j[ok[with_offer]]].astype(np.int64), with_offer] += fee
-        capable_rows = (capable[rows[ok]] if c.capability_gating else np.ones(ok.size, bool))
-        return rows[ok], allowed[:, ok].T, capable_rows, cost.T
+        rows, allowed, capable, cost, pull = stages_numba.gates_pull(
+            np.asarray(i, np.int64), t, ag.info_until, ag.info_any, open_,
+            np.ascontiguousarray(travel, np.float64), float(p["brokers.fee"]),
+            ag.offer_until, ag.offer_dest, ag.skill, ag.funds,
+            float(p["capability.min_skill"]), cheapest, c.information_gating,
+            c.capability_gating, exclude_current, ag.dest, ag.socdem, ag.children,
+            ag.optimism, np.asarray(self.success, np.float64), np.asarray(base, np.float64),
+            np.asarray(school, np.float64), np.asarray(socdem, np.float64),
+            float(p["aspiration.w_recognition"]))
+        return rows, allowed.T, capable, cost.T, pull.T
 
     def _context(self, i: np.ndarray, t: int, allowed: np.ndarray, capable: np.ndarray,
-                 cost: np.ndarray) -> DecisionContext:
+                 cost: np.ndarray, pull: np.ndarray) -> DecisionContext:
         ag = self.ag
-        D = allowed.shape[1]
-        pull = self._pull(i, t) if D else np.zeros((i.size, 0))
         norm = None
         if self.rule.needs_norm:
             moved = ((ag.state != State.PENDING) & (ag.state != FIRST)) | ag.returned
@@ -444,9 +380,9 @@ class Engine:
         rng = self.rng(Stage.DECISION)
         if i.size:
             # only those who pass the gates can move; the rule sees just them
-            rows, allowed, capable, cost = self._gates(i, t)
+            rows, allowed, capable, cost, pull = self._gates(i, t)
             i = i[rows]
-            ctx = self._context(i, t, allowed, capable, cost)
+            ctx = self._context(i, t, allowed, capable, cost, pull)
             aspiration = self.rule.aspiration(ctx)
             h = self.rule.hazard(ctx, aspiration)
             ag.aspiration[i] = aspiration
@@ -464,14 +400,16 @@ class Engine:
             rows, dest, via = rows[ok], dest[ok], via[ok]
             movers = i[rows]
             first_move = ag.moves[movers] == 0
-            self.rec.profile("movers", self._profile_values(movers[first_move], t))
+            if self.profiles:
+                self.rec.profile("movers", self._profile_values(movers[first_move], t))
             ag.via_broker[movers] = via
             first = movers[first_move]
             funds_before = ag.funds[first].astype(np.float64)
             self._depart(movers, dest.astype(np.int8), ctx.cost[rows, dest], t, rng)
             # concealment is decided in _depart, so the destination profile comes after it
-            self.rec.destination_profile(ag.dest[first],
-                                         self._dest_profile_values(first, funds_before, t))
+            if self.profiles:
+                self.rec.destination_profile(
+                    ag.dest[first], self._dest_profile_values(first, funds_before, t))
             self.rec.flow(t, "departures", ag, movers)
             self.rec.flow(t, "broker_departures", ag, movers[via])
         # irregular migrants may move on again
@@ -485,8 +423,9 @@ class Engine:
         Those who know no reachable destination get the rule's aspiration with no pull.
         """
         out = np.empty(i.size, dtype=np.float64)
-        rows, allowed, capable, cost = self._gates(i, t)
-        out[rows] = self.rule.aspiration(self._context(i[rows], t, allowed, capable, cost))
+        rows, allowed, capable, cost, pull = self._gates(i, t)
+        out[rows] = self.rule.aspiration(self._context(i[rows], t, allowed, capable, cost,
+                                                       pull))
         rest = np.setdiff1d(np.arange(i.size), rows, assume_unique=True)
         j = i[rest]
         none = np.zeros((rest.size, 0))
@@ -503,8 +442,8 @@ class Engine:
         if who.size == 0:
             return who
         ag = self.ag
-        rows, allowed, capable, cost = self._gates(who, t, exclude_current=True)
-        ctx = self._context(who[rows], t, allowed, capable, cost)
+        rows, allowed, capable, cost, pull = self._gates(who, t, exclude_current=True)
+        ctx = self._context(who[rows], t, allowed, capable, cost, pull)
         dest = choose_destination(ctx, np.arange(rows.size), rng.random(rows.size))
         movers = who[rows]
         self.rec.remigrated_from(ag.dest[movers], 1 + ag.children[movers].astype(np.int64))
@@ -731,7 +670,7 @@ class Engine:
         self._timed("asylum", self.asylum, t)
         self._timed("destination_life", self.destination_life, t)
         t0 = time.perf_counter()
-        if self.c.month_of(t) == 12 or t == self.c.run_months - 1:
+        if self.profiles and (self.c.month_of(t) == 12 or t == self.c.run_months - 1):
             self.fc = np.flatnonzero(ag.state[:self.n] == FIRST)
             self._year_end(t)
         self.rec.end_of_month(t, ag, prev, prev_dest, self.born)
@@ -752,8 +691,12 @@ class Engine:
 
 def simulate_compiled(c: Compiled, progress: Callable[[int, int], None] | None = None,
                       generator: str = "clustered_pareto",
-                      diagnose: bool = True) -> SimulationResult:
+                      diagnose: bool = True, profiles: bool = True) -> SimulationResult:
     """Run a compiled scenario and return its :class:`SimulationResult`.
+
+    ``profiles=False`` skips the profiles of movers and stayers and the yearly rows of life
+    at destinations (the ``profiles``, ``destination_profiles`` and ``life`` tables come
+    out empty); every flow and stock is the same, number for number. Calibration uses it.
 
     If a month ends with NaN or infinity in an agent column, :class:`NumericalError` is
     raised. With ``diagnose`` (the default) the run is first replayed up to that month with
@@ -762,6 +705,7 @@ def simulate_compiled(c: Compiled, progress: Callable[[int, int], None] | None =
     """
     t0 = time.perf_counter()
     eng = Engine(c, generator)
+    eng.profiles = profiles
     setup = time.perf_counter() - t0
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         try:
@@ -771,6 +715,7 @@ def simulate_compiled(c: Compiled, progress: Callable[[int, int], None] | None =
                 raise
             replay = Engine(c, generator)
             replay.check_stages = True
+            replay.profiles = profiles
             replay.run(months=exc.month + 1)  # raises the named error
             raise
     seconds = time.perf_counter() - t0
