@@ -537,37 +537,22 @@ class Engine:
         self._remigrate(again, t, rng)
 
     def destination_life(self, t: int) -> None:
-        ag, g = self.ag, self.g
-        i = np.flatnonzero(ag.state >= State.CLAIMANT)
-        if i.size == 0:
-            return
-        rng = self.rng(Stage.DESTINATION)
-        d = ag.dest[i].astype(np.int64)
-        la = ag.lang_adult[i]
-        ag.lang_adult[i] = la + g("destination_life.language_adult", t) * (1 - la)
-        kids = ag.children[i] > 0
-        lc = ag.lang_child[i]
-        ag.lang_child[i] = np.where(kids, lc + g("destination_life.language_child", t) * (1 - lc),
-                                    lc)
-        irregular = ag.state[i] == State.IRREGULAR
-        u = rng.random((3, i.size))
-        emp = ag.dest_employed[i]
-        p_find = g("destination_life.job_finding", t) * (0.2 + 0.8 * ag.lang_adult[i]) \
-            * np.where(irregular, 0.5, 1.0)
-        start = ~emp & (u[0] < p_find)
-        stop = emp & (u[0] < g("integration.job_loss_rate", t))
-        new_emp = (emp | start) & ~stop
-        co = ag.coethnic[i]
-        p_co = g("destination_life.coethnic_employment", t) * (1 - 0.7 * ag.lang_adult[i])
-        co = np.where(start, irregular | (u[1] < p_co), co) & new_emp
-        ag.dest_employed[i] = new_emp
-        ag.coethnic[i] = co
-        event = co & (u[2] < g("destination_life.friction_rate", t)
-                      * self.dp("competition", t)[d])
-        ag.friction[i] = 0.9 * ag.friction[i] + event
+        """Language, work, friction and identity for everyone at a destination (one
+        compiled pass, :func:`stages_numba.destination_life`)."""
+        g = self.g
         protect = np.minimum(np.log1p(self.community) / np.log1p(COMMUNITY_SATURATION), 1.0)
-        loss = g("destination_life.identity_loss_child", t) * (1 - protect[d])
-        ag.identity[i] = np.where(kids, ag.identity[i] * (1 - loss), ag.identity[i])
+        loss = g("destination_life.identity_loss_child", t) * (1 - protect)
+        ag = self.ag
+        p = np.array([g("destination_life.language_adult", t),
+                      g("destination_life.language_child", t),
+                      g("destination_life.job_finding", t), g("integration.job_loss_rate", t),
+                      g("destination_life.coethnic_employment", t),
+                      g("destination_life.friction_rate", t)])
+        stages_numba.destination_life(
+            self.rng(Stage.DESTINATION), ag.state, ag.dest, ag.children, ag.lang_adult,
+            ag.lang_child, ag.dest_employed, ag.coethnic, ag.friction, ag.identity,
+            np.ascontiguousarray(self.dp("competition", t), np.float64),
+            np.asarray(loss, np.float64), p)
 
     # --- recording -------------------------------------------------------------------------
     def _profile_values(self, who: np.ndarray, t: int) -> np.ndarray:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from onward.engine import stages_numba
 from onward.engine.state import N_STATES, STATE_NAMES, Agents, State
 
 FLOWS = (
@@ -116,6 +117,22 @@ class Recorder:
         ``recount`` gives the same numbers from all rows.
         """
         S = N_STATES
+        if t > 0:
+            # one compiled pass over the rows; month 0 counts every row (below)
+            self.stock_h[t] = self.stock_h[t - 1]
+            self.stock_p[t] = self.stock_p[t - 1]
+            th = np.zeros((S, S), np.int64)
+            tp = np.zeros((S, S), np.int64)
+            self.changed, delta = stages_numba.stock_changes(
+                ag.state, ag.dest, prev_state, prev_dest, ag.children, ag.direct,
+                np.asarray(born, np.int64), self.n_dest, self.stock_h[t], self.stock_p[t],
+                th, tp)
+            self.onward_abroad_p[t] = self.onward_abroad_p[t - 1] + delta
+            np.fill_diagonal(th, self.stock_h[t].sum(axis=1) - th.sum(axis=0))
+            np.fill_diagonal(tp, self.stock_p[t].sum(axis=1) - tp.sum(axis=0))
+            self.trans_h[t] = th
+            self.trans_p[t] = tp
+            return
         mask = (prev_state != ag.state) | (prev_dest != ag.dest)
         changed = np.flatnonzero(mask)
         self.changed = changed  # rows whose state or destination changed (route graph)
@@ -124,15 +141,9 @@ class Recorder:
             touched = np.flatnonzero(mask)
         else:
             touched = changed
-        if t == 0:
-            self.stock_h[0], self.stock_p[0], self.onward_abroad_p[0] = self.recount(ag)
-            if touched.size:  # undo this month's changes to get the stocks before it
-                self._apply(0, ag, touched, prev_state, prev_dest, born, sign=-1)
-        else:
-            self.stock_h[t] = self.stock_h[t - 1]
-            self.stock_p[t] = self.stock_p[t - 1]
-            self.onward_abroad_p[t] = self.onward_abroad_p[t - 1]
-        if touched.size:
+        self.stock_h[0], self.stock_p[0], self.onward_abroad_p[0] = self.recount(ag)
+        if touched.size:  # undo this month's changes to get the stocks before it
+            self._apply(0, ag, touched, prev_state, prev_dest, born, sign=-1)
             self._apply(t, ag, touched, prev_state, prev_dest, born, sign=1)
         # transitions: count the few agents whose state changed; those who stayed fill the
         # diagonal, which the end-of-month stocks determine

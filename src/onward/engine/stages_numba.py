@@ -238,3 +238,109 @@ def best_known(told, t, info_until, degree):  # pragma: no cover - compiled
             best[k] = b
             k += 1
     return who[:k].copy(), best[:k].copy()
+
+
+@njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
+def destination_life(rng, state, dest, children, lang_adult, lang_child, dest_employed,
+                     coethnic, friction, identity, competition, loss_of,
+                     p):  # pragma: no cover - compiled
+    """Language, work, friction and the children's heritage identity at destinations.
+
+    Everyone at a destination (state claimant or later) draws three uniform numbers, all
+    first numbers, then all second, then all third (NumPy's ``random((3, n))``), from
+    ``rng``. ``competition`` and ``loss_of`` (the identity loss of a child at each
+    destination) are per destination; ``p`` holds the month's language_adult,
+    language_child, job_finding, job_loss_rate, coethnic_employment and friction_rate.
+    """
+    m = 0
+    for r in range(state.size):
+        if state[r] >= 3:
+            m += 1
+    if m == 0:
+        return
+    i = np.empty(m, np.int64)
+    m = 0
+    for r in range(state.size):
+        if state[r] >= 3:
+            i[m] = r
+            m += 1
+    u = rng.random(3 * m)
+    one = F32(1.0)
+    g_la, g_lc, g_co = F32(p[0]), F32(p[1]), F32(p[4])
+    g_jf, g_jl, g_fr = F32(p[2]), p[3], p[5]
+    for k in range(m):
+        r = i[k]
+        la = lang_adult[r] + g_la * (one - lang_adult[r])
+        lang_adult[r] = la
+        kids = children[r] > 0
+        if kids:
+            lang_child[r] = lang_child[r] + g_lc * (one - lang_child[r])
+        irregular = state[r] == 5
+        u0, u1, u2 = u[k], u[m + k], u[2 * m + k]
+        emp = dest_employed[r]
+        p_find = float(g_jf * (F32(0.2) + F32(0.8) * la)) * (0.5 if irregular else 1.0)
+        start = (not emp) and u0 < p_find
+        stop = emp and u0 < g_jl
+        new_emp = (emp or start) and not stop
+        co = coethnic[r]
+        if start:
+            p_co = g_co * (one - F32(0.7) * la)
+            co = irregular or u1 < float(p_co)
+        co = co and new_emp
+        dest_employed[r] = new_emp
+        coethnic[r] = co
+        d = dest[r]
+        event = co and u2 < g_fr * competition[d]
+        friction[r] = F32(0.9) * friction[r] + (one if event else F32(0.0))
+        if kids:
+            identity[r] = float(identity[r]) * (1.0 - loss_of[d])
+
+
+@njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
+def stock_changes(state, dest, prev_state, prev_dest, children, direct, born, n_dest,
+                  stock_h, stock_p, trans_h, trans_p):  # pragma: no cover - compiled
+    """Update a month's stocks and transitions from the households that changed.
+
+    ``stock_h``/``stock_p`` ((S, D + 1), households and persons) come in as last month's and
+    leave as this month's; the households whose state or destination changed, or who had a
+    child (``born``, sorted), move from their start-of-month cell to their current one.
+    ``trans_h``/``trans_p`` ((S, S), zeroed) get the off-diagonal transitions. Returns
+    ``(changed, abroad_delta)``: the rows whose state or destination changed, and the
+    change in persons abroad after an onward move.
+    """
+    n = state.size
+    changed = np.empty(n, np.int64)
+    nc = 0
+    delta = 0
+    q = 0  # next row of ``born``
+    D1 = n_dest + 1
+    for r in range(n):
+        s, d, ps, pd = state[r], dest[r], prev_state[r], prev_dest[r]
+        ch = s != ps or d != pd
+        had = False
+        while q < born.size and born[q] < r:
+            q += 1
+        if q < born.size and born[q] == r:
+            had = True
+        if not (ch or had):
+            continue
+        now = 1 + np.int64(children[r])
+        before = now - 1 if had else now
+        k_now = np.int64(s) * D1 + (0 if s <= 1 else np.int64(d) + 1)
+        k_before = np.int64(ps) * D1 + (0 if ps <= 1 else np.int64(pd) + 1)
+        stock_h.flat[k_now] += 1
+        stock_h.flat[k_before] -= 1
+        stock_p.flat[k_now] += now
+        stock_p.flat[k_before] -= before
+        if not direct[r]:
+            if s >= 2:
+                delta += now
+            if ps >= 2:
+                delta -= before
+        if ch:
+            changed[nc] = r
+            nc += 1
+            if s != ps:
+                trans_h[ps, s] += 1
+                trans_p[ps, s] += now
+    return changed[:nc].copy(), delta
