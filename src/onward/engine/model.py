@@ -272,6 +272,8 @@ class Engine:
         self._refresh_info(pick.astype(np.int64), best, t, rng)
 
     def brokers(self, t: int) -> None:
+        """Brokers recruit among their contacts (one compiled pass,
+        :func:`stages_numba.brokers`), steered to the destinations they think succeed."""
         ag, g = self.ag, self.g
         # broker activity follows the best perceived success among open destinations
         open_ = self.dp("open", t) > 0.5
@@ -279,37 +281,15 @@ class Engine:
         act = g("brokers.activity", t) * g("brokers.contacts", t) * best
         if act <= 0:
             return
-        active = np.flatnonzero(ag.broker & (ag.state != State.PENDING)
-                                & (ag.state != State.TRANSIT))
-        active = active[ag.degree[active] > 0]
-        if active.size == 0:
-            return
-        rng = self.rng(Stage.BROKERS)
-        k = rng.poisson(act, active.size)
-        b = np.repeat(active, k)
-        if b.size == 0:
-            return
-        nbr = self.adj.indices[self.adj.indptr[b] + np.floor(
-            rng.random(b.size) * ag.degree[b]).astype(np.int64)].astype(np.int64)
-        ok = ag.state[nbr] == FIRST
-        nbr = nbr[ok]
-        # adaptive targeting: brokers seek those pushed to leave and able to pay
-        fee = g("brokers.fee", t)
-        pushed = 1 / (1 + np.exp(-ag.push[nbr]))
-        score = pushed + np.minimum(ag.funds[nbr] / max(fee + 1.0, 1e-6), 1.0) - 1.0
-        keep = rng.random(nbr.size) < 1 / (1 + np.exp(-g("brokers.targeting", t) * score))
-        nbr = nbr[keep]
-        if nbr.size == 0:
-            return
         w = np.where(open_, np.exp(g("brokers.success_focus", t) * self.success), 0.0)
-        if w.sum() <= 0:
-            return
-        cw = np.cumsum(w) / w.sum()
-        d = np.minimum(np.searchsorted(cw, rng.random(nbr.size), side="right"), w.size - 1)
-        self._refresh_info(nbr, d, t, rng)
-        ag.optimism[nbr] = g("brokers.optimism", t)
-        ag.offer_dest[nbr] = d
-        ag.offer_until[nbr] = t + OFFER_MONTHS - 1
+        can_offer = bool(w.sum() > 0)  # else brokers make their contacts but offer nothing
+        cw = np.cumsum(w) / w.sum() if can_offer else w
+        stages_numba.brokers(
+            self.rng(Stage.BROKERS), t, act, ag.broker, ag.state, ag.degree,
+            self.adj.indptr, self.adj.indices, ag.push, ag.funds, g("brokers.fee", t),
+            g("brokers.targeting", t), can_offer, cw, max(g("capability.information_decay", t), 1e-6),
+            g("brokers.optimism", t), OFFER_MONTHS, ag.info_until, ag.info_any,
+            ag.optimism, ag.offer_dest, ag.offer_until)
 
     def _params(self, t: int) -> dict[str, float]:
         return self._month_params[t]
@@ -481,19 +461,16 @@ class Engine:
         self._lodge(done, t)
 
     def asylum(self, t: int) -> None:
-        ag, c = self.ag, self.c
-        cl = np.flatnonzero(ag.state == State.CLAIMANT)
-        due = cl[ag.due[cl] <= t]
+        ag, c, dp = self.ag, self.c, self.dp
         rng = self.rng(Stage.ASYLUM)
+        due, granted, found = stages_numba.asylum_decisions(
+            rng, t, ag.state, ag.due, ag.dest, ag.direct, ag.concealed,
+            dp("checks_prior_nationality", t), dp("detection", t),
+            dp("recognition_rate", t))
         if due.size:
             d = ag.dest[due].astype(np.int64)
-            u = rng.random((2, due.size))
-            checked = (self.dp("checks_prior_nationality", t)[d] > 0.5) & ~ag.direct[due]
-            found = checked & (~ag.concealed[due] | (u[0] < self.dp("detection", t)[d]))
-            granted = ~found & (u[1] < self.dp("recognition_rate", t)[d])
             rec_ = due[granted]
             ref = due[~granted]
-            ag.state[rec_] = State.RECOGNISED
             self.rec.flow(t, "recognised", ag, rec_)
             self.rec.flow(t, "refused", ag, ref)
             self.rec.flow(t, "refused_prior_nationality", ag, due[found])
@@ -505,9 +482,8 @@ class Engine:
             self.success[has] = m * self.success[has] + (1 - m) * n_rec[has] / n_dec[has]
             self._after_refusal(ref, t, rng)
         # irregular migrants removed to the first country
-        irr = np.flatnonzero((ag.state == State.IRREGULAR) & ~ag.direct)
-        if irr.size:
-            out = irr[rng.random(irr.size) < self.dp("removal_rate", t)[ag.dest[irr]]]
+        out = stages_numba.removals(rng, ag.state, ag.dest, ag.direct, dp("removal_rate", t))
+        if out.size:
             self.rec.flow(t, "removals", ag, out)
             self._return(out)
 

@@ -344,3 +344,142 @@ def stock_changes(state, dest, prev_state, prev_dest, children, direct, born, n_
                 trans_h[ps, s] += 1
                 trans_p[ps, s] += now
     return changed[:nc].copy(), delta
+
+
+@njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
+def brokers(rng, t, act, broker, state, degree, indptr, indices, push, funds, fee,
+            targeting, can_offer, cw, decay, optimism_value, offer_months, info_until, info_any,
+            optimism, offer_dest, offer_until):  # pragma: no cover - compiled
+    """Brokers recruit among their contacts in the first country (the brokers stage).
+
+    Each active broker (arrived, not on a journey, with contacts) makes a Poisson(``act``)
+    number of contacts, each with a contact drawn at random; a contact in the first
+    country is targeted with a logistic chance that grows with their push and their funds
+    against the fee, and is offered a destination drawn from the cumulative weights ``cw``
+    (unless ``can_offer`` is false: no destination has weight).
+    The draws come from ``rng`` in the order of the NumPy stage: all contact counts, all
+    contact picks, all targeting draws, all destination draws, then the information
+    lifetimes (geometric with ``decay``, or one month when ``decay`` >= 1).
+    """
+    n = state.size
+    active = np.empty(n, np.int64)
+    na = 0
+    for r in range(n):
+        if broker[r] and state[r] != 0 and state[r] != 2 and degree[r] > 0:
+            active[na] = r
+            na += 1
+    if na == 0:
+        return
+    k = rng.poisson(act, na)
+    nb = 0
+    for q in range(na):
+        nb += k[q]
+    if nb == 0:
+        return
+    u = rng.random(nb)
+    nbr = np.empty(nb, np.int64)
+    m = 0
+    p = 0
+    for q in range(na):
+        b = active[q]
+        for _ in range(k[q]):
+            j = np.int64(indices[indptr[b] + np.int64(np.floor(u[p] * degree[b]))])
+            p += 1
+            if state[j] == 1:
+                nbr[m] = j
+                m += 1
+    one = F32(1.0)
+    cap = max(fee + 1.0, 1e-6)
+    f_targeting = F32(targeting)
+    u = rng.random(m)
+    kept = 0
+    for q in range(m):
+        j = nbr[q]
+        pushed = one / (one + np.exp(-push[j]))
+        score = pushed + min(funds[j] / F32(cap), one) - one
+        if u[q] < float(one / (one + np.exp(-(f_targeting * score)))):
+            nbr[kept] = j
+            kept += 1
+    if kept == 0 or not can_offer:
+        return
+    u = rng.random(kept)
+    if decay < 1:
+        life = rng.geometric(decay, kept)
+    else:
+        life = np.ones(kept, np.int64)
+    D = cw.size
+    for q in range(kept):
+        j = nbr[q]
+        d = 0
+        while d < D and cw[d] <= u[q]:
+            d += 1
+        d = min(d, D - 1)
+        until = np.int16(min(t + life[q], 32767))
+        if until > info_until[j, d]:
+            info_until[j, d] = until
+        if until > info_any[j]:
+            info_any[j] = until
+        optimism[j] = optimism_value
+        offer_dest[j] = d
+        offer_until[j] = t + offer_months - 1
+
+
+@njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
+def asylum_decisions(rng, t, state, due, dest, direct, concealed, checks, detection,
+                     recognition):  # pragma: no cover - compiled
+    """First decisions for the claimants whose decision is due by month ``t``.
+
+    Returns ``(rows, granted, found)``: the due claimants in row order, whether each was
+    granted protection, and whether each was refused because the first-country nationality
+    was found (checked, and either not concealed or detected). Each draws two uniform
+    numbers, all first numbers then all second (``random((2, n))``). Granted rows become
+    recognised here; the caller handles the refused.
+    """
+    m = 0
+    for r in range(state.size):
+        if state[r] == 3 and due[r] <= t:
+            m += 1
+    rows = np.empty(m, np.int64)
+    granted = np.empty(m, np.bool_)
+    found = np.empty(m, np.bool_)
+    if m == 0:
+        return rows, granted, found
+    m = 0
+    for r in range(state.size):
+        if state[r] == 3 and due[r] <= t:
+            rows[m] = r
+            m += 1
+    u = rng.random(2 * m)
+    for k in range(m):
+        r = rows[k]
+        d = dest[r]
+        checked = checks[d] > 0.5 and not direct[r]
+        f = checked and (not concealed[r] or u[k] < detection[d])
+        g = (not f) and u[m + k] < recognition[d]
+        found[k] = f
+        granted[k] = g
+        if g:
+            state[r] = 4
+    return rows, granted, found
+
+
+@njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
+def removals(rng, state, dest, direct, removal_rate):  # pragma: no cover - compiled
+    """Irregular migrants (not direct claimants) removed this month, one draw each."""
+    m = 0
+    for r in range(state.size):
+        if state[r] == 5 and not direct[r]:
+            m += 1
+    if m == 0:
+        return np.empty(0, np.int64)
+    u = rng.random(m)
+    out = np.empty(m, np.int64)
+    k = 0
+    q = 0
+    for r in range(state.size):
+        if state[r] == 5 and not direct[r]:
+            if u[q] < removal_rate[dest[r]]:
+                out[k] = r
+                k += 1
+            q += 1
+    return out[:k].copy()
