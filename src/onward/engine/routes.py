@@ -590,7 +590,7 @@ class Transit:
         """
         rg, L = self.rg, self.L
         ch = rec.changed
-        new = ch[(ag.state[ch] == State.TRANSIT)] if ch is not None else EMPTY
+        new = ch[(ag.state[ch] == int(State.TRANSIT))] if ch is not None else EMPTY
         if new.size:  # (a household in transit changes state only when it arrives)
             key = 2 * ag.dest[new].astype(np.int64) + ag.via_broker[new]
             p = rg.onward.draw(key, self.streams(Stage.ROUTES).random(new.size))

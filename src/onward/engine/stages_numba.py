@@ -425,9 +425,9 @@ def brokers(rng, t, act, broker, state, degree, indptr, indices, push, funds, fe
 
 
 @njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
-def asylum_decisions(rng, t, state, due, dest, direct, concealed, checks, detection,
-                     recognition):  # pragma: no cover - compiled
-    """First decisions for the claimants whose decision is due by month ``t``.
+def asylum_decisions(rng, t, claimants, due, dest, direct, concealed, state, checks,
+                     detection, recognition):  # pragma: no cover - compiled
+    """First decisions for the ``claimants`` (rows in state claimant) due by month ``t``.
 
     Returns ``(rows, granted, found)``: the due claimants in row order, whether each was
     granted protection, and whether each was refused because the first-country nationality
@@ -435,20 +435,18 @@ def asylum_decisions(rng, t, state, due, dest, direct, concealed, checks, detect
     numbers, all first numbers then all second (``random((2, n))``). Granted rows become
     recognised here; the caller handles the refused.
     """
+    rows = np.empty(claimants.size, np.int64)
     m = 0
-    for r in range(state.size):
-        if state[r] == 3 and due[r] <= t:
+    for q in range(claimants.size):
+        r = claimants[q]
+        if due[r] <= t:
+            rows[m] = r
             m += 1
-    rows = np.empty(m, np.int64)
+    rows = rows[:m].copy()
     granted = np.empty(m, np.bool_)
     found = np.empty(m, np.bool_)
     if m == 0:
         return rows, granted, found
-    m = 0
-    for r in range(state.size):
-        if state[r] == 3 and due[r] <= t:
-            rows[m] = r
-            m += 1
     u = rng.random(2 * m)
     for k in range(m):
         r = rows[k]
@@ -464,22 +462,28 @@ def asylum_decisions(rng, t, state, due, dest, direct, concealed, checks, detect
 
 
 @njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
-def removals(rng, state, dest, direct, removal_rate):  # pragma: no cover - compiled
-    """Irregular migrants (not direct claimants) removed this month, one draw each."""
-    m = 0
-    for r in range(state.size):
-        if state[r] == 5 and not direct[r]:
-            m += 1
+def removals(rng, irregular, dest, removal_rate):  # pragma: no cover - compiled
+    """Of the ``irregular`` rows (not direct claimants), those removed this month, one
+    draw each."""
+    m = irregular.size
     if m == 0:
         return np.empty(0, np.int64)
     u = rng.random(m)
     out = np.empty(m, np.int64)
     k = 0
-    q = 0
-    for r in range(state.size):
-        if state[r] == 5 and not direct[r]:
-            if u[q] < removal_rate[dest[r]]:
-                out[k] = r
-                k += 1
-            q += 1
+    for q in range(m):
+        r = irregular[q]
+        if u[q] < removal_rate[dest[r]]:
+            out[k] = r
+            k += 1
     return out[:k].copy()
+
+
+@njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
+def nonfinite(bits):  # pragma: no cover - compiled
+    """Whether any float32 in ``bits`` (viewed as int32) is NaN or infinite: its exponent
+    bits all set. Integer work, so the loop vectorises."""
+    found = 0
+    for k in range(bits.size):
+        found |= (bits[k] & 0x7F800000) == 0x7F800000
+    return found != 0
