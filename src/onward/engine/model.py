@@ -23,7 +23,7 @@ import scipy.sparse as sp
 
 from onward.engine import stages_numba
 from onward.engine.compile import Compiled
-from onward.engine.network import GENERATORS, build_network, neighbours_of
+from onward.engine.network import GENERATORS, build_network
 from onward.engine.population import build
 from onward.engine.recorder import DEST_PROFILE_ATTRS, PROFILE_ATTRS, Recorder
 from onward.engine.rng import Stage, Streams
@@ -253,23 +253,17 @@ class Engine:
         ag = self.ag
         rng = self.rng(Stage.INFORMATION)
         # diaspora contacts pass news of where they are
-        abroad = self.abroad[~ag.direct[self.abroad]]
-        src, nbr = neighbours_of(self.adj, abroad)
-        ok = (ag.state[nbr] == FIRST) & (rng.random(nbr.size) < self.g("network.diaspora_share",
-                                                                       t))
-        self._refresh_info(nbr[ok], ag.dest[src[ok]], t, rng)
+        rows, dests = stages_numba.diaspora(
+            rng, self.abroad[~ag.direct[self.abroad]], self.adj.indptr, self.adj.indices,
+            ag.state, ag.dest, self.g("network.diaspora_share", t))
+        self._refresh_info(rows, dests, t, rng)
         # informed residents tell one contact about the destination they know best
-        fc = self.fc
-        if fc.size == 0:
+        if self.fc.size == 0:
             return
-        told = fc[rng.random(fc.size) < self.g("network.peer_share", t)]
-        if told.size == 0:
-            return
-        told, best = stages_numba.best_known(told, t, ag.info_until, ag.degree)
-        deg = ag.degree[told]
-        pick = self.adj.indices[self.adj.indptr[told] + np.floor(
-            rng.random(told.size) * deg).astype(np.int64)]
-        self._refresh_info(pick.astype(np.int64), best, t, rng)
+        rows, dests = stages_numba.peers(rng, self.fc, self.g("network.peer_share", t), t,
+                                         ag.info_until, ag.degree, self.adj.indptr,
+                                         self.adj.indices)
+        self._refresh_info(rows, dests, t, rng)
 
     def brokers(self, t: int) -> None:
         """Brokers recruit among their contacts (one compiled pass,

@@ -75,12 +75,13 @@ def build(c: Compiled) -> Agents:
     kids_parts.append(kids0)
     female_parts.append(rng.random(kids0.size) < c.initial_female_share)
     # yearly inflows spread over the months of the year that lie inside the horizon
+    year_of = np.array([c.year_of(t) for t in range(T)])
     for year, persons in sorted(c.inflow.items()):
-        months = [t for t in range(T) if c.year_of(t) == year]
-        if not months or persons <= 0:
+        months = np.flatnonzero(year_of == year).astype(np.int32)
+        if not months.size or persons <= 0:
             continue
         kids = _households(int(round(persons)), mean_kids, a.children, rng)
-        arrive_parts.append(rng.choice(np.asarray(months, dtype=np.int32), kids.size))
+        arrive_parts.append(rng.choice(months, kids.size))
         kids_parts.append(kids)
         female_parts.append(rng.random(kids.size) < c.female_share.get(year, 0.5))
     n_first = int(sum(x.size for x in arrive_parts))

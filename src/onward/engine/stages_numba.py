@@ -487,3 +487,59 @@ def nonfinite(bits):  # pragma: no cover - compiled
     for k in range(bits.size):
         found |= (bits[k] & 0x7F800000) == 0x7F800000
     return found != 0
+
+
+@njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
+def diaspora(rng, abroad, indptr, indices, state, dest, share):  # pragma: no cover - compiled
+    """Households ``abroad`` pass news of where they are to contacts in the first country.
+
+    Every (household, contact) pair draws one uniform number, in the order of the rows of
+    ``abroad`` and then of their contacts; a contact in the first country hears with
+    chance ``share``. Returns ``(rows, dests)``: who heard, and of which destination.
+    """
+    total = 0
+    for q in range(abroad.size):
+        s = abroad[q]
+        total += indptr[s + 1] - indptr[s]
+    u = rng.random(total)
+    rows = np.empty(total, np.int64)
+    dests = np.empty(total, np.int64)
+    k = 0
+    p = 0
+    for q in range(abroad.size):
+        s = abroad[q]
+        for e in range(indptr[s], indptr[s + 1]):
+            j = indices[e]
+            if state[j] == 1 and u[p] < share:
+                rows[k] = j
+                dests[k] = dest[s]
+                k += 1
+            p += 1
+    return rows[:k].copy(), dests[:k].copy()
+
+
+@njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
+def peers(rng, fc, share, t, info_until, degree, indptr, indices):  # pragma: no cover
+    """Informed first-country residents each tell one contact of the destination they know
+    best (the one known longest; the first of equals).
+
+    Every resident in ``fc`` draws whether they talk this month (chance ``share``); those
+    who talk, know a destination now and have a contact then draw which contact. Returns
+    ``(rows, dests)``: who heard, and of which destination.
+    """
+    u = rng.random(fc.size)
+    told = np.empty(fc.size, np.int64)
+    m = 0
+    for q in range(fc.size):
+        if u[q] < share:
+            told[m] = fc[q]
+            m += 1
+    if m == 0:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    who, best = best_known(told[:m], t, info_until, degree)
+    v = rng.random(who.size)
+    pick = np.empty(who.size, np.int64)
+    for q in range(who.size):
+        j = who[q]
+        pick[q] = indices[indptr[j] + np.int64(np.floor(v[q] * degree[j]))]
+    return pick, best
