@@ -1,0 +1,349 @@
+"""The compiled stages (``onward.engine.stages_numba``) against their NumPy expressions.
+
+Each test takes the flagship mid-run, copies the engine, runs the stage once as the engine
+does (compiled) and once as the plain NumPy code below (how the stage was written before it
+was compiled), from the same random stream, and asserts that every agent column, the
+perceived success and the recorded flows come out equal, element for element.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import fields
+
+import numpy as np
+import pytest
+
+from onward.api import _scenario
+from onward.engine import stages_numba
+from onward.engine.compile import compile_scenario
+from onward.engine.model import COMMUNITY_SATURATION, FIRST, INFO_MAX, OFFER_MONTHS, Engine
+from onward.engine.rng import Stage
+from onward.engine.state import State
+
+
+def engine_at(month: int, seed: int = 5) -> Engine:
+    """The flagship engine after ``month`` months, ready to run month ``month``'s stages."""
+    c = compile_scenario(_scenario("nk-onward"), seed=seed, until=2012)
+    e = Engine(c)
+    e.run(months=month)
+    ag, t = e.ag, month
+    e.prev = ag.state.copy()
+    e.born = np.zeros(0, np.int64)
+    if e.transit is not None:
+        e.travel(t)
+    e.arrivals(t)
+    e.fc_mask = ag.state[:e.n] == FIRST
+    e.fc = np.flatnonzero(e.fc_mask)
+    e.abroad = np.flatnonzero(ag.state >= State.CLAIMANT)
+    w = (1 + ag.children[e.abroad]).astype(np.float64)
+    e.community = np.bincount(ag.dest[e.abroad].astype(np.int64), weights=w,
+                              minlength=c.n_dest)
+    return e
+
+
+def assert_same(a: Engine, b: Engine) -> None:
+    for f in fields(a.ag):
+        x, y = getattr(a.ag, f.name), getattr(b.ag, f.name)
+        assert np.array_equal(x, y, equal_nan=True), f"agent column {f.name} differs"
+    assert np.array_equal(a.success, b.success)
+    assert np.array_equal(a.rec.flow_h, b.rec.flow_h)
+    assert np.array_equal(a.rec.flow_p, b.rec.flow_p)
+    # both consumed the same numbers: the next draws of every stream agree
+    for stage in Stage:
+        assert a.rng(stage).random() == b.rng(stage).random(), f"stream {stage.name}"
+
+
+# --- the NumPy expressions of the stages ------------------------------------------------
+def np_refresh_info(e, rows, dests, t, rng):
+    if rows.size == 0:
+        return
+    decay = max(e.g("capability.information_decay", t), 1e-6)
+    life = rng.geometric(decay, rows.size) if decay < 1 else np.ones(rows.size, np.int64)
+    until = np.minimum(t + life, INFO_MAX).astype(np.int16)
+    np.maximum.at(e.ag.info_until, (rows, dests.astype(np.int64)), until)
+    np.maximum.at(e.ag.info_any, rows, until)
+
+
+def np_integration(e, t):
+    ag, n, m = e.ag, e.n, e.fc_mask
+    p = e._month_params[t]
+    rng = e.rng(Stage.INTEGRATION)
+    f32 = np.float32
+    skill = ag.skill[:n]
+    support = ((t - ag.arrive[:n]) < p["resettlement.support_months"]) & ~ag.returned[:n]
+    potential = f32(p["integration.potential_base"]) + f32(
+        p["integration.potential_slope"]) * e.capability[:n]
+    f = min(max(p["integration.job_finding_rate"], 1e-9), 1 - 1e-9)
+    odds = f32(f / (1 - f)) * np.exp(f32(p["integration.skill_job_effect"]) * (skill - 0.5))
+    p_find = odds / (1 + odds) * f32(1 - p["integration.hiring_discrimination"])
+    u = rng.random((2, n), dtype=np.float32)
+    emp = np.where(ag.employed[:n], u[0] >= p["integration.job_loss_rate"], u[0] < p_find)
+    wage = np.minimum(potential * f32(1 - p["integration.wage_discrimination"]),
+                      f32(p["integration.glass_ceiling"]))
+    income = np.where(emp, wage, f32(p["integration.welfare_income"]))
+    frustration = np.clip((potential - wage) / potential, 0, 1)
+    discrim = f32(p["integration.discrimination_memory"]) * ag.discrim[:n] + (
+        u[1] < p["integration.discrimination_rate"])
+    saved = f32(p["integration.savings_rate"]) * np.maximum(
+        income - f32(p["integration.subsistence"]), 0)
+    push = (f32(p["aspiration.w_frustration"]) * frustration
+            + f32(p["aspiration.w_discrimination"]) * discrim
+            + f32(p["aspiration.w_unemployment"]) * ~emp
+            + f32(p["aspiration.w_deprivation"]) * np.maximum(0, 1 - income)
+            - f32(p["resettlement.support_relief"]) * support)
+    satisfaction = (f32(p["aspiration.satisfaction_income"]) * income
+                    + f32(p["aspiration.satisfaction_support"]) * e.log_degree[:n]
+                    - f32(p["aspiration.satisfaction_discrimination"]) * discrim)
+    funds = ag.funds[:n]
+    np.add(funds, saved, out=funds, where=m)
+    for name, value in (("employed", emp), ("income", income), ("frustration", frustration),
+                        ("discrim", discrim), ("push", push), ("satisfaction", satisfaction)):
+        np.copyto(getattr(ag, name)[:n], value, where=m)
+
+
+def np_gates_pull(e, i, t, exclude_current=False):
+    ag, c, p, dp = e.ag, e.c, e._month_params[t], e.dp
+    open_ = dp("open", t) > 0.5
+    travel = dp("travel_cost", t)
+    fee = p["brokers.fee"]
+    offer = (ag.offer_until[i] >= t) & (ag.offer_dest[i] >= 0)
+    keep = np.ones(i.size, bool) if not c.information_gating else ag.info_any[i] >= t
+    if c.capability_gating:
+        capable = (ag.skill[i] >= p["capability.min_skill"]) | offer
+        cheapest = travel[open_].min() if open_.any() else np.inf
+        keep &= capable & (ag.funds[i] >= cheapest)
+    rows = np.flatnonzero(keep)
+    j = i[rows]
+    if c.information_gating:
+        allowed = np.take(ag.info_until.T, j, axis=1) >= t
+        allowed &= open_[:, None]
+    else:
+        allowed = np.repeat(open_[:, None], j.size, axis=1)
+    o = np.flatnonzero(offer[rows])
+    od = ag.offer_dest[j[o]].astype(np.int64)
+    if c.capability_gating:
+        funds = ag.funds[j]
+        allowed &= funds[None, :] >= travel[:, None]
+        allowed[od, o] &= funds[o] >= travel[od] + fee
+    if exclude_current:
+        cur = ag.dest[j].astype(np.int64)
+        has = np.flatnonzero(cur >= 0)
+        allowed[cur[has], has] = False
+    ok = np.flatnonzero(allowed.any(axis=0))
+    cost = np.repeat(travel[:, None], ok.size, axis=1)
+    with_offer = np.flatnonzero(offer[rows[ok]])
+    cost[ag.offer_dest[j[ok[with_offer]]].astype(np.int64), with_offer] += fee
+    capable_rows = capable[rows[ok]] if c.capability_gating else np.ones(ok.size, bool)
+    rows, allowed, cost = rows[ok], allowed[:, ok].T, cost.T
+    # the pull of each destination for those rows
+    k = i[rows]
+    base = (p["aspiration.w_welfare"] * dp("welfare", t)
+            + p["aspiration.w_protection"] * dp("social_protection", t)
+            + p["aspiration.w_recognition"] * np.clip(e.success, 0, 1)
+            + p["aspiration.w_community"] * np.log1p(e.community))
+    school = p["aspiration.w_schooling"] * dp("schooling", t)
+    socdem = p["aspiration.w_socdem"] * dp("social_democratic", t)
+    pull = base[:, None] + np.outer(socdem, ag.socdem[k])
+    kids = np.flatnonzero(ag.children[k] > 0)
+    pull[:, kids] += school[:, None]
+    pull = pull.T
+    od = ag.offer_dest[k].astype(np.int64)
+    on = np.flatnonzero((od >= 0) & (ag.offer_until[k] >= t))
+    if on.size:
+        d = od[on]
+        s = e.success[d]
+        bump = np.clip(s + ag.optimism[k[on]], 0, 1) - np.clip(s, 0, 1)
+        pull[on, d] += p["aspiration.w_recognition"] * bump
+    return rows, allowed, capable_rows, cost, pull
+
+
+def np_information(e, t):
+    ag = e.ag
+    rng = e.rng(Stage.INFORMATION)
+    abroad = e.abroad[~ag.direct[e.abroad]]
+    start = e.adj.indptr[abroad]
+    cnt = e.adj.indptr[abroad + 1] - start
+    src = np.repeat(abroad, cnt)
+    offs = np.arange(int(cnt.sum())) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+    nbr = e.adj.indices[np.repeat(start, cnt) + offs].astype(np.int64)
+    ok = (ag.state[nbr] == FIRST) & (rng.random(nbr.size) < e.g("network.diaspora_share", t))
+    np_refresh_info(e, nbr[ok], ag.dest[src[ok]], t, rng)
+    fc = e.fc
+    if fc.size == 0:
+        return
+    told = fc[rng.random(fc.size) < e.g("network.peer_share", t)]
+    if told.size == 0:
+        return
+    known = np.take(ag.info_until.T, told, axis=1)
+    best = known.argmax(axis=0)
+    knows = known[best, np.arange(told.size)] >= t
+    told, best = told[knows], best[knows]
+    deg = ag.degree[told]
+    told, best, deg = told[deg > 0], best[deg > 0], deg[deg > 0]
+    pick = e.adj.indices[e.adj.indptr[told] + np.floor(
+        rng.random(told.size) * deg).astype(np.int64)]
+    np_refresh_info(e, pick.astype(np.int64), best, t, rng)
+
+
+def np_brokers(e, t):
+    ag, g = e.ag, e.g
+    open_ = e.dp("open", t) > 0.5
+    best = float(e.success[open_].max()) if open_.any() else 0.0
+    act = g("brokers.activity", t) * g("brokers.contacts", t) * best
+    if act <= 0:
+        return
+    active = np.flatnonzero(ag.broker & (ag.state != State.PENDING)
+                            & (ag.state != State.TRANSIT))
+    active = active[ag.degree[active] > 0]
+    if active.size == 0:
+        return
+    rng = e.rng(Stage.BROKERS)
+    b = np.repeat(active, rng.poisson(act, active.size))
+    if b.size == 0:
+        return
+    nbr = e.adj.indices[e.adj.indptr[b] + np.floor(
+        rng.random(b.size) * ag.degree[b]).astype(np.int64)].astype(np.int64)
+    nbr = nbr[ag.state[nbr] == FIRST]
+    fee = g("brokers.fee", t)
+    pushed = 1 / (1 + np.exp(-ag.push[nbr]))
+    score = pushed + np.minimum(ag.funds[nbr] / max(fee + 1.0, 1e-6), 1.0) - 1.0
+    keep = rng.random(nbr.size) < 1 / (1 + np.exp(-g("brokers.targeting", t) * score))
+    nbr = nbr[keep]
+    if nbr.size == 0:
+        return
+    w = np.where(open_, np.exp(g("brokers.success_focus", t) * e.success), 0.0)
+    if w.sum() <= 0:
+        return
+    cw = np.cumsum(w) / w.sum()
+    d = np.minimum(np.searchsorted(cw, rng.random(nbr.size), side="right"), w.size - 1)
+    np_refresh_info(e, nbr, d, t, rng)
+    ag.optimism[nbr] = g("brokers.optimism", t)
+    ag.offer_dest[nbr] = d
+    ag.offer_until[nbr] = t + OFFER_MONTHS - 1
+
+
+def np_asylum(e, t):
+    ag, c = e.ag, e.c
+    cl = np.flatnonzero(ag.state == State.CLAIMANT)
+    due = cl[ag.due[cl] <= t]
+    rng = e.rng(Stage.ASYLUM)
+    if due.size:
+        d = ag.dest[due].astype(np.int64)
+        u = rng.random((2, due.size))
+        checked = (e.dp("checks_prior_nationality", t)[d] > 0.5) & ~ag.direct[due]
+        found = checked & (~ag.concealed[due] | (u[0] < e.dp("detection", t)[d]))
+        granted = ~found & (u[1] < e.dp("recognition_rate", t)[d])
+        rec_, ref = due[granted], due[~granted]
+        ag.state[rec_] = State.RECOGNISED
+        e.rec.flow(t, "recognised", ag, rec_)
+        e.rec.flow(t, "refused", ag, ref)
+        e.rec.flow(t, "refused_prior_nationality", ag, due[found])
+        n_dec = np.bincount(d, minlength=c.n_dest)
+        n_rec = np.bincount(d[granted], minlength=c.n_dest)
+        m = e.g("brokers.success_memory", t)
+        has = n_dec > 0
+        e.success[has] = m * e.success[has] + (1 - m) * n_rec[has] / n_dec[has]
+        e._after_refusal(ref, t, rng)
+    irr = np.flatnonzero((ag.state == State.IRREGULAR) & ~ag.direct)
+    if irr.size:
+        out = irr[rng.random(irr.size) < e.dp("removal_rate", t)[ag.dest[irr]]]
+        e.rec.flow(t, "removals", ag, out)
+        e._return(out)
+
+
+def np_destination_life(e, t):
+    ag, g = e.ag, e.g
+    i = np.flatnonzero(ag.state >= State.CLAIMANT)
+    if i.size == 0:
+        return
+    rng = e.rng(Stage.DESTINATION)
+    d = ag.dest[i].astype(np.int64)
+    la = ag.lang_adult[i]
+    ag.lang_adult[i] = la + g("destination_life.language_adult", t) * (1 - la)
+    kids = ag.children[i] > 0
+    lc = ag.lang_child[i]
+    ag.lang_child[i] = np.where(kids, lc + g("destination_life.language_child", t) * (1 - lc),
+                                lc)
+    irregular = ag.state[i] == State.IRREGULAR
+    u = rng.random((3, i.size))
+    emp = ag.dest_employed[i]
+    p_find = g("destination_life.job_finding", t) * (0.2 + 0.8 * ag.lang_adult[i]) \
+        * np.where(irregular, 0.5, 1.0)
+    start = ~emp & (u[0] < p_find)
+    stop = emp & (u[0] < g("integration.job_loss_rate", t))
+    new_emp = (emp | start) & ~stop
+    p_co = g("destination_life.coethnic_employment", t) * (1 - 0.7 * ag.lang_adult[i])
+    co = np.where(start, irregular | (u[1] < p_co), ag.coethnic[i]) & new_emp
+    ag.dest_employed[i] = new_emp
+    ag.coethnic[i] = co
+    event = co & (u[2] < g("destination_life.friction_rate", t) * e.dp("competition", t)[d])
+    ag.friction[i] = 0.9 * ag.friction[i] + event
+    protect = np.minimum(np.log1p(e.community) / np.log1p(COMMUNITY_SATURATION), 1.0)
+    loss = g("destination_life.identity_loss_child", t) * (1 - protect[d])
+    ag.identity[i] = np.where(kids, ag.identity[i] * (1 - loss), ag.identity[i])
+
+
+# --- the tests ----------------------------------------------------------------------------
+MONTHS = (30, 110, 160)  # 2001-07, 2008-03, 2012-05 (after the UK's checks began)
+
+
+@pytest.fixture(scope="module", params=MONTHS)
+def mid_run(request):
+    return engine_at(request.param), request.param
+
+
+@pytest.mark.parametrize("stage", ["integration", "information", "brokers", "asylum",
+                                   "destination_life"])
+def test_compiled_stage_equals_numpy(mid_run, stage):
+    e, t = mid_run
+    a, b = copy.deepcopy(e), copy.deepcopy(e)
+    getattr(a, stage)(t)
+    globals()[f"np_{stage}"](b, t)
+    assert_same(a, b)
+
+
+def test_stages_change_something(mid_run):
+    """The comparison above is not vacuous: the stages do change the agents."""
+    e, t = mid_run
+    a = copy.deepcopy(e)
+    for stage in ("integration", "information", "brokers", "asylum", "destination_life"):
+        getattr(a, stage)(t)
+    changed = [f.name for f in fields(a.ag)
+               if not np.array_equal(getattr(a.ag, f.name), getattr(e.ag, f.name))]
+    assert {"funds", "push", "info_until", "offer_dest"} <= set(changed)
+
+
+@pytest.mark.parametrize("exclude_current", [False, True])
+def test_gates_and_pull_equal_numpy(mid_run, exclude_current):
+    e, t = mid_run
+    i = e.fc if not exclude_current else np.flatnonzero(e.ag.state >= State.CLAIMANT)
+    got = e._gates(i, t, exclude_current=exclude_current)
+    want = np_gates_pull(e, i, t, exclude_current)
+    assert got[0].size > 0 or (exclude_current and t < 100)
+    for name, x, y in zip(("rows", "allowed", "capable", "cost", "pull"), got, want,
+                          strict=True):
+        assert x.shape == y.shape, name
+        assert np.array_equal(x, y), name
+
+
+def test_profiles_off_gives_the_same_flows_and_stocks():
+    from onward.engine.model import simulate_compiled
+    c = compile_scenario(_scenario("nk-onward"), seed=11, until=2006)
+    a = simulate_compiled(c)
+    b = simulate_compiled(c, profiles=False)
+    for name in ("flow_h", "flow_p", "stock_h", "stock_p", "trans_h", "trans_p", "births",
+                 "onward_abroad_p"):
+        assert np.array_equal(getattr(a.recorder, name), getattr(b.recorder, name)), name
+    assert a.recorder.movers_n > 0 and b.recorder.movers_n == 0
+    assert len(a.recorder.life_rows) > 0 and len(b.recorder.life_rows) == 0
+
+
+@pytest.mark.parametrize("bad", [np.nan, -np.nan, np.inf, -np.inf])
+def test_nonfinite_check_finds_each_kind(bad):
+    x = np.linspace(-3e38, 3e38, 1001).astype(np.float32)
+    assert not stages_numba.nonfinite(x.view(np.int32))
+    for where in (0, 500, 1000):
+        y = x.copy()
+        y[where] = bad
+        assert stages_numba.nonfinite(y.view(np.int32))
