@@ -203,7 +203,9 @@ def calibrate(scenario: str | Path | Scenario, name: str, *, budget: int = 3000,
 
     Parameters
     ----------
-    budget : stop once this many simulations have run (all generations together)
+    budget : stop at the end of the generation in which this many simulations have run
+        (all generations together); a generation always completes, so the total can pass
+        the budget by up to one generation
     min_epsilon : stop once a generation's acceptance threshold is at or below this
     population : particles per generation (default: budget // 12, within 30..400)
     years : calibration years (default: the scenario's); held-out years are refused

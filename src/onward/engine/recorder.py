@@ -100,13 +100,8 @@ class Recorder:
         if idx.size == 0:
             return
         f = FLOWS.index(name)
-        d = ag.dest[idx].astype(np.int64)
-        r = ag.direct[idx].astype(np.int64)
-        key = d * 2 + r
-        D2 = self.n_dest * 2
-        self.flow_h[t, f] += np.bincount(key, minlength=D2).reshape(self.n_dest, 2)
-        self.flow_p[t, f] += np.bincount(key, weights=1 + ag.children[idx],
-                                         minlength=D2).reshape(self.n_dest, 2).astype(np.int64)
+        stages_numba.count_flow(self.flow_h[t, f], self.flow_p[t, f],
+                                np.asarray(idx, np.int64), ag.dest, ag.direct, ag.children)
 
     def end_of_month(self, t: int, ag: Agents, prev_state: np.ndarray, prev_dest: np.ndarray,
                      born: np.ndarray) -> None:

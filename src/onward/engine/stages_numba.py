@@ -543,3 +543,14 @@ def peers(rng, fc, share, t, info_until, degree, indptr, indices):  # pragma: no
         j = who[q]
         pick[q] = indices[indptr[j] + np.int64(np.floor(v[q] * degree[j]))]
     return pick, best
+
+
+@njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
+def count_flow(flow_h, flow_p, idx, dest, direct, children):  # pragma: no cover - compiled
+    """Add households ``idx`` to one month's flow counts ``flow_h``/``flow_p`` (D, 2):
+    by destination and route (0 onward, 1 direct), households and persons."""
+    for q in range(idx.size):
+        r = idx[q]
+        d, k = dest[r], 1 if direct[r] else 0
+        flow_h[d, k] += 1
+        flow_p[d, k] += 1 + np.int64(children[r])

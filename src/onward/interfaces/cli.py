@@ -288,7 +288,9 @@ def _years_opt(text: str | None, option: str = "--calibration-years") -> list[in
 def calibrate(
     scenario: Annotated[str, typer.Argument(help="built-in name or YAML path")] = "nk-onward",
     name: Annotated[str, typer.Option(help="name to store the posterior under")] = "default",
-    budget: Annotated[int, typer.Option(help="stop after this many simulations")] = 3000,
+    budget: Annotated[int, typer.Option(
+        help="stop at the end of the generation in which this many simulations have run "
+        "(all generations together; a generation always completes)")] = 3000,
     epsilon: Annotated[float, typer.Option(help="stop once epsilon is at or below this")]
     = 0.0,
     population: Annotated[int | None, typer.Option(help="particles per generation")] = None,
