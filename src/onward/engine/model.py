@@ -1,7 +1,8 @@
 """The engine: a monthly step over struct-of-arrays households.
 
-Each month runs the life-course stages of MODEL.md section 2 in a fixed order, each a
-handful of vectorised NumPy operations over the agents it concerns:
+Each month runs the life-course stages of MODEL.md section 2 in a fixed order, each over
+the agents it concerns, as a compiled pass (:mod:`onward.engine.stages_numba`, drawing from
+the stage's NumPy stream) or a handful of vectorised NumPy operations:
 
 arrivals -> births -> integration (push) -> information (diaspora, peers) -> brokers ->
 decision (aspiration, capability, choice) -> journey (claim lodged) -> asylum decisions ->
