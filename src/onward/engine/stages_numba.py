@@ -2,10 +2,13 @@
 
 Each function here does, in one pass over the households, what a stage of
 :class:`onward.engine.model.Engine` would otherwise do in a few dozen NumPy array
-operations. The random numbers are still drawn by the stage, from its own NumPy stream, and
-passed in, so a run consumes exactly the numbers it consumed before and the stage's
-arithmetic is written in the same order and precision (float32 where the agent columns are
-float32): the outputs are the NumPy expressions', element for element.
+operations. The random numbers come from the stage's own NumPy stream: either drawn by the
+stage and passed in, or drawn here from the ``numpy.random.Generator`` passed in (Numba
+draws the same numbers from it as NumPy does). Either way they are drawn in the order the
+NumPy expression of the stage drew them, and the arithmetic is written in the same order and
+precision (float32 where the agent columns are float32), so the outputs are the NumPy
+expressions', element for element. ``tests/test_stages.py`` keeps those expressions and
+checks each function against them.
 """
 
 from __future__ import annotations
