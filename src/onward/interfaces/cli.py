@@ -119,10 +119,12 @@ def run(
 
         overrides = load_posterior(posterior, store).mean()
     with progress_bar(f"simulating {sc.name}", quiet or as_json) as bar:
-        task = bar.add_task(f"simulating {sc.name}", total=sc.horizon.months)
+        # the first run on a machine compiles the engine's stages before month 1 ends
+        task = bar.add_task(f"starting {sc.name} (first run compiles, ~10 s)",
+                            total=sc.horizon.months)
 
         def tick(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
+            bar.update(task, completed=done, total=total, description=f"simulating {sc.name}")
 
         run_id, res = run_and_store(sc, seed=seed, store=store, progress=tick,
                                     overrides=overrides)
