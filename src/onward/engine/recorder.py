@@ -109,70 +109,31 @@ class Recorder:
 
         Stocks are carried over from the previous month and updated from the few households
         whose state or destination changed, or who had a child (``born``), this month;
-        ``recount`` gives the same numbers from all rows.
+        ``recount`` gives the same numbers from all rows. Month 0 starts from a count of
+        every row as it started the month.
         """
         S = N_STATES
         if t > 0:
-            # one compiled pass over the rows; month 0 counts every row (below)
             self.stock_h[t] = self.stock_h[t - 1]
             self.stock_p[t] = self.stock_p[t - 1]
-            th = np.zeros((S, S), np.int64)
-            tp = np.zeros((S, S), np.int64)
-            self.changed, delta = stages_numba.stock_changes(
-                ag.state, ag.dest, prev_state, prev_dest, ag.children, ag.direct,
-                np.asarray(born, np.int64), self.n_dest, self.stock_h[t], self.stock_p[t],
-                th, tp)
-            self.onward_abroad_p[t] = self.onward_abroad_p[t - 1] + delta
-            np.fill_diagonal(th, self.stock_h[t].sum(axis=1) - th.sum(axis=0))
-            np.fill_diagonal(tp, self.stock_p[t].sum(axis=1) - tp.sum(axis=0))
-            self.trans_h[t] = th
-            self.trans_p[t] = tp
-            return
-        mask = (prev_state != ag.state) | (prev_dest != ag.dest)
-        changed = np.flatnonzero(mask)
-        self.changed = changed  # rows whose state or destination changed (route graph)
-        if born.size:
-            mask[born] = True
-            touched = np.flatnonzero(mask)
-        else:
-            touched = changed
-        self.stock_h[0], self.stock_p[0], self.onward_abroad_p[0] = self.recount(ag)
-        if touched.size:  # undo this month's changes to get the stocks before it
-            self._apply(0, ag, touched, prev_state, prev_dest, born, sign=-1)
-            self._apply(t, ag, touched, prev_state, prev_dest, born, sign=1)
-        # transitions: count the few agents whose state changed; those who stayed fill the
-        # diagonal, which the end-of-month stocks determine
-        moved = changed[prev_state[changed] != ag.state[changed]]
-        state = ag.state[moved].astype(np.intp)
-        tkey = prev_state[moved].astype(np.intp) * S + state
-        th = np.bincount(tkey, minlength=S * S).reshape(S, S)
-        tp = np.bincount(tkey, weights=1.0 + ag.children[moved],
-                         minlength=S * S).reshape(S, S).astype(np.int64)
+            abroad = self.onward_abroad_p[t - 1]
+        else:  # the stocks before month 0: every row as it started the month
+            children = ag.children.astype(np.int64)
+            children[born] -= 1
+            self.stock_h[0], self.stock_p[0], abroad = self._count(prev_state, prev_dest,
+                                                                   children, ag.direct)
+        # one compiled pass moves the households that changed; the transitions count those
+        # whose state changed, and those who stayed fill the diagonal
+        th = np.zeros((S, S), np.int64)
+        tp = np.zeros((S, S), np.int64)
+        self.changed, delta = stages_numba.stock_changes(
+            ag.state, ag.dest, prev_state, prev_dest, ag.children, ag.direct,
+            np.asarray(born, np.int64), self.n_dest, self.stock_h[t], self.stock_p[t], th, tp)
+        self.onward_abroad_p[t] = abroad + delta
         np.fill_diagonal(th, self.stock_h[t].sum(axis=1) - th.sum(axis=0))
         np.fill_diagonal(tp, self.stock_p[t].sum(axis=1) - tp.sum(axis=0))
         self.trans_h[t] = th
         self.trans_p[t] = tp
-
-    def _apply(self, t: int, ag: Agents, who: np.ndarray, prev_state: np.ndarray,
-               prev_dest: np.ndarray, born: np.ndarray, sign: int) -> None:
-        """Move households ``who`` from their start-of-month cell to their current one."""
-        D = self.n_dest
-        now = 1 + ag.children[who].astype(np.int64)
-        before = now.copy()
-        if born.size:  # who and born are sorted, born a subset of who
-            before[np.searchsorted(who, born)] -= 1
-        k_now = self._key(ag.state[who], ag.dest[who])
-        k_before = self._key(prev_state[who], prev_dest[who])
-        size = N_STATES * (D + 1)
-        dh = np.bincount(k_now, minlength=size) - np.bincount(k_before, minlength=size)
-        dp = (np.bincount(k_now, weights=now, minlength=size)
-              - np.bincount(k_before, weights=before, minlength=size)).astype(np.int64)
-        self.stock_h[t] += sign * dh.reshape(N_STATES, D + 1)
-        self.stock_p[t] += sign * dp.reshape(N_STATES, D + 1)
-        direct = ag.direct[who]
-        away_now = (ag.state[who] >= State.TRANSIT) & ~direct
-        away_before = (prev_state[who] >= State.TRANSIT) & ~direct
-        self.onward_abroad_p[t] += sign * int(now[away_now].sum() - before[away_before].sum())
 
     def _key(self, state: np.ndarray, dest: np.ndarray) -> np.ndarray:
         state = state.astype(np.intp)
@@ -181,12 +142,16 @@ class Recorder:
 
     def recount(self, ag: Agents) -> tuple[np.ndarray, np.ndarray, int]:
         """Stocks (households, persons) and persons abroad after an onward move, from all rows."""
+        return self._count(ag.state, ag.dest, ag.children, ag.direct)
+
+    def _count(self, state: np.ndarray, dest: np.ndarray, children: np.ndarray,
+               direct: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
         S, D = N_STATES, self.n_dest
-        persons = ag.children.astype(np.float64) + 1.0
-        key = self._key(ag.state, ag.dest)
+        persons = children.astype(np.float64) + 1.0
+        key = self._key(state, dest)
         h = np.bincount(key, minlength=S * (D + 1)).reshape(S, D + 1)
         p = np.bincount(key, weights=persons, minlength=S * (D + 1)).reshape(S, D + 1)
-        away = (ag.state >= State.TRANSIT) & ~ag.direct
+        away = (state >= State.TRANSIT) & ~direct
         return h, p.astype(np.int64), int(persons[away].sum())
 
     def yearly_flow(self, name: str, years: np.ndarray, route: int | None = None,
