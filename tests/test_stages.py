@@ -138,12 +138,7 @@ def np_gates_pull(e, i, t, exclude_current=False):
     rows, allowed, cost = rows[ok], allowed[:, ok].T, cost.T
     # the pull of each destination for those rows
     k = i[rows]
-    base = (p["aspiration.w_welfare"] * dp("welfare", t)
-            + p["aspiration.w_protection"] * dp("social_protection", t)
-            + p["aspiration.w_recognition"] * np.clip(e.success, 0, 1)
-            + p["aspiration.w_community"] * np.log1p(e.community))
-    school = p["aspiration.w_schooling"] * dp("schooling", t)
-    socdem = p["aspiration.w_socdem"] * dp("social_democratic", t)
+    base, school, socdem = e._pull_terms(t)  # the destination terms (not compiled)
     pull = base[:, None] + np.outer(socdem, ag.socdem[k])
     kids = np.flatnonzero(ag.children[k] > 0)
     pull[:, kids] += school[:, None]
@@ -224,7 +219,7 @@ def np_brokers(e, t):
 
 
 def np_asylum(e, t):
-    ag, c = e.ag, e.c
+    ag = e.ag
     cl = np.flatnonzero(ag.state == State.CLAIMANT)
     due = cl[ag.due[cl] <= t]
     rng = e.rng(Stage.ASYLUM)
@@ -239,11 +234,7 @@ def np_asylum(e, t):
         e.rec.flow(t, "recognised", ag, rec_)
         e.rec.flow(t, "refused", ag, ref)
         e.rec.flow(t, "refused_prior_nationality", ag, due[found])
-        n_dec = np.bincount(d, minlength=c.n_dest)
-        n_rec = np.bincount(d[granted], minlength=c.n_dest)
-        m = e.g("brokers.success_memory", t)
-        has = n_dec > 0
-        e.success[has] = m * e.success[has] + (1 - m) * n_rec[has] / n_dec[has]
+        e._learn_success(d, granted, t)
         e._after_refusal(ref, t, rng)
     irr = np.flatnonzero((ag.state == State.IRREGULAR) & ~ag.direct)
     if irr.size:

@@ -53,9 +53,11 @@ class Compiled:
     def year_of(self, t: int) -> int:
         return self.start_year + (self.start_month - 1 + t) // 12
 
-    def years(self) -> np.ndarray:
-        """The calendar year of each simulated month (length ``run_months``)."""
-        return self.start_year + (self.start_month - 1 + np.arange(self.run_months)) // 12
+    def years(self, months: int | None = None) -> np.ndarray:
+        """The calendar year of each simulated month (of the first ``months``; default
+        ``run_months``)."""
+        n = self.run_months if months is None else months
+        return self.start_year + (self.start_month - 1 + np.arange(n)) // 12
 
     def month_of(self, t: int) -> int:
         return (self.start_month - 1 + t) % 12 + 1

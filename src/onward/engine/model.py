@@ -279,13 +279,16 @@ class Engine:
         w = np.where(open_, np.exp(g("brokers.success_focus", t) * self.success), 0.0)
         can_offer = bool(w.sum() > 0)  # else brokers make their contacts but offer nothing
         cw = np.cumsum(w) / w.sum() if can_offer else w
-        stages_numba.brokers(
-            self.rng(Stage.BROKERS), t, act, ag.broker, ag.state, ag.degree,
-            self.adj.indptr, self.adj.indices, ag.push, ag.funds, g("brokers.fee", t),
-            g("brokers.targeting", t), can_offer, cw,
-            max(g("capability.information_decay", t), 1e-6), g("brokers.optimism", t),
-            OFFER_MONTHS, ag.info_until, ag.info_any, ag.optimism, ag.offer_dest,
-            ag.offer_until)
+        rng = self.rng(Stage.BROKERS)
+        who, d = stages_numba.brokers(
+            rng, act, ag.broker, ag.state, ag.degree, self.adj.indptr, self.adj.indices,
+            ag.push, ag.funds, g("brokers.fee", t), g("brokers.targeting", t), can_offer, cw)
+        if who.size == 0:
+            return
+        self._refresh_info(who, d, t, rng)
+        ag.optimism[who] = g("brokers.optimism", t)
+        ag.offer_dest[who] = d
+        ag.offer_until[who] = t + OFFER_MONTHS - 1
 
     def _params(self, t: int) -> dict[str, float]:
         return self._month_params[t]
@@ -308,12 +311,7 @@ class Engine:
         open_ = dp("open", t) > 0.5
         travel = dp("travel_cost", t)
         cheapest = float(travel[open_].min()) if open_.any() else np.inf
-        base = (p["aspiration.w_welfare"] * dp("welfare", t)
-                + p["aspiration.w_protection"] * dp("social_protection", t)
-                + p["aspiration.w_recognition"] * np.clip(self.success, 0, 1)
-                + p["aspiration.w_community"] * np.log1p(self.community))
-        school = p["aspiration.w_schooling"] * dp("schooling", t)
-        socdem = p["aspiration.w_socdem"] * dp("social_democratic", t)
+        base, school, socdem = self._pull_terms(t)
         rows, allowed, capable, cost, pull = stages_numba.gates_pull(
             np.asarray(i, np.int64), t, ag.info_until, ag.info_any, open_,
             np.ascontiguousarray(travel, np.float64), float(p["brokers.fee"]),
@@ -324,6 +322,18 @@ class Engine:
             np.asarray(school, np.float64), np.asarray(socdem, np.float64),
             float(p["aspiration.w_recognition"]))
         return rows, allowed.T, capable, cost.T, pull.T
+
+    def _pull_terms(self, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The destination terms of the pull this month: for everyone, for a household
+        with children, and per unit of social-democratic taste."""
+        p, dp = self._month_params[t], self.dp
+        base = (p["aspiration.w_welfare"] * dp("welfare", t)
+                + p["aspiration.w_protection"] * dp("social_protection", t)
+                + p["aspiration.w_recognition"] * np.clip(self.success, 0, 1)
+                + p["aspiration.w_community"] * np.log1p(self.community))
+        school = p["aspiration.w_schooling"] * dp("schooling", t)
+        socdem = p["aspiration.w_socdem"] * dp("social_democratic", t)
+        return base, school, socdem
 
     def _context(self, i: np.ndarray, t: int, allowed: np.ndarray, capable: np.ndarray,
                  cost: np.ndarray, pull: np.ndarray) -> DecisionContext:
@@ -457,7 +467,7 @@ class Engine:
         self._lodge(done, t)
 
     def asylum(self, t: int) -> None:
-        ag, c, dp = self.ag, self.c, self.dp
+        ag, dp = self.ag, self.dp
         rng = self.rng(Stage.ASYLUM)
         due, granted, found = stages_numba.asylum_decisions(
             rng, t, np.flatnonzero(ag.state == CLAIMANT), ag.due, ag.dest, ag.direct,
@@ -470,12 +480,7 @@ class Engine:
             self.rec.flow(t, "recognised", ag, rec_)
             self.rec.flow(t, "refused", ag, ref)
             self.rec.flow(t, "refused_prior_nationality", ag, due[found])
-            # perceived success follows outcomes, with a lag
-            n_dec = np.bincount(d, minlength=c.n_dest)
-            n_rec = np.bincount(d[granted], minlength=c.n_dest)
-            m = self.g("brokers.success_memory", t)
-            has = n_dec > 0
-            self.success[has] = m * self.success[has] + (1 - m) * n_rec[has] / n_dec[has]
+            self._learn_success(d, granted, t)
             self._after_refusal(ref, t, rng)
         # irregular migrants removed to the first country
         irr = np.flatnonzero((ag.state == IRREGULAR) & ~ag.direct)
@@ -483,6 +488,15 @@ class Engine:
             out = stages_numba.removals(rng, irr, ag.dest, dp("removal_rate", t))
             self.rec.flow(t, "removals", ag, out)
             self._return(out)
+
+    def _learn_success(self, d: np.ndarray, granted: np.ndarray, t: int) -> None:
+        """Perceived success follows this month's decisions (at destinations ``d``), with
+        a lag."""
+        n_dec = np.bincount(d, minlength=self.c.n_dest)
+        n_rec = np.bincount(d[granted], minlength=self.c.n_dest)
+        m = self.g("brokers.success_memory", t)
+        has = n_dec > 0
+        self.success[has] = m * self.success[has] + (1 - m) * n_rec[has] / n_dec[has]
 
     def _return(self, who: np.ndarray) -> None:
         ag = self.ag
@@ -512,17 +526,19 @@ class Engine:
     def destination_life(self, t: int) -> None:
         """Language, work, friction and identity for everyone at a destination (one
         compiled pass, :func:`stages_numba.destination_life`)."""
-        g = self.g
+        ag, g = self.ag, self.g
+        i = np.flatnonzero(ag.state >= CLAIMANT)
+        if i.size == 0:
+            return
         protect = np.minimum(np.log1p(self.community) / np.log1p(COMMUNITY_SATURATION), 1.0)
         loss = g("destination_life.identity_loss_child", t) * (1 - protect)
-        ag = self.ag
         p = np.array([g("destination_life.language_adult", t),
                       g("destination_life.language_child", t),
                       g("destination_life.job_finding", t), g("integration.job_loss_rate", t),
                       g("destination_life.coethnic_employment", t),
                       g("destination_life.friction_rate", t)])
         stages_numba.destination_life(
-            self.rng(Stage.DESTINATION), ag.state, ag.dest, ag.children, ag.lang_adult,
+            self.rng(Stage.DESTINATION), i, ag.state, ag.dest, ag.children, ag.lang_adult,
             ag.lang_child, ag.dest_employed, ag.coethnic, ag.friction, ag.identity,
             np.ascontiguousarray(self.dp("competition", t), np.float64),
             np.asarray(loss, np.float64), p)

@@ -86,15 +86,3 @@ def build_network(ag: Agents, c: Compiled, generator: str = "clustered_pareto") 
         ag.broker[members[order[:nb]]] = True
     return adj
 
-
-def neighbours_of(adj: sp.csr_matrix, who: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """All (source, neighbour) pairs for the rows ``who``, without a Python loop."""
-    start = adj.indptr[who]
-    cnt = adj.indptr[who + 1] - start
-    total = int(cnt.sum())
-    if total == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    src = np.repeat(who, cnt)
-    offs = np.arange(total) - np.repeat(np.cumsum(cnt) - cnt, cnt)
-    nbr = adj.indices[np.repeat(start, cnt) + offs]
-    return src, nbr.astype(np.int64)

@@ -75,7 +75,7 @@ def build(c: Compiled) -> Agents:
     kids_parts.append(kids0)
     female_parts.append(rng.random(kids0.size) < c.initial_female_share)
     # yearly inflows spread over the months of the year that lie inside the horizon
-    year_of = np.array([c.year_of(t) for t in range(T)])
+    year_of = c.years(T)
     for year, persons in sorted(c.inflow.items()):
         months = np.flatnonzero(year_of == year).astype(np.int32)
         if not months.size or persons <= 0:

@@ -244,29 +244,19 @@ def best_known(told, t, info_until, degree):  # pragma: no cover - compiled
 
 
 @njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
-def destination_life(rng, state, dest, children, lang_adult, lang_child, dest_employed,
+def destination_life(rng, i, state, dest, children, lang_adult, lang_child, dest_employed,
                      coethnic, friction, identity, competition, loss_of,
                      p):  # pragma: no cover - compiled
     """Language, work, friction and the children's heritage identity at destinations.
 
-    Everyone at a destination (state claimant or later) draws three uniform numbers, all
-    first numbers, then all second, then all third (NumPy's ``random((3, n))``), from
-    ``rng``. ``competition`` and ``loss_of`` (the identity loss of a child at each
-    destination) are per destination; ``p`` holds the month's language_adult,
-    language_child, job_finding, job_loss_rate, coethnic_employment and friction_rate.
+    Everyone at a destination (rows ``i``: state claimant or later) draws three uniform
+    numbers, all first numbers, then all second, then all third (NumPy's
+    ``random((3, n))``), from ``rng``. ``competition`` and ``loss_of`` (the identity loss
+    of a child at each destination) are per destination; ``p`` holds the month's
+    language_adult, language_child, job_finding, job_loss_rate, coethnic_employment and
+    friction_rate.
     """
-    m = 0
-    for r in range(state.size):
-        if state[r] >= 3:
-            m += 1
-    if m == 0:
-        return
-    i = np.empty(m, np.int64)
-    m = 0
-    for r in range(state.size):
-        if state[r] >= 3:
-            i[m] = r
-            m += 1
+    m = i.size
     u = rng.random(3 * m)
     one = F32(1.0)
     g_la, g_lc, g_co = F32(p[0]), F32(p[1]), F32(p[4])
@@ -350,9 +340,8 @@ def stock_changes(state, dest, prev_state, prev_dest, children, direct, born, n_
 
 
 @njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
-def brokers(rng, t, act, broker, state, degree, indptr, indices, push, funds, fee,
-            targeting, can_offer, cw, decay, optimism_value, offer_months, info_until, info_any,
-            optimism, offer_dest, offer_until):  # pragma: no cover - compiled
+def brokers(rng, act, broker, state, degree, indptr, indices, push, funds, fee, targeting,
+            can_offer, cw):  # pragma: no cover - compiled
     """Brokers recruit among their contacts in the first country (the brokers stage).
 
     Each active broker (arrived, not on a journey, with contacts) makes a Poisson(``act``)
@@ -361,9 +350,11 @@ def brokers(rng, t, act, broker, state, degree, indptr, indices, push, funds, fe
     against the fee, and is offered a destination drawn from the cumulative weights ``cw``
     (unless ``can_offer`` is false: no destination has weight).
     The draws come from ``rng`` in the order of the NumPy stage: all contact counts, all
-    contact picks, all targeting draws, all destination draws, then the information
-    lifetimes (geometric with ``decay``, or one month when ``decay`` >= 1).
+    contact picks, all targeting draws, then all destination draws. Returns
+    ``(who, dests)``: the households offered a destination (a household may appear more
+    than once; the last offer stands), and the destinations.
     """
+    none = (np.empty(0, np.int64), np.empty(0, np.int64))
     n = state.size
     active = np.empty(n, np.int64)
     na = 0
@@ -372,13 +363,13 @@ def brokers(rng, t, act, broker, state, degree, indptr, indices, push, funds, fe
             active[na] = r
             na += 1
     if na == 0:
-        return
+        return none
     k = rng.poisson(act, na)
     nb = 0
     for q in range(na):
         nb += k[q]
     if nb == 0:
-        return
+        return none
     u = rng.random(nb)
     nbr = np.empty(nb, np.int64)
     m = 0
@@ -404,27 +395,16 @@ def brokers(rng, t, act, broker, state, degree, indptr, indices, push, funds, fe
             nbr[kept] = j
             kept += 1
     if kept == 0 or not can_offer:
-        return
+        return none
     u = rng.random(kept)
-    if decay < 1:
-        life = rng.geometric(decay, kept)
-    else:
-        life = np.ones(kept, np.int64)
     D = cw.size
+    dests = np.empty(kept, np.int64)
     for q in range(kept):
-        j = nbr[q]
         d = 0
         while d < D and cw[d] <= u[q]:
             d += 1
-        d = min(d, D - 1)
-        until = np.int16(min(t + life[q], 32767))
-        if until > info_until[j, d]:
-            info_until[j, d] = until
-        if until > info_any[j]:
-            info_any[j] = until
-        optimism[j] = optimism_value
-        offer_dest[j] = d
-        offer_until[j] = t + offer_months - 1
+        dests[q] = min(d, D - 1)
+    return nbr[:kept].copy(), dests
 
 
 @njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
