@@ -82,8 +82,8 @@ def test_process_pool_matches_inline(reference: pyabc.History, tmp_path: Path) -
 
 def test_small_batches_across_workers_match(tmp_path: Path) -> None:
     # a batch size that does not divide the population and forces several rounds
-    h1 = _run(tmp_path, "b1", DeterministicBatchSampler(seed=3, workers=1, batch_size=7))
-    h2 = _run(tmp_path, "b2", DeterministicBatchSampler(seed=3, workers=2, batch_size=7))
+    h1 = _run(tmp_path, "b1", DeterministicBatchSampler(seed=3, workers=1, chunk_size=7))
+    h2 = _run(tmp_path, "b2", DeterministicBatchSampler(seed=3, workers=2, chunk_size=7))
     _assert_same(h1, h2)
 
 
@@ -126,7 +126,7 @@ def test_sample_until_n_accepted_direct() -> None:
 
     seen: list[tuple[int, int]] = []
     with DeterministicBatchSampler(
-        seed=5, workers=1, batch_size=4, progress=lambda a, n: seen.append((a, n))
+        seed=5, workers=1, chunk_size=4, progress=lambda a, n: seen.append((a, n))
     ) as s:
         s.sample_factory.record_rejected()
         sample = s.sample_until_n_accepted(5, simulate_one, t=0)
@@ -147,9 +147,49 @@ def test_sample_until_n_accepted_direct() -> None:
     assert sample.n_accepted == 5 and sample.ok
     assert seen[-1] == (5, 5) and len(seen) == -(-len(expected) // 4)
 
-    with DeterministicBatchSampler(seed=5, workers=1, batch_size=4) as s:
+    with DeterministicBatchSampler(seed=5, workers=1, chunk_size=4) as s:
         sample = s.sample_until_n_accepted(5, simulate_one, t=0, max_eval=3)
     assert not sample.ok and s.nr_evaluations_ == 3
+
+
+def _uniform_particle() -> pyabc.population.Particle:
+    u = np.random.uniform()
+    return pyabc.population.Particle(m=0, parameter=pyabc.Parameter(u=u), weight=1.0,
+                                     sum_stat={}, distance=u, accepted=u < 0.3)
+
+
+@pytest.mark.parametrize("chunk_size", [1, 3, None])
+def test_stream_in_parallel_matches_inline(chunk_size: int | None) -> None:
+    """Workers that finish in any order still give the inline sample, and the stream stops
+    at the n-th acceptance (or at max_eval) without waiting for the tasks in flight."""
+    with DeterministicBatchSampler(seed=5, workers=1) as s:
+        s.sample_factory.record_rejected()
+        ref = s.sample_until_n_accepted(20, _uniform_particle, t=2)
+        ref_evals = s.nr_evaluations_
+    seen: list[tuple[int, int]] = []
+    with DeterministicBatchSampler(seed=5, workers=2, chunk_size=chunk_size,
+                                   progress=lambda a, n: seen.append((a, n))) as s:
+        s.sample_factory.record_rejected()
+        got = s.sample_until_n_accepted(20, _uniform_particle, t=2)
+        assert s.nr_evaluations_ == ref_evals > 20
+        for a, b in [(ref.accepted_particles, got.accepted_particles),
+                     (ref.rejected_particles, got.rejected_particles)]:
+            assert [p.parameter["u"] for p in a] == [p.parameter["u"] for p in b]
+        assert seen[-1] == (20, 20) and all(x <= y for x, y in zip(seen, seen[1:]))
+        short = s.sample_until_n_accepted(20, _uniform_particle, t=2, max_eval=7)
+        assert not short.ok and s.nr_evaluations_ == 7
+        assert ([p.parameter["u"] for p in short.accepted_particles]
+                == [p.parameter["u"] for p in ref.accepted_particles][:short.n_accepted])
+
+
+def _failing_particle() -> pyabc.population.Particle:
+    raise RuntimeError("model blew up")
+
+
+def test_stream_reraises_a_worker_error() -> None:
+    with DeterministicBatchSampler(seed=1, workers=2) as s, \
+            pytest.raises(RuntimeError, match="model blew up"):
+        s.sample_until_n_accepted(5, _failing_particle, t=0)
 
 
 def test_calibration_generation_and_validation() -> None:

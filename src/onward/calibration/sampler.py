@@ -2,13 +2,17 @@
 
 pyabc's stock parallel samplers schedule proposals dynamically, so which particles
 end up in a population depends on which worker happens to finish first.  The
-:class:`DeterministicBatchSampler` defined here instead evaluates proposals in
-fixed batches, gives every proposal its own random seed derived from
-``(seed, t, k)`` (``t`` the generation, ``k`` the proposal's index within the
-generation) and assembles the population in index order.  The accepted
-population, the number of evaluations and therefore the whole ABC-SMC run are
-then a function of the seed alone: one inline worker, a local process pool or a
-Dask cluster all give identical results.
+:class:`DeterministicBatchSampler` defined here gives every proposal its own random
+seed derived from ``(seed, t, k)`` (``t`` the generation, ``k`` the proposal's index
+within the generation) and assembles the population in index order, whatever order
+the workers finish in.  The accepted population, the number of evaluations and
+therefore the whole ABC-SMC run are then a function of the seed alone: one inline
+worker, a local process pool or a Dask cluster all give identical results.
+
+Workers are kept busy: proposals go out as a stream of small tasks in index order
+(a few in flight per worker), and the stream stops once the ``n``-th acceptance in
+index order is known, so no worker waits for a whole batch to finish and few
+proposals are evaluated past that acceptance.
 """
 
 from __future__ import annotations
@@ -18,8 +22,10 @@ import multiprocessing
 import os
 import random
 import threading
-from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+import itertools
+from collections.abc import Callable, Generator, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor
+from concurrent.futures import wait as wait_futures
 from numbers import Real
 from types import TracebackType
 from typing import Any
@@ -36,8 +42,11 @@ __all__ = ["DeterministicBatchSampler", "proposal_seed"]
 _TAG_PROPOSAL = 0
 _TAG_PARENT = 1
 
-#: chunks submitted per worker and batch (more chunks balance load better)
-_CHUNKS_PER_WORKER = 4
+#: proposals per task when running in parallel (small: little is evaluated past the
+#: n-th acceptance; large enough that shipping the task costs little)
+_CHUNK = 4
+#: tasks in flight per worker (one running, one queued behind it)
+_IN_FLIGHT_PER_WORKER = 2
 
 #: The global RNGs are process-wide; a Dask worker with several threads would
 #: otherwise interleave the draws of concurrently running proposals.
@@ -95,23 +104,24 @@ def _evaluate_chunk(
     return particles
 
 
-def _split(indices: range, n_chunks: int) -> list[range]:
-    size = max(1, math.ceil(len(indices) / max(1, n_chunks)))
-    return [indices[i : i + size] for i in range(0, len(indices), size)]
-
-
 class DeterministicBatchSampler(pyabc.sampler.Sampler):
     """Reproducible pyabc sampler: results depend on ``seed`` only, not on the workers.
 
-    Proposals of a generation get consecutive global indices ``k = 0, 1, 2, ...``
-    and are evaluated in fixed batches of ``batch_size``.  Before proposal ``k``
-    of generation ``t`` runs, numpy's and Python's global RNGs are seeded from
-    ``(seed, t, k)`` (see :func:`proposal_seed`), so each proposal is a pure
-    function of its index.  After each batch the particles are walked in index
-    order and appended to the sample until ``n`` are accepted; later ones are
-    discarded.  Batch size, seeds and the order of assembly never depend on the
-    number of workers, nor on whether they are local processes or a Dask
-    cluster, nor on completion order.
+    Proposals of a generation get consecutive global indices ``k = 0, 1, 2, ...``.
+    Before proposal ``k`` of generation ``t`` runs, numpy's and Python's global
+    RNGs are seeded from ``(seed, t, k)`` (see :func:`proposal_seed`), so each
+    proposal is a pure function of its index.  The particles are walked in index
+    order and appended to the sample until ``n`` are accepted; any evaluated
+    beyond that are discarded.  Seeds and the order of assembly never depend on
+    the number of workers, nor on whether they are local processes or a Dask
+    cluster, nor on completion order; only how many proposals are evaluated and
+    thrown away past the ``n``-th acceptance does.
+
+    In parallel the proposals go out as a stream of tasks of ``chunk_size``
+    proposals, in index order, two tasks in flight per worker; a worker that
+    finishes starts the next task at once (there is no batch to wait for), and
+    the tasks still in flight when the ``n``-th acceptance is known are
+    cancelled.
 
     At the start of every :meth:`sample_until_n_accepted` call the parent
     process's global RNGs are also seeded from ``(seed, t)``, so that pyabc code
@@ -127,28 +137,28 @@ class DeterministicBatchSampler(pyabc.sampler.Sampler):
         Number of local worker processes (default :func:`os.cpu_count`).  With
         ``1`` and no ``scheduler`` the proposals run inline in the calling
         process (its RNG state is saved and restored around them).  With a
-        ``scheduler`` it only controls how a batch is split into tasks
-        (default: the cluster's total number of threads).
+        ``scheduler`` it sets how many tasks are kept in flight (default: the
+        cluster's total number of threads).
     scheduler
         Address of a Dask scheduler, e.g. ``"tcp://127.0.0.1:8786"``.  If given,
         proposals run on that cluster through :class:`distributed.Client`; the
         workers must be able to import :mod:`onward` and the model code.  Use
         ``threads_per_worker=1``: the global RNGs are per process, so proposals
         in one worker process are serialised by a lock.
-    batch_size
-        Proposals evaluated per round (default: the population size ``n``).
-        Must not be chosen from the number of workers if results are to be
-        comparable across worker counts.
+    chunk_size
+        Proposals per task (default 4 in parallel; inline, the population size
+        ``n``).  It changes only how many proposals are evaluated past the
+        ``n``-th acceptance, never the result.
     progress
-        Called as ``progress(accepted_so_far, n)`` after each batch.
+        Called as ``progress(accepted_so_far, n)`` after each task's particles
+        are assembled.
 
     Attributes
     ----------
     nr_evaluations_ : int
         Particles appended to the last sample, i.e. the evaluations up to and
         including the ``n``-th accepted one in index order (independent of the
-        workers; proposals evaluated beyond it in the last batch are not
-        counted).
+        workers; proposals evaluated beyond it are not counted).
 
     Notes
     -----
@@ -181,7 +191,7 @@ class DeterministicBatchSampler(pyabc.sampler.Sampler):
         seed: int,
         workers: int | None = None,
         scheduler: str | None = None,
-        batch_size: int | None = None,
+        chunk_size: int | None = None,
         progress: Callable[[int, int], None] | None = None,
     ) -> None:
         super().__init__()
@@ -189,12 +199,12 @@ class DeterministicBatchSampler(pyabc.sampler.Sampler):
             raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
         if workers is not None and workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers!r}")
-        if batch_size is not None and batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
+        if chunk_size is not None and chunk_size < 1:
+            raise ValueError(f"chunk_size must be >= 1, got {chunk_size!r}")
         self.seed = int(seed)
         self.workers = workers
         self.scheduler = scheduler
-        self.batch_size = batch_size
+        self.chunk_size = chunk_size
         self.progress = progress
         self._pool: ProcessPoolExecutor | None = None
         self._client: Any = None  # distributed.Client, imported lazily
@@ -202,7 +212,7 @@ class DeterministicBatchSampler(pyabc.sampler.Sampler):
     # ------------------------------------------------------------------ executor
     @property
     def n_workers(self) -> int:
-        """Workers a batch is split across (local processes or Dask threads)."""
+        """Workers the proposals are spread over (local processes or Dask threads)."""
         if self.workers is not None:
             return self.workers
         if self.scheduler is not None:
@@ -255,38 +265,69 @@ class DeterministicBatchSampler(pyabc.sampler.Sampler):
         return state
 
     # ------------------------------------------------------------------ sampling
-    def _run_batch(self, payload: bytes, t: int, indices: range) -> list[Particle]:
-        """Evaluate the proposals ``indices``; returns particles in index order."""
-        if self.inline:
-            np_state, py_state = np.random.get_state(), random.getstate()
-            try:
-                return _evaluate_chunk(payload, self.seed, t, indices)
-            finally:
-                np.random.set_state(np_state)
-                random.setstate(py_state)
+    def _inline(self, payload: bytes, t: int, indices: range) -> list[Particle]:
+        """Evaluate the proposals ``indices`` here; the caller's global RNG state is kept."""
+        np_state, py_state = np.random.get_state(), random.getstate()
+        try:
+            return _evaluate_chunk(payload, self.seed, t, indices)
+        finally:
+            np.random.set_state(np_state)
+            random.setstate(py_state)
 
-        chunks = _split(indices, self.n_workers * _CHUNKS_PER_WORKER)
+    def _submit(self, payload: bytes, t: int, indices: range) -> Any:
         if self.scheduler is not None:
-            client = self._get_client()
-            futures = [
-                client.submit(_evaluate_chunk, payload, self.seed, t, chunk, pure=False)
-                for chunk in chunks
-            ]
-            try:
-                results = client.gather(futures)
-            finally:
-                client.cancel(futures)
+            return self._get_client().submit(_evaluate_chunk, payload, self.seed, t, indices,
+                                             pure=False)
+        return self._get_pool().submit(_evaluate_chunk, payload, self.seed, t, indices)
+
+    def _wait_any(self, futures: list[Any]) -> None:
+        if self.scheduler is not None:
+            from distributed import wait
+
+            wait(futures, return_when="FIRST_COMPLETED")
         else:
-            pool = self._get_pool()
-            pool_futures: list[Future[list[Particle]]] = [
-                pool.submit(_evaluate_chunk, payload, self.seed, t, chunk) for chunk in chunks
-            ]
-            try:
-                results = [f.result() for f in pool_futures]
-            finally:
-                for f in pool_futures:
-                    f.cancel()
-        return [particle for chunk_result in results for particle in chunk_result]
+            wait_futures(futures, return_when=FIRST_COMPLETED)
+
+    def _cancel(self, futures: list[Any]) -> None:
+        if not futures:
+            return
+        if self.scheduler is not None:
+            self._get_client().cancel(futures)
+        else:
+            for f in futures:
+                f.cancel()
+
+    def _stream(self, payload: bytes, t: int, stop: float) -> Iterator[list[Particle]]:
+        """The particles of proposals 0, 1, 2, ... (below ``stop``), chunk by chunk in
+        index order, evaluated by the workers a few tasks ahead of the consumer.
+
+        Tasks still running when the consumer stops are cancelled (a task already
+        started finishes in its worker, and its particles are dropped).
+        """
+        chunk = self.chunk_size or _CHUNK
+        window = _IN_FLIGHT_PER_WORKER * self.n_workers
+        in_flight: dict[int, tuple[range, Any]] = {}  # start index -> (indices, future)
+        ready: dict[int, tuple[range, list[Particle]]] = {}
+        next_submit = next_yield = 0
+        try:
+            while True:
+                while len(in_flight) < window and next_submit < stop:
+                    r = range(next_submit, int(min(next_submit + chunk, stop)))
+                    in_flight[r.start] = (r, self._submit(payload, t, r))
+                    next_submit = r.stop
+                if next_yield in ready:
+                    r, particles = ready.pop(next_yield)
+                    next_yield = r.stop
+                    yield particles
+                    continue
+                if not in_flight:
+                    return
+                self._wait_any([f for _, f in in_flight.values()])
+                for start in [k for k, (_, f) in in_flight.items() if f.done()]:
+                    r, f = in_flight.pop(start)
+                    ready[start] = (r, f.result())  # a failed task raises here
+        finally:
+            self._cancel([f for _, f in in_flight.values()])
 
     def sample_until_n_accepted(
         self,
@@ -312,8 +353,8 @@ class DeterministicBatchSampler(pyabc.sampler.Sampler):
             Stop with ``sample.ok = False`` once this many particles were
             appended without reaching ``n`` acceptances.
         all_accepted
-            Ignored: with the default ``batch_size`` a fully accepted generation
-            takes a single batch anyway.
+            Ignored: a fully accepted generation stops at its ``n``-th proposal
+            anyway.
         ana_vars
             Ignored (no look-ahead sampling).
 
@@ -327,30 +368,35 @@ class DeterministicBatchSampler(pyabc.sampler.Sampler):
         _seed_global_rngs(_seed_words(self.seed, _TAG_PARENT, _encode_t(t)))
 
         payload = cloudpickle.dumps(simulate_one)
-        batch_size = self.batch_size if self.batch_size is not None else n
+        stop = math.ceil(max_eval) if max_eval < np.inf else np.inf
+        if self.inline:
+            size = self.chunk_size or n
+            chunks: Iterator[list[Particle]] = (
+                self._inline(payload, t, range(k, int(min(k + size, stop))))
+                for k in itertools.count(0, size) if k < stop)
+        else:
+            chunks = self._stream(payload, t, stop)
         sample = self._create_empty_sample()
         n_appended = 0
         n_accepted = 0
-        next_index = 0
-        done = n_accepted >= n
-        while not done and n_appended < max_eval:
-            size = batch_size
-            if max_eval < np.inf:
-                size = min(size, int(math.ceil(max_eval)) - n_appended)
-            particles = self._run_batch(payload, t, range(next_index, next_index + size))
-            next_index += size
-            for particle in particles:
-                if n_appended >= max_eval:
+        done = n_accepted >= n or stop <= 0
+        try:
+            for particles in chunks:
+                for particle in particles:
+                    sample.append(particle)
+                    n_appended += 1
+                    if particle.accepted:
+                        n_accepted += 1
+                        if n_accepted >= n:
+                            done = True
+                            break
+                if self.progress is not None:
+                    self.progress(n_accepted, n)
+                if done or n_appended >= stop:
                     break
-                sample.append(particle)
-                n_appended += 1
-                if particle.accepted:
-                    n_accepted += 1
-                    if n_accepted >= n:
-                        done = True
-                        break
-            if self.progress is not None:
-                self.progress(n_accepted, n)
+        finally:
+            if isinstance(chunks, Generator):
+                chunks.close()  # cancels the tasks still in flight
 
         self.nr_evaluations_ = n_appended
         if n_accepted < n:
