@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 from pathlib import Path
 
@@ -175,7 +176,7 @@ def test_stream_in_parallel_matches_inline(chunk_size: int | None) -> None:
         for a, b in [(ref.accepted_particles, got.accepted_particles),
                      (ref.rejected_particles, got.rejected_particles)]:
             assert [p.parameter["u"] for p in a] == [p.parameter["u"] for p in b]
-        assert seen[-1] == (20, 20) and all(x <= y for x, y in zip(seen, seen[1:]))
+        assert seen[-1] == (20, 20) and all(x <= y for x, y in itertools.pairwise(seen))
         short = s.sample_until_n_accepted(20, _uniform_particle, t=2, max_eval=7)
         assert not short.ok and s.nr_evaluations_ == 7
         assert ([p.parameter["u"] for p in short.accepted_particles]

@@ -17,12 +17,12 @@ proposals are evaluated past that acceptance.
 
 from __future__ import annotations
 
+import itertools
 import math
 import multiprocessing
 import os
 import random
 import threading
-import itertools
 from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor
 from concurrent.futures import wait as wait_futures
