@@ -30,16 +30,27 @@ from onward.engine.recorder import DEST_PROFILE_ATTRS, PROFILE_ATTRS, Recorder
 from onward.engine.rng import Stage, Streams
 from onward.engine.routes import Transit
 from onward.engine.state import Agents, State
-from onward.rules.decision import DecisionContext, choose_destination, get_rule
+from onward.rules.decision import (
+    AspirationsCapabilities,
+    DecisionContext,
+    PlannedBehaviour,
+    choose_destination,
+    get_rule,
+)
 
 # plain ints: NumPy compares an array with an IntEnum member about 6x slower than with an int
 PENDING, FIRST, TRANSIT, CLAIMANT, RECOGNISED, IRREGULAR = (int(s) for s in State)
 INFO_MAX = np.iinfo(np.int16).max
 EMPTY = np.zeros(0, np.int64)
+EMPTY_F64 = np.zeros(0, np.float64)
 #: months a broker's offer stays open
 OFFER_MONTHS = 3
 #: community size at which the heritage-identity protection of a community saturates
 COMMUNITY_SATURATION = 1000.0
+#: built-in decision rules with a compiled expression (exactly these classes: a subclass
+#: may change the rule, so it takes the NumPy path)
+COMPILED_RULES = {AspirationsCapabilities: stages_numba.RULE_ASPIRATIONS_CAPABILITIES,
+                  PlannedBehaviour: stages_numba.RULE_PLANNED_BEHAVIOUR}
 
 
 def ag_f64(x: np.ndarray) -> np.ndarray:
@@ -115,6 +126,9 @@ class Engine:
             raise ValueError(f"network.generator: unknown '{generator}'")
         self.c = c
         self.rule = get_rule(c.rule)
+        #: the built-in rule's code for the compiled decision (stages_numba.decide), or
+        #: None: the rule's NumPy expression (any other rule; the tests set None to compare)
+        self._rule_code = COMPILED_RULES.get(type(self.rule))
         ag = build(c)
         adj = build_network(ag, c, generator)
         # rows in order of arrival: those who have arrived by month t are a prefix
@@ -338,10 +352,7 @@ class Engine:
     def _context(self, i: np.ndarray, t: int, allowed: np.ndarray, capable: np.ndarray,
                  cost: np.ndarray, pull: np.ndarray) -> DecisionContext:
         ag = self.ag
-        norm = None
-        if self.rule.needs_norm:
-            moved = ((ag.state != PENDING) & (ag.state != FIRST)) | ag.returned
-            norm = (self.adj @ moved.astype(np.float64))[i] / np.maximum(ag.degree[i], 1)
+        norm = self._norm(i) if self.rule.needs_norm else None
         return DecisionContext(push=ag.push[i].astype(np.float64), pull=pull, allowed=allowed,
                                capable=capable, funds=ag.funds[i].astype(np.float64),
                                cost=cost, skill=ag.skill[i].astype(np.float64), norm=norm,
@@ -365,33 +376,17 @@ class Engine:
         i = self.fc[~ag.direct[self.fc]]
         rng = self.rng(Stage.DECISION)
         if i.size:
-            # only those who pass the gates can move; the rule sees just them
-            rows, allowed, capable, cost, pull = self._gates(i, t)
-            i = i[rows]
-            ctx = self._context(i, t, allowed, capable, cost, pull)
-            aspiration = self.rule.aspiration(ctx)
-            h = self.rule.hazard(ctx, aspiration)
-            ag.aspiration[i] = aspiration
-            # a broker's offer: the broker arranges the move if the person takes it up
-            od = ag.offer_dest[i].astype(np.int64)
-            offer = (ag.offer_until[i] >= t) & (od >= 0)
-            offer &= ctx.allowed[np.arange(i.size), np.where(od >= 0, od, 0)] & ctx.capable
-            h = np.where(offer, np.maximum(h, self.g("brokers.uptake", t) * aspiration), h)
-            u = rng.random((2, i.size))
-            move = u[0] < h
-            rows = np.flatnonzero(move)
-            via = offer[rows]
-            dest = np.where(via, od[rows], choose_destination(ctx, rows, u[1][rows]))
-            ok = dest >= 0
-            rows, dest, via = rows[ok], dest[ok], via[ok]
-            movers = i[rows]
+            if self._rule_code is None:
+                movers, dest, via, cost = self._decide_numpy(i, t, rng)
+            else:
+                movers, dest, via, cost = self._decide_compiled(i, t, rng, self._rule_code)
             first_move = ag.moves[movers] == 0
             if self.profiles:
                 self.rec.profile("movers", self._profile_values(movers[first_move], t))
             ag.via_broker[movers] = via
             first = movers[first_move]
             funds_before = ag.funds[first].astype(np.float64)
-            self._depart(movers, dest.astype(np.int8), ctx.cost[rows, dest], t, rng)
+            self._depart(movers, dest, cost, t, rng)
             # concealment is decided in _depart, so the destination profile comes after it
             if self.profiles:
                 self.rec.destination_profile(
@@ -402,6 +397,73 @@ class Engine:
         irr = self.abroad[(ag.state[self.abroad] == IRREGULAR) & ~ag.direct[self.abroad]]
         go = irr[rng.random(irr.size) < self.g("after_decision.irregular_remigrate", t)]
         self._remigrate(go, t, rng)
+
+    def _decide_numpy(self, i: np.ndarray, t: int, rng: np.random.Generator
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Who of candidates ``i`` moves, where to, whether a broker arranged it, and at
+        what cost: the rule's NumPy expression (any rule). Sets their aspiration."""
+        ag = self.ag
+        # only those who pass the gates can move; the rule sees just them
+        rows, allowed, capable, cost, pull = self._gates(i, t)
+        i = i[rows]
+        ctx = self._context(i, t, allowed, capable, cost, pull)
+        aspiration = self.rule.aspiration(ctx)
+        h = self.rule.hazard(ctx, aspiration)
+        # a broker's offer: the broker arranges the move if the person takes it up
+        od = ag.offer_dest[i].astype(np.int64)
+        offer = (ag.offer_until[i] >= t) & (od >= 0)
+        offer &= ctx.allowed[np.arange(i.size), np.where(od >= 0, od, 0)] & ctx.capable
+        h = np.where(offer, np.maximum(h, self.g("brokers.uptake", t) * aspiration), h)
+        u = rng.random((2, i.size))
+        move = u[0] < h
+        rows = np.flatnonzero(move)
+        via = offer[rows]
+        dest = np.where(via, od[rows], choose_destination(ctx, rows, u[1][rows]))
+        ok = dest >= 0
+        rows, dest, via = rows[ok], dest[ok], via[ok]
+        # the aspiration is kept for the movers (their profile); the year's end sets the
+        # stayers'
+        ag.aspiration[i[rows]] = aspiration[rows]
+        return i[rows], dest.astype(np.int8), via, ctx.cost[rows, dest]
+
+    def _decide_compiled(self, i: np.ndarray, t: int, rng: np.random.Generator, rule: int,
+                         exclude_current: bool = False
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`_decide_numpy` for a built-in rule, in one compiled pass
+        (:func:`stages_numba.decide`); with ``RULE_CHOOSE_ONLY`` everyone who passes the
+        gates moves, as :meth:`_remigrate` chooses."""
+        ag, c, p, dp = self.ag, self.c, self._month_params[t], self.dp
+        open_ = dp("open", t) > 0.5
+        travel = dp("travel_cost", t)
+        cheapest = float(travel[open_].min()) if open_.any() else np.inf
+        base, school, socdem = self._pull_terms(t)
+        norm = EMPTY_F64
+        if rule == stages_numba.RULE_PLANNED_BEHAVIOUR:
+            norm = self._norm(i)
+        rp = np.array([p["aspiration.intercept"], p["decision.base_hazard"],
+                       p["brokers.uptake"], p["decision.choice_scale"],
+                       p["decision.cost_sensitivity"], p["decision.tpb_intercept"],
+                       p["decision.tpb_w_attitude"], p["decision.tpb_w_norm"],
+                       p["decision.tpb_w_control"]])
+        rows, asp, mrows, dest, via, cost = stages_numba.decide(
+            rng, rule, np.asarray(i, np.int64), t, ag.info_until, ag.info_any, open_,
+            np.ascontiguousarray(travel, np.float64), float(p["brokers.fee"]),
+            ag.offer_until, ag.offer_dest, ag.skill, ag.funds,
+            float(p["capability.min_skill"]), cheapest, c.information_gating,
+            c.capability_gating, exclude_current, ag.dest, ag.socdem, ag.children,
+            ag.optimism, np.asarray(self.success, np.float64), np.asarray(base, np.float64),
+            np.asarray(school, np.float64), np.asarray(socdem, np.float64),
+            float(p["aspiration.w_recognition"]), ag.push, norm, rp)
+        movers = i[rows[mrows]]
+        if rule != stages_numba.RULE_CHOOSE_ONLY:
+            ag.aspiration[movers] = asp
+        return movers, dest, via, cost
+
+    def _norm(self, i: np.ndarray) -> np.ndarray:
+        """Share of the contacts of households ``i`` who have moved on (or come back)."""
+        ag = self.ag
+        moved = ((ag.state != PENDING) & (ag.state != FIRST)) | ag.returned
+        return (self.adj @ moved.astype(np.float64))[i] / np.maximum(ag.degree[i], 1)
 
     def _aspiration_of(self, i: np.ndarray, t: int) -> np.ndarray:
         """The rule's aspiration for households ``i`` now, whether or not they could move.
@@ -428,13 +490,18 @@ class Engine:
         if who.size == 0:
             return who
         ag = self.ag
-        rows, allowed, capable, cost, pull = self._gates(who, t, exclude_current=True)
-        ctx = self._context(who[rows], t, allowed, capable, cost, pull)
-        dest = choose_destination(ctx, np.arange(rows.size), rng.random(rows.size))
-        movers = who[rows]
+        if self._rule_code is None:
+            rows, allowed, capable, cost, pull = self._gates(who, t, exclude_current=True)
+            ctx = self._context(who[rows], t, allowed, capable, cost, pull)
+            dest = choose_destination(ctx, np.arange(rows.size), rng.random(rows.size))
+            movers, dest, cost = who[rows], dest.astype(np.int8), cost[np.arange(rows.size),
+                                                                      dest]
+        else:
+            movers, dest, _, cost = self._decide_compiled(
+                who, t, rng, stages_numba.RULE_CHOOSE_ONLY, exclude_current=True)
         self.rec.remigrated_from(ag.dest[movers], 1 + ag.children[movers].astype(np.int64))
         ag.via_broker[movers] = False
-        self._depart(movers, dest.astype(np.int8), cost[np.arange(rows.size), dest], t, rng)
+        self._depart(movers, dest, cost, t, rng)
         self.rec.flow(t, "remigrations", ag, movers)
         return np.setdiff1d(who, movers)
 

@@ -123,23 +123,16 @@ def integration(t, fc, arrive, returned, log_degree, p_find, wage, frustration_o
         satisfaction[i] = sat
 
 
-@njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
-def gates_pull(i, t, info_until, info_any, open_, travel, fee, offer_until, offer_dest,
+@njit(nogil=True, cache=True, inline="always", error_model="numpy")
+def _gate_pass(i, t, info_until, info_any, open_, travel, fee, offer_until, offer_dest,
                skill, funds, min_skill, cheapest, information_gating, capability_gating,
-               exclude_current, dest, socdem, children, optimism, success, base, school,
-               w_socdem, w_recognition):  # pragma: no cover - compiled
-    """:meth:`Engine._gates` and :meth:`Engine._pull` for candidates ``i`` in one pass.
-
-    Returns ``(rows, allowed, capable, cost, pull)``: ``rows`` indexes ``i`` for those who
-    pass the capability gate and can reach at least one destination; ``allowed``, ``cost``
-    and ``pull`` are destination-major (D, k) arrays and ``capable`` is (k,), all for those
-    rows only. ``base``, ``school`` and ``w_socdem`` are the destination terms of the pull
-    (the ``socdem`` weight already multiplied in), ``w_recognition`` the weight of a
-    broker's rumour.
-    """
+               exclude_current, dest):  # pragma: no cover - compiled
+    """Pass 1 of the gates: ``(rows, bits, capable, k)``, where the first ``k`` of ``rows``
+    index ``i`` for those who pass the capability gate and can reach at least one
+    destination, ``bits`` holds their allowed destinations as bits (D <= 64, as
+    ``claimed``) and ``capable`` whether they passed the capability gate on their own."""
     m = i.size
     D = open_.size
-    # pass 1: who passes, with the allowed destinations as bits (D <= 64, as ``claimed``)
     rows = np.empty(m, np.int64)
     bits = np.empty(m, np.uint64)
     capable = np.empty(m, np.bool_)
@@ -177,32 +170,195 @@ def gates_pull(i, t, info_until, info_any, open_, travel, fee, offer_until, offe
         bits[k] = b
         capable[k] = cap
         k += 1
+    return rows, bits, capable, k
+
+
+@njit(nogil=True, cache=True, inline="always", error_model="numpy")
+def _row_pull_cost(j, t, od, offer, travel, fee, children, socdem, optimism, success, base,
+                   school, w_socdem, w_recognition, pv, cv):  # pragma: no cover - compiled
+    """The pull and cost of each destination for household ``j``, into ``pv`` and ``cv``."""
+    D = travel.size
+    kids = children[j] > 0
+    sd = float(socdem[j])
+    for d in range(D):
+        c = travel[d]
+        if offer and d == od:
+            c += fee
+        cv[d] = c
+        v = base[d] + w_socdem[d] * sd
+        if kids:
+            v += school[d]
+        pv[d] = v
+    if offer:
+        s = success[od]
+        bump = min(max(s + float(optimism[j]), 0.0), 1.0) - min(max(s, 0.0), 1.0)
+        pv[od] += w_recognition * bump
+
+
+@njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
+def gates_pull(i, t, info_until, info_any, open_, travel, fee, offer_until, offer_dest,
+               skill, funds, min_skill, cheapest, information_gating, capability_gating,
+               exclude_current, dest, socdem, children, optimism, success, base, school,
+               w_socdem, w_recognition):  # pragma: no cover - compiled
+    """:meth:`Engine._gates` and :meth:`Engine._pull` for candidates ``i`` in one pass.
+
+    Returns ``(rows, allowed, capable, cost, pull)``: ``rows`` indexes ``i`` for those who
+    pass the capability gate and can reach at least one destination; ``allowed``, ``cost``
+    and ``pull`` are destination-major (D, k) arrays and ``capable`` is (k,), all for those
+    rows only. ``base``, ``school`` and ``w_socdem`` are the destination terms of the pull
+    (the ``socdem`` weight already multiplied in), ``w_recognition`` the weight of a
+    broker's rumour.
+    """
+    D = open_.size
+    rows, bits, capable, k = _gate_pass(
+        i, t, info_until, info_any, open_, travel, fee, offer_until, offer_dest, skill,
+        funds, min_skill, cheapest, information_gating, capability_gating, exclude_current,
+        dest)
     # pass 2: the (D, k) arrays of those who passed
     allowed = np.empty((D, k), np.bool_)
     cost = np.empty((D, k), np.float64)
     pull = np.empty((D, k), np.float64)
+    pv = np.empty(D, np.float64)
+    cv = np.empty(D, np.float64)
     for q in range(k):
         j = i[rows[q]]
         od = offer_dest[j]
         offer = offer_until[j] >= t and od >= 0
-        kids = children[j] > 0
-        sd = float(socdem[j])
+        _row_pull_cost(j, t, od, offer, travel, fee, children, socdem, optimism, success,
+                       base, school, w_socdem, w_recognition, pv, cv)
         b = bits[q]
         for d in range(D):
             allowed[d, q] = (b >> np.uint64(d)) & np.uint64(1) != 0
-            c = travel[d]
-            if offer and d == od:
-                c += fee
-            cost[d, q] = c
-            v = base[d] + w_socdem[d] * sd
-            if kids:
-                v += school[d]
-            pull[d, q] = v
-        if offer:
-            s = success[od]
-            bump = min(max(s + float(optimism[j]), 0.0), 1.0) - min(max(s, 0.0), 1.0)
-            pull[od, q] += w_recognition * bump
+            cost[d, q] = cv[d]
+            pull[d, q] = pv[d]
     return rows[:k].copy(), allowed, capable[:k].copy(), cost, pull
+
+
+#: decision rules with a compiled expression in :func:`decide` (codes as in ``rule``)
+RULE_ASPIRATIONS_CAPABILITIES = 0
+RULE_PLANNED_BEHAVIOUR = 1
+#: ``rule`` for :func:`decide` when everyone who passes the gates moves (remigration)
+RULE_CHOOSE_ONLY = -1
+
+
+@njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
+def decide(rng, rule, i, t, info_until, info_any, open_, travel, fee, offer_until,
+           offer_dest, skill, funds, min_skill, cheapest, information_gating,
+           capability_gating, exclude_current, dest, socdem, children, optimism, success,
+           base, school, w_socdem, w_recognition, push, norm, rp):  # pragma: no cover
+    """The month's decision for candidates ``i`` in one pass: gates, pull, the rule's
+    aspiration and hazard, a broker's offer, whether to move and where to.
+
+    What :meth:`Engine.decision` does with a built-in rule's NumPy expression
+    (:mod:`onward.rules.decision`), drawing the same numbers from ``rng`` (two uniforms per
+    row that passes the gates: all the first ones, then all the second ones). With
+    ``rule = RULE_CHOOSE_ONLY`` everyone who passes moves and chooses with one uniform
+    per row, as :meth:`Engine._remigrate` does. ``norm`` holds the share of contacts who
+    moved on for each candidate (planned behaviour only). ``rp`` holds the rule's and the
+    choice's parameters: intercept, base hazard, uptake, choice scale, cost sensitivity,
+    then the planned-behaviour intercept and weights of attitude, norm and control.
+
+    Returns ``(rows, aspiration, move_rows, move_dest, move_via, move_cost)``: ``rows``
+    index ``i`` for those who passed the gates; the movers are ``rows[move_rows]`` and
+    ``aspiration`` is theirs. The rule is evaluated only for rows whose draw is below the
+    highest hazard it could give (the base hazard, or a broker offer's uptake): the others
+    stay whatever their aspiration, so the moves are those of evaluating everyone.
+    """
+    D = open_.size
+    rows, bits, capable, k = _gate_pass(
+        i, t, info_until, info_any, open_, travel, fee, offer_until, offer_dest, skill,
+        funds, min_skill, cheapest, information_gating, capability_gating, exclude_current,
+        dest)
+    choose_only = rule == RULE_CHOOSE_ONLY
+    u = rng.random(k if choose_only else 2 * k)
+    intercept, base_hazard, uptake, scale, cost_sens = rp[0], rp[1], rp[2], rp[3], rp[4]
+    asp = np.empty(k, np.float64)
+    mrows = np.empty(k, np.int64)
+    mdest = np.empty(k, np.int8)
+    mvia = np.empty(k, np.bool_)
+    mcost = np.empty(k, np.float64)
+    pv = np.empty(D, np.float64)
+    cv = np.empty(D, np.float64)
+    cw = np.empty(D, np.float64)
+    n_move = 0
+    for q in range(k):
+        r = rows[q]
+        j = i[r]
+        od = offer_dest[j]
+        offer = offer_until[j] >= t and od >= 0
+        _row_pull_cost(j, t, od, offer, travel, fee, children, socdem, optimism, success,
+                       base, school, w_socdem, w_recognition, pv, cv)
+        b = bits[q]
+        fj = float(funds[j])
+        if choose_only:
+            via = False
+            uc = u[q]
+        else:
+            # the hazard is at most the base hazard (or the uptake of an offer), as the
+            # aspiration is at most 1: whoever's draw is above that stays, whatever the
+            # rule says, so the rule is evaluated for the others only
+            bound = base_hazard if capable[q] else 0.0
+            if offer:
+                bound = _max(bound, uptake)
+            if not u[q] < bound:
+                continue
+            best = -np.inf
+            for d in range(D):
+                if (b >> np.uint64(d)) & np.uint64(1) != 0:
+                    best = _max(best, pv[d])
+            if not np.isfinite(best):
+                best = 0.0
+            if rule == RULE_ASPIRATIONS_CAPABILITIES:
+                x = intercept + float(push[j]) + best
+            else:
+                cheap = np.inf
+                for d in range(D):
+                    if (b >> np.uint64(d)) & np.uint64(1) != 0:
+                        cheap = _min(cheap, cv[d])
+                control = 0.0
+                if np.isfinite(cheap):
+                    control = _min(_max(fj / _max(cheap, 1e-6), 0.0), 2.0)
+                control = control + float(skill[j])
+                attitude = float(push[j]) + best
+                x = (rp[5] + rp[6] * attitude + rp[7] * norm[r] * 10.0 + rp[8] * control)
+            x = _min(_max(x, -40.0), 40.0)
+            a = 1.0 / (1.0 + np.exp(-x))
+            h = base_hazard * a if capable[q] else 0.0
+            via = offer and capable[q] and (b >> np.uint64(od)) & np.uint64(1) != 0
+            if via:
+                h = _max(h, uptake * a)
+            if not u[q] < h:
+                continue
+            uc = u[k + q]
+        if via:
+            choice = od
+        else:
+            fu = _max(fj, 0.25)
+            vmax = -np.inf
+            for d in range(D):
+                if (b >> np.uint64(d)) & np.uint64(1) != 0:
+                    pv[d] = scale * (pv[d] - cost_sens * cv[d] / fu)
+                    vmax = _max(vmax, pv[d])
+            tot = 0.0
+            for d in range(D):
+                if (b >> np.uint64(d)) & np.uint64(1) != 0:
+                    tot += np.exp(pv[d] - vmax)
+                cw[d] = tot
+            lim = uc * tot
+            choice = 0
+            for d in range(D):
+                if cw[d] < lim:
+                    choice += 1
+            choice = min(choice, D - 1)
+        if not choose_only:
+            asp[n_move] = a
+        mrows[n_move] = q
+        mdest[n_move] = choice
+        mvia[n_move] = via
+        mcost[n_move] = cv[choice]
+        n_move += 1
+    return (rows[:k].copy(), asp[:n_move].copy(), mrows[:n_move].copy(),
+            mdest[:n_move].copy(), mvia[:n_move].copy(), mcost[:n_move].copy())
 
 
 @njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")

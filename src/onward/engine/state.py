@@ -55,7 +55,7 @@ class Agents:
     frustration: np.ndarray  # float32 frustrated mobility 0-1
     push: np.ndarray  # float32
     satisfaction: np.ndarray  # float32
-    aspiration: np.ndarray  # float32 0-1
+    aspiration: np.ndarray  # float32 0-1, as last recorded: on moving, and at a year's end
     optimism: np.ndarray  # float32 rumour bias received from a broker
     offer_dest: np.ndarray  # int8 destination a broker offered (-1)
     offer_until: np.ndarray  # int32 month the offer lapses
