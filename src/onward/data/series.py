@@ -10,6 +10,8 @@ held out, see ``PROVENANCE.md``).
 
 from __future__ import annotations
 
+import functools
+
 import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -647,10 +649,16 @@ def arrival_series(name: str) -> tuple[dict[str, int], pd.DataFrame]:
     >>> initial["total"]
     947
     """
-    try:
-        initial_fn, arrivals_fn = ARRIVAL_TABLES[name]
-    except KeyError:
+    if name not in ARRIVAL_TABLES:
         raise UnknownTableError(
-            f"'{name}' is not an arrivals table; valid: {', '.join(sorted(ARRIVAL_TABLES))}"
-        ) from None
+            f"'{name}' is not an arrivals table; valid: {', '.join(sorted(ARRIVAL_TABLES))}")
+    initial, arr = _arrival_series(name)
+    return dict(initial), arr.copy()
+
+
+@functools.lru_cache(maxsize=8)
+def _arrival_series(name: str) -> tuple[dict[str, int], pd.DataFrame]:
+    """:func:`arrival_series`, read once per process (the packaged tables do not change;
+    a calibration compiles the scenario for every simulation)."""
+    initial_fn, arrivals_fn = ARRIVAL_TABLES[name]
     return initial_fn(), arrivals_fn()
