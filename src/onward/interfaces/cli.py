@@ -321,7 +321,13 @@ def calibrate(
 
         def tick(stage: str, done: int, total: int) -> None:
             if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=total)
+                # until the first proposal is back the workers are starting (a first run
+                # on a machine compiles the engine)
+                label = (f"{stage} (starting workers; a first run compiles, ~10 s)"
+                         if stage == "simulations" and not done else stage)
+                tasks[stage] = bar.add_task(label, total=total)
+            elif stage == "particles" and "simulations" in tasks:
+                bar.update(tasks["simulations"], description="simulations")
             bar.update(tasks[stage], completed=done, total=total)
 
         post = run_calibration(sc, name, budget=budget, min_epsilon=epsilon,
@@ -416,12 +422,13 @@ SchedulerOpt = Annotated[str | None, typer.Option(
 
 def _experiment_bar(title: str, quiet: bool):
     bar = progress_bar(title, quiet)
-    state: dict[str, Any] = {}
+    # shown until the first run is done (a first run on a machine compiles the engine)
+    state: dict[str, Any] = {"task": bar.add_task(f"{title} (starting; a first run "
+                                                  "compiles, ~10 s)", total=None)}
 
     def tick(done: int, total: int) -> None:
-        if "task" not in state:
-            state["task"] = bar.add_task(title, total=total)
-        bar.update(state["task"], completed=done, total=total)
+        bar.update(state["task"], completed=done, total=total,
+                   description=title if done else None)
 
     return bar, tick
 
