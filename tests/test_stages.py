@@ -372,6 +372,41 @@ def test_compiled_decision_a_whole_run():
         pd.testing.assert_frame_equal(df, tables[1][name], check_exact=True)
 
 
+def test_compiled_travel_equals_the_numpy_loop():
+    """Travel on the route graph: the compiled waves (months with nothing in the way) and
+    the NumPy loop give every table of the flagship, closures and capacities included."""
+    import pandas as pd
+
+    from onward.engine import routes
+    from onward.engine.model import SimulationResult
+    c = compile_scenario(_scenario("nk-onward"), seed=4)
+    calls = {"n": 0}
+    real = stages_numba.travel_waves
+
+    def counted(*args):
+        calls["n"] += 1
+        return real(*args)
+
+    tables = []
+    for compiled in (True, False):
+        e = Engine(c)
+        assert isinstance(e.transit, routes.Transit)
+        e.transit.compiled_waves = compiled
+        routes.stages_numba.travel_waves = counted
+        try:
+            with np.errstate(all="ignore"):
+                e.run()
+        finally:
+            routes.stages_numba.travel_waves = real
+        if compiled:
+            # most months take the compiled pass, the closed or crowded ones the loop
+            assert 200 < calls["n"] < c.run_months
+        tables.append(SimulationResult(c, e.rec, e.ag, e.adj, 0.0, {}).tables())
+    assert calls["n"] < c.run_months  # the NumPy run did not call it
+    for name, df in tables[0].items():
+        pd.testing.assert_frame_equal(df, tables[1][name], check_exact=True)
+
+
 def test_profiles_off_gives_the_same_flows_and_stocks():
     from onward.engine.model import simulate_compiled
     c = compile_scenario(_scenario("nk-onward"), seed=11, until=2006)

@@ -11,7 +11,6 @@ held out, see ``PROVENANCE.md``).
 from __future__ import annotations
 
 import functools
-
 import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any

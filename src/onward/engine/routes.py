@@ -44,6 +44,7 @@ import pandas as pd
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import shortest_path
 
+from onward.engine import stages_numba
 from onward.engine.kernel import Graph, choice_table, choose, link_weights
 from onward.engine.rng import Stage, Streams, stream
 from onward.engine.state import Agents, State
@@ -408,6 +409,9 @@ class Transit:
         self.active = EMPTY
         self.reached_first = EMPTY
         self.reached_dest = EMPTY
+        #: a month with no closure, no binding capacity and nobody held travels in one
+        #: compiled pass (stages_numba.travel_waves); False: the NumPy loop (tests compare)
+        self.compiled_waves = True
         #: households that reach the first country over the route graph
         self.routed = ~ag.direct & (ag.arrive >= 0)
         rows = np.flatnonzero(self.routed)
@@ -483,7 +487,13 @@ class Transit:
             if self.persons[rows[soonest < t1]].sum() > rg.min_cap[t]:
                 capped = rg.capped[t]
                 used = np.zeros(self.L)
-        while True:
+        if (self.compiled_waves and not closed and capped is None
+                and (held is None or not held.any())):
+            # nothing in anyone's way this month: one compiled pass does the waves below
+            fin = stages_numba.travel_waves(tn, mv, s, t1, rg.step_last, rg.step_ticks)
+            done = [fin] if fin.size else []
+            a = b = EMPTY
+        while a.size or b.size:
             if a.size:
                 # reach the link's end: enter its location if open and with room
                 loc = rg.step_to[s[a]]

@@ -693,3 +693,52 @@ def count_flow(flow_h, flow_p, idx, dest, direct, children):  # pragma: no cover
         d, k = dest[r], 1 if direct[r] else 0
         flow_h[d, k] += 1
         flow_p[d, k] += 1 + np.int64(children[r])
+
+
+@njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
+def travel_waves(tn, mv, s, t1, step_last, step_ticks):  # pragma: no cover - compiled
+    """A month of travel on the route graph for households with nothing in their way (no
+    closure, no capacity that can bind, nobody held): :meth:`Transit.move`'s loop in waves.
+
+    ``tn``, ``mv`` and ``s`` are the households' time of the next event, whether they are on
+    a link, and their step; they are updated in place. In each wave those who reach a link's
+    end this month enter its location (or finish, at a route's last step) and everyone at a
+    link's start sets out on the next link; the waves and the order within them are those of
+    the NumPy loop. Returns who finished, in that order.
+    """
+    m = tn.size
+    a = np.empty(m, np.int64)
+    b = np.empty(m, np.int64)
+    done = np.empty(m, np.int64)
+    na = nb = nd = 0
+    for q in range(m):
+        if mv[q] and tn[q] < t1:
+            a[na] = q
+            na += 1
+    for q in range(m):
+        if not mv[q]:
+            b[nb] = q
+            nb += 1
+    while True:
+        for r in range(na):
+            q = a[r]
+            if step_last[s[q]]:
+                done[nd] = q
+                nd += 1
+            else:
+                s[q] += 1
+                mv[q] = False
+                b[nb] = q
+                nb += 1
+        if nb == 0:
+            break
+        na = 0
+        for r in range(nb):
+            q = b[r]
+            mv[q] = True
+            tn[q] += step_ticks[s[q]]
+            if tn[q] < t1:
+                a[na] = q
+                na += 1
+        nb = 0
+    return done[:nd].copy()
