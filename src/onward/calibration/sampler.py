@@ -17,13 +17,12 @@ proposals are evaluated past that acceptance.
 
 from __future__ import annotations
 
-import itertools
 import math
 import multiprocessing
 import os
 import random
 import threading
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor
 from concurrent.futures import wait as wait_futures
 from numbers import Real
@@ -274,6 +273,16 @@ class DeterministicBatchSampler(pyabc.sampler.Sampler):
             np.random.set_state(np_state)
             random.setstate(py_state)
 
+    def _inline_chunks(self, payload: bytes, t: int, stop: float, size: int
+                       ) -> Generator[list[Particle], None, None]:
+        """The particles of proposals 0, 1, 2, ... (below ``stop``), ``size`` at a time,
+        evaluated here when asked for."""
+        k = 0
+        while k < stop:
+            r = range(k, int(min(k + size, stop)))
+            yield self._inline(payload, t, r)
+            k = r.stop
+
     def _submit(self, payload: bytes, t: int, indices: range) -> Any:
         if self.scheduler is not None:
             return self._get_client().submit(_evaluate_chunk, payload, self.seed, t, indices,
@@ -297,7 +306,7 @@ class DeterministicBatchSampler(pyabc.sampler.Sampler):
             for f in futures:
                 f.cancel()
 
-    def _stream(self, payload: bytes, t: int, stop: float) -> Iterator[list[Particle]]:
+    def _stream(self, payload: bytes, t: int, stop: float) -> Generator[list[Particle], None, None]:
         """The particles of proposals 0, 1, 2, ... (below ``stop``), chunk by chunk in
         index order, evaluated by the workers a few tasks ahead of the consumer.
 
@@ -369,19 +378,17 @@ class DeterministicBatchSampler(pyabc.sampler.Sampler):
 
         payload = cloudpickle.dumps(simulate_one)
         stop = math.ceil(max_eval) if max_eval < np.inf else np.inf
-        if self.inline:
-            size = self.chunk_size or n
-            chunks: Iterator[list[Particle]] = (
-                self._inline(payload, t, range(k, int(min(k + size, stop))))
-                for k in itertools.count(0, size) if k < stop)
-        else:
-            chunks = self._stream(payload, t, stop)
+        chunks = (self._inline_chunks(payload, t, stop, self.chunk_size or n) if self.inline
+                  else self._stream(payload, t, stop))
         sample = self._create_empty_sample()
         n_appended = 0
         n_accepted = 0
-        done = n_accepted >= n or stop <= 0
+        done = n_accepted >= n
         try:
-            for particles in chunks:
+            while not done and n_appended < stop:
+                particles = next(chunks, None)
+                if particles is None:
+                    break
                 for particle in particles:
                     sample.append(particle)
                     n_appended += 1
@@ -392,11 +399,8 @@ class DeterministicBatchSampler(pyabc.sampler.Sampler):
                             break
                 if self.progress is not None:
                     self.progress(n_accepted, n)
-                if done or n_appended >= stop:
-                    break
         finally:
-            if isinstance(chunks, Generator):
-                chunks.close()  # cancels the tasks still in flight
+            chunks.close()  # cancels the tasks still in flight
 
         self.nr_evaluations_ = n_appended
         if n_accepted < n:
