@@ -321,21 +321,27 @@ class Engine:
         the destination offered, while the offer lasts. One compiled pass
         (:func:`stages_numba.gates_pull`) does it all.
         """
+        rows, allowed, capable, cost, pull = stages_numba.gates_pull(
+            *self._gate_args(i, t, exclude_current))
+        return rows, allowed.T, capable, cost.T, pull.T
+
+    def _gate_args(self, i: np.ndarray, t: int, exclude_current: bool) -> tuple:
+        """The arguments the compiled gates and pull read (:func:`stages_numba.gates_pull`,
+        and the first ones of :func:`stages_numba.decide`), for candidates ``i`` in month
+        ``t``."""
         ag, c, p, dp = self.ag, self.c, self._month_params[t], self.dp
         open_ = dp("open", t) > 0.5
         travel = dp("travel_cost", t)
         cheapest = float(travel[open_].min()) if open_.any() else np.inf
         base, school, socdem = self._pull_terms(t)
-        rows, allowed, capable, cost, pull = stages_numba.gates_pull(
-            np.asarray(i, np.int64), t, ag.info_until, ag.info_any, open_,
-            np.ascontiguousarray(travel, np.float64), float(p["brokers.fee"]),
-            ag.offer_until, ag.offer_dest, ag.skill, ag.funds,
-            float(p["capability.min_skill"]), cheapest, c.information_gating,
-            c.capability_gating, exclude_current, ag.dest, ag.socdem, ag.children,
-            ag.optimism, np.asarray(self.success, np.float64), np.asarray(base, np.float64),
-            np.asarray(school, np.float64), np.asarray(socdem, np.float64),
-            float(p["aspiration.w_recognition"]))
-        return rows, allowed.T, capable, cost.T, pull.T
+        return (np.asarray(i, np.int64), t, ag.info_until, ag.info_any, open_,
+                np.ascontiguousarray(travel, np.float64), float(p["brokers.fee"]),
+                ag.offer_until, ag.offer_dest, ag.skill, ag.funds,
+                float(p["capability.min_skill"]), cheapest, c.information_gating,
+                c.capability_gating, exclude_current, ag.dest, ag.socdem, ag.children,
+                ag.optimism, np.asarray(self.success, np.float64),
+                np.asarray(base, np.float64), np.asarray(school, np.float64),
+                np.asarray(socdem, np.float64), float(p["aspiration.w_recognition"]))
 
     def _pull_terms(self, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The destination terms of the pull this month: for everyone, for a household
@@ -432,11 +438,7 @@ class Engine:
         """:meth:`_decide_numpy` for a built-in rule, in one compiled pass
         (:func:`stages_numba.decide`); with ``RULE_CHOOSE_ONLY`` everyone who passes the
         gates moves, as :meth:`_remigrate` chooses."""
-        ag, c, p, dp = self.ag, self.c, self._month_params[t], self.dp
-        open_ = dp("open", t) > 0.5
-        travel = dp("travel_cost", t)
-        cheapest = float(travel[open_].min()) if open_.any() else np.inf
-        base, school, socdem = self._pull_terms(t)
+        ag, p = self.ag, self._month_params[t]
         norm = EMPTY_F64
         if rule == stages_numba.RULE_PLANNED_BEHAVIOUR:
             norm = self._norm(i)
@@ -446,14 +448,7 @@ class Engine:
                        p["decision.tpb_w_attitude"], p["decision.tpb_w_norm"],
                        p["decision.tpb_w_control"]])
         rows, asp, mrows, dest, via, cost = stages_numba.decide(
-            rng, rule, np.asarray(i, np.int64), t, ag.info_until, ag.info_any, open_,
-            np.ascontiguousarray(travel, np.float64), float(p["brokers.fee"]),
-            ag.offer_until, ag.offer_dest, ag.skill, ag.funds,
-            float(p["capability.min_skill"]), cheapest, c.information_gating,
-            c.capability_gating, exclude_current, ag.dest, ag.socdem, ag.children,
-            ag.optimism, np.asarray(self.success, np.float64), np.asarray(base, np.float64),
-            np.asarray(school, np.float64), np.asarray(socdem, np.float64),
-            float(p["aspiration.w_recognition"]), ag.push, norm, rp)
+            rng, rule, *self._gate_args(i, t, exclude_current), ag.push, norm, rp)
         movers = i[rows[mrows]]
         if rule != stages_numba.RULE_CHOOSE_ONLY:
             ag.aspiration[movers] = asp

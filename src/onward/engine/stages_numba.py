@@ -174,7 +174,7 @@ def _gate_pass(i, t, info_until, info_any, open_, travel, fee, offer_until, offe
 
 
 @njit(nogil=True, cache=True, inline="always", error_model="numpy")
-def _row_pull_cost(j, t, od, offer, travel, fee, children, socdem, optimism, success, base,
+def _row_pull_cost(j, od, offer, travel, fee, children, socdem, optimism, success, base,
                    school, w_socdem, w_recognition, pv, cv):  # pragma: no cover - compiled
     """The pull and cost of each destination for household ``j``, into ``pv`` and ``cv``."""
     D = travel.size
@@ -224,7 +224,7 @@ def gates_pull(i, t, info_until, info_any, open_, travel, fee, offer_until, offe
         j = i[rows[q]]
         od = offer_dest[j]
         offer = offer_until[j] >= t and od >= 0
-        _row_pull_cost(j, t, od, offer, travel, fee, children, socdem, optimism, success,
+        _row_pull_cost(j, od, offer, travel, fee, children, socdem, optimism, success,
                        base, school, w_socdem, w_recognition, pv, cv)
         b = bits[q]
         for d in range(D):
@@ -286,14 +286,7 @@ def decide(rng, rule, i, t, info_until, info_any, open_, travel, fee, offer_unti
         j = i[r]
         od = offer_dest[j]
         offer = offer_until[j] >= t and od >= 0
-        _row_pull_cost(j, t, od, offer, travel, fee, children, socdem, optimism, success,
-                       base, school, w_socdem, w_recognition, pv, cv)
-        b = bits[q]
-        fj = float(funds[j])
-        if choose_only:
-            via = False
-            uc = u[q]
-        else:
+        if not choose_only:
             # the hazard is at most the base hazard (or the uptake of an offer), as the
             # aspiration is at most 1: whoever's draw is above that stays, whatever the
             # rule says, so the rule is evaluated for the others only
@@ -302,6 +295,14 @@ def decide(rng, rule, i, t, info_until, info_any, open_, travel, fee, offer_unti
                 bound = _max(bound, uptake)
             if not u[q] < bound:
                 continue
+        _row_pull_cost(j, od, offer, travel, fee, children, socdem, optimism, success,
+                       base, school, w_socdem, w_recognition, pv, cv)
+        b = bits[q]
+        fj = float(funds[j])
+        if choose_only:
+            via = False
+            uc = u[q]
+        else:
             best = -np.inf
             for d in range(D):
                 if (b >> np.uint64(d)) & np.uint64(1) != 0:
