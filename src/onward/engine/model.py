@@ -438,21 +438,27 @@ class Engine:
         """:meth:`_decide_numpy` for a built-in rule, in one compiled pass
         (:func:`stages_numba.decide`); with ``RULE_CHOOSE_ONLY`` everyone who passes the
         gates moves, as :meth:`_remigrate` chooses."""
-        ag, p = self.ag, self._month_params[t]
+        ag = self.ag
         norm = EMPTY_F64
         if rule == stages_numba.RULE_PLANNED_BEHAVIOUR:
             norm = self._norm(i)
-        rp = np.array([p["aspiration.intercept"], p["decision.base_hazard"],
-                       p["brokers.uptake"], p["decision.choice_scale"],
-                       p["decision.cost_sensitivity"], p["decision.tpb_intercept"],
-                       p["decision.tpb_w_attitude"], p["decision.tpb_w_norm"],
-                       p["decision.tpb_w_control"]])
         rows, asp, mrows, dest, via, cost = stages_numba.decide(
-            rng, rule, *self._gate_args(i, t, exclude_current), ag.push, norm, rp)
+            rng, rule, *self._gate_args(i, t, exclude_current), ag.push, norm,
+            self._rule_params(t))
         movers = i[rows[mrows]]
         if rule != stages_numba.RULE_CHOOSE_ONLY:
             ag.aspiration[movers] = asp
         return movers, dest, via, cost
+
+    def _rule_params(self, t: int) -> np.ndarray:
+        """The built-in rules' and the choice's parameters in month ``t``, in the order
+        :func:`stages_numba.decide` reads them."""
+        p = self._month_params[t]
+        return np.array([p["aspiration.intercept"], p["decision.base_hazard"],
+                         p["brokers.uptake"], p["decision.choice_scale"],
+                         p["decision.cost_sensitivity"], p["decision.tpb_intercept"],
+                         p["decision.tpb_w_attitude"], p["decision.tpb_w_norm"],
+                         p["decision.tpb_w_control"]])
 
     def _norm(self, i: np.ndarray) -> np.ndarray:
         """Share of the contacts of households ``i`` who have moved on (or come back)."""
@@ -464,7 +470,13 @@ class Engine:
         """The rule's aspiration for households ``i`` now, whether or not they could move.
 
         Those who know no reachable destination get the rule's aspiration with no pull.
+        A built-in rule's is one compiled pass (:func:`stages_numba.aspirations`).
         """
+        if self._rule_code is not None:
+            norm = (self._norm(i) if self._rule_code == stages_numba.RULE_PLANNED_BEHAVIOUR
+                    else EMPTY_F64)
+            return stages_numba.aspirations(self._rule_code, *self._gate_args(i, t, False),
+                                            self.ag.push, norm, self._rule_params(t))
         out = np.empty(i.size, dtype=np.float64)
         rows, allowed, capable, cost, pull = self._gates(i, t)
         out[rows] = self.rule.aspiration(self._context(i[rows], t, allowed, capable, cost,

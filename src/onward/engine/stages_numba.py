@@ -363,6 +363,64 @@ def decide(rng, rule, i, t, info_until, info_any, open_, travel, fee, offer_unti
 
 
 @njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
+def aspirations(rule, i, t, info_until, info_any, open_, travel, fee, offer_until,
+                offer_dest, skill, funds, min_skill, cheapest, information_gating,
+                capability_gating, exclude_current, dest, socdem, children, optimism,
+                success, base, school, w_socdem, w_recognition, push, norm,
+                rp):  # pragma: no cover - compiled
+    """A built-in rule's aspiration for every household of ``i`` now, whether or not it
+    could move (:meth:`Engine._aspiration_of`): those who pass the gates with the pull
+    of the destinations they may reach, the others with no pull (and, under planned
+    behaviour, no cheapest journey and a norm of 0, as the NumPy path gives them).
+    Arguments as :func:`decide`; draws nothing."""
+    D = open_.size
+    rows, bits, capable, k = _gate_pass(
+        i, t, info_until, info_any, open_, travel, fee, offer_until, offer_dest, skill,
+        funds, min_skill, cheapest, information_gating, capability_gating, exclude_current,
+        dest)
+    out = np.empty(i.size, np.float64)
+    passed = np.zeros(i.size, np.bool_)
+    bit_of = np.zeros(i.size, np.uint64)
+    for q in range(k):
+        passed[rows[q]] = True
+        bit_of[rows[q]] = bits[q]
+    pv = np.empty(D, np.float64)
+    cv = np.empty(D, np.float64)
+    for r in range(i.size):
+        j = i[r]
+        best = 0.0
+        cheap = np.inf
+        nr = 0.0
+        if passed[r]:
+            od = offer_dest[j]
+            offer = offer_until[j] >= t and od >= 0
+            _row_pull_cost(j, od, offer, travel, fee, children, socdem, optimism, success,
+                           base, school, w_socdem, w_recognition, pv, cv)
+            b = bit_of[r]
+            best = -np.inf
+            for d in range(D):
+                if (b >> np.uint64(d)) & np.uint64(1) != 0:
+                    best = _max(best, pv[d])
+                    cheap = _min(cheap, cv[d])
+            if not np.isfinite(best):
+                best = 0.0
+            if rule == RULE_PLANNED_BEHAVIOUR:
+                nr = norm[r]
+        if rule == RULE_ASPIRATIONS_CAPABILITIES:
+            x = rp[0] + float(push[j]) + best
+        else:
+            control = 0.0
+            if np.isfinite(cheap):
+                control = _min(_max(float(funds[j]) / _max(cheap, 1e-6), 0.0), 2.0)
+            control = control + float(skill[j])
+            attitude = float(push[j]) + best
+            x = rp[5] + rp[6] * attitude + rp[7] * nr * 10.0 + rp[8] * control
+        x = _min(_max(x, -40.0), 40.0)
+        out[r] = 1.0 / (1.0 + np.exp(-x))
+    return out
+
+
+@njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
 def refresh_info(info_until, info_any, rows, dests, until):  # pragma: no cover - compiled
     """Household ``rows[k]`` knows destination ``dests[k]`` until month ``until[k]``.
 
