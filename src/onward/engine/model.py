@@ -24,7 +24,7 @@ import scipy.sparse as sp
 
 from onward.engine import stages_numba
 from onward.engine.compile import Compiled
-from onward.engine.network import GENERATORS, build_network
+from onward.engine.network import GENERATORS, build_network, permuted
 from onward.engine.population import build
 from onward.engine.recorder import DEST_PROFILE_ATTRS, PROFILE_ATTRS, Recorder
 from onward.engine.rng import Stage, Streams
@@ -135,8 +135,7 @@ class Engine:
         # ``[:self.n]``, so the stages work on contiguous slices rather than gathers
         order = np.argsort(ag.arrive, kind="stable")
         self.ag = ag.permuted(order)
-        self.adj = adj[order][:, order].tocsr()
-        self.adj.sort_indices()
+        self.adj = permuted(adj, order)
         # household-major memory: the compiled stages read a household's D cells together
         self.ag.info_until = np.ascontiguousarray(self.ag.info_until)
         self.rec = Recorder(c.run_months, c.n_dest)
@@ -172,8 +171,11 @@ class Engine:
         self._rates_key = b""
         self._rates: tuple[np.ndarray, np.ndarray, np.ndarray] = ()
         self._month_params: list[dict[str, float]] = []
+        same = np.zeros(table.shape[0], bool)  # month t's values equal month t - 1's
+        same[1:] = ((table[1:] == table[:-1]) | (np.isnan(table[1:]) & np.isnan(table[:-1]))
+                    ).all(axis=1)
         for t in range(table.shape[0]):
-            if t and np.array_equal(table[t], table[t - 1], equal_nan=True):
+            if same[t]:
                 self._month_params.append(self._month_params[-1])
             else:
                 self._month_params.append(dict(zip(names, table[t].tolist(), strict=True)))

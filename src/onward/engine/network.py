@@ -16,6 +16,7 @@ from collections.abc import Callable
 import numpy as np
 import scipy.sparse as sp
 
+from onward.engine import stages_numba
 from onward.engine.compile import Compiled
 from onward.engine.rng import Stage, stream
 from onward.engine.state import Agents
@@ -56,10 +57,39 @@ def clustered_pareto(ag: Agents, c: Compiled) -> sp.csr_matrix:
     dst = members[dst_local[keep]]
     rows = np.concatenate([src, dst])
     cols = np.concatenate([dst, src])
-    adj = sp.csr_matrix((np.ones(rows.size, dtype=np.int8), (rows, cols)), shape=(n, n))
-    adj.sum_duplicates()
-    adj.data[:] = 1
+    return csr_01(rows, cols, n)
+
+
+def csr_01(rows: np.ndarray, cols: np.ndarray, n: int) -> sp.csr_matrix:
+    """The ``n x n`` 0/1 int8 matrix with ones at ``(rows, cols)`` (duplicates count once),
+    in canonical CSR form, built in one compiled pass."""
+    indptr, indices = stages_numba.csr_from_pairs(np.asarray(rows, np.int64),
+                                                  np.asarray(cols, np.int64), n)
+    return _canonical(indptr, indices, n)
+
+
+def _canonical(indptr: np.ndarray, indices: np.ndarray, n: int) -> sp.csr_matrix:
+    adj = sp.csr_matrix((np.ones(indices.size, np.int8), indices, indptr), shape=(n, n))
+    adj.has_sorted_indices = True
+    adj.has_canonical_format = True
     return adj
+
+
+def permuted(adj: sp.csr_matrix, order: np.ndarray) -> sp.csr_matrix:
+    """``adj[order][:, order]`` (rows and columns renumbered), in canonical form; a 0/1
+    matrix in one compiled pass, any other (a plug-in generator's weights) by SciPy."""
+    a = adj.tocsr()
+    if not a.has_canonical_format:
+        a = a.copy()
+        a.sum_duplicates()
+    if a.data.size and not (a.dtype == np.int8 and (a.data == 1).all()):
+        b = a[order][:, order].tocsr()
+        b.sort_indices()
+        return b
+    indptr, indices = stages_numba.permute_csr(a.indptr.astype(np.int64),
+                                               a.indices.astype(np.int64),
+                                               np.asarray(order, np.int64))
+    return _canonical(indptr, indices, a.shape[0])
 
 
 GENERATORS: dict[str, Callable[[Agents, Compiled], sp.csr_matrix]] = {

@@ -801,3 +801,73 @@ def travel_waves(tn, mv, s, t1, step_last, step_ticks):  # pragma: no cover - co
                 na += 1
         nb = 0
     return done[:nd].copy()
+
+
+@njit(nogil=True, cache=True, boundscheck=False)
+def _sort_rows(indptr, indices):  # pragma: no cover - compiled
+    """Sort each row's column indices in place (rows are short: insertion sort)."""
+    for r in range(indptr.size - 1):
+        a, b = indptr[r], indptr[r + 1]
+        for x in range(a + 1, b):
+            v = indices[x]
+            y = x - 1
+            while y >= a and indices[y] > v:
+                indices[y + 1] = indices[y]
+                y -= 1
+            indices[y + 1] = v
+
+
+@njit(nogil=True, cache=True, boundscheck=False)
+def csr_from_pairs(rows, cols, n):  # pragma: no cover - compiled
+    """The ``n x n`` 0/1 matrix with a one at each ``(rows[k], cols[k])``, as CSR arrays
+    ``(indptr, indices)`` in canonical form (sorted columns, no duplicates): what
+    ``scipy.sparse.csr_matrix((ones, (rows, cols))).sum_duplicates()`` holds, with int32
+    indices."""
+    count = np.zeros(n + 1, np.int64)
+    for k in range(rows.size):
+        count[rows[k] + 1] += 1
+    for r in range(n):
+        count[r + 1] += count[r]
+    fill = count[:-1].copy()
+    idx = np.empty(rows.size, np.int32)
+    for k in range(rows.size):
+        r = rows[k]
+        idx[fill[r]] = cols[k]
+        fill[r] += 1
+    _sort_rows(count, idx)
+    indptr = np.zeros(n + 1, np.int32)
+    out = np.empty(rows.size, np.int32)
+    m = 0
+    for r in range(n):
+        last = -1
+        for x in range(count[r], count[r + 1]):
+            v = idx[x]
+            if v != last:
+                out[m] = v
+                m += 1
+                last = v
+        indptr[r + 1] = m
+    return indptr, out[:m].copy()
+
+
+@njit(nogil=True, cache=True, boundscheck=False)
+def permute_csr(indptr, indices, order):  # pragma: no cover - compiled
+    """CSR arrays of ``A[order][:, order]`` (canonical) for canonical CSR ``A``: new row
+    ``q`` is old row ``order[q]``, with each column ``c`` renamed to its new position."""
+    n = order.size
+    inv = np.empty(n, np.int64)
+    for q in range(n):
+        inv[order[q]] = q
+    new_ptr = np.zeros(n + 1, np.int32)
+    for q in range(n):
+        o = order[q]
+        new_ptr[q + 1] = new_ptr[q] + (indptr[o + 1] - indptr[o])
+    new_idx = np.empty(indices.size, np.int32)
+    for q in range(n):
+        o = order[q]
+        x = new_ptr[q]
+        for y in range(indptr[o], indptr[o + 1]):
+            new_idx[x] = inv[indices[y]]
+            x += 1
+    _sort_rows(new_ptr, new_idx)
+    return new_ptr, new_idx
