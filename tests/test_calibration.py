@@ -23,7 +23,9 @@ from onward import data
 from onward.api import simulate
 from onward.calibration.abc import (
     CalibrationError,
+    NormalKernel,
     Posterior,
+    UniformPrior,
     calibrate,
     load_posterior,
     stored_generations,
@@ -421,3 +423,72 @@ def test_effective_sample_size_flags_degenerate_weights():
     w[7] = 1.0
     skewed = Posterior("s", 0, parts, w, 1.0)
     assert skewed.ess < 1.1 and skewed.degenerate
+
+
+def test_uniform_prior_density_is_scipys_number_for_number():
+    """The fast prior density (UniformPrior.pdf) against pyabc's own Distribution (SciPy's
+    uniform pdf): the same value, bit for bit, inside, on and outside the bounds, for
+    NaN, in any key order; a zero or negative scale gives SciPy's NaN."""
+    import pyabc
+
+    rng = np.random.default_rng(0)
+    bounds = {f"p{k:02d}": (float(lo), float(lo + w)) for k, (lo, w) in enumerate(
+        zip(rng.uniform(-10, 10, 16), rng.uniform(0.01, 20, 16), strict=True))}
+    bounds["p16"] = (-9.0, -2.0)
+    bounds["p17"] = (0.3, 1.0)
+
+    def pair(b):
+        rvs = {k: pyabc.RV("uniform", lo, hi - lo) for k, (lo, hi) in b.items()}
+        return UniformPrior(**rvs), pyabc.Distribution(**rvs)
+
+    fast, slow = pair(bounds)
+    names = list(bounds)
+    lo = np.array([bounds[k][0] for k in names])
+    hi = np.array([bounds[k][1] for k in names])
+    inside = outside = 0
+    for trial in range(3000):
+        x = rng.uniform(lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo))
+        if trial % 7 == 0:  # on a bound exactly
+            k = rng.integers(len(names))
+            x[k] = lo[k] if trial % 2 else hi[k]
+        order = rng.permutation(len(names)) if trial % 3 == 0 else np.arange(len(names))
+        par = pyabc.Parameter({names[k]: float(x[k]) for k in order})
+        a, b = fast.pdf(par), slow.pdf(par)
+        assert a == b or (np.isnan(a) and np.isnan(b)), (trial, a, b)
+        assert type(a) is type(b)
+        inside += a > 0
+        outside += a == 0
+    assert inside > 100 and outside > 100
+    par = pyabc.Parameter({k: (np.nan if k == "p03" else 0.5 * sum(v)) for k, v in bounds.items()})
+    assert np.isnan(fast.pdf(par)) and np.isnan(slow.pdf(par))
+    f0, s0 = pair({"a": (1.0, 1.0), "b": (0.0, 2.0)})
+    par = pyabc.Parameter({"a": 1.0, "b": 1.0})
+    assert np.isnan(f0.pdf(par)) and np.isnan(s0.pdf(par))
+
+
+@pytest.mark.parametrize("n, dim", [(1, 3), (40, 16), (300, 5)])
+def test_normal_kernel_draws_pyabcs_proposals(n, dim):
+    """NormalKernel.rvs_single against pyabc's MultivariateNormalTransition: from the same
+    state of NumPy's global generator, the same proposals, number for number, and the
+    generator left in the same state."""
+    import pyabc
+
+    rng = np.random.default_rng(n + dim)
+    X = pd.DataFrame(rng.normal(size=(n, dim)) * rng.uniform(0.1, 5, dim),
+                     columns=[f"p{k:02d}" for k in range(dim)])
+    w = rng.uniform(0.1, 1, n)
+    fast, slow = NormalKernel(scaling=2.0), pyabc.MultivariateNormalTransition(scaling=2.0)
+    fast.fit(X, w)
+    slow.fit(X, w)
+    np.random.seed(123)
+    a = [fast.rvs_single() for _ in range(400)]
+    state_a = np.random.get_state()
+    np.random.seed(123)
+    b = [slow.rvs_single() for _ in range(400)]
+    state_b = np.random.get_state()
+    for x, y in zip(a, b, strict=True):
+        assert list(x.keys()) == list(y.keys())
+        assert all(x[k] == y[k] and type(x[k]) is type(y[k]) for k in x)
+    assert state_a[1].tolist() == state_b[1].tolist() and state_a[2:] == state_b[2:]
+    assert len({round(float(x["p00"]), 12) for x in a}) > 300  # draws, not a constant
+    assert fast.pdf(pd.Series(a[0])) == slow.pdf(pd.Series(a[0]))
