@@ -24,6 +24,7 @@ from onward.api import simulate
 from onward.calibration.abc import (
     CalibrationError,
     NormalKernel,
+    OneModel,
     Posterior,
     UniformPrior,
     calibrate,
@@ -492,3 +493,13 @@ def test_normal_kernel_draws_pyabcs_proposals(n, dim):
     assert state_a[1].tolist() == state_b[1].tolist() and state_a[2:] == state_b[2:]
     assert len({round(float(x["p00"]), 12) for x in a}) > 300  # draws, not a constant
     assert fast.pdf(pd.Series(a[0])) == slow.pdf(pd.Series(a[0]))
+
+
+def test_one_model_prior_is_pyabcs_default():
+    import pyabc
+
+    fast, slow = OneModel("randint", 0, 1), pyabc.RV("randint", 0, 1)
+    for x in (0, np.int64(0), 1, -1, 0.5, np.int64(2)):
+        a, b = fast.pmf(x), slow.pmf(x)
+        assert a == b and type(a) is type(b), x
+    assert fast.copy().pmf(0) == 1.0

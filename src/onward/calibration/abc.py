@@ -181,6 +181,18 @@ class UniformPrior(pyabc.Distribution):
         return res
 
 
+class OneModel(pyabc.RV):
+    """pyabc's default prior over models for a single model, ``OneModel("randint", 0,
+    1)``, whose ``pmf(0)``, asked before every kernel draw is accepted, returns SciPy's
+    1.0 without SciPy's per-call overhead (anything else goes to SciPy)."""
+
+    def pmf(self, x: Any, *args: Any, **kwargs: Any) -> Any:
+        if (not args and not kwargs and self.name == "randint" and self.args == (0, 1)
+                and not self.kwargs and type(x) in (int, np.int64) and x == 0):
+            return np.float64(1.0)
+        return super().pmf(x, *args, **kwargs)
+
+
 class NormalKernel(pyabc.MultivariateNormalTransition):
     """pyabc's multivariate normal perturbation kernel, drawing the same proposals with
     less overhead per draw.
@@ -322,6 +334,7 @@ def calibrate(scenario: str | Path | Scenario, name: str, *, budget: int = 3000,
         return pyabc.ABCSMC(_Model(sc, targets, names), prior, _Distance(targets),
                             population_size=pop, sampler=sampler,
                             transitions=NormalKernel(scaling=KERNEL_SCALING),
+                            model_prior=OneModel("randint", 0, 1),
                             eps=pyabc.MedianEpsilon())
 
     db.parent.mkdir(parents=True, exist_ok=True)
