@@ -218,3 +218,37 @@ def test_random_scenarios_conserve(seed, values, inflow, rule):
     check_conservation(res)
     again = simulate(sc, seed=seed, overrides=values)
     assert np.array_equal(res.recorder.stock_p, again.recorder.stock_p)
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(1, 60), m=st.integers(0, 400), seed=st.integers(0, 2**32 - 1),
+       weighted=st.booleans())
+def test_network_csr_passes_equal_scipy(n, m, seed, weighted):
+    """The compiled CSR build (csr_01) and renumbering (permuted) give SciPy's canonical
+    matrices: duplicates once, sorted columns, the same index dtypes; a weighted matrix
+    (a plug-in generator's) is renumbered by SciPy with its weights kept."""
+    import scipy.sparse as sp
+
+    from onward.engine.network import csr_01, permuted
+
+    rng = np.random.default_rng(seed)
+    rows, cols = rng.integers(0, n, m), rng.integers(0, n, m)
+    ref = sp.csr_matrix((np.ones(m, np.int8), (rows, cols)), shape=(n, n))
+    ref.sum_duplicates()
+    ref.data[:] = 1
+    got = csr_01(rows, cols, n)
+    order = rng.permutation(n)
+    if weighted:
+        ref = sp.csr_matrix((rng.integers(1, 5, m).astype(np.float64), (rows, cols)),
+                            shape=(n, n))
+        ref.sum_duplicates()
+        got = ref
+    want = ref[order][:, order].tocsr()
+    want.sort_indices()
+    for a, b in ((ref, got), (want, permuted(got, order))):
+        assert a.shape == b.shape and a.dtype == b.dtype
+        assert a.indptr.dtype == b.indptr.dtype and a.indices.dtype == b.indices.dtype
+        assert np.array_equal(a.indptr, b.indptr)
+        assert np.array_equal(a.indices, b.indices)
+        assert np.array_equal(a.data, b.data)
+        assert b.has_sorted_indices

@@ -82,7 +82,7 @@ def permuted(adj: sp.csr_matrix, order: np.ndarray) -> sp.csr_matrix:
     if not a.has_canonical_format:
         a = a.copy()
         a.sum_duplicates()
-    if a.data.size and not (a.dtype == np.int8 and (a.data == 1).all()):
+    if not (a.dtype == np.int8 and (a.data == 1).all()):
         b = a[order][:, order].tocsr()
         b.sort_indices()
         return b
