@@ -139,6 +139,8 @@ class Engine:
         # household-major memory: the compiled stages read a household's D cells together
         self.ag.info_until = np.ascontiguousarray(self.ag.info_until)
         self.rec = Recorder(c.run_months, c.n_dest)
+        #: the brokers' rows, ascending (brokers are chosen once, in build_network)
+        self.broker_rows = np.flatnonzero(self.ag.broker).astype(np.int64)
         self.n = 0
         # fixed per household: the capability that sets earnings potential
         self.capability = (0.6 * self.ag.skill + 0.4 * self.ag.drive).astype(np.float32)
@@ -297,7 +299,7 @@ class Engine:
         cw = np.cumsum(w) / w.sum() if can_offer else w
         rng = self.rng(Stage.BROKERS)
         who, d = stages_numba.brokers(
-            rng, act, ag.broker, ag.state, ag.degree, self.adj.indptr, self.adj.indices,
+            rng, act, self.broker_rows, ag.state, ag.degree, self.adj.indptr, self.adj.indices,
             ag.push, ag.funds, g("brokers.fee", t), g("brokers.targeting", t), can_offer, cw)
         if who.size == 0:
             return

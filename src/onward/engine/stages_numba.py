@@ -555,11 +555,12 @@ def stock_changes(state, dest, prev_state, prev_dest, children, direct, born, n_
 
 
 @njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
-def brokers(rng, act, broker, state, degree, indptr, indices, push, funds, fee, targeting,
-            can_offer, cw):  # pragma: no cover - compiled
+def brokers(rng, act, broker_rows, state, degree, indptr, indices, push, funds, fee,
+            targeting, can_offer, cw):  # pragma: no cover - compiled
     """Brokers recruit among their contacts in the first country (the brokers stage).
 
-    Each active broker (arrived, not on a journey, with contacts) makes a Poisson(``act``)
+    ``broker_rows`` are the brokers' rows in ascending order (fixed for the run). Each
+    active broker (arrived, not on a journey, with contacts) makes a Poisson(``act``)
     number of contacts, each with a contact drawn at random; a contact in the first
     country is targeted with a logistic chance that grows with their push and their funds
     against the fee, and is offered a destination drawn from the cumulative weights ``cw``
@@ -570,11 +571,10 @@ def brokers(rng, act, broker, state, degree, indptr, indices, push, funds, fee, 
     than once; the last offer stands), and the destinations.
     """
     none = (np.empty(0, np.int64), np.empty(0, np.int64))
-    n = state.size
-    active = np.empty(n, np.int64)
+    active = np.empty(broker_rows.size, np.int64)
     na = 0
-    for r in range(n):
-        if broker[r] and state[r] != 0 and state[r] != 2 and degree[r] > 0:
+    for r in broker_rows:
+        if state[r] != 0 and state[r] != 2 and degree[r] > 0:
             active[na] = r
             na += 1
     if na == 0:
