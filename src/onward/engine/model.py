@@ -535,7 +535,7 @@ class Engine:
             # on a route graph the journey ends on reaching the destination's location
             done = self.transit.reached_dest
         else:
-            tr = np.flatnonzero(ag.state == TRANSIT)
+            tr = np.flatnonzero(ag.state[:self.n] == TRANSIT)
             done = tr[ag.due[tr] <= t]
         if done.size == 0:
             return
@@ -548,7 +548,7 @@ class Engine:
         ag, dp = self.ag, self.dp
         rng = self.rng(Stage.ASYLUM)
         due, granted, found = stages_numba.asylum_decisions(
-            rng, t, np.flatnonzero(ag.state == CLAIMANT), ag.due, ag.dest, ag.direct,
+            rng, t, np.flatnonzero(ag.state[:self.n] == CLAIMANT), ag.due, ag.dest, ag.direct,
             ag.concealed, ag.state, dp("checks_prior_nationality", t), dp("detection", t),
             dp("recognition_rate", t))
         if due.size:
@@ -561,7 +561,7 @@ class Engine:
             self._learn_success(d, granted, t)
             self._after_refusal(ref, t, rng)
         # irregular migrants removed to the first country
-        irr = np.flatnonzero((ag.state == IRREGULAR) & ~ag.direct)
+        irr = np.flatnonzero((ag.state[:self.n] == IRREGULAR) & ~ag.direct[:self.n])
         if irr.size:
             out = stages_numba.removals(rng, irr, ag.dest, dp("removal_rate", t))
             self.rec.flow(t, "removals", ag, out)
@@ -605,7 +605,7 @@ class Engine:
         """Language, work, friction and identity for everyone at a destination (one
         compiled pass, :func:`stages_numba.destination_life`)."""
         ag, g = self.ag, self.g
-        i = np.flatnonzero(ag.state >= CLAIMANT)
+        i = np.flatnonzero(ag.state[:self.n] >= CLAIMANT)
         if i.size == 0:
             return
         protect = np.minimum(np.log1p(self.community) / np.log1p(COMMUNITY_SATURATION), 1.0)
@@ -655,7 +655,7 @@ class Engine:
         if st.size:
             ag.aspiration[st] = self._aspiration_of(st, t)
         self.rec.profile("stayers", self._profile_values(st, t))
-        at = np.flatnonzero(ag.state >= CLAIMANT)
+        at = np.flatnonzero(ag.state[:self.n] >= CLAIMANT)
         for k, code in enumerate(c.destinations):
             w = at[ag.dest[at] == k]
             if w.size == 0:
@@ -713,7 +713,9 @@ class Engine:
         self.fc = np.flatnonzero(self.fc_mask)
         self._timed("births", self.births, t)
         self._timed("integration", self.integration, t)
-        self.abroad = np.flatnonzero(ag.state >= CLAIMANT)
+        # rows from self.n on have not arrived: they are pending until then, so every scan
+        # for a state other than pending reads the prefix [:self.n]
+        self.abroad = np.flatnonzero(ag.state[:self.n] >= CLAIMANT)
         w = (1 + ag.children[self.abroad]).astype(np.float64)
         self.community = np.bincount(ag.dest[self.abroad].astype(np.int64), weights=w,
                                      minlength=self.c.n_dest)
@@ -727,7 +729,7 @@ class Engine:
         if self.profiles and (self.c.month_of(t) == 12 or t == self.c.run_months - 1):
             self.fc = np.flatnonzero(ag.state[:self.n] == FIRST)
             self._year_end(t)
-        self.rec.end_of_month(t, ag, prev, prev_dest, self.born)
+        self.rec.end_of_month(t, ag, prev, prev_dest, self.born, self.n)
         if self.transit is not None:
             self.transit.end_of_month(t, ag, self.rec)
         self._check(t)

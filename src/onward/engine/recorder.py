@@ -104,13 +104,14 @@ class Recorder:
                                 np.asarray(idx, np.int64), ag.dest, ag.direct, ag.children)
 
     def end_of_month(self, t: int, ag: Agents, prev_state: np.ndarray, prev_dest: np.ndarray,
-                     born: np.ndarray) -> None:
+                     born: np.ndarray, n: int | None = None) -> None:
         """Stocks and transitions at the end of month ``t``.
 
         Stocks are carried over from the previous month and updated from the few households
         whose state or destination changed, or who had a child (``born``), this month;
         ``recount`` gives the same numbers from all rows. Month 0 starts from a count of
-        every row as it started the month.
+        every row as it started the month. Rows from ``n`` on (not arrived, so unchanged)
+        are not visited.
         """
         S = N_STATES
         if t > 0:
@@ -126,9 +127,11 @@ class Recorder:
         # whose state changed, and those who stayed fill the diagonal
         th = np.zeros((S, S), np.int64)
         tp = np.zeros((S, S), np.int64)
+        m = ag.state.size if n is None else n
         self.changed, delta = stages_numba.stock_changes(
-            ag.state, ag.dest, prev_state, prev_dest, ag.children, ag.direct,
-            np.asarray(born, np.int64), self.n_dest, self.stock_h[t], self.stock_p[t], th, tp)
+            ag.state[:m], ag.dest[:m], prev_state[:m], prev_dest[:m], ag.children[:m],
+            ag.direct[:m], np.asarray(born, np.int64), self.n_dest, self.stock_h[t],
+            self.stock_p[t], th, tp)
         self.onward_abroad_p[t] = abroad + delta
         np.fill_diagonal(th, self.stock_h[t].sum(axis=1) - th.sum(axis=0))
         np.fill_diagonal(tp, self.stock_p[t].sum(axis=1) - tp.sum(axis=0))
