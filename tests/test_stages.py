@@ -450,3 +450,23 @@ def test_nonfinite_check_finds_each_kind(bad):
         y = x.copy()
         y[where] = bad
         assert stages_numba.nonfinite(y.view(np.int32))
+
+
+def test_compiled_decision_schedule_equals_numpys_geometric():
+    """stages_numba.schedule_decisions against Engine's NumPy expression
+    (``t + rng.geometric(1 / max(months[dest], 1))``): the same months, and the stream
+    left where NumPy leaves it; processing times below a month, at a third (where NumPy
+    switches algorithm) and long ones included."""
+    rng0 = np.random.default_rng(7)
+    months = np.array([0.5, 1.0, 3.0, 2.9999999999999996, 6.0, 12.0, 24.0, 100.0])
+    dest = rng0.integers(0, months.size, 5000).astype(np.int8)
+    who = np.sort(rng0.choice(dest.size, 3000, replace=False)).astype(np.int64)
+    a, b = np.random.default_rng(11), np.random.default_rng(11)
+    due_a = np.zeros(dest.size, np.int32)
+    due_b = np.zeros(dest.size, np.int32)
+    stages_numba.schedule_decisions(a, who, 40, dest, months, due_a)
+    pm = np.maximum(months[dest[who]], 1.0)
+    due_b[who] = 40 + b.geometric(1.0 / pm).astype(np.int32)
+    assert np.array_equal(due_a, due_b)
+    assert a.random() == b.random()
+    assert np.unique(due_a[who]).size > 50

@@ -517,8 +517,15 @@ class Engine:
         return np.setdiff1d(who, movers)
 
     def _schedule_decision(self, who: np.ndarray, t: int, rng: np.random.Generator) -> None:
-        pm = np.maximum(self.dp("processing_months", t)[self.ag.dest[who]], 1.0)
-        self.ag.due[who] = t + rng.geometric(1.0 / pm).astype(np.int32)
+        """The month of the first decision of claimants ``who``: a geometric wait with the
+        destination's mean processing time (at least a month)."""
+        months = np.asarray(self.dp("processing_months", t), np.float64)
+        if np.isnan(months).any():  # NumPy's error, naming the bad p
+            pm = np.maximum(months[self.ag.dest[who]], 1.0)
+            self.ag.due[who] = t + rng.geometric(1.0 / pm).astype(np.int32)
+            return
+        stages_numba.schedule_decisions(rng, np.asarray(who, np.int64), t, self.ag.dest,
+                                        months, self.ag.due)
 
     def _lodge(self, who: np.ndarray, t: int) -> None:
         """Count claims: a first claim at a destination, or a repeat claim there."""

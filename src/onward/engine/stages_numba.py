@@ -871,3 +871,14 @@ def permute_csr(indptr, indices, order):  # pragma: no cover - compiled
             x += 1
     _sort_rows(new_ptr, new_idx)
     return new_ptr, new_idx
+
+
+@njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
+def schedule_decisions(rng, who, t, dest, months, due):  # pragma: no cover - compiled
+    """``due[who] = t + geometric(1 / max(months[dest[who]], 1))``, one draw per claimant
+    in the order of ``who``: NumPy's ``rng.geometric`` with an array of p draws each
+    element with the scalar algorithm, as Numba's does (the same numbers)."""
+    for k in range(who.size):
+        r = who[k]
+        pm = _max(months[dest[r]], 1.0)
+        due[r] = np.int32(t + np.int32(rng.geometric(1.0 / pm)))
