@@ -467,7 +467,7 @@ def test_uniform_prior_density_is_scipys_number_for_number():
     assert np.isnan(f0.pdf(par)) and np.isnan(s0.pdf(par))
 
 
-@pytest.mark.parametrize("n, dim", [(1, 3), (40, 16), (300, 5)])
+@pytest.mark.parametrize("n, dim", [(1, 1), (1, 3), (40, 16), (300, 5)])
 def test_normal_kernel_draws_pyabcs_proposals(n, dim):
     """NormalKernel.rvs_single against pyabc's MultivariateNormalTransition: from the same
     state of NumPy's global generator, the same proposals, number for number, and the
