@@ -241,6 +241,37 @@ RULE_PLANNED_BEHAVIOUR = 1
 RULE_CHOOSE_ONLY = -1
 
 
+@njit(nogil=True, cache=True, inline="always", error_model="numpy")
+def _rule_aspiration(rule, b, pv, cv, push_j, funds_j, skill_j, nr,
+                     rp):  # pragma: no cover - compiled
+    """A built-in rule's aspiration of one household (the rules' NumPy expressions in
+    :mod:`onward.rules.decision`): ``b`` holds the destinations it may reach as bits (0:
+    none, so no pull and no cheapest journey), ``pv``/``cv`` their pull and cost, ``nr``
+    its norm (planned behaviour), ``rp`` the parameters as :func:`decide` reads them."""
+    D = pv.size
+    best = -np.inf
+    for d in range(D):
+        if (b >> np.uint64(d)) & np.uint64(1) != 0:
+            best = _max(best, pv[d])
+    if not np.isfinite(best):
+        best = 0.0
+    if rule == RULE_ASPIRATIONS_CAPABILITIES:
+        x = rp[0] + push_j + best
+    else:
+        cheap = np.inf
+        for d in range(D):
+            if (b >> np.uint64(d)) & np.uint64(1) != 0:
+                cheap = _min(cheap, cv[d])
+        control = 0.0
+        if np.isfinite(cheap):
+            control = _min(_max(funds_j / _max(cheap, 1e-6), 0.0), 2.0)
+        control = control + skill_j
+        attitude = push_j + best
+        x = rp[5] + rp[6] * attitude + rp[7] * nr * 10.0 + rp[8] * control
+    x = _min(_max(x, -40.0), 40.0)
+    return 1.0 / (1.0 + np.exp(-x))
+
+
 @njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
 def decide(rng, rule, i, t, info_until, info_any, open_, travel, fee, offer_until,
            offer_dest, skill, funds, min_skill, cheapest, information_gating,
@@ -271,7 +302,7 @@ def decide(rng, rule, i, t, info_until, info_any, open_, travel, fee, offer_unti
         dest)
     choose_only = rule == RULE_CHOOSE_ONLY
     u = rng.random(k if choose_only else 2 * k)
-    intercept, base_hazard, uptake, scale, cost_sens = rp[0], rp[1], rp[2], rp[3], rp[4]
+    base_hazard, uptake, scale, cost_sens = rp[1], rp[2], rp[3], rp[4]
     asp = np.empty(k, np.float64)
     mrows = np.empty(k, np.int64)
     mdest = np.empty(k, np.int8)
@@ -303,27 +334,9 @@ def decide(rng, rule, i, t, info_until, info_any, open_, travel, fee, offer_unti
             via = False
             uc = u[q]
         else:
-            best = -np.inf
-            for d in range(D):
-                if (b >> np.uint64(d)) & np.uint64(1) != 0:
-                    best = _max(best, pv[d])
-            if not np.isfinite(best):
-                best = 0.0
-            if rule == RULE_ASPIRATIONS_CAPABILITIES:
-                x = intercept + float(push[j]) + best
-            else:
-                cheap = np.inf
-                for d in range(D):
-                    if (b >> np.uint64(d)) & np.uint64(1) != 0:
-                        cheap = _min(cheap, cv[d])
-                control = 0.0
-                if np.isfinite(cheap):
-                    control = _min(_max(fj / _max(cheap, 1e-6), 0.0), 2.0)
-                control = control + float(skill[j])
-                attitude = float(push[j]) + best
-                x = (rp[5] + rp[6] * attitude + rp[7] * norm[r] * 10.0 + rp[8] * control)
-            x = _min(_max(x, -40.0), 40.0)
-            a = 1.0 / (1.0 + np.exp(-x))
+            nr = norm[r] if rule == RULE_PLANNED_BEHAVIOUR else 0.0
+            a = _rule_aspiration(rule, b, pv, cv, float(push[j]), fj, float(skill[j]), nr,
+                                 rp)
             h = base_hazard * a if capable[q] else 0.0
             via = offer and capable[q] and (b >> np.uint64(od)) & np.uint64(1) != 0
             if via:
@@ -379,44 +392,24 @@ def aspirations(rule, i, t, info_until, info_any, open_, travel, fee, offer_unti
         funds, min_skill, cheapest, information_gating, capability_gating, exclude_current,
         dest)
     out = np.empty(i.size, np.float64)
-    passed = np.zeros(i.size, np.bool_)
-    bit_of = np.zeros(i.size, np.uint64)
+    bit_of = np.zeros(i.size, np.uint64)  # 0 for those who do not pass
     for q in range(k):
-        passed[rows[q]] = True
         bit_of[rows[q]] = bits[q]
     pv = np.empty(D, np.float64)
     cv = np.empty(D, np.float64)
     for r in range(i.size):
         j = i[r]
-        best = 0.0
-        cheap = np.inf
+        b = bit_of[r]
         nr = 0.0
-        if passed[r]:
+        if b != 0:
             od = offer_dest[j]
             offer = offer_until[j] >= t and od >= 0
             _row_pull_cost(j, od, offer, travel, fee, children, socdem, optimism, success,
                            base, school, w_socdem, w_recognition, pv, cv)
-            b = bit_of[r]
-            best = -np.inf
-            for d in range(D):
-                if (b >> np.uint64(d)) & np.uint64(1) != 0:
-                    best = _max(best, pv[d])
-                    cheap = _min(cheap, cv[d])
-            if not np.isfinite(best):
-                best = 0.0
             if rule == RULE_PLANNED_BEHAVIOUR:
                 nr = norm[r]
-        if rule == RULE_ASPIRATIONS_CAPABILITIES:
-            x = rp[0] + float(push[j]) + best
-        else:
-            control = 0.0
-            if np.isfinite(cheap):
-                control = _min(_max(float(funds[j]) / _max(cheap, 1e-6), 0.0), 2.0)
-            control = control + float(skill[j])
-            attitude = float(push[j]) + best
-            x = rp[5] + rp[6] * attitude + rp[7] * nr * 10.0 + rp[8] * control
-        x = _min(_max(x, -40.0), 40.0)
-        out[r] = 1.0 / (1.0 + np.exp(-x))
+        out[r] = _rule_aspiration(rule, b, pv, cv, float(push[j]), float(funds[j]),
+                                  float(skill[j]), nr, rp)
     return out
 
 
