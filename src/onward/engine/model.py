@@ -273,15 +273,16 @@ class Engine:
         rng = self.rng(Stage.INFORMATION)
         # diaspora contacts pass news of where they are
         rows, dests = stages_numba.diaspora(
-            rng, self.abroad[~ag.direct[self.abroad]], self.adj.indptr, self.adj.indices,
+            self.rng.handle(rng), self.abroad[~ag.direct[self.abroad]], self.adj.indptr,
+            self.adj.indices,
             ag.state, ag.dest, self.g("network.diaspora_share", t))
         self._refresh_info(rows, dests, t, rng)
         # informed residents tell one contact about the destination they know best
         if self.fc.size == 0:
             return
-        rows, dests = stages_numba.peers(rng, self.fc, self.g("network.peer_share", t), t,
-                                         ag.info_until, ag.degree, self.adj.indptr,
-                                         self.adj.indices)
+        rows, dests = stages_numba.peers(self.rng.handle(rng), self.fc,
+                                         self.g("network.peer_share", t), t, ag.info_until,
+                                         ag.degree, self.adj.indptr, self.adj.indices)
         self._refresh_info(rows, dests, t, rng)
 
     def brokers(self, t: int) -> None:
@@ -299,8 +300,9 @@ class Engine:
         cw = np.cumsum(w) / w.sum() if can_offer else w
         rng = self.rng(Stage.BROKERS)
         who, d = stages_numba.brokers(
-            rng, act, self.broker_rows, ag.state, ag.degree, self.adj.indptr, self.adj.indices,
-            ag.push, ag.funds, g("brokers.fee", t), g("brokers.targeting", t), can_offer, cw)
+            self.rng.handle(rng), act, self.broker_rows, ag.state, ag.degree, self.adj.indptr,
+            self.adj.indices, ag.push, ag.funds, g("brokers.fee", t), g("brokers.targeting", t),
+            can_offer, cw)
         if who.size == 0:
             return
         self._refresh_info(who, d, t, rng)
@@ -447,7 +449,7 @@ class Engine:
         if rule == stages_numba.RULE_PLANNED_BEHAVIOUR:
             norm = self._norm(i)
         rows, asp, mrows, dest, via, cost = stages_numba.decide(
-            rng, rule, *self._gate_args(i, t, exclude_current), ag.push, norm,
+            self.rng.handle(rng), rule, *self._gate_args(i, t, exclude_current), ag.push, norm,
             self._rule_params(t))
         movers = i[rows[mrows]]
         if rule != stages_numba.RULE_CHOOSE_ONLY:
@@ -524,8 +526,8 @@ class Engine:
             pm = np.maximum(months[self.ag.dest[who]], 1.0)
             self.ag.due[who] = t + rng.geometric(1.0 / pm).astype(np.int32)
             return
-        stages_numba.schedule_decisions(rng, np.asarray(who, np.int64), t, self.ag.dest,
-                                        months, self.ag.due)
+        stages_numba.schedule_decisions(self.rng.handle(rng), np.asarray(who, np.int64), t,
+                                        self.ag.dest, months, self.ag.due)
 
     def _lodge(self, who: np.ndarray, t: int) -> None:
         """Count claims: a first claim at a destination, or a repeat claim there."""
@@ -555,9 +557,9 @@ class Engine:
         ag, dp = self.ag, self.dp
         rng = self.rng(Stage.ASYLUM)
         due, granted, found = stages_numba.asylum_decisions(
-            rng, t, np.flatnonzero(ag.state[:self.n] == CLAIMANT), ag.due, ag.dest, ag.direct,
-            ag.concealed, ag.state, dp("checks_prior_nationality", t), dp("detection", t),
-            dp("recognition_rate", t))
+            self.rng.handle(rng), t, np.flatnonzero(ag.state[:self.n] == CLAIMANT), ag.due,
+            ag.dest, ag.direct, ag.concealed, ag.state, dp("checks_prior_nationality", t),
+            dp("detection", t), dp("recognition_rate", t))
         if due.size:
             d = ag.dest[due].astype(np.int64)
             rec_ = due[granted]
@@ -570,7 +572,8 @@ class Engine:
         # irregular migrants removed to the first country
         irr = np.flatnonzero((ag.state[:self.n] == IRREGULAR) & ~ag.direct[:self.n])
         if irr.size:
-            out = stages_numba.removals(rng, irr, ag.dest, dp("removal_rate", t))
+            out = stages_numba.removals(self.rng.handle(rng), irr, ag.dest,
+                                        dp("removal_rate", t))
             self.rec.flow(t, "removals", ag, out)
             self._return(out)
 
@@ -623,8 +626,8 @@ class Engine:
                       g("destination_life.coethnic_employment", t),
                       g("destination_life.friction_rate", t)])
         stages_numba.destination_life(
-            self.rng(Stage.DESTINATION), i, ag.state, ag.dest, ag.children, ag.lang_adult,
-            ag.lang_child, ag.dest_employed, ag.coethnic, ag.friction, ag.identity,
+            self.rng.handle(self.rng(Stage.DESTINATION)), i, ag.state, ag.dest, ag.children,
+            ag.lang_adult, ag.lang_child, ag.dest_employed, ag.coethnic, ag.friction, ag.identity,
             np.ascontiguousarray(self.dp("competition", t), np.float64),
             np.asarray(loss, np.float64), p)
 

@@ -17,6 +17,7 @@ True
 
 from __future__ import annotations
 
+import ctypes
 from enum import IntEnum
 
 import numpy as np
@@ -47,6 +48,21 @@ def stream(seed: int, stage: int, month: int = 0) -> np.random.Generator:
     return np.random.Generator(np.random.Philox(key=key))
 
 
+def generator_handle(g: np.random.Generator) -> tuple[int, int, int, int]:
+    """The addresses a compiled stage draws through: ``g``'s bit-generator state and its
+    ``next_uint64``, ``next_uint32`` and ``next_double`` functions
+    (:func:`onward.engine.stages_numba.as_generator` turns them back into a generator).
+    Numba unboxes a tuple of ints ~15x faster than a ``Generator``, and the draws are the
+    same numbers from the same state. Valid only while ``g`` lives: keep ``g``."""
+    c = g.bit_generator.ctypes
+
+    def address(f: object) -> int:
+        return int(ctypes.cast(f, ctypes.c_void_p).value or 0)
+
+    return (int(c.state_address), address(c.next_uint64), address(c.next_uint32),
+            address(c.next_double))
+
+
 class Streams:
     """One generator per stage for a whole run (SFC64, about 3x faster than Philox).
 
@@ -59,6 +75,8 @@ class Streams:
     def __init__(self, seed: int):
         self.seed = int(seed) & (2**64 - 1)
         self._gens: dict[int, np.random.Generator] = {}
+        # id -> (generator, handle): holding the generator keeps its id and addresses valid
+        self._handles: dict[int, tuple[np.random.Generator, tuple[int, int, int, int]]] = {}
 
     def __call__(self, stage: int) -> np.random.Generator:
         g = self._gens.get(stage)
@@ -66,3 +84,11 @@ class Streams:
             ss = np.random.SeedSequence([self.seed & 0xFFFFFFFF, self.seed >> 32, int(stage)])
             g = self._gens[stage] = np.random.Generator(np.random.SFC64(ss))
         return g
+
+    def handle(self, g: np.random.Generator) -> tuple[int, int, int, int]:
+        """:func:`generator_handle` of ``g`` (a stream of this run, or any generator, which
+        this object then keeps alive), computed once."""
+        h = self._handles.get(id(g))
+        if h is None:
+            h = self._handles[id(g)] = (g, generator_handle(g))
+        return h[1]
