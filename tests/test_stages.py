@@ -51,6 +51,8 @@ def assert_same(a: Engine, b: Engine) -> None:
     assert np.array_equal(a.success, b.success)
     assert np.array_equal(a.rec.flow_h, b.rec.flow_h)
     assert np.array_equal(a.rec.flow_p, b.rec.flow_p)
+    assert np.array_equal(a.rec.births, b.rec.births)
+    assert np.array_equal(getattr(a, "born", None), getattr(b, "born", None))
     # both consumed the same numbers: the next draws of every stream agree
     for stage in Stage:
         assert a.rng(stage).random() == b.rng(stage).random(), f"stream {stage.name}"
@@ -236,7 +238,11 @@ def np_asylum(e, t):
         e.rec.flow(t, "recognised", ag, rec_)
         e.rec.flow(t, "refused", ag, ref)
         e.rec.flow(t, "refused_prior_nationality", ag, due[found])
-        e._learn_success(d, granted, t)
+        n_dec = np.bincount(d, minlength=e.c.n_dest)
+        n_rec = np.bincount(d[granted], minlength=e.c.n_dest)
+        m = e.g("brokers.success_memory", t)
+        has = n_dec > 0
+        e.success[has] = m * e.success[has] + (1 - m) * n_rec[has] / n_dec[has]
         e._after_refusal(ref, t, rng)
     irr = np.flatnonzero((ag.state == State.IRREGULAR) & ~ag.direct)
     if irr.size:
@@ -277,6 +283,19 @@ def np_destination_life(e, t):
     ag.identity[i] = np.where(kids, ag.identity[i] * (1 - loss), ag.identity[i])
 
 
+def np_births(e, t):
+    ag, n = e.ag, e.n
+    age = ag.age0[:n] + t / 12.0
+    can = e.fc_mask & ag.female[:n] & (age >= 18) & (age <= 40)
+    rng = e.rng(Stage.BIRTHS)
+    born = np.flatnonzero(can & (rng.random(n) < e.g("population.birth_rate", t)))
+    if born.size == 0:
+        return
+    ag.children[born] += 1
+    e.born = born
+    e.rec.births[t] += np.bincount(e.prev[born], minlength=e.rec.births.shape[1])
+
+
 # --- the tests ----------------------------------------------------------------------------
 MONTHS = (30, 110, 160)  # 2001-07, 2008-03, 2012-05 (after the UK's checks began)
 
@@ -286,8 +305,8 @@ def mid_run(request):
     return engine_at(request.param), request.param
 
 
-@pytest.mark.parametrize("stage", ["integration", "information", "brokers", "asylum",
-                                   "destination_life"])
+@pytest.mark.parametrize("stage", ["births", "integration", "information", "brokers",
+                                   "asylum", "destination_life"])
 def test_compiled_stage_equals_numpy(mid_run, stage):
     e, t = mid_run
     a, b = copy.deepcopy(e), copy.deepcopy(e)

@@ -151,6 +151,8 @@ class Engine:
                                                    * d["detection"][0])
         self.community = np.zeros(c.n_dest)
         self.stage_seconds: dict[str, float] = {}
+        self._month_terms_t = -1  # the month _month_terms_v holds
+        self._month_terms_v: tuple = ()
         #: check the agent columns after every stage (slower; used to diagnose a NaN)
         self.check_stages = False
         #: record the profiles of movers and stayers and life at destinations; they feed
@@ -214,7 +216,8 @@ class Engine:
 
     def arrivals(self, t: int) -> None:
         ag = self.ag
-        end = int(np.searchsorted(self.schedule, t, side="right"))
+        # t in the schedule's dtype: another dtype would make NumPy copy the whole column
+        end = int(np.searchsorted(self.schedule, self.schedule.dtype.type(t), side="right"))
         new = np.arange(self.n, end)
         self.n = end
         tr = self.transit
@@ -238,10 +241,12 @@ class Engine:
 
     def births(self, t: int) -> None:
         ag, n = self.ag, self.n
-        age = ag.age0[:n] + t / 12.0
-        can = self.fc_mask & ag.female[:n] & (age >= 18) & (age <= 40)
         rng = self.rng(Stage.BIRTHS)
-        born = np.flatnonzero(can & (rng.random(n) < self.g("population.birth_rate", t)))
+        # women 18-40 in the first country, each with the month's birth rate (one compiled
+        # pass; NumPy: flatnonzero(fc_mask & female & (18 <= age0 + t / 12 <= 40)
+        # & (rng.random(n) < rate)))
+        born = stages_numba.births(self.rng.handle(rng), n, self.fc_mask, ag.female,
+                                   ag.age0, t, self.g("population.birth_rate", t))
         if born.size == 0:
             return
         ag.children[born] += 1
@@ -335,30 +340,50 @@ class Engine:
         """The arguments the compiled gates and pull read (:func:`stages_numba.gates_pull`,
         and the first ones of :func:`stages_numba.decide`), for candidates ``i`` in month
         ``t``."""
-        ag, c, p, dp = self.ag, self.c, self._month_params[t], self.dp
-        open_ = dp("open", t) > 0.5
-        travel = dp("travel_cost", t)
-        cheapest = float(travel[open_].min()) if open_.any() else np.inf
-        base, school, socdem = self._pull_terms(t)
-        return (np.asarray(i, np.int64), t, ag.info_until, ag.info_any, open_,
-                np.ascontiguousarray(travel, np.float64), float(p["brokers.fee"]),
-                ag.offer_until, ag.offer_dest, ag.skill, ag.funds,
+        ag, c, p = self.ag, self.c, self._month_params[t]
+        open_, travel, cheapest, _, school, socdem, _ = self._month_terms(t)
+        base, _, _ = self._pull_terms(t)
+        return (np.asarray(i, np.int64), t, ag.info_until, ag.info_any, open_, travel,
+                float(p["brokers.fee"]), ag.offer_until, ag.offer_dest, ag.skill, ag.funds,
                 float(p["capability.min_skill"]), cheapest, c.information_gating,
                 c.capability_gating, exclude_current, ag.dest, ag.socdem, ag.children,
                 ag.optimism, np.asarray(self.success, np.float64),
-                np.asarray(base, np.float64), np.asarray(school, np.float64),
-                np.asarray(socdem, np.float64), float(p["aspiration.w_recognition"]))
+                np.asarray(base, np.float64), school, socdem,
+                float(p["aspiration.w_recognition"]))
+
+    def _month_terms(self, t: int) -> tuple:
+        """What the gates, the pull and the rules read that stays fixed within month
+        ``t`` (computed once a month): open destinations, travel costs, the cheapest open
+        one, the pull's welfare and protection terms, its schooling and social-democratic
+        terms, and the rules' parameters (:meth:`_rule_params`)."""
+        if self._month_terms_t == t:
+            return self._month_terms_v
+        p, dp = self._month_params[t], self.dp
+        open_ = dp("open", t) > 0.5
+        travel = np.ascontiguousarray(dp("travel_cost", t), np.float64)
+        cheapest = float(travel[open_].min()) if open_.any() else np.inf
+        fixed = (p["aspiration.w_welfare"] * dp("welfare", t)
+                 + p["aspiration.w_protection"] * dp("social_protection", t))
+        school = np.asarray(p["aspiration.w_schooling"] * dp("schooling", t), np.float64)
+        socdem = np.asarray(p["aspiration.w_socdem"] * dp("social_democratic", t), np.float64)
+        rule = np.array([p["aspiration.intercept"], p["decision.base_hazard"],
+                         p["brokers.uptake"], p["decision.choice_scale"],
+                         p["decision.cost_sensitivity"], p["decision.tpb_intercept"],
+                         p["decision.tpb_w_attitude"], p["decision.tpb_w_norm"],
+                         p["decision.tpb_w_control"]])
+        self._month_terms_t = t
+        self._month_terms_v = (open_, travel, cheapest, fixed, school, socdem, rule)
+        return self._month_terms_v
 
     def _pull_terms(self, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The destination terms of the pull this month: for everyone, for a household
         with children, and per unit of social-democratic taste."""
-        p, dp = self._month_params[t], self.dp
-        base = (p["aspiration.w_welfare"] * dp("welfare", t)
-                + p["aspiration.w_protection"] * dp("social_protection", t)
-                + p["aspiration.w_recognition"] * np.clip(self.success, 0, 1)
+        p = self._month_params[t]
+        _, _, _, fixed, school, socdem, _ = self._month_terms(t)
+        # (welfare + protection) + recognition + community, in this order
+        base = (fixed
+                + p["aspiration.w_recognition"] * np.minimum(np.maximum(self.success, 0.0), 1.0)
                 + p["aspiration.w_community"] * np.log1p(self.community))
-        school = p["aspiration.w_schooling"] * dp("schooling", t)
-        socdem = p["aspiration.w_socdem"] * dp("social_democratic", t)
         return base, school, socdem
 
     def _context(self, i: np.ndarray, t: int, allowed: np.ndarray, capable: np.ndarray,
@@ -459,12 +484,7 @@ class Engine:
     def _rule_params(self, t: int) -> np.ndarray:
         """The built-in rules' and the choice's parameters in month ``t``, in the order
         :func:`stages_numba.decide` reads them."""
-        p = self._month_params[t]
-        return np.array([p["aspiration.intercept"], p["decision.base_hazard"],
-                         p["brokers.uptake"], p["decision.choice_scale"],
-                         p["decision.cost_sensitivity"], p["decision.tpb_intercept"],
-                         p["decision.tpb_w_attitude"], p["decision.tpb_w_norm"],
-                         p["decision.tpb_w_control"]])
+        return self._month_terms(t)[6]
 
     def _norm(self, i: np.ndarray) -> np.ndarray:
         """Share of the contacts of households ``i`` who have moved on (or come back)."""
@@ -498,10 +518,10 @@ class Engine:
         out[rest] = self.rule.aspiration(ctx0)
         return out
 
-    def _remigrate(self, who: np.ndarray, t: int, rng: np.random.Generator) -> np.ndarray:
-        """Move ``who`` on to another destination they may choose; return who stayed."""
+    def _remigrate(self, who: np.ndarray, t: int, rng: np.random.Generator) -> None:
+        """Move ``who`` on to another destination they may choose (the others stay)."""
         if who.size == 0:
-            return who
+            return
         ag = self.ag
         if self._rule_code is None:
             rows, allowed, capable, cost, pull = self._gates(who, t, exclude_current=True)
@@ -516,7 +536,6 @@ class Engine:
         ag.via_broker[movers] = False
         self._depart(movers, dest, cost, t, rng)
         self.rec.flow(t, "remigrations", ag, movers)
-        return np.setdiff1d(who, movers)
 
     def _schedule_decision(self, who: np.ndarray, t: int, rng: np.random.Generator) -> None:
         """The month of the first decision of claimants ``who``: a geometric wait with the
@@ -580,11 +599,10 @@ class Engine:
     def _learn_success(self, d: np.ndarray, granted: np.ndarray, t: int) -> None:
         """Perceived success follows this month's decisions (at destinations ``d``), with
         a lag."""
-        n_dec = np.bincount(d, minlength=self.c.n_dest)
-        n_rec = np.bincount(d[granted], minlength=self.c.n_dest)
-        m = self.g("brokers.success_memory", t)
-        has = n_dec > 0
-        self.success[has] = m * self.success[has] + (1 - m) * n_rec[has] / n_dec[has]
+        # one compiled pass; NumPy: has = n_decided > 0; success[has] = m * success[has]
+        # + (1 - m) * n_granted[has] / n_decided[has]
+        stages_numba.learn_success(self.success, np.asarray(d, np.int64), granted,
+                                   self.g("brokers.success_memory", t))
 
     def _return(self, who: np.ndarray) -> None:
         ag = self.ag

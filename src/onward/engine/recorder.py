@@ -124,7 +124,7 @@ class Recorder:
             self.stock_h[0], self.stock_p[0], abroad = self._count(prev_state, prev_dest,
                                                                    children, ag.direct)
         # one compiled pass moves the households that changed; the transitions count those
-        # whose state changed, and those who stayed fill the diagonal
+        # whose state changed, and those who stayed (the diagonal)
         th = np.zeros((S, S), np.int64)
         tp = np.zeros((S, S), np.int64)
         m = ag.state.size if n is None else n
@@ -133,8 +133,6 @@ class Recorder:
             ag.direct[:m], np.asarray(born, np.int64), self.n_dest, self.stock_h[t],
             self.stock_p[t], th, tp)
         self.onward_abroad_p[t] = abroad + delta
-        np.fill_diagonal(th, self.stock_h[t].sum(axis=1) - th.sum(axis=0))
-        np.fill_diagonal(tp, self.stock_p[t].sum(axis=1) - tp.sum(axis=0))
         self.trans_h[t] = th
         self.trans_p[t] = tp
 

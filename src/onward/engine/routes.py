@@ -581,11 +581,10 @@ class Transit:
         """Households ``rows`` that reached the end of their routes ``p`` this month."""
         rg = self.rg
         onward = self.offset[rows] > 0
-        broker = np.where(onward, ag.via_broker[rows], rg.path_broker[p])
-        kind = onward.view(np.int8)
-        for j, w in enumerate((None, self.persons[rows], t + 1.0 - self.start[rows], broker,
-                               rg.path_cost[p])):
-            rec.journeys[t, :, j] += np.bincount(kind, weights=w, minlength=2)
+        # households, persons, months on the way, broker-arranged, cost (JOURNEY_SUMS)
+        stages_numba.journey_sums(rec.journeys[t], np.asarray(rows, np.int64), onward,
+                                  np.asarray(p, np.int64), t + 1.0, self.persons, self.start,
+                                  ag.via_broker, rg.path_broker, rg.path_cost)
         self.step[rows] = -1
         self.reached_first = rows[~onward]
         self.reached_dest = rows[onward]

@@ -556,9 +556,10 @@ def stock_changes(state, dest, prev_state, prev_dest, children, direct, born, n_
     ``stock_h``/``stock_p`` ((S, D + 1), households and persons) come in as last month's and
     leave as this month's; the households whose state or destination changed, or who had a
     child (``born``, sorted), move from their start-of-month cell to their current one.
-    ``trans_h``/``trans_p`` ((S, S), zeroed) get the off-diagonal transitions. Returns
-    ``(changed, abroad_delta)``: the rows whose state or destination changed, and the
-    change in persons abroad after an onward move.
+    ``trans_h``/``trans_p`` ((S, S), zeroed) get the transitions: off the diagonal those
+    who changed state, on it those who stayed (this month's stock of the state less those
+    who came into it). Returns ``(changed, abroad_delta)``: the rows whose state or
+    destination changed, and the change in persons abroad after an onward move.
     """
     n = state.size
     changed = np.empty(n, np.int64)
@@ -595,6 +596,15 @@ def stock_changes(state, dest, prev_state, prev_dest, children, direct, born, n_
             if s != ps:
                 trans_h[ps, s] += 1
                 trans_p[ps, s] += now
+    S = trans_h.shape[0]
+    for s2 in range(S):
+        came_h = np.int64(0)
+        came_p = np.int64(0)
+        for s1 in range(S):
+            came_h += trans_h[s1, s2]
+            came_p += trans_p[s1, s2]
+        trans_h[s2, s2] = stock_h[s2].sum() - came_h
+        trans_p[s2, s2] = stock_p[s2].sum() - came_p
     return changed[:nc].copy(), delta
 
 
@@ -706,6 +716,22 @@ def asylum_decisions(rng, t, claimants, due, dest, direct, concealed, state, che
 
 
 @njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
+def learn_success(success, d, granted, m):  # pragma: no cover - compiled
+    """Perceived success after this month's decisions at destinations ``d``: at each
+    destination that decided, ``m * success + (1 - m) * granted / decided``."""
+    D = success.size
+    n_dec = np.zeros(D, np.int64)
+    n_rec = np.zeros(D, np.int64)
+    for k in range(d.size):
+        n_dec[d[k]] += 1
+        if granted[k]:
+            n_rec[d[k]] += 1
+    for j in range(D):
+        if n_dec[j] > 0:
+            success[j] = m * success[j] + (1 - m) * n_rec[j] / n_dec[j]
+
+
+@njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
 def removals(rng, irregular, dest, removal_rate):  # pragma: no cover - compiled
     """Of the ``irregular`` rows (not direct claimants), those removed this month, one
     draw each."""
@@ -790,6 +816,46 @@ def peers(rng, fc, share, t, info_until, degree, indptr, indices):  # pragma: no
         j = who[q]
         pick[q] = indices[indptr[j] + np.int64(np.floor(v[q] * degree[j]))]
     return pick, best
+
+
+@njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
+def births(rng, n, fc_mask, female, age0, t, rate):  # pragma: no cover - compiled
+    """The first ``n`` rows who have a child in month ``t``: a woman aged 18-40 in the
+    first country (``fc_mask``), with chance ``rate``. Every row draws one uniform number
+    (``random(n)``); the age is float32, as ``age0 + t / 12.0`` is in NumPy."""
+    rng = as_generator(rng)
+    u = rng.random(n)
+    a12 = F32(t / 12.0)
+    out = np.empty(n, np.int64)
+    m = 0
+    for r in range(n):
+        if fc_mask[r] and female[r]:
+            a = age0[r] + a12
+            if a >= 18 and a <= 40 and u[r] < rate:
+                out[m] = r
+                m += 1
+    return out[:m].copy()
+
+
+@njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
+def journey_sums(out, rows, onward, p, t1, persons, start, via_broker, path_broker,
+                 path_cost):  # pragma: no cover - compiled
+    """Add the journeys of ``rows`` (on routes ``p``, ending in month ``t1 - 1``) to one
+    month's sums ``out`` (2, 5): by kind (0 inbound, 1 onward) the households, persons,
+    months on the way, broker-arranged households and route cost. Each sum starts from 0
+    and adds in row order, as ``np.bincount`` with weights does, before it joins ``out``."""
+    s = np.zeros((2, 5))
+    for q in range(rows.size):
+        r = rows[q]
+        k = 1 if onward[q] else 0
+        s[k, 0] += 1.0
+        s[k, 1] += persons[r]
+        s[k, 2] += t1 - np.float64(start[r])
+        s[k, 3] += 1.0 if (via_broker[r] if onward[q] else path_broker[p[q]]) else 0.0
+        s[k, 4] += path_cost[p[q]]
+    for k in range(2):
+        for j in range(5):
+            out[k, j] += s[k, j]
 
 
 @njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
