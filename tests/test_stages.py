@@ -296,6 +296,19 @@ def np_births(e, t):
     e.rec.births[t] += np.bincount(e.prev[born], minlength=e.rec.births.shape[1])
 
 
+def np_depart(e, movers, dest, cost, t, rng):
+    ag = e.ag
+    ag.state[movers] = State.TRANSIT
+    ag.dest[movers] = dest
+    ag.funds[movers] = np.maximum(ag.funds[movers] - cost, 0)
+    p_conceal = np.clip(e.g("journey.concealment", t) + ag.via_broker[movers]
+                        * e.g("journey.broker_concealment", t), 0, 1)
+    ag.concealed[movers] = rng.random(movers.size) < p_conceal
+    ag.due[movers] = t + np.round(e.dp("journey_months", t)[dest]).astype(np.int32)
+    ag.moves[movers] += 1
+    ag.offer_dest[movers] = -1
+
+
 # --- the tests ----------------------------------------------------------------------------
 MONTHS = (30, 110, 160)  # 2001-07, 2008-03, 2012-05 (after the UK's checks began)
 
@@ -515,9 +528,29 @@ def test_a_generator_handle_draws_what_the_generator_draws(bit):
             got += [due.copy(), stages_numba.removals(rng, irr, dest, rate)]
         out.append((got, g.random(5), g.bit_generator.state))
     (a, na, sa), (b, nb, sb) = out
-    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
     assert np.array_equal(na, nb) and str(sa) == str(sb)
     assert 0 < a[1].size < irr.size  # the removals drew, and not all alike
     s = Streams(3)
     g = s(Stage.ASYLUM)
     assert s.handle(g) is s.handle(g) and s.handle(g) == generator_handle(g)
+
+
+def test_compiled_departure_equals_numpy(mid_run):
+    """Engine._depart (stages_numba.depart) against its NumPy expression, for 400
+    first-country households (some with a broker, some with costs above their funds), to
+    every destination; journey times of half a month round to even, as NumPy's do."""
+    e, t = mid_run
+    a, b = copy.deepcopy(e), copy.deepcopy(e)
+    r = np.random.default_rng(t)
+    movers = np.sort(r.choice(e.fc, min(400, e.fc.size), replace=False))
+    dest = r.integers(0, e.c.n_dest, movers.size).astype(np.int8)
+    cost = r.uniform(0, 8, movers.size)
+    for x in (a, b):
+        x.ag.via_broker[movers[::3]] = True
+        x.c.dest["journey_months"][t] = np.linspace(0.5, 4.5, e.c.n_dest)
+    a._depart(movers, dest, cost, t, a.rng(Stage.DECISION))
+    np_depart(b, movers, dest, cost, t, b.rng(Stage.DECISION))
+    assert_same(a, b)
+    assert a.ag.concealed[movers].any() and not a.ag.concealed[movers].all()
+    assert (a.ag.funds[movers] == 0).any() and (a.ag.funds[movers] > 0).any()

@@ -196,10 +196,11 @@ class Engine:
         if rows.size == 0:
             return
         decay = max(self.g("capability.information_decay", t), 1e-6)
-        life = rng.geometric(decay, rows.size) if decay < 1 else np.ones(rows.size, np.int64)
-        until = np.minimum(t + life, INFO_MAX).astype(np.int16)
-        stages_numba.refresh_info(self.ag.info_until, self.ag.info_any,
-                                  np.asarray(rows, np.int64), dests.astype(np.int64), until)
+        # one compiled pass; NumPy: life = rng.geometric(decay, rows.size) (1 if decay >= 1),
+        # until = minimum(t + life, INFO_MAX), np.maximum.at(info_until, (rows, dests), until)
+        stages_numba.refresh_info(self.rng.handle(rng), self.ag.info_until, self.ag.info_any,
+                                  np.asarray(rows, np.int64), dests.astype(np.int64), t,
+                                  decay, INFO_MAX)
 
     def _timed(self, name: str, fn: Callable[[int], None], t: int) -> None:
         t0 = time.perf_counter()
@@ -398,15 +399,16 @@ class Engine:
     def _depart(self, movers: np.ndarray, dest: np.ndarray, cost: np.ndarray, t: int,
                 rng: np.random.Generator) -> None:
         ag = self.ag
-        ag.state[movers] = TRANSIT
-        ag.dest[movers] = dest
-        ag.funds[movers] = np.maximum(ag.funds[movers] - cost, 0)
-        p_conceal = np.clip(self.g("journey.concealment", t) + ag.via_broker[movers]
-                            * self.g("journey.broker_concealment", t), 0, 1)
-        ag.concealed[movers] = rng.random(movers.size) < p_conceal
-        ag.due[movers] = t + np.round(self.dp("journey_months", t)[dest]).astype(np.int32)
-        ag.moves[movers] += 1
-        ag.offer_dest[movers] = -1
+        # one compiled pass; NumPy: state = TRANSIT, dest, funds = maximum(funds - cost, 0),
+        # concealed = rng.random(m) < clip(concealment + via_broker * broker_concealment,
+        # 0, 1), due = t + round(journey_months[dest]), moves += 1, offer_dest = -1
+        stages_numba.depart(
+            self.rng.handle(rng), np.asarray(movers, np.int64), np.asarray(dest),
+            np.asarray(cost, np.float64), t, TRANSIT, ag.state, ag.dest, ag.funds,
+            ag.via_broker, self.g("journey.concealment", t),
+            self.g("journey.broker_concealment", t),
+            np.round(self.dp("journey_months", t)).astype(np.int32), ag.concealed, ag.due,
+            ag.moves, ag.offer_dest)
 
     def decision(self, t: int) -> None:
         ag = self.ag

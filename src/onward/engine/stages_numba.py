@@ -464,17 +464,53 @@ def aspirations(rule, i, t, info_until, info_any, open_, travel, fee, offer_unti
 
 
 @njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
-def refresh_info(info_until, info_any, rows, dests, until):  # pragma: no cover - compiled
-    """Household ``rows[k]`` knows destination ``dests[k]`` until month ``until[k]``.
-
-    Several refreshes of one cell in a month keep the longest (``np.maximum.at``).
-    """
+def refresh_info(rng, info_until, info_any, rows, dests, t, decay, info_max
+                 ):  # pragma: no cover - compiled
+    """Household ``rows[k]`` hears of destination ``dests[k]`` in month ``t``: it knows it
+    for a geometric number of months (chance ``decay`` a month of forgetting; a month if
+    ``decay`` >= 1), one draw per row in the order of ``rows`` (NumPy's
+    ``rng.geometric(decay, rows.size)``), until at most ``info_max``. Several refreshes of
+    one cell in a month keep the longest (``np.maximum.at``)."""
+    rng = as_generator(rng)
     for k in range(rows.size):
-        r, d, u = rows[k], dests[k], until[k]
+        life = rng.geometric(decay) if decay < 1 else np.int64(1)
+        u = np.int16(min(t + life, info_max))
+        r, d = rows[k], dests[k]
         if u > info_until[r, d]:
             info_until[r, d] = u
         if u > info_any[r]:
             info_any[r] = u
+
+
+@njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
+def depart(rng, movers, dest, cost, t, transit, state, dest_of, funds, via_broker,
+           concealment, broker_concealment, journey_months, concealed, due, moves,
+           offer_dest):  # pragma: no cover - compiled
+    """``movers`` leave for ``dest`` at ``cost`` in month ``t``: in transit, funds less
+    the cost (not below 0), whether the claim will hide the first-country stay (chance
+    ``concealment``, plus ``broker_concealment`` if a broker arranged it, within [0, 1];
+    one uniform number each, in order), the journey's end (``journey_months``: whole
+    months per destination), one more move, no open offer."""
+    rng = as_generator(rng)
+    u = rng.random(movers.size)
+    for k in range(movers.size):
+        r = movers[k]
+        d = dest[k]
+        state[r] = transit
+        dest_of[r] = d
+        v = funds[r] - cost[k]
+        if v < 0:
+            v = 0.0
+        funds[r] = v
+        p = concealment + (1.0 if via_broker[r] else 0.0) * broker_concealment
+        if p < 0:
+            p = 0.0
+        elif p > 1:
+            p = 1.0
+        concealed[r] = u[k] < p
+        due[r] = np.int32(t) + journey_months[d]
+        moves[r] += 1
+        offer_dest[r] = -1
 
 
 @njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
