@@ -280,8 +280,7 @@ class Engine:
         # diaspora contacts pass news of where they are
         rows, dests = stages_numba.diaspora(
             self.rng.handle(rng), self.abroad[~ag.direct[self.abroad]], self.adj.indptr,
-            self.adj.indices,
-            ag.state, ag.dest, self.g("network.diaspora_share", t))
+            self.adj.indices, ag.state, ag.dest, self.g("network.diaspora_share", t))
         self._refresh_info(rows, dests, t, rng)
         # informed residents tell one contact about the destination they know best
         if self.fc.size == 0:

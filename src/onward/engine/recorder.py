@@ -22,6 +22,8 @@ FLOWS = (
     "remigrations",  # moves on from one destination to another
     "removals",  # irregular migrants removed to the first country
 )
+#: position of each flow in FLOWS
+FLOW_INDEX = {name: k for k, name in enumerate(FLOWS)}
 ROUTES = ("onward", "direct")
 
 PROFILE_ATTRS = ("skill", "drive", "funds", "degree", "satisfaction", "income", "frustration",
@@ -99,7 +101,7 @@ class Recorder:
         """Count households ``idx`` (with their destinations and routes) under flow ``name``."""
         if idx.size == 0:
             return
-        f = FLOWS.index(name)
+        f = FLOW_INDEX[name]
         stages_numba.count_flow(self.flow_h[t, f], self.flow_p[t, f],
                                 np.asarray(idx, np.int64), ag.dest, ag.direct, ag.children)
 

@@ -611,11 +611,11 @@ class Transit:
             self.persons[new] = 1.0 + ag.children[new]
             self.offset[new] = ONWARD * L
             self.active = np.concatenate([self.active, new])
-        A = self.active
-        key = self.offset[A] + rg.step_from[self.step[A]]
-        rec.transit_h[t] = np.bincount(key, minlength=2 * L).reshape(2, L)
-        rec.transit_p[t] = np.bincount(key, weights=self.persons[A], minlength=2 * L
-                                       ).reshape(2, L).astype(np.int64)
+        # bincount of each household's cell (kind * L + location), and weighted by persons
+        h, p = stages_numba.transit_stocks(self.active, self.offset, rg.step_from, self.step,
+                                           self.persons, 2 * L)
+        rec.transit_h[t] = h.reshape(2, L)
+        rec.transit_p[t] = p.reshape(2, L)
         # conservation: everyone in state transit is on the graph
         on_graph = int(rec.transit_h[t, ONWARD].sum())
         if on_graph != int(rec.stock_h[t, State.TRANSIT].sum()):

@@ -895,6 +895,21 @@ def journey_sums(out, rows, onward, p, t1, persons, start, via_broker, path_brok
 
 
 @njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
+def transit_stocks(active, offset, step_from, step, persons, size
+                   ):  # pragma: no cover - compiled
+    """Households and persons on the route graph by cell ``offset + step_from[step]`` (a
+    kind's block of locations), ``size`` cells: ``np.bincount`` of the cells, unweighted and
+    weighted by persons (summed in row order as float, then made integers)."""
+    h = np.zeros(size, np.int64)
+    pf = np.zeros(size, np.float64)
+    for r in active:
+        k = offset[r] + step_from[step[r]]
+        h[k] += 1
+        pf[k] += persons[r]
+    return h, pf.astype(np.int64)
+
+
+@njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
 def count_flow(flow_h, flow_p, idx, dest, direct, children):  # pragma: no cover - compiled
     """Add households ``idx`` to one month's flow counts ``flow_h``/``flow_p`` (D, 2):
     by destination and route (0 onward, 1 direct), households and persons."""
