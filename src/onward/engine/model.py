@@ -26,7 +26,7 @@ from onward.engine import stages_numba
 from onward.engine.compile import Compiled
 from onward.engine.network import GENERATORS, build_network, permuted
 from onward.engine.population import build
-from onward.engine.recorder import DEST_PROFILE_ATTRS, PROFILE_ATTRS, Recorder
+from onward.engine.recorder import DEST_PROFILE_ATTRS, FLOW_INDEX, PROFILE_ATTRS, Recorder
 from onward.engine.rng import Stage, Streams
 from onward.engine.routes import Transit
 from onward.engine.state import Agents, State
@@ -551,12 +551,13 @@ class Engine:
 
     def _lodge(self, who: np.ndarray, t: int) -> None:
         """Count claims: a first claim at a destination, or a repeat claim there."""
-        ag = self.ag
-        bit = np.left_shift(np.uint64(1), ag.dest[who].astype(np.uint64))
-        repeat = (ag.claimed[who] & bit) > 0
-        self.rec.flow(t, "claims", ag, who[~repeat])
-        self.rec.flow(t, "repeat_claims", ag, who[repeat])
-        ag.claimed[who] |= bit
+        ag, rec = self.ag, self.rec
+        # one compiled pass; NumPy: bit = 1 << dest[who]; repeat = claimed[who] & bit > 0;
+        # flows claims (who[~repeat]) and repeat_claims (who[repeat]); claimed[who] |= bit
+        c, r = FLOW_INDEX["claims"], FLOW_INDEX["repeat_claims"]
+        stages_numba.lodge(np.asarray(who, np.int64), ag.dest, ag.claimed, ag.direct,
+                           ag.children, rec.flow_h[t, c], rec.flow_p[t, c], rec.flow_h[t, r],
+                           rec.flow_p[t, r])
 
     def journey(self, t: int) -> None:
         ag = self.ag
@@ -617,15 +618,15 @@ class Engine:
         ag = self.ag
         if ref.size == 0:
             return
-        u = rng.random(ref.size)
-        p_ret = self.g("after_decision.refused_return", t)
-        p_re = self.g("after_decision.refused_remigrate", t)
-        direct = ag.direct[ref]
-        ret = ref[(u < p_ret) & ~direct]
+        # one compiled pass; NumPy: u = rng.random(n); ret = ref[(u < p_ret) & ~direct],
+        # again = ref[(u >= p_ret) & (u < p_ret + p_re) & ~direct],
+        # stay = ref[(u >= p_ret + p_re) | direct]
+        ret, again, stay = stages_numba.refusal_outcomes(
+            self.rng.handle(rng), np.asarray(ref, np.int64), ag.direct,
+            self.g("after_decision.refused_return", t),
+            self.g("after_decision.refused_remigrate", t))
         self.rec.flow(t, "returns", ag, ret)
         self._return(ret)
-        again = ref[(u >= p_ret) & (u < p_ret + p_re) & ~direct]
-        stay = ref[((u >= p_ret + p_re) | direct)]
         ag.state[stay] = IRREGULAR
         ag.state[again] = IRREGULAR  # becomes TRANSIT below if a destination is open
         self._remigrate(again, t, rng)

@@ -895,6 +895,53 @@ def journey_sums(out, rows, onward, p, t1, persons, start, via_broker, path_brok
 
 
 @njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
+def lodge(who, dest, claimed, direct, children, first_h, first_p, repeat_h, repeat_p
+          ):  # pragma: no cover - compiled
+    """Claims lodged by ``who``: a first claim at the destination (flows ``first_h`` /
+    ``first_p``), or a repeat claim there (``repeat_h`` / ``repeat_p``), as
+    :func:`count_flow` counts; then bit ``dest`` of ``claimed`` is set."""
+    for q in range(who.size):
+        r = who[q]
+        d = dest[r]
+        bit = np.uint64(1) << np.uint64(d)
+        k = 1 if direct[r] else 0
+        persons = 1 + np.int64(children[r])
+        if (claimed[r] & bit) > 0:
+            repeat_h[d, k] += 1
+            repeat_p[d, k] += persons
+        else:
+            first_h[d, k] += 1
+            first_p[d, k] += persons
+        claimed[r] |= bit
+
+
+@njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
+def refusal_outcomes(rng, ref, direct, p_return, p_remigrate):  # pragma: no cover
+    """Split the refused ``ref`` (one uniform number each, in order): those who return to
+    the first country (below ``p_return``), those who try another destination (the next
+    ``p_remigrate``) and those who stay irregularly; direct claimants always stay."""
+    rng = as_generator(rng)
+    u = rng.random(ref.size)
+    ret = np.empty(ref.size, np.int64)
+    again = np.empty(ref.size, np.int64)
+    stay = np.empty(ref.size, np.int64)
+    a = b = c = 0
+    both = p_return + p_remigrate
+    for k in range(ref.size):
+        r = ref[k]
+        if direct[r] or u[k] >= both:
+            stay[c] = r
+            c += 1
+        elif u[k] < p_return:
+            ret[a] = r
+            a += 1
+        else:
+            again[b] = r
+            b += 1
+    return ret[:a].copy(), again[:b].copy(), stay[:c].copy()
+
+
+@njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
 def transit_stocks(active, offset, step_from, step, persons, size
                    ):  # pragma: no cover - compiled
     """Households and persons on the route graph by cell ``offset + step_from[step]`` (a
