@@ -252,3 +252,45 @@ def test_network_csr_passes_equal_scipy(n, m, seed, weighted):
         assert np.array_equal(a.indices, b.indices)
         assert np.array_equal(a.data, b.data)
         assert b.has_sorted_indices
+
+
+def test_compile_static_cache_reuses_only_for_the_same_scenario():
+    """compile_scenario(..., static=d) compiles the scenario's inflows and route graph once
+    (calibration passes one dict for every proposal) and gives the same Compiled as a call
+    without it; another scenario refills the dict."""
+    import pickle
+
+    from onward.engine.compile import compile_scenario
+
+    sc = load_scenario("nk-onward")
+    d: dict = {}
+    a = compile_scenario(sc, {"parameters.decision.base_hazard": 0.1}, seed=3, until=2005,
+                         static=d)
+    b = compile_scenario(sc, {"parameters.decision.base_hazard": 0.2}, seed=4, until=2012,
+                         static=d)
+    plain = compile_scenario(sc, {"parameters.decision.base_hazard": 0.2}, seed=4, until=2012)
+    assert a.routes is b.routes and b.routes is not plain.routes
+    for k in ("initial", "initial_female_share", "inflow", "female_share", "run_months",
+              "seed"):
+        assert getattr(b, k) == getattr(plain, k), k
+    assert pickle.dumps(b.routes) == pickle.dumps(plain.routes)
+    assert b.glob["decision.base_hazard"][0] == 0.2 and a.glob["decision.base_hazard"][0] == 0.1
+    other = load_scenario("nk-onward")
+    c = compile_scenario(other, seed=4, static=d)
+    assert d["scenario"] is other and c.routes is not b.routes
+
+
+@settings(max_examples=200, deadline=None)
+@given(m=st.integers(1, 300), k=st.integers(0, 300), top=st.integers(1, 8),
+       seed=st.integers(0, 2**32 - 1))
+def test_brokers_are_the_first_of_the_full_sort(m, k, top, seed):
+    """top_by_degree (which sorts only the candidates) picks the first k of the full
+    lexsort by degree (descending) and jitter, in the same order; many ties included."""
+    from onward.engine.network import top_by_degree
+
+    rng = np.random.default_rng(seed)
+    k = min(k, m)
+    degree = rng.integers(0, top, m).astype(np.int32)
+    jitter = rng.random(m)
+    assert np.array_equal(top_by_degree(degree, jitter, k),
+                          np.lexsort((jitter, -degree))[:k])

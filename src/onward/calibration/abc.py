@@ -108,12 +108,14 @@ class _Model:
         self.targets = targets
         self.names = names  # pyabc-safe name -> dotted target path
         self.until = max(targets.years)
+        self.static: dict[str, Any] = {}  # the scenario's inflows and routes, compiled once
 
     def __call__(self, pars: dict[str, float]) -> dict[str, np.ndarray]:
         overrides = {self.names[k]: float(v) for k, v in pars.items()}
         seed = int(np.random.randint(0, 2**31 - 1))  # the sampler seeded this proposal
         try:
-            c = compile_scenario(self.sc, overrides=overrides, seed=seed, until=self.until)
+            c = compile_scenario(self.sc, overrides=overrides, seed=seed, until=self.until,
+                                 static=self.static)
             # a NaN run is just rejected; the profiles feed no target
             res = simulate_compiled(c, generator=self.sc.network.generator,
                                     diagnose=False, profiles=False)

@@ -92,6 +92,15 @@ def permuted(adj: sp.csr_matrix, order: np.ndarray) -> sp.csr_matrix:
     return _canonical(indptr, indices, a.shape[0])
 
 
+def top_by_degree(degree: np.ndarray, jitter: np.ndarray, k: int) -> np.ndarray:
+    """The first ``k`` of ``np.lexsort((jitter, -degree))`` (highest degree first, ties by
+    ``jitter``), sorting only the candidates with at least the k-th largest degree."""
+    cand = np.arange(degree.size)
+    if 0 < k < degree.size:
+        cand = np.flatnonzero(degree >= np.partition(degree, degree.size - k)[degree.size - k])
+    return cand[np.lexsort((jitter[cand], -degree[cand]))][:k]
+
+
 GENERATORS: dict[str, Callable[[Agents, Compiled], sp.csr_matrix]] = {
     "clustered_pareto": clustered_pareto,
 }
@@ -112,7 +121,6 @@ def build_network(ag: Agents, c: Compiled, generator: str = "clustered_pareto") 
     if nb > 0:
         rng = stream(c.seed, Stage.NETWORK, 1)
         jitter = rng.random(members.size)
-        order = np.lexsort((jitter, -ag.degree[members]))
-        ag.broker[members[order[:nb]]] = True
+        ag.broker[members[top_by_degree(ag.degree[members], jitter, nb)]] = True
     return adj
 
