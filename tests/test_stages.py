@@ -13,6 +13,8 @@ from dataclasses import fields
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from onward.api import _scenario
 from onward.engine import stages_numba
@@ -617,3 +619,28 @@ def test_compiled_claims_and_refusals_equal_numpy(mid_run):
     assert f[K["claims"]].sum() > 0 and f[K["repeat_claims"]].sum() > 0
     assert f[K["returns"]].sum() > 0
     assert (a.ag.state[who] == State.IRREGULAR).any()
+
+
+@settings(max_examples=150, deadline=None)
+@given(sizes=st.lists(st.tuples(st.booleans(), st.integers(0, 9)), min_size=1, max_size=12),
+       seed=st.integers(0, 2**63))
+def test_sfc64_steps_written_out_give_numpys_numbers(sizes, seed):
+    """stages_numba.sfc64_doubles / sfc64_floats step NumPy's SFC64 state themselves:
+    any interleaving of double and float32 fills (odd float32 counts use the state's
+    buffered half) gives NumPy's numbers and leaves NumPy's state, and a handle of an
+    SFC64 stream uses them (a handle of another bit generator does not)."""
+    from onward.engine.rng import generator_handle
+
+    a = np.random.Generator(np.random.SFC64(seed))
+    b = np.random.Generator(np.random.SFC64(seed))
+    addr = a.bit_generator.ctypes.state_address
+    for f32, n in sizes:
+        mine = stages_numba.sfc64_floats(addr, n) if f32 else stages_numba.sfc64_doubles(addr, n)
+        ref = b.random(n, dtype=np.float32) if f32 else b.random(n)
+        assert mine.dtype == ref.dtype and np.array_equal(mine, ref)
+    sa, sb = a.bit_generator.state, b.bit_generator.state
+    assert np.array_equal(sa["state"]["state"], sb["state"]["state"])
+    assert (sa["has_uint32"], sa["uinteger"]) == (sb["has_uint32"], sb["uinteger"])
+    assert stages_numba.sfc64_inline_ok()
+    assert generator_handle(a)[4] == 1
+    assert generator_handle(np.random.default_rng(seed))[4] == 0

@@ -263,7 +263,11 @@ class Engine:
         ag, n = self.ag, self.n
         if not self.fc.size:
             return
-        u = self.rng(Stage.INTEGRATION).random((2, n), dtype=np.float32)
+        # rng.random((2, n), dtype=np.float32), stepped in compiled code for an SFC64
+        rng = self.rng(Stage.INTEGRATION)
+        h = self.rng.handle(rng)
+        u = (stages_numba.sfc64_floats(h[0], 2 * n).reshape(2, n) if h[4]
+             else rng.random((2, n), dtype=np.float32))
         p = self._integration_params[t]
         key = p[1:10].tobytes()
         if key != self._rates_key:  # a month whose parameters changed (or the first)

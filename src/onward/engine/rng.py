@@ -48,19 +48,26 @@ def stream(seed: int, stage: int, month: int = 0) -> np.random.Generator:
     return np.random.Generator(np.random.Philox(key=key))
 
 
-def generator_handle(g: np.random.Generator) -> tuple[int, int, int, int]:
-    """The addresses a compiled stage draws through: ``g``'s bit-generator state and its
-    ``next_uint64``, ``next_uint32`` and ``next_double`` functions
-    (:func:`onward.engine.stages_numba.as_generator` turns them back into a generator).
+Handle = tuple[int, int, int, int, int]
+
+
+def generator_handle(g: np.random.Generator) -> Handle:
+    """The addresses a compiled stage draws through: ``g``'s bit-generator state, its
+    ``next_uint64``, ``next_uint32`` and ``next_double`` functions, and 1 if the state is
+    an SFC64 that the compiled stages may step themselves (else 0)
+    (:func:`onward.engine.stages_numba.as_generator` turns it back into a generator).
     Numba unboxes a tuple of ints ~15x faster than a ``Generator``, and the draws are the
     same numbers from the same state. Valid only while ``g`` lives: keep ``g``."""
+    from onward.engine import stages_numba
+
     c = g.bit_generator.ctypes
 
     def address(f: object) -> int:
         return int(ctypes.cast(f, ctypes.c_void_p).value or 0)
 
+    inline = type(g.bit_generator) is np.random.SFC64 and stages_numba.sfc64_inline_ok()
     return (int(c.state_address), address(c.next_uint64), address(c.next_uint32),
-            address(c.next_double))
+            address(c.next_double), int(inline))
 
 
 class Streams:
@@ -76,7 +83,7 @@ class Streams:
         self.seed = int(seed) & (2**64 - 1)
         self._gens: dict[int, np.random.Generator] = {}
         # id -> (generator, handle): holding the generator keeps its id and addresses valid
-        self._handles: dict[int, tuple[np.random.Generator, tuple[int, int, int, int]]] = {}
+        self._handles: dict[int, tuple[np.random.Generator, Handle]] = {}
 
     def __call__(self, stage: int) -> np.random.Generator:
         g = self._gens.get(stage)
@@ -85,7 +92,7 @@ class Streams:
             g = self._gens[stage] = np.random.Generator(np.random.SFC64(ss))
         return g
 
-    def handle(self, g: np.random.Generator) -> tuple[int, int, int, int]:
+    def handle(self, g: np.random.Generator) -> Handle:
         """:func:`generator_handle` of ``g`` (a stream of this run, or any generator, which
         this object then keeps alive), computed once."""
         h = self._handles.get(id(g))
