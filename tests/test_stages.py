@@ -37,12 +37,20 @@ def engine_at(month: int, seed: int = 5, rule: str | None = None) -> Engine:
     if e.transit is not None:
         e.travel(t)
     e.arrivals(t)
-    e.fc_mask = ag.state[:e.n] == FIRST
-    e.fc = np.flatnonzero(e.fc_mask)
-    e.abroad = np.flatnonzero(ag.state >= State.CLAIMANT)
-    w = (1 + ag.children[e.abroad]).astype(np.float64)
-    e.community = np.bincount(ag.dest[e.abroad].astype(np.int64), weights=w,
-                              minlength=c.n_dest)
+    e.scan_rows()
+    # the scan against its NumPy expression
+    fc_mask = ag.state[:e.n] == FIRST
+    fc = np.flatnonzero(fc_mask)
+    abroad = np.flatnonzero(ag.state >= State.CLAIMANT)
+    w = (1 + ag.children[abroad]).astype(np.float64)
+    community = np.bincount(ag.dest[abroad].astype(np.int64), weights=w, minlength=c.n_dest)
+    onward = abroad[~ag.direct[abroad]]
+    for got, want in ((e.fc_mask, fc_mask), (e.fc, fc), (e.fc_onward, fc[~ag.direct[fc]]),
+                      (e.abroad, abroad), (e.abroad_onward, onward),
+                      (e.irregular_onward, onward[ag.state[onward] == State.IRREGULAR]),
+                      (e.community, community)):
+        assert got.dtype == want.dtype and np.array_equal(got, want)
+    assert e.irregular_onward.size and ag.direct[abroad].any() or month < 100
     return e
 
 

@@ -283,7 +283,7 @@ class Engine:
         rng = self.rng(Stage.INFORMATION)
         # diaspora contacts pass news of where they are
         rows, dests = stages_numba.diaspora(
-            self.rng.handle(rng), self.abroad[~ag.direct[self.abroad]], self.adj.indptr,
+            self.rng.handle(rng), self.abroad_onward, self.adj.indptr,
             self.adj.indices, ag.state, ag.dest, self.g("network.diaspora_share", t))
         self._refresh_info(rows, dests, t, rng)
         # informed residents tell one contact about the destination they know best
@@ -415,7 +415,7 @@ class Engine:
 
     def decision(self, t: int) -> None:
         ag = self.ag
-        i = self.fc[~ag.direct[self.fc]]
+        i = self.fc_onward
         rng = self.rng(Stage.DECISION)
         if i.size:
             if self._rule_code is None:
@@ -436,7 +436,7 @@ class Engine:
             self.rec.flow(t, "departures", ag, movers)
             self.rec.flow(t, "broker_departures", ag, movers[via])
         # irregular migrants may move on again
-        irr = self.abroad[(ag.state[self.abroad] == IRREGULAR) & ~ag.direct[self.abroad]]
+        irr = self.irregular_onward  # (decide moved only first-country residents)
         go = irr[rng.random(irr.size) < self.g("after_decision.irregular_remigrate", t)]
         self._remigrate(go, t, rng)
 
@@ -734,6 +734,18 @@ class Engine:
                     "--list shows the ranges; docs/odd.md says what each does)",
                     month=t, column=name, stage=stage)
 
+    def scan_rows(self) -> None:
+        """Who is where, from the arrived rows (``[:n]``; the others are pending), in one
+        compiled pass: the first country's residents (``fc_mask``, ``fc``; ``fc_onward``
+        without direct claimants), those at a destination (``abroad``; ``abroad_onward``
+        and ``irregular_onward`` among those who came onward) and the persons at each
+        destination (``community``)."""
+        ag = self.ag
+        (self.fc_mask, self.fc, self.fc_onward, self.abroad, self.abroad_onward,
+         self.irregular_onward, self.community) = stages_numba.scan_rows(
+            ag.state, self.n, ag.direct, ag.dest, ag.children, self.c.n_dest, FIRST,
+            CLAIMANT, IRREGULAR)
+
     def step(self, t: int) -> None:
         ag = self.ag
         prev = ag.state.copy()
@@ -743,16 +755,10 @@ class Engine:
         if self.transit is not None:
             self._timed("transit", self.travel, t)
         self._timed("arrivals", self.arrivals, t)
-        self.fc_mask = ag.state[:self.n] == FIRST
-        self.fc = np.flatnonzero(self.fc_mask)
+        # births and integration change no one's state, destination or (abroad) children
+        self.scan_rows()
         self._timed("births", self.births, t)
         self._timed("integration", self.integration, t)
-        # rows from self.n on have not arrived: they are pending until then, so every scan
-        # for a state other than pending reads the prefix [:self.n]
-        self.abroad = np.flatnonzero(ag.state[:self.n] >= CLAIMANT)
-        w = (1 + ag.children[self.abroad]).astype(np.float64)
-        self.community = np.bincount(ag.dest[self.abroad].astype(np.int64), weights=w,
-                                     minlength=self.c.n_dest)
         self._timed("information", self.information, t)
         self._timed("brokers", self.brokers, t)
         self._timed("decision", self.decision, t)

@@ -1022,6 +1022,57 @@ def journey_sums(out, rows, onward, p, t1, persons, start, via_broker, path_brok
 
 
 @njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
+def scan_rows(state, n, direct, dest, children, n_dest, first, claimant, irregular
+              ):  # pragma: no cover - compiled
+    """One pass over the arrived rows ``[:n]``: ``(fc_mask, fc, fc_onward, abroad,
+    abroad_onward, irregular_onward, community)``, i.e. who is in the first country (mask
+    and rows), of them who came through it (not direct claimants), who is at a
+    destination (state claimant or later), of them who came onward, of those who are
+    irregular, and the persons at each destination (``np.bincount`` of the destinations
+    of ``abroad`` weighted by ``1 + children``, summed in row order)."""
+    fc_mask = np.empty(n, np.bool_)
+    n_fc = n_fco = n_ab = n_abo = n_irr = 0
+    for r in range(n):
+        s = state[r]
+        f = s == first
+        fc_mask[r] = f
+        if f:
+            n_fc += 1
+            n_fco += not direct[r]
+        elif s >= claimant:
+            n_ab += 1
+            if not direct[r]:
+                n_abo += 1
+                n_irr += s == irregular
+    fc = np.empty(n_fc, np.int64)
+    fc_onward = np.empty(n_fco, np.int64)
+    abroad = np.empty(n_ab, np.int64)
+    abroad_onward = np.empty(n_abo, np.int64)
+    irregular_onward = np.empty(n_irr, np.int64)
+    community = np.zeros(n_dest, np.float64)
+    a = b = c = d = e = 0
+    for r in range(n):
+        s = state[r]
+        if s == first:
+            fc[a] = r
+            a += 1
+            if not direct[r]:
+                fc_onward[b] = r
+                b += 1
+        elif s >= claimant:
+            abroad[c] = r
+            c += 1
+            community[dest[r]] += 1.0 + np.float64(children[r])
+            if not direct[r]:
+                abroad_onward[d] = r
+                d += 1
+                if s == irregular:
+                    irregular_onward[e] = r
+                    e += 1
+    return fc_mask, fc, fc_onward, abroad, abroad_onward, irregular_onward, community
+
+
+@njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
 def lodge(who, dest, claimed, direct, children, first_h, first_p, repeat_h, repeat_p
           ):  # pragma: no cover - compiled
     """Claims lodged by ``who``: a first claim at the destination (flows ``first_h`` /
