@@ -294,3 +294,33 @@ def test_brokers_are_the_first_of_the_full_sort(m, k, top, seed):
     jitter = rng.random(m)
     assert np.array_equal(top_by_degree(degree, jitter, k),
                           np.lexsort((jitter, -degree))[:k])
+
+
+def test_the_monthly_check_names_the_first_bad_column():
+    """Engine._check (one compiled call over the float32 columns) raises for a NaN or an
+    infinity in any checked column among the arrived rows, naming the first such column
+    in CHECKED_COLUMNS' order; a bad value in a row that has not arrived is ignored."""
+    from onward.engine.compile import compile_scenario
+    from onward.engine.model import CHECKED_COLUMNS, Engine
+
+    e = Engine(compile_scenario(load_scenario("nk-onward"), seed=2, until=2003))
+    e.run(months=40)
+    e._check(39)  # a healthy run passes
+    names = list(CHECKED_COLUMNS)
+    for k, name in enumerate(names):
+        col = getattr(e.ag, name)
+        for bad in (np.nan, np.inf, -np.inf):
+            keep = col[e.n // 2]
+            col[e.n // 2] = bad
+            later = names[-1] if k < len(names) - 1 else None
+            if later:  # a later bad column does not hide the first
+                getattr(e.ag, later)[0] = np.nan
+            with pytest.raises(NumericalError, match=f"agent column '{name}'"):
+                e._check(39)
+            col[e.n // 2] = keep
+            if later:
+                getattr(e.ag, later)[0] = 0.0
+        if e.n < col.size:
+            col[e.n] = np.nan  # not arrived
+            e._check(39)
+            col[e.n] = 0.0

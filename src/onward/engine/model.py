@@ -717,8 +717,17 @@ class Engine:
 
     def _check(self, t: int, stage: str | None = None) -> None:
         ag = self.ag
-        for name in CHECKED_COLUMNS:
-            arr = getattr(ag, name)[:self.n]  # rows not yet arrived never change
+        cols = tuple(getattr(ag, name) for name in CHECKED_COLUMNS)
+        if all(a.dtype == np.float32 and a.flags.c_contiguous for a in cols):
+            # one compiled call for all columns (rows not yet arrived never change)
+            j = stages_numba.first_nonfinite(cols, self.n)
+            if j < 0:
+                return
+            names = list(CHECKED_COLUMNS)[j:]
+        else:
+            names = list(CHECKED_COLUMNS)
+        for name in names:
+            arr = getattr(ag, name)[:self.n]
             bad = (stages_numba.nonfinite(arr.view(np.int32)) if arr.dtype == np.float32
                    else not np.isfinite(arr).all())
             if bad:

@@ -927,6 +927,16 @@ def nonfinite(bits):  # pragma: no cover - compiled
 
 
 @njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
+def first_nonfinite(columns, n):  # pragma: no cover - compiled
+    """The index of the first float32 column whose first ``n`` values hold a NaN or an
+    infinity (as :func:`nonfinite` finds them), or -1."""
+    for j in range(len(columns)):
+        if nonfinite(columns[j][:n].view(np.int32)):
+            return j
+    return -1
+
+
+@njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
 def diaspora(rng, abroad, indptr, indices, state, dest, share):  # pragma: no cover - compiled
     """Households ``abroad`` pass news of where they are to contacts in the first country.
 
