@@ -215,3 +215,55 @@ def test_dask_cluster_matches_inline(reference: pyabc.History, tmp_path: Path) -
         history = _run(tmp_path, "dask", sampler)
         assert sampler._client is None
     _assert_same(reference, history)
+
+
+def test_keep_alive_keeps_the_workers_between_runs(tmp_path: Path) -> None:
+    """With keep_alive the pool survives pyabc's stop() after each run (calibrate runs a
+    generation per run) and close() ends it; the runs give the inline result."""
+    s = DeterministicBatchSampler(seed=1, workers=2, keep_alive=True)
+    try:
+        h = _run(tmp_path, "alive", s)
+        pool = s._pool
+        assert pool is not None  # pyabc called stop() at the end of run()
+        s.stop()
+        assert s._pool is pool
+    finally:
+        s.close()
+    assert s._pool is None
+    _assert_same(h, _run(tmp_path, "inline", DeterministicBatchSampler(seed=1, workers=1)))
+
+
+def _make_counter() -> object:
+    """simulate_one stand-in whose particles count the calls on this unpickled copy (a
+    class made here, so cloudpickle ships it, and its counter, by value)."""
+
+    class Counter:
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def __call__(self) -> pyabc.population.Particle:
+            self.calls += 1
+            return pyabc.population.Particle(
+                m=0, parameter=pyabc.Parameter(u=np.random.random()), weight=1.0,
+                sum_stat={"calls": self.calls}, distance=0.0, accepted=True, proposal_id=0)
+
+    return Counter()
+
+
+def test_a_worker_unpickles_a_generations_payload_once() -> None:
+    """A worker reuses the unpickled simulate_one for every task with the same payload
+    (calls on one copy accumulate) and unpickles a new payload afresh; the proposals'
+    numbers do not depend on it (each seeds the global RNGs)."""
+    import cloudpickle
+
+    from onward.calibration import sampler as sm
+
+    payload = cloudpickle.dumps(_make_counter())
+    sm._LAST_PAYLOAD.clear()
+    a = sm._evaluate_chunk(payload, 3, 0, range(0, 3))
+    b = sm._evaluate_chunk(payload, 3, 0, range(3, 6))
+    assert [p.sum_stat["calls"] for p in a + b] == [1, 2, 3, 4, 5, 6]
+    sm._LAST_PAYLOAD.clear()
+    c = sm._evaluate_chunk(payload, 3, 0, range(3, 6))
+    assert [p.sum_stat["calls"] for p in c] == [1, 2, 3]
+    assert [p.parameter["u"] for p in b] == [p.parameter["u"] for p in c]

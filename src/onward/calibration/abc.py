@@ -329,7 +329,7 @@ def calibrate(scenario: str | Path | Scenario, name: str, *, budget: int = 3000,
     logging.getLogger("ABC").setLevel(logging.WARNING)
     logging.getLogger("pyabc").setLevel(logging.WARNING)
     sampler = DeterministicBatchSampler(
-        seed=seed, workers=workers, scheduler=scheduler,
+        seed=seed, workers=workers, scheduler=scheduler, keep_alive=True,
         progress=(lambda done, n: progress("particles", done, n)) if progress else None)
 
     def make_abc() -> Any:
@@ -393,7 +393,7 @@ def calibrate(scenario: str | Path | Scenario, name: str, *, budget: int = 3000,
             if abc.history.max_t == before:  # pyabc stopped without a new generation
                 break
     finally:
-        sampler.stop()
+        sampler.close()
     return load_posterior(name, st)
 
 
