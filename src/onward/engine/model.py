@@ -178,6 +178,11 @@ class Engine:
         same = np.zeros(table.shape[0], bool)  # month t's values equal month t - 1's
         same[1:] = ((table[1:] == table[:-1]) | (np.isnan(table[1:]) & np.isnan(table[:-1]))
                     ).all(axis=1)
+        # ... and so do the destinations' (then month t's terms are month t - 1's)
+        self._same_month = same.copy()
+        for arr in c.dest.values():
+            self._same_month[1:] &= ((arr[1:] == arr[:-1]) | (np.isnan(arr[1:])
+                                                             & np.isnan(arr[:-1]))).all(axis=1)
         for t in range(table.shape[0]):
             if same[t]:
                 self._month_params.append(self._month_params[-1])
@@ -359,8 +364,15 @@ class Engine:
         """What the gates, the pull and the rules read that stays fixed within month
         ``t`` (computed once a month): open destinations, travel costs, the cheapest open
         one, the pull's welfare and protection terms, its schooling and social-democratic
-        terms, and the rules' parameters (:meth:`_rule_params`)."""
+        terms, and the rules' parameters (:meth:`_rule_params`). Reused from the previous
+        month when that month's parameters are the same dict and no destination's value
+        changed (found at set-up); a caller that edits parameters mid-run replaces the
+        month's dict."""
         if self._month_terms_t == t:
+            return self._month_terms_v
+        if (self._month_terms_t == t - 1 and t > 0 and self._same_month[t]
+                and self._month_params[t] is self._month_params[t - 1]):
+            self._month_terms_t = t  # no parameter changed since last month
             return self._month_terms_v
         p, dp = self._month_params[t], self.dp
         open_ = dp("open", t) > 0.5

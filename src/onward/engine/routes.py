@@ -436,6 +436,9 @@ class Transit:
         order = np.argsort(start, kind="stable")
         self._in_rows = rows[order]
         self._in_start = start[order]
+        #: households set out by the end of month t: the first _in_upto[t] of _in_rows
+        self._in_upto = np.searchsorted(self._in_start, np.arange(rg.any_closed.size),
+                                        side="right")
         self._in_next = 0
 
     @property
@@ -448,7 +451,7 @@ class Transit:
         """Travel during month ``t``; sets ``reached_first`` and ``reached_dest``."""
         rg = self.rg
         t0, t1 = t * TICKS, (t + 1) * TICKS
-        k = int(np.searchsorted(self._in_start, t, side="right"))
+        k = int(self._in_upto[t]) if t < self._in_upto.size else self._in_rows.size
         if k > self._in_next:
             self.active = np.concatenate([self.active, self._in_rows[self._in_next:k]])
             rec.inbound_started[t] += k - self._in_next
@@ -476,8 +479,6 @@ class Transit:
         if closed:
             # one that reached a closed link's end before it closed stays there
             tn[mv & ~rg.open_link[t, rg.step_link[s]]] = t1
-        a = np.flatnonzero(mv & (tn < t1))
-        b = np.flatnonzero(~mv)
         done: list[np.ndarray] = []
         # capacities can only bind if more persons than the smallest one can reach a
         # location with a capacity this month
@@ -493,6 +494,9 @@ class Transit:
             fin = stages_numba.travel_waves(tn, mv, s, t1, rg.step_last, rg.step_ticks)
             done = [fin] if fin.size else []
             a = b = EMPTY
+        else:
+            a = np.flatnonzero(mv & (tn < t1))
+            b = np.flatnonzero(~mv)
         while a.size or b.size:
             if a.size:
                 # reach the link's end: enter its location if open and with room
