@@ -652,3 +652,54 @@ def test_sfc64_steps_written_out_give_numpys_numbers(sizes, seed):
     assert stages_numba.sfc64_inline_ok()
     assert generator_handle(a)[4] == 1
     assert generator_handle(np.random.default_rng(seed))[4] == 0
+
+
+def test_compiled_profile_sums_equal_numpy(mid_run):
+    """stages_numba.profile_sums against the recorder's NumPy expression (the households x
+    PROFILE_ATTRS matrix of Engine._profile_values, summed and summed squared along
+    households), bit for bit, for every resident and for a small group."""
+    from onward.engine.recorder import PROFILE_ATTRS
+
+    assert PROFILE_ATTRS == ("skill", "drive", "funds", "degree", "satisfaction", "income",
+                             "frustration", "aspiration", "children", "age", "female")
+    e, t = mid_run
+    ag = e.ag
+    ag.aspiration[e.fc] = np.random.default_rng(t).random(e.fc.size).astype(np.float32)
+    for who in (e.fc, e.fc[::97]):
+        values = e._profile_values(who, t)
+        s, q = stages_numba.profile_sums(who, ag.skill, ag.drive, ag.funds, ag.degree,
+                                         ag.satisfaction, ag.income, ag.frustration,
+                                         ag.aspiration, ag.children, ag.age0, t / 12.0,
+                                         ag.female)
+        assert np.array_equal(s, values.sum(axis=0))
+        assert np.array_equal(q, (values ** 2).sum(axis=0))
+        assert (s > 0).sum() >= 9
+
+
+def test_compiled_destination_profile_equals_numpy(mid_run):
+    """stages_numba.destination_profile_sums against Recorder.destination_profile (the
+    first movers x DEST_PROFILE_ATTRS matrix added to their destination's row with
+    np.add.at), bit for bit, onto sums that already hold earlier movers."""
+    from onward.engine.recorder import DEST_PROFILE_ATTRS
+
+    assert DEST_PROFILE_ATTRS == ("skill", "funds", "children", "degree", "via_broker",
+                                  "concealed", "age", "female")
+    e, t = mid_run
+    a, b = copy.deepcopy(e), copy.deepcopy(e)
+    r = np.random.default_rng(t)
+    who = np.sort(r.choice(e.fc, min(600, e.fc.size), replace=False))
+    for x in (a, b):
+        x.ag.dest[who] = r.integers(0, e.c.n_dest, who.size) if x is a else a.ag.dest[who]
+        x.ag.via_broker[who[::4]] = True
+        x.ag.concealed[who[::3]] = True
+        x.rec.dest_profile_sum[:] = np.arange(x.rec.dest_profile_sum.size).reshape(
+            x.rec.dest_profile_sum.shape) / 7.0
+    funds = a.ag.funds[who].astype(np.float64) + 0.1
+    stages_numba.destination_profile_sums(
+        a.rec.dest_profile_sum, a.rec.dest_profile_n, who, a.ag.dest, a.ag.skill, funds,
+        a.ag.children, a.ag.degree, a.ag.via_broker, a.ag.concealed, a.ag.age0, t / 12.0,
+        a.ag.female)
+    b.rec.destination_profile(b.ag.dest[who], b._dest_profile_values(who, funds, t))
+    assert np.array_equal(a.rec.dest_profile_sum, b.rec.dest_profile_sum)
+    assert np.array_equal(a.rec.dest_profile_n, b.rec.dest_profile_n)
+    assert (a.rec.dest_profile_n > 0).sum() >= 5

@@ -436,15 +436,20 @@ class Engine:
                 movers, dest, via, cost = self._decide_compiled(i, t, rng, self._rule_code)
             first_move = ag.moves[movers] == 0
             if self.profiles:
-                self.rec.profile("movers", self._profile_values(movers[first_move], t))
+                self._profile("movers", movers[first_move], t)
             ag.via_broker[movers] = via
             first = movers[first_move]
             funds_before = ag.funds[first].astype(np.float64)
             self._depart(movers, dest, cost, t, rng)
             # concealment is decided in _depart, so the destination profile comes after it
-            if self.profiles:
-                self.rec.destination_profile(
-                    ag.dest[first], self._dest_profile_values(first, funds_before, t))
+            if self.profiles and first.size:
+                # one compiled pass; NumPy: rec.destination_profile(ag.dest[first],
+                # self._dest_profile_values(first, funds_before, t))
+                stages_numba.destination_profile_sums(
+                    self.rec.dest_profile_sum, self.rec.dest_profile_n,
+                    np.asarray(first, np.int64), ag.dest, ag.skill, funds_before,
+                    ag.children, ag.degree, ag.via_broker, ag.concealed, ag.age0, t / 12.0,
+                    ag.female)
             self.rec.flow(t, "departures", ag, movers)
             self.rec.flow(t, "broker_departures", ag, movers[via])
         # irregular migrants may move on again
@@ -668,6 +673,18 @@ class Engine:
             np.asarray(loss, np.float64), p)
 
     # --- recording -------------------------------------------------------------------------
+    def _profile(self, group: str, who: np.ndarray, t: int) -> None:
+        """Add households ``who`` to the movers' or stayers' profile: the sums of
+        :meth:`_profile_values` and of their squares, in one compiled pass."""
+        if who.size == 0:
+            return
+        ag = self.ag
+        s, q = stages_numba.profile_sums(
+            np.asarray(who, np.int64), ag.skill, ag.drive, ag.funds, ag.degree,
+            ag.satisfaction, ag.income, ag.frustration, ag.aspiration, ag.children, ag.age0,
+            t / 12.0, ag.female)
+        self.rec.add_profile(group, s, q, who.size)
+
     def _profile_values(self, who: np.ndarray, t: int) -> np.ndarray:
         ag = self.ag
         cols = {
@@ -700,7 +717,7 @@ class Engine:
                      & (ag.state[self.fc] == FIRST)]
         if st.size:
             ag.aspiration[st] = self._aspiration_of(st, t)
-        self.rec.profile("stayers", self._profile_values(st, t))
+        self._profile("stayers", st, t)
         at = np.flatnonzero(ag.state[:self.n] >= CLAIMANT)
         for k, code in enumerate(c.destinations):
             w = at[ag.dest[at] == k]

@@ -175,15 +175,20 @@ class Recorder:
         """Add rows (households x attributes) to the movers' or the stayers' profile."""
         if values.shape[0] == 0:
             return
-        s, q = values.sum(axis=0), (values.astype(np.float64) ** 2).sum(axis=0)
+        self.add_profile(group, values.sum(axis=0),
+                         (values.astype(np.float64) ** 2).sum(axis=0), values.shape[0])
+
+    def add_profile(self, group: str, s: np.ndarray, q: np.ndarray, n: int) -> None:
+        """Add ``n`` households' sums ``s`` and sums of squares ``q`` (per attribute) to
+        the movers' or the stayers' profile."""
         if group == "movers":
             self.movers_sum += s
             self.movers_sq += q
-            self.movers_n += values.shape[0]
+            self.movers_n += n
         else:
             self.stayers_sum += s
             self.stayers_sq += q
-            self.stayers_n += values.shape[0]
+            self.stayers_n += n
 
     def destination_profile(self, dest: np.ndarray, values: np.ndarray) -> None:
         """Add first movers (households x DEST_PROFILE_ATTRS) to their destination's sums."""

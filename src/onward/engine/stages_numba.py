@@ -1083,6 +1083,49 @@ def scan_rows(state, n, direct, dest, children, n_dest, first, claimant, irregul
 
 
 @njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
+def profile_sums(who, skill, drive, funds, degree, satisfaction, income, frustration,
+                 aspiration, children, age0, years, female):  # pragma: no cover - compiled
+    """Sums and sums of squares, over households ``who``, of the profile's attributes in
+    the order of :data:`onward.engine.recorder.PROFILE_ATTRS` (age: ``age0 + years``, in
+    float32 as NumPy adds a Python float to a float32 column). Each value is taken as
+    float64 and added in row order, as NumPy's ``sum(axis=0)`` of the (households x
+    attributes) matrix adds them."""
+    s = np.zeros(11, np.float64)
+    q = np.zeros(11, np.float64)
+    yrs = F32(years)
+    for r in who:
+        v = (np.float64(skill[r]), np.float64(drive[r]), np.float64(funds[r]),
+             np.float64(degree[r]), np.float64(satisfaction[r]), np.float64(income[r]),
+             np.float64(frustration[r]), np.float64(aspiration[r]), np.float64(children[r]),
+             np.float64(age0[r] + yrs), 1.0 if female[r] else 0.0)
+        for a in range(11):
+            s[a] += v[a]
+            q[a] += v[a] * v[a]
+    return s, q
+
+
+@njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
+def destination_profile_sums(out_sum, out_n, who, dest, skill, funds_before, children,
+                             degree, via_broker, concealed, age0, years,
+                             female):  # pragma: no cover - compiled
+    """Add first movers ``who`` (with ``funds_before``, aligned with ``who``) to their
+    destination's row of ``out_sum`` (attributes in the order of
+    :data:`onward.engine.recorder.DEST_PROFILE_ATTRS`) and count them in ``out_n``: each
+    value as float64, added in row order, as ``np.add.at`` adds the rows."""
+    yrs = F32(years)
+    for k in range(who.size):
+        r = who[k]
+        d = dest[r]
+        v = (np.float64(skill[r]), np.float64(funds_before[k]), np.float64(children[r]),
+             np.float64(degree[r]), 1.0 if via_broker[r] else 0.0,
+             1.0 if concealed[r] else 0.0, np.float64(age0[r] + yrs),
+             1.0 if female[r] else 0.0)
+        for a in range(8):
+            out_sum[d, a] += v[a]
+        out_n[d] += 1
+
+
+@njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
 def lodge(who, dest, claimed, direct, children, first_h, first_p, repeat_h, repeat_p
           ):  # pragma: no cover - compiled
     """Claims lodged by ``who``: a first claim at the destination (flows ``first_h`` /
