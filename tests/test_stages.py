@@ -703,3 +703,27 @@ def test_compiled_destination_profile_equals_numpy(mid_run):
     assert np.array_equal(a.rec.dest_profile_sum, b.rec.dest_profile_sum)
     assert np.array_equal(a.rec.dest_profile_n, b.rec.dest_profile_n)
     assert (a.rec.dest_profile_n > 0).sum() >= 5
+
+
+def test_a_copied_engine_draws_through_its_own_streams():
+    """Handles hold addresses: a deep copy of an engine (as these tests make) or a pickle
+    must not reuse the original's, so the copy's compiled draws move the copy's streams
+    only, and equal what the original draws from the same state."""
+    import pickle
+
+    from onward.engine.rng import Streams
+
+    s = Streams(4)
+    g = s(Stage.DECISION)
+    h = s.handle(g)
+    for c in (copy.deepcopy(s), pickle.loads(pickle.dumps(s))):
+        assert c._handles == {}
+        gc = c(Stage.DECISION)
+        assert c.handle(gc) != h and c.handle(gc)[0] == gc.bit_generator.ctypes.state_address
+        before = g.bit_generator.state["state"]["state"].copy()
+        got = stages_numba.removals(c.handle(gc), np.arange(50), np.zeros(50, np.int8),
+                                    np.array([0.5]))
+        assert np.array_equal(g.bit_generator.state["state"]["state"], before)
+        want = stages_numba.removals(copy.deepcopy(g), np.arange(50), np.zeros(50, np.int8),
+                                     np.array([0.5]))
+        assert np.array_equal(got, want)

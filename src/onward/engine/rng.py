@@ -96,6 +96,12 @@ class Streams:
         """:func:`generator_handle` of ``g`` (a stream of this run, or any generator, which
         this object then keeps alive), computed once."""
         h = self._handles.get(id(g))
-        if h is None:
+        if h is None or h[0] is not g:  # (a copy's entries name other objects' ids)
             h = self._handles[id(g)] = (g, generator_handle(g))
         return h[1]
+
+    def __getstate__(self) -> dict:
+        # addresses do not survive a copy or a pickle: a copy computes its own handles
+        state = dict(self.__dict__)
+        state["_handles"] = {}
+        return state
