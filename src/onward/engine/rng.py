@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ctypes
 from enum import IntEnum
+from typing import Any
 
 import numpy as np
 
@@ -62,7 +63,7 @@ def generator_handle(g: np.random.Generator) -> Handle:
 
     c = g.bit_generator.ctypes
 
-    def address(f: object) -> int:
+    def address(f: Any) -> int:  # a ctypes function pointer
         return int(ctypes.cast(f, ctypes.c_void_p).value or 0)
 
     inline = type(g.bit_generator) is np.random.SFC64 and stages_numba.sfc64_inline_ok()
