@@ -20,14 +20,18 @@ DISCARD = 12
 
 
 @njit(nogil=True, cache=True, inline="always")
-def _next(s):  # pragma: no cover - compiled
-    """One SFC64 output (NumPy's ``sfc64_next``); ``s`` is the uint64[4] state a, b, c, w."""
-    a, b, c, w = s[0], s[1], s[2], s[3]
+def sfc64_step(a, b, c, w):  # pragma: no cover - compiled
+    """One SFC64 step (NumPy's ``sfc64_next``) on the state words a, b, c, w (uint64):
+    ``(output, a, b, c, w)``, the state as it is after the step."""
     tmp = a + b + w
-    s[3] = w + uint64(1)
-    s[0] = b ^ (b >> uint64(11))
-    s[1] = c + (c << uint64(3))
-    s[2] = ((c << uint64(24)) | (c >> uint64(40))) + tmp
+    return (tmp, b ^ (b >> uint64(11)), c + (c << uint64(3)),
+            ((c << uint64(24)) | (c >> uint64(40))) + tmp, w + uint64(1))
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _next(s):  # pragma: no cover - compiled
+    """One SFC64 output; ``s`` is the uint64[4] state a, b, c, w, stepped in place."""
+    tmp, s[0], s[1], s[2], s[3] = sfc64_step(s[0], s[1], s[2], s[3])
     return tmp
 
 

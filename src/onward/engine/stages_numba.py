@@ -21,6 +21,8 @@ from numba import carray, njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
+from onward.engine.kernel_numba import sfc64_step
+
 F32 = np.float32
 
 _BIT_GENERATOR = types.NumPyRandomBitGeneratorType("bit_generator")
@@ -71,9 +73,10 @@ def _as_generator(rng):
 # --- uniform numbers straight from SFC64's state -------------------------------------------
 # NumPy's SFC64 keeps ``struct {uint64_t s[4]; int has_uint32; uint32_t uinteger;}`` at
 # ``bit_generator.ctypes.state_address``. Filling an array through the bit generator's
-# function pointers costs ~1.7 ns a number here; the same steps written out below, on the
-# same state, ~1 ns. They give NumPy's numbers and leave the state as NumPy would (checked
-# against NumPy when first used: :func:`sfc64_inline_ok`; a handle uses them only then).
+# function pointers costs ~1.7 ns a number here; stepping the same state below with SFC64's
+# step (``kernel_numba.sfc64_step``, the movement kernel's), ~1 ns. They give NumPy's
+# numbers and leave the state as NumPy would (checked against NumPy when first used:
+# :func:`sfc64_inline_ok`; a handle uses them only then).
 
 def _pointer_intrinsic(elem):
     @intrinsic
@@ -101,11 +104,7 @@ def sfc64_doubles(address, n):  # pragma: no cover - compiled
     a, b, c, w = st[0], st[1], st[2], st[3]
     out = np.empty(n, np.float64)
     for i in range(n):
-        tmp = a + b + w
-        w += np.uint64(1)
-        a = b ^ (b >> np.uint64(11))
-        b = c + (c << np.uint64(3))
-        c = ((c << np.uint64(24)) | (c >> np.uint64(40))) + tmp
+        tmp, a, b, c, w = sfc64_step(a, b, c, w)
         out[i] = np.float64(tmp >> np.uint64(11)) * (1.0 / 9007199254740992.0)
     st[0], st[1], st[2], st[3] = a, b, c, w
     return out
@@ -125,11 +124,7 @@ def sfc64_floats(address, n):  # pragma: no cover - compiled
             x = buf
             has = np.uint32(0)
         else:
-            tmp = a + b + w
-            w += np.uint64(1)
-            a = b ^ (b >> np.uint64(11))
-            b = c + (c << np.uint64(3))
-            c = ((c << np.uint64(24)) | (c >> np.uint64(40))) + tmp
+            tmp, a, b, c, w = sfc64_step(a, b, c, w)
             has = np.uint32(1)
             buf = np.uint32(tmp >> np.uint64(32))
             x = np.uint32(tmp & np.uint64(0xFFFFFFFF))
