@@ -167,11 +167,6 @@ def uniform(rng, n):  # pragma: no cover - replaced in compiled code
     return rng.random(n)
 
 
-def uniform32(rng, n):  # pragma: no cover - replaced in compiled code
-    """In compiled code: NumPy's ``rng.random(n, dtype=np.float32)``."""
-    return rng.random(n, dtype=np.float32)
-
-
 @overload(uniform, inline="always")
 def _uniform(rng, n):
     if isinstance(rng, types.NumPyRandomGeneratorType):
@@ -181,19 +176,6 @@ def _uniform(rng, n):
             if rng[4] == 1:
                 return sfc64_doubles(rng[0], n)
             return _generator_from(rng[0], rng[1], rng[2], rng[3]).random(n)
-        return impl
-    return None
-
-
-@overload(uniform32, inline="always")
-def _uniform32(rng, n):
-    if isinstance(rng, types.NumPyRandomGeneratorType):
-        return lambda rng, n: rng.random(n, dtype=np.float32)
-    if isinstance(rng, types.UniTuple) and rng.count == 5:
-        def impl(rng, n):  # pragma: no cover - compiled
-            if rng[4] == 1:
-                return sfc64_floats(rng[0], n)
-            return _generator_from(rng[0], rng[1], rng[2], rng[3]).random(n, dtype=np.float32)
         return impl
     return None
 
