@@ -1102,6 +1102,15 @@ def destination_profile_sums(out_sum, out_n, who, dest, skill, funds_before, chi
         out_n[d] += 1
 
 
+@njit(nogil=True, cache=True, inline="always", error_model="numpy")
+def _count_one(flow_h, flow_p, r, dest, direct, children):  # pragma: no cover - compiled
+    """Add household ``r`` to flow counts ``flow_h``/``flow_p`` (D, 2): at its destination
+    and route (0 onward, 1 direct), one household and its persons."""
+    d, k = dest[r], 1 if direct[r] else 0
+    flow_h[d, k] += 1
+    flow_p[d, k] += 1 + np.int64(children[r])
+
+
 @njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
 def lodge(who, dest, claimed, direct, children, first_h, first_p, repeat_h, repeat_p
           ):  # pragma: no cover - compiled
@@ -1110,16 +1119,11 @@ def lodge(who, dest, claimed, direct, children, first_h, first_p, repeat_h, repe
     :func:`count_flow` counts; then bit ``dest`` of ``claimed`` is set."""
     for q in range(who.size):
         r = who[q]
-        d = dest[r]
-        bit = np.uint64(1) << np.uint64(d)
-        k = 1 if direct[r] else 0
-        persons = 1 + np.int64(children[r])
+        bit = np.uint64(1) << np.uint64(dest[r])
         if (claimed[r] & bit) > 0:
-            repeat_h[d, k] += 1
-            repeat_p[d, k] += persons
+            _count_one(repeat_h, repeat_p, r, dest, direct, children)
         else:
-            first_h[d, k] += 1
-            first_p[d, k] += persons
+            _count_one(first_h, first_p, r, dest, direct, children)
         claimed[r] |= bit
 
 
@@ -1168,10 +1172,7 @@ def count_flow(flow_h, flow_p, idx, dest, direct, children):  # pragma: no cover
     """Add households ``idx`` to one month's flow counts ``flow_h``/``flow_p`` (D, 2):
     by destination and route (0 onward, 1 direct), households and persons."""
     for q in range(idx.size):
-        r = idx[q]
-        d, k = dest[r], 1 if direct[r] else 0
-        flow_h[d, k] += 1
-        flow_p[d, k] += 1 + np.int64(children[r])
+        _count_one(flow_h, flow_p, idx[q], dest, direct, children)
 
 
 @njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
