@@ -118,6 +118,15 @@ class SimulationResult:
         return self.tables()["applications"]
 
 
+def _same_as_last_month(table: np.ndarray) -> np.ndarray:
+    """Whether each month's row of ``table`` (months x values) equals the month before's,
+    NaN equal to NaN (month 0: False)."""
+    same = np.zeros(table.shape[0], bool)
+    same[1:] = ((table[1:] == table[:-1]) | (np.isnan(table[1:]) & np.isnan(table[:-1]))
+                ).all(axis=1)
+    return same
+
+
 class Engine:
     """Holds the state of one run; :meth:`run` steps it through every month."""
 
@@ -175,14 +184,11 @@ class Engine:
         self._rates_key = b""
         self._rates: tuple[np.ndarray, np.ndarray, np.ndarray] = ()
         self._month_params: list[dict[str, float]] = []
-        same = np.zeros(table.shape[0], bool)  # month t's values equal month t - 1's
-        same[1:] = ((table[1:] == table[:-1]) | (np.isnan(table[1:]) & np.isnan(table[:-1]))
-                    ).all(axis=1)
+        same = _same_as_last_month(table)
         # ... and so do the destinations' (then month t's terms are month t - 1's)
         self._same_month = same.copy()
         for arr in c.dest.values():
-            self._same_month[1:] &= ((arr[1:] == arr[:-1]) | (np.isnan(arr[1:])
-                                                             & np.isnan(arr[:-1]))).all(axis=1)
+            self._same_month &= _same_as_last_month(arr)
         for t in range(table.shape[0]):
             if same[t]:
                 self._month_params.append(self._month_params[-1])
