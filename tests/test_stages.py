@@ -355,6 +355,42 @@ def np_depart(e, movers, dest, cost, t, rng):
     ag.offer_dest[movers] = -1
 
 
+def np_profile_values(e, who, t):
+    """The households ``who`` x PROFILE_ATTRS matrix the profiles summed (float64)."""
+    from onward.engine.recorder import PROFILE_ATTRS
+
+    ag = e.ag
+    cols = {
+        "skill": ag.skill[who], "drive": ag.drive[who], "funds": ag.funds[who],
+        "degree": ag.degree[who], "satisfaction": ag.satisfaction[who],
+        "income": ag.income[who], "frustration": ag.frustration[who],
+        "aspiration": ag.aspiration[who], "children": ag.children[who],
+        "age": ag.age0[who] + t / 12.0, "female": ag.female[who],
+    }
+    return np.column_stack([np.asarray(cols[a], dtype=np.float64) for a in PROFILE_ATTRS])
+
+
+def np_destination_profile(e, who, funds, t):
+    """First movers ``who`` (``funds`` as held before the journey) added to their
+    destination's row of the recorder's sums, as np.add.at adds the rows of the households
+    x DEST_PROFILE_ATTRS matrix."""
+    from onward.engine.recorder import DEST_PROFILE_ATTRS
+
+    ag, rec = e.ag, e.rec
+    cols = {
+        "skill": ag.skill[who], "funds": funds, "children": ag.children[who],
+        "degree": ag.degree[who], "via_broker": ag.via_broker[who],
+        "concealed": ag.concealed[who], "age": ag.age0[who] + t / 12.0,
+        "female": ag.female[who],
+    }
+    values = np.column_stack([np.asarray(cols[a], dtype=np.float64)
+                              for a in DEST_PROFILE_ATTRS]).reshape(who.size,
+                                                                    len(DEST_PROFILE_ATTRS))
+    d = ag.dest[who].astype(np.int64)
+    np.add.at(rec.dest_profile_sum, d, values)
+    rec.dest_profile_n += np.bincount(d, minlength=rec.n_dest)
+
+
 # --- the tests ----------------------------------------------------------------------------
 MONTHS = (30, 110, 160)  # 2001-07, 2008-03, 2012-05 (after the UK's checks began)
 
@@ -656,7 +692,7 @@ def test_sfc64_steps_written_out_give_numpys_numbers(sizes, seed):
 
 def test_compiled_profile_sums_equal_numpy(mid_run):
     """stages_numba.profile_sums against the recorder's NumPy expression (the households x
-    PROFILE_ATTRS matrix of Engine._profile_values, summed and summed squared along
+    PROFILE_ATTRS matrix of np_profile_values, summed and summed squared along
     households), bit for bit, for every resident and for a small group."""
     from onward.engine.recorder import PROFILE_ATTRS
 
@@ -666,7 +702,7 @@ def test_compiled_profile_sums_equal_numpy(mid_run):
     ag = e.ag
     ag.aspiration[e.fc] = np.random.default_rng(t).random(e.fc.size).astype(np.float32)
     for who in (e.fc, e.fc[::97]):
-        values = e._profile_values(who, t)
+        values = np_profile_values(e, who, t)
         s, q = stages_numba.profile_sums(who, ag.skill, ag.drive, ag.funds, ag.degree,
                                          ag.satisfaction, ag.income, ag.frustration,
                                          ag.aspiration, ag.children, ag.age0, t / 12.0,
@@ -677,9 +713,9 @@ def test_compiled_profile_sums_equal_numpy(mid_run):
 
 
 def test_compiled_destination_profile_equals_numpy(mid_run):
-    """stages_numba.destination_profile_sums against Recorder.destination_profile (the
-    first movers x DEST_PROFILE_ATTRS matrix added to their destination's row with
-    np.add.at), bit for bit, onto sums that already hold earlier movers."""
+    """stages_numba.destination_profile_sums against np_destination_profile (the first
+    movers x DEST_PROFILE_ATTRS matrix added to their destination's row with np.add.at),
+    bit for bit, onto sums that already hold earlier movers."""
     from onward.engine.recorder import DEST_PROFILE_ATTRS
 
     assert DEST_PROFILE_ATTRS == ("skill", "funds", "children", "degree", "via_broker",
@@ -699,7 +735,7 @@ def test_compiled_destination_profile_equals_numpy(mid_run):
         a.rec.dest_profile_sum, a.rec.dest_profile_n, who, a.ag.dest, a.ag.skill, funds,
         a.ag.children, a.ag.degree, a.ag.via_broker, a.ag.concealed, a.ag.age0, t / 12.0,
         a.ag.female)
-    b.rec.destination_profile(b.ag.dest[who], b._dest_profile_values(who, funds, t))
+    np_destination_profile(b, who, funds, t)
     assert np.array_equal(a.rec.dest_profile_sum, b.rec.dest_profile_sum)
     assert np.array_equal(a.rec.dest_profile_n, b.rec.dest_profile_n)
     assert (a.rec.dest_profile_n > 0).sum() >= 5

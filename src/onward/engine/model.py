@@ -26,7 +26,7 @@ from onward.engine import stages_numba
 from onward.engine.compile import Compiled
 from onward.engine.network import GENERATORS, build_network, permuted
 from onward.engine.population import build
-from onward.engine.recorder import DEST_PROFILE_ATTRS, FLOW_INDEX, PROFILE_ATTRS, Recorder
+from onward.engine.recorder import FLOW_INDEX, Recorder
 from onward.engine.rng import Stage, Streams
 from onward.engine.routes import Transit
 from onward.engine.state import Agents, State
@@ -449,8 +449,8 @@ class Engine:
             self._depart(movers, dest, cost, t, rng)
             # concealment is decided in _depart, so the destination profile comes after it
             if self.profiles and first.size:
-                # one compiled pass; NumPy: rec.destination_profile(ag.dest[first],
-                # self._dest_profile_values(first, funds_before, t))
+                # one compiled pass: each first mover's DEST_PROFILE_ATTRS added to its
+                # destination's sums
                 stages_numba.destination_profile_sums(
                     self.rec.dest_profile_sum, self.rec.dest_profile_n,
                     np.asarray(first, np.int64), ag.dest, ag.skill, funds_before,
@@ -680,8 +680,9 @@ class Engine:
 
     # --- recording -------------------------------------------------------------------------
     def _profile(self, group: str, who: np.ndarray, t: int) -> None:
-        """Add households ``who`` to the movers' or stayers' profile: the sums of
-        :meth:`_profile_values` and of their squares, in one compiled pass."""
+        """Add households ``who`` to the movers' or stayers' profile: the sums of their
+        PROFILE_ATTRS and of their squares, in one compiled pass
+        (:func:`stages_numba.profile_sums`)."""
         if who.size == 0:
             return
         ag = self.ag
@@ -690,30 +691,6 @@ class Engine:
             ag.satisfaction, ag.income, ag.frustration, ag.aspiration, ag.children, ag.age0,
             t / 12.0, ag.female)
         self.rec.add_profile(group, s, q, who.size)
-
-    def _profile_values(self, who: np.ndarray, t: int) -> np.ndarray:
-        ag = self.ag
-        cols = {
-            "skill": ag.skill[who], "drive": ag.drive[who], "funds": ag.funds[who],
-            "degree": ag.degree[who], "satisfaction": ag.satisfaction[who],
-            "income": ag.income[who], "frustration": ag.frustration[who],
-            "aspiration": ag.aspiration[who], "children": ag.children[who],
-            "age": ag.age0[who] + t / 12.0, "female": ag.female[who],
-        }
-        return np.column_stack([np.asarray(cols[a], dtype=np.float64) for a in PROFILE_ATTRS])
-
-    def _dest_profile_values(self, who: np.ndarray, funds: np.ndarray, t: int) -> np.ndarray:
-        """First movers ``who`` x DEST_PROFILE_ATTRS; ``funds`` as held before the journey."""
-        ag = self.ag
-        cols = {
-            "skill": ag.skill[who], "funds": funds, "children": ag.children[who],
-            "degree": ag.degree[who], "via_broker": ag.via_broker[who],
-            "concealed": ag.concealed[who], "age": ag.age0[who] + t / 12.0,
-            "female": ag.female[who],
-        }
-        return np.column_stack([np.asarray(cols[a], dtype=np.float64)
-                                for a in DEST_PROFILE_ATTRS]).reshape(who.size,
-                                                                      len(DEST_PROFILE_ATTRS))
 
     def _year_end(self, t: int) -> None:
         ag, c = self.ag, self.c

@@ -171,13 +171,6 @@ class Recorder:
         np.add.at(out, inv, arr)
         return uyears, out
 
-    def profile(self, group: str, values: np.ndarray) -> None:
-        """Add rows (households x attributes) to the movers' or the stayers' profile."""
-        if values.shape[0] == 0:
-            return
-        self.add_profile(group, values.sum(axis=0),
-                         (values.astype(np.float64) ** 2).sum(axis=0), values.shape[0])
-
     def add_profile(self, group: str, s: np.ndarray, q: np.ndarray, n: int) -> None:
         """Add ``n`` households' sums ``s`` and sums of squares ``q`` (per attribute) to
         the movers' or the stayers' profile."""
@@ -189,14 +182,6 @@ class Recorder:
             self.stayers_sum += s
             self.stayers_sq += q
             self.stayers_n += n
-
-    def destination_profile(self, dest: np.ndarray, values: np.ndarray) -> None:
-        """Add first movers (households x DEST_PROFILE_ATTRS) to their destination's sums."""
-        if values.shape[0] == 0:
-            return
-        d = dest.astype(np.int64)
-        np.add.at(self.dest_profile_sum, d, values.astype(np.float64))
-        self.dest_profile_n += np.bincount(d, minlength=self.n_dest)
 
     def remigrated_from(self, dest: np.ndarray, persons: np.ndarray) -> None:
         """Count households (and their persons) moving on again from destinations ``dest``."""
