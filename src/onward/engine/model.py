@@ -728,32 +728,26 @@ class Engine:
                 self.rec.life_rows.append((year, code, gen, measure, value, n))
 
     def _check(self, t: int, stage: str | None = None) -> None:
-        ag = self.ag
-        cols = tuple(getattr(ag, name) for name in CHECKED_COLUMNS)
+        cols = tuple(getattr(self.ag, name) for name in CHECKED_COLUMNS)
+        # rows not yet arrived never change: the first n are read
         if all(a.dtype == np.float32 and a.flags.c_contiguous for a in cols):
-            # one compiled call for all columns (rows not yet arrived never change)
-            j = stages_numba.first_nonfinite(cols, self.n)
-            if j < 0:
-                return
-            names = list(CHECKED_COLUMNS)[j:]
+            j = stages_numba.first_nonfinite(cols, self.n)  # one compiled call for all
         else:
-            names = list(CHECKED_COLUMNS)
-        for name in names:
-            arr = getattr(ag, name)[:self.n]
-            bad = (stages_numba.nonfinite(arr.view(np.int32)) if arr.dtype == np.float32
-                   else not np.isfinite(arr).all())
-            if bad:
-                when = f"month {t} ({self.c.year_of(t)}-{self.c.month_of(t):02d})"
-                if stage is None:
-                    raise NumericalError(f"{when}: agent column '{name}' became NaN/inf",
-                                         month=t, column=name)
-                params = ", ".join(f"{p}={self.g(p, t):g}" for p in CHECKED_COLUMNS[name])
-                raise NumericalError(
-                    f"{when}: stage '{stage}' made agent column '{name}' NaN/inf. The "
-                    f"parameters that drive it, this month: {params}. Fix: move the extreme "
-                    "or zero values among them back inside their priors (onward validate "
-                    "--list shows the ranges; docs/odd.md says what each does)",
-                    month=t, column=name, stage=stage)
+            j = next((k for k, a in enumerate(cols) if not np.isfinite(a[:self.n]).all()), -1)
+        if j < 0:
+            return
+        name = list(CHECKED_COLUMNS)[j]
+        when = f"month {t} ({self.c.year_of(t)}-{self.c.month_of(t):02d})"
+        if stage is None:
+            raise NumericalError(f"{when}: agent column '{name}' became NaN/inf",
+                                 month=t, column=name)
+        params = ", ".join(f"{p}={self.g(p, t):g}" for p in CHECKED_COLUMNS[name])
+        raise NumericalError(
+            f"{when}: stage '{stage}' made agent column '{name}' NaN/inf. The "
+            f"parameters that drive it, this month: {params}. Fix: move the extreme "
+            "or zero values among them back inside their priors (onward validate "
+            "--list shows the ranges; docs/odd.md says what each does)",
+            month=t, column=name, stage=stage)
 
     def scan_rows(self) -> None:
         """Who is where, from the arrived rows (``[:n]``; the others are pending), in one
