@@ -451,7 +451,7 @@ class Transit:
         """Travel during month ``t``; sets ``reached_first`` and ``reached_dest``."""
         rg = self.rg
         t0, t1 = t * TICKS, (t + 1) * TICKS
-        k = int(self._in_upto[t]) if t < self._in_upto.size else self._in_rows.size
+        k = int(self._in_upto[t])
         if k > self._in_next:
             self.active = np.concatenate([self.active, self._in_rows[self._in_next:k]])
             rec.inbound_started[t] += k - self._in_next
