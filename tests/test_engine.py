@@ -254,6 +254,28 @@ def test_network_csr_passes_equal_scipy(n, m, seed, weighted):
         assert b.has_sorted_indices
 
 
+def test_agents_permuted_equals_gathering_every_column():
+    """Agents.permuted copies a column that holds one value (no gather) and gathers the
+    others: every column equals ``column[order]``, and no column is shared with the
+    original (NaN columns, where ``==`` fails, are gathered)."""
+    from dataclasses import fields
+
+    from onward.engine.compile import compile_scenario
+    from onward.engine.population import build
+
+    c = compile_scenario(load_scenario("toy"), seed=3)
+    ag = build(c)
+    ag.income[:] = np.nan  # a column of one value that == cannot see
+    ag.funds[:5] = 7.0
+    order = np.random.default_rng(0).permutation(ag.n)
+    got = ag.permuted(order)
+    for f in fields(ag):
+        a, b = getattr(ag, f.name), getattr(got, f.name)
+        assert b.dtype == a.dtype and b.shape == a.shape, f.name
+        assert np.array_equal(b, a[order], equal_nan=a.dtype.kind == "f"), f.name
+        assert not np.shares_memory(a, b), f.name
+
+
 def test_compile_static_cache_reuses_only_for_the_same_scenario():
     """compile_scenario(..., static=d) compiles the scenario's inflows and route graph once
     (calibration passes one dict for every proposal) and gives the same Compiled as a call

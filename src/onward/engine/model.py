@@ -171,6 +171,9 @@ class Engine:
         # scheduled arrival months, sorted: the households due by month t are a prefix
         # (with a route graph a household may reach the first country later than scheduled)
         self.schedule = self.ag.arrive.copy()
+        #: households due by the end of month t: the first _due_upto[t] rows
+        self._due_upto = np.searchsorted(
+            self.schedule, np.arange(c.run_months, dtype=self.schedule.dtype), side="right")
         self.transit: Transit | None = None
         if c.routes is not None:
             self.transit = Transit(c.routes, self.ag, c.seed, self.rng)
@@ -228,8 +231,7 @@ class Engine:
 
     def arrivals(self, t: int) -> None:
         ag = self.ag
-        # t in the schedule's dtype: another dtype would make NumPy copy the whole column
-        end = int(np.searchsorted(self.schedule, self.schedule.dtype.type(t), side="right"))
+        end = int(self._due_upto[t])
         new = np.arange(self.n, end)
         self.n = end
         tr = self.transit

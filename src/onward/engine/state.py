@@ -82,8 +82,19 @@ class Agents:
         return 1 + self.children.astype(np.int64)
 
     def permuted(self, order: np.ndarray) -> Agents:
-        """The same households with row ``k`` taken from row ``order[k]``."""
-        return Agents(**{f.name: getattr(self, f.name)[order] for f in fields(self)})
+        """The same households with row ``k`` taken from row ``order[k]`` (a column that
+        holds one value throughout, as most do before the first month, is copied rather
+        than gathered)."""
+        return Agents(**{f.name: _permuted(getattr(self, f.name), order)
+                         for f in fields(self)})
 
     def nbytes(self) -> int:
         return sum(getattr(self, f.name).nbytes for f in fields(self))
+
+
+def _permuted(x: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """``x[order]``; when ``order`` is as long as ``x`` (a permutation) and every row is
+    the same, a copy (any order of equal rows is the same array)."""
+    if order.size == x.shape[0] and x.size and (x == x.flat[0]).all():
+        return x.copy()
+    return x[order]
