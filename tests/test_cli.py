@@ -113,6 +113,21 @@ def test_unknown_scenario_and_run(tmp_path):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
 
 
+@pytest.mark.parametrize("args, expect", [
+    (("score",), "Missing argument 'name'"),
+    (("runs", "--nope"), "No such option: --nope"),
+    (("run", "--seed", "abc"), "Invalid value for '--seed'"),
+    (("score", "a", "b"), "unexpected extra argument"),
+])
+def test_usage_errors_print_usage_not_a_traceback(tmp_path, args, expect):
+    """A mistyped command line gets click's usage message and exit status 2, whatever copy
+    of click the installed Typer carries."""
+    proc = cli(*args, cwd=tmp_path, check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "Usage: onward" in proc.stderr and expect in proc.stderr, proc.stderr
+
+
 def test_data_command(tmp_path):
     listing = cli("data", cwd=tmp_path).stdout
     assert "mou_arrivals" in listing and "CC BY 4.0" in listing

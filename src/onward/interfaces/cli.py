@@ -880,7 +880,7 @@ def main() -> None:
     from onward.store import StoreError
 
     try:
-        app(standalone_mode=False)
+        app(standalone_mode=False, prog_name="onward")
     except (ScenarioError, StoreError, OverrideError, NumericalError, UserError,
             CalibrationError, ValueError) as exc:
         from rich.markup import escape
@@ -895,12 +895,22 @@ def main() -> None:
     except typer.Abort:
         raise SystemExit(1) from None
     except Exception as exc:  # click usage errors come through here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
+        if _is_click_error(exc):
+            exc.show()  # "Usage: ..." and the problem, as click prints them
             raise SystemExit(exc.exit_code) from None
         raise
+
+
+def _is_click_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is a click usage or parameter error: click's own, or the copy of
+    click that newer Typer releases carry inside (``typer._click``), which click's class
+    does not match."""
+    import click
+
+    if isinstance(exc, click.ClickException):
+        return True
+    return any(k.__name__ == "ClickException" and k.__module__.endswith("exceptions")
+               for k in type(exc).__mro__) and callable(getattr(exc, "show", None))
 
 
 if __name__ == "__main__":
