@@ -503,3 +503,28 @@ def test_one_model_prior_is_pyabcs_default():
         a, b = fast.pmf(x), slow.pmf(x)
         assert a == b and type(a) is type(b), x
     assert fast.copy().pmf(0) == 1.0
+
+
+def test_pyabc_prior_zero_warning_is_shown_once_with_its_meaning(caplog):
+    """pyabc warns for every proposal that needed 1,000 kernel draws to land inside the
+    prior; a calibration with many free parameters printed that hundreds of times. The
+    filter calibrate installs on pyabc's logger lets it through once per process, saying
+    what it means, and lets other messages through untouched."""
+    import logging
+
+    from onward.calibration.abc import _install_once_filter
+
+    logger = logging.getLogger("test-onward-abc")
+    _install_once_filter(logger)
+    _install_once_filter(logger)  # a second calibrate in the process adds no second filter
+    assert len(logger.filters) == 1
+    msg = ("Unusually many (model, parameter) samples have prior density zero. The "
+           "transition might be inappropriate.")
+    with caplog.at_level(logging.WARNING, logger="test-onward-abc"):
+        for _ in range(5):
+            logger.warning(msg)
+        logger.warning("another warning")
+    texts = [r.getMessage() for r in caplog.records if r.name == "test-onward-abc"]
+    assert len(texts) == 2
+    assert "outside the prior ranges" in texts[0] and "once per process" in texts[0]
+    assert texts[1] == "another warning"

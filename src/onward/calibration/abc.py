@@ -327,6 +327,7 @@ def calibrate(scenario: str | Path | Scenario, name: str, *, budget: int = 3000,
     pop = population or int(min(400, max(30, budget // 12)))
     prior, names = _prior(free)
     logging.getLogger("ABC").setLevel(logging.WARNING)
+    _install_once_filter(logging.getLogger("ABC"))
     logging.getLogger("pyabc").setLevel(logging.WARNING)
     sampler = DeterministicBatchSampler(
         seed=seed, workers=workers, scheduler=scheduler, keep_alive=True,
@@ -395,6 +396,40 @@ def calibrate(scenario: str | Path | Scenario, name: str, *, budget: int = 3000,
     finally:
         sampler.close()
     return load_posterior(name, st)
+
+
+#: the start of pyabc's warning for a proposal that took 1,000 kernel draws to fall inside
+#: the prior (pyabc.inference_util.generate_valid_proposal)
+_PRIOR_ZERO = "Unusually many (model, parameter) samples have prior density zero"
+
+
+class _PriorZeroOnce(logging.Filter):
+    """Lets pyabc's prior-density-zero warning through once per process, with what it
+    means, and drops the repeats: with many free parameters a calibration printed it
+    hundreds of times (once per slow proposal, from every worker)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not str(record.msg).startswith(_PRIOR_ZERO):
+            return True
+        if self.seen:
+            return False
+        self.seen = True
+        record.msg = ("pyabc: proposals of the perturbation kernel often fall outside the "
+                      "prior ranges (some needed 1,000 draws; shown once per process). This "
+                      "slows each proposal. It is common with many free parameters or a "
+                      "posterior pressed against a prior's edge: widen that prior if the "
+                      "edge is not a real limit, or free fewer parameters")
+        record.args = ()
+        return True
+
+
+def _install_once_filter(logger: logging.Logger) -> None:
+    if not any(isinstance(f, _PriorZeroOnce) for f in logger.filters):
+        logger.addFilter(_PriorZeroOnce())
 
 
 def _store_generation(st: Store, sc: Scenario, name: str, hist: Any, t: int,
