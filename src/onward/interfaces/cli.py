@@ -905,9 +905,11 @@ def _is_click_error(exc: BaseException) -> bool:
     """Whether ``exc`` is a click usage or parameter error: click's own, or the copy of
     click that newer Typer releases carry inside (``typer._click``), which click's class
     does not match."""
-    import click
-
-    if isinstance(exc, click.ClickException):
+    try:
+        import click  # not a dependency of Typer 0.29, which carries its own copy
+    except ImportError:
+        click = None
+    if click is not None and isinstance(exc, click.ClickException):
         return True
     return any(k.__name__ == "ClickException" and k.__module__.endswith("exceptions")
                for k in type(exc).__mro__) and callable(getattr(exc, "show", None))
