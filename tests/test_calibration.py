@@ -528,3 +528,22 @@ def test_pyabc_prior_zero_warning_is_shown_once_with_its_meaning(caplog):
     assert len(texts) == 2
     assert "outside the prior ranges" in texts[0] and "once per process" in texts[0]
     assert texts[1] == "another warning"
+
+
+@pytest.mark.parametrize("kwargs, expect", [
+    ({"budget": 0}, "--budget must be at least 1"),
+    ({"budget": 10, "population": 0}, "--population must be at least 2"),
+    ({"budget": 10, "population": -3}, "--population must be at least 2"),
+    ({"budget": 10, "min_epsilon": -1.0}, "--epsilon must be 0 or more"),
+    ({"budget": 10, "min_epsilon": float("nan")}, "--epsilon must be 0 or more"),
+])
+def test_calibrate_refuses_settings_that_cannot_give_a_posterior(tmp_path, kwargs, expect):
+    """A budget of 0 used to end in 'no calibration named ...', a negative population in
+    pyabc's AssertionError: both are refused up front, naming the option and the fix, and
+    the store stays untouched."""
+    from onward.calibration import CalibrationError
+
+    store = tmp_path / "s.duckdb"
+    with pytest.raises(CalibrationError, match=re.escape(expect)):
+        calibrate("toy", "bad", store=store, workers=1, **kwargs)
+    assert not store.exists()

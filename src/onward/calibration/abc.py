@@ -298,6 +298,7 @@ def calibrate(scenario: str | Path | Scenario, name: str, *, budget: int = 3000,
     targets : fit these instead of the packaged data (e.g. synthetic data in a recovery test)
     progress : called as ``progress(stage, done, total)``
     """
+    _check_settings(budget, population, min_epsilon, max_generations)
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     free = sc.free_parameters()
     if not free:
@@ -396,6 +397,22 @@ def calibrate(scenario: str | Path | Scenario, name: str, *, budget: int = 3000,
     finally:
         sampler.close()
     return load_posterior(name, st)
+
+
+def _check_settings(budget: int, population: int | None, min_epsilon: float,
+                    max_generations: int) -> None:
+    """Refuse settings that cannot give a posterior, before anything runs."""
+    if budget < 1:
+        raise CalibrationError(f"--budget must be at least 1 simulation, got {budget}. Fix: "
+                               "give the number of simulations to spend (e.g. 3000)")
+    if population is not None and population < 2:
+        raise CalibrationError(f"--population must be at least 2 particles, got {population}. "
+                               "Fix: leave it out (budget // 12, within 30..400) or give more")
+    if not min_epsilon >= 0:  # (NaN too)
+        raise CalibrationError(f"--epsilon must be 0 or more (a distance), got {min_epsilon}. "
+                               "Fix: leave it out to stop on the budget alone")
+    if max_generations < 1:
+        raise CalibrationError(f"max_generations must be at least 1, got {max_generations}")
 
 
 #: the start of pyabc's warning for a proposal that took 1,000 kernel draws to fall inside
