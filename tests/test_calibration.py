@@ -547,3 +547,10 @@ def test_calibrate_refuses_settings_that_cannot_give_a_posterior(tmp_path, kwarg
     with pytest.raises(CalibrationError, match=re.escape(expect)):
         calibrate("toy", "bad", store=store, workers=1, **kwargs)
     assert not store.exists()
+
+
+def test_score_refuses_zero_draws(tmp_path):
+    """``--draws 0`` ended in an UnboundLocalError traceback; it is refused up front."""
+    with pytest.raises(ValueError, match="--draws must be at least 1"):
+        score(None, "any", draws=0, store=tmp_path / "s.duckdb")
+    assert not (tmp_path / "s.duckdb").exists()

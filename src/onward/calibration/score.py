@@ -101,6 +101,9 @@ def score(scenario: str | Path | Scenario | None, name: str, *, draws: int = 40,
     from onward import data
     from onward.store import Store
 
+    if draws < 1:
+        raise ValueError(f"--draws must be at least 1 posterior-predictive run, got {draws}. "
+                         "Fix: leave it out (40) or give more")
     st = Store(store)
     post = load_posterior(name, st)
     if scenario is None:
