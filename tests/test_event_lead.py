@@ -6,6 +6,8 @@ Both are parameters that calibration may free: ``events.<id>.lead_months`` and
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from test_edges import NO_INFLOW, dest_yaml
@@ -84,6 +86,27 @@ def test_override_of_an_unknown_lead_is_refused(target):
 def test_override_lead_outside_its_range_is_refused():
     with pytest.raises(OverrideError, match="lead"):
         compile_scenario(load_scenario("nk-onward"), overrides={DESIGNATION: 200})
+
+
+@pytest.mark.parametrize("target, value, bounds", [
+    ("parameters.brokers.uptake", 2.0, "[0, 1]"),
+    ("parameters.brokers.optimism", -1.5, "[-1, 1]"),
+    ("destinations.GBR.recognition_rate", -0.1, "[0, 1]"),
+    ("destinations.GBR.processing_months", 200.0, "[0.1, 120]"),
+])
+def test_override_outside_a_parameters_bounds_is_refused(target, value, bounds):
+    """An override outside the registry's hard bounds used to be clipped silently (a
+    scenario file with that value does not validate); it is refused, naming the range.
+    A value on a bound passes."""
+    sc = load_scenario("nk-onward")
+    with pytest.raises(OverrideError, match=re.escape(f"outside {bounds}")):
+        compile_scenario(sc, overrides={target: value})
+    edge = float(bounds[1:-1].split(", ")[0 if value < 0 else 1])
+    c = compile_scenario(sc, overrides={target: edge})
+    parts = target.split(".")
+    got = (c.glob[f"{parts[1]}.{parts[2]}"] if parts[0] == "parameters"
+           else c.dest[parts[2]][:, c.destinations.index(parts[1])])
+    assert got[0] == edge
 
 
 def test_background_decline_shrinks_the_direct_stream():

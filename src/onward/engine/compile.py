@@ -162,6 +162,7 @@ def compile_scenario(sc: Scenario, overrides: dict[str, float] | None = None,
         arr, col = _locate(target, glob, dest, dests)
         if not np.isfinite(value):
             raise OverrideError(f"override {target}: value must be finite")
+        _check_bounds(target, float(value))
         if col is None:
             arr[:] = value
         else:
@@ -231,6 +232,23 @@ def _event_lead(target: str, sc: Scenario, value: float) -> str:
         raise OverrideError(f"{target}: a lead must be a number of months in "
                             f"[0, {MAX_LEAD_MONTHS}], not {value}")
     return parts[1]
+
+
+def _check_bounds(target: str, value: float) -> None:
+    """Refuse an override outside the parameter's hard bounds (a scenario file with that
+    value would not validate; the engine would otherwise clip it silently)."""
+    parts = target.split(".")
+    spec = (GLOBAL_PARAMETERS.get(f"{parts[1]}.{parts[2]}") if parts[0] == "parameters"
+            else DESTINATION_PARAMETERS.get(parts[2]))
+    if spec is None:
+        return
+    lo, hi = spec.bounds()
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        lo_s = "-inf" if lo is None else f"{lo:g}"
+        hi_s = "inf" if hi is None else f"{hi:g}"
+        what = spec.unit if spec.unit == spec.kind else f"{spec.kind}, {spec.unit}"
+        raise OverrideError(f"override {target} = {value:g} is outside [{lo_s}, {hi_s}] "
+                            f"({what}). Fix: give a value inside that range")
 
 
 def _locate(target: str, glob: dict[str, np.ndarray], dest: dict[str, np.ndarray],
