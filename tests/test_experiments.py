@@ -257,3 +257,15 @@ def test_ensemble_on_a_dask_cluster_equals_local(short, tmp_path):
                           store=tmp_path / "dask.duckdb")
     pd.testing.assert_frame_equal(local.values, remote.values)
     pd.testing.assert_frame_equal(local.bands, remote.bands)
+
+
+@pytest.mark.parametrize("workers", [0, -2])
+def test_experiments_refuse_fewer_than_one_worker(tmp_path, workers):
+    """``--workers 0`` silently meant all cores and a negative count ran inline, while
+    calibrate refused both; experiments now refuse them too, before anything runs."""
+    with pytest.raises(ValueError, match="--workers must be at least 1"):
+        ensemble("toy", n=1, workers=workers, store=tmp_path / "s.duckdb")
+    proc = cli("ensemble", "toy", "-n", "1", "--workers", str(workers), cwd=tmp_path,
+               check=False)
+    assert proc.returncode == 2 and "--workers must be at least 1" in proc.stderr
+    assert "Traceback" not in proc.stderr

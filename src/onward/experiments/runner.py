@@ -171,6 +171,9 @@ class _Executor:
     """Inline, a local process pool, or a Dask client; submit(fn, *args) -> Future."""
 
     def __init__(self, workers: int | None, scheduler: str | None):
+        if workers is not None and workers < 1:  # as the calibration sampler refuses it
+            raise ValueError(f"--workers must be at least 1, got {workers}. Fix: leave it "
+                             "out to use all local cores")
         self.workers = workers or os.cpu_count() or 1
         self.scheduler = scheduler
         self._pool: Any = None
