@@ -269,3 +269,17 @@ def test_experiments_refuse_fewer_than_one_worker(tmp_path, workers):
                check=False)
     assert proc.returncode == 2 and "--workers must be at least 1" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_until_before_the_horizon_end_is_refused(tmp_path):
+    """``--until`` extends a horizon; a year before its end used to be ignored without a
+    word (a user asking for 1990 got the whole 2000-2020 run). It is refused, naming the
+    horizon's end; its own last year is accepted."""
+    for fn in (lambda: ensemble("toy", n=1, until=2010, workers=1,
+                                store=tmp_path / "s.duckdb"),
+               lambda: destinations("toy", n=1, until=1990, workers=1,
+                                    store=tmp_path / "s.duckdb")):
+        with pytest.raises(ValueError, match=r"before the end of toy's horizon \(2020\)"):
+            fn()
+    res = ensemble("toy", n=1, until=2020, workers=1, store=tmp_path / "s.duckdb")
+    assert res.bands.year.max() == 2020

@@ -42,8 +42,20 @@ def _scenario(s: str | Path | Scenario) -> Scenario:
 
 
 def extend_horizon(sc: Scenario, until: int | None) -> Scenario:
-    """The scenario with its horizon ending in December of ``until`` (if later)."""
-    if until is None or until <= sc.horizon.end.year:
+    """The scenario with its horizon ending in December of ``until`` (the same scenario
+    when ``until`` is its last year).
+
+    Raises
+    ------
+    ValueError
+        If ``until`` is before the horizon's last year: ``until`` only extends a horizon,
+        and an earlier year used to be ignored without a word.
+    """
+    if until is not None and until < sc.horizon.end.year:
+        raise ValueError(f"--until {until} is before the end of {sc.name}'s horizon "
+                         f"({sc.horizon.end.year}); --until only extends a horizon. Fix: give "
+                         f"a year after {sc.horizon.end.year}, or leave it out")
+    if until is None or until == sc.horizon.end.year:
         return sc
     end = Month(year=until, month=12, precision="month")
     return sc.model_copy(update={"horizon": Horizon(start=sc.horizon.start, end=end)})
