@@ -128,6 +128,21 @@ def test_usage_errors_print_usage_not_a_traceback(tmp_path, args, expect):
     assert "Usage: onward" in proc.stderr and expect in proc.stderr, proc.stderr
 
 
+def test_unwritable_output_path_gives_one_error(flagship_run, tmp_path):
+    """Export and report into a folder that cannot exist (under a file) printed an OSError
+    traceback; they name the path and exit with status 2."""
+    cwd, proc = flagship_run
+    run_id = json.loads(proc.stdout)["run_id"]
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    for args in (("export", run_id, "--out", str(blocker / "out")),
+                 ("report", run_id, "--out", str(blocker / "r.html"))):
+        bad = cli(*args, cwd=cwd, check=False)
+        assert bad.returncode == 2, bad.stderr
+        assert "Traceback" not in bad.stderr
+        assert "cannot use" in bad.stderr and str(blocker) in bad.stderr.replace("\n", "")
+
+
 def test_data_command(tmp_path):
     listing = cli("data", cwd=tmp_path).stdout
     assert "mou_arrivals" in listing and "CC BY 4.0" in listing

@@ -890,6 +890,19 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("interrupted; results of finished runs are kept in the store")
         raise SystemExit(130) from None
+    except OSError as exc:
+        if isinstance(exc, BrokenPipeError):  # e.g. `onward data T --csv | head`
+            raise
+        from rich.markup import escape
+
+        # a file or folder the command could not read or write (a missing parent folder,
+        # no permission, a full disk): name it rather than print a traceback
+        where = f" {exc.filename}" if exc.filename else ""
+        err.print(f"[red]error:[/] cannot use{escape(where)}: "
+                  f"{escape(exc.strerror or str(exc))}. Fix: check that the path exists and "
+                  "is writable (or give another with the command's path option)",
+                  markup=True, highlight=False)
+        raise SystemExit(2) from None
     except typer.Exit as exc:
         raise SystemExit(exc.exit_code) from None
     except typer.Abort:
