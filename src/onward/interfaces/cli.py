@@ -12,7 +12,7 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import numpy as np
 import typer
@@ -883,26 +883,19 @@ def main() -> None:
         app(standalone_mode=False, prog_name="onward")
     except (ScenarioError, StoreError, OverrideError, NumericalError, UserError,
             CalibrationError, ValueError) as exc:
-        from rich.markup import escape
-
-        err.print(f"[red]error:[/] {escape(str(exc))}", markup=True, highlight=False)
-        raise SystemExit(2) from None
+        _exit_with_error(str(exc))
     except KeyboardInterrupt:
         err.print("interrupted; results of finished runs are kept in the store")
         raise SystemExit(130) from None
     except OSError as exc:
         if isinstance(exc, BrokenPipeError):  # e.g. `onward data T --csv | head`
             raise
-        from rich.markup import escape
-
         # a file or folder the command could not read or write (a missing parent folder,
         # no permission, a full disk): name it rather than print a traceback
         where = f" {exc.filename}" if exc.filename else ""
-        err.print(f"[red]error:[/] cannot use{escape(where)}: "
-                  f"{escape(exc.strerror or str(exc))}. Fix: check that the path exists and "
-                  "is writable (or give another with the command's path option)",
-                  markup=True, highlight=False)
-        raise SystemExit(2) from None
+        _exit_with_error(f"cannot use{where}: {exc.strerror or exc}. Fix: check that the path "
+                         "exists and is writable (or give another with the command's path "
+                         "option)")
     except typer.Exit as exc:
         raise SystemExit(exc.exit_code) from None
     except typer.Abort:
@@ -912,6 +905,14 @@ def main() -> None:
             exc.show()  # "Usage: ..." and the problem, as click prints them
             raise SystemExit(exc.exit_code) from None
         raise
+
+
+def _exit_with_error(message: str) -> NoReturn:
+    """Print ``error: message`` on stderr and exit with status 2."""
+    from rich.markup import escape
+
+    err.print(f"[red]error:[/] {escape(message)}", markup=True, highlight=False)
+    raise SystemExit(2) from None
 
 
 def _is_click_error(exc: BaseException) -> bool:
