@@ -240,15 +240,14 @@ def _check_bounds(target: str, value: float) -> None:
     parts = target.split(".")
     spec = (GLOBAL_PARAMETERS.get(f"{parts[1]}.{parts[2]}") if parts[0] == "parameters"
             else DESTINATION_PARAMETERS.get(parts[2]))
-    if spec is None:
+    if spec is None or spec.admits(value):
         return
     lo, hi = spec.bounds()
-    if (lo is not None and value < lo) or (hi is not None and value > hi):
-        lo_s = "-inf" if lo is None else f"{lo:g}"
-        hi_s = "inf" if hi is None else f"{hi:g}"
-        what = spec.unit if spec.unit == spec.kind else f"{spec.kind}, {spec.unit}"
-        raise OverrideError(f"override {target} = {value:g} is outside [{lo_s}, {hi_s}] "
-                            f"({what}). Fix: give a value inside that range")
+    lo_s = "-inf" if lo is None else f"{lo:g}"
+    hi_s = "inf" if hi is None else f"{hi:g}"
+    what = spec.unit if spec.unit == spec.kind else f"{spec.kind}, {spec.unit}"
+    raise OverrideError(f"override {target} = {value:g} is outside [{lo_s}, {hi_s}] "
+                        f"({what}). Fix: give a value inside that range")
 
 
 def _locate(target: str, glob: dict[str, np.ndarray], dest: dict[str, np.ndarray],

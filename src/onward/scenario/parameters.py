@@ -49,6 +49,11 @@ class ParamSpec:
             lo = 0.0 if lo is None else lo
         return lo, hi
 
+    def admits(self, x: float) -> bool:
+        """Whether ``x`` lies within the hard bounds (:meth:`bounds`)."""
+        lo, hi = self.bounds()
+        return not (lo is not None and x < lo or hi is not None and x > hi)
+
 
 def _specs(*specs: ParamSpec) -> dict[str, ParamSpec]:
     return {s.path: s for s in specs}

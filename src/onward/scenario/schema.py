@@ -227,12 +227,11 @@ def _bounds_text(spec: ParamSpec) -> tuple[str, str]:
 
 def _check_bounds(spec: ParamSpec, p: Param, where: FieldPath) -> None:
     """Raise :class:`FieldError` (path ``where`` + field) if ``p`` breaks the hard bounds."""
-    lo, hi = spec.bounds()
     for field, label, x in [("value", "value", p.value)] + (
         [("prior", "prior low", p.prior[0]), ("prior", "prior high", p.prior[1])]
         if p.prior else []
     ):
-        if lo is not None and x < lo or hi is not None and x > hi:
+        if not spec.admits(x):
             rng, fix = _bounds_text(spec)
             raise FieldError(where + (field,), f"{label} {x} is outside {rng}", fix)
     if p.prior and not (p.prior[0] <= p.value <= p.prior[1]):
@@ -1008,8 +1007,7 @@ class Scenario(Strict):
                                  f"{self.horizon.start}..{self.horizon.end}",
                                  "move the event inside the horizon, or widen horizon")
             if ev.op == "set" and ev.value is not None:
-                lo, hi = spec.bounds()
-                if lo is not None and ev.value < lo or hi is not None and ev.value > hi:
+                if not spec.admits(ev.value):
                     rng, fix = _bounds_text(spec)
                     raise FieldError(("events", i, "value"), f"{ev.value} is outside {rng} "
                                      f"for {spec.name}", fix)
