@@ -126,3 +126,17 @@ def test_background_decline_shrinks_the_direct_stream():
     assert 0.04 < shrinking[4] / shrinking[0] < 0.09
     # year 0 already decays month by month: mean of 0.5^(m/12) over m = 0..11 is 0.743
     assert abs(shrinking[0] / flat[0] - 0.743) < 0.06
+
+
+def test_override_shares_of_the_refused_above_one_is_refused():
+    """Overrides of refused_return and refused_remigrate (shares of the refused) that sum
+    above 1 are refused, as a scenario file with them is; a sum of exactly 1 passes."""
+    sc = load_scenario("nk-onward")
+    ret = "parameters.after_decision.refused_return"
+    again = "parameters.after_decision.refused_remigrate"
+    with pytest.raises(OverrideError, match=re.escape("0.95 + 0.1 = 1.05 > 1")):
+        compile_scenario(sc, overrides={ret: 0.95})
+    with pytest.raises(OverrideError, match="> 1"):
+        compile_scenario(sc, overrides={ret: 0.6, again: 0.5})
+    c = compile_scenario(sc, overrides={ret: 0.5, again: 0.5})
+    assert c.glob[ret.split(".", 1)[1]][0] + c.glob[again.split(".", 1)[1]][0] == 1

@@ -610,3 +610,17 @@ def test_nan_prior(tmp_path: Path) -> None:
     p = write(tmp_path, "child.yaml", "extends: nk-onward\nparameters:\n  brokers:\n"
               "    share:\n      prior: [.nan, 0.5]\n")
     assert_clear(error_of(p), "child.yaml", 5, "parameters.brokers.share.prior")
+
+
+def test_free_shares_of_the_refused_cannot_sum_above_one(tmp_path: Path) -> None:
+    """refused_return + refused_remigrate are shares of the refused: a scenario whose
+    priors let a calibration or a sensitivity analysis draw a pair above 1 is refused,
+    naming the prior; one whose priors stay within 1 loads."""
+    p = write(tmp_path, "child.yaml", "extends: nk-onward\nparameters:\n  after_decision:\n"
+              "    refused_return:\n      free: true\n")
+    text = assert_clear(error_of(p), "child.yaml", 4,
+                        "parameters.after_decision.refused_return")
+    assert "up to 1.1 > 1" in text
+    p = write(tmp_path, "ok.yaml", "extends: nk-onward\nparameters:\n  after_decision:\n"
+              "    refused_return:\n      free: true\n      prior: [0, 0.9]\n")
+    assert load_scenario(p).free_parameters()["parameters.after_decision.refused_return"]

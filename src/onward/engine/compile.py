@@ -167,6 +167,8 @@ def compile_scenario(sc: Scenario, overrides: dict[str, float] | None = None,
             arr[:] = value
         else:
             arr[:, col] = value
+    _check_shares(glob, overrides or {})
+
     def start(ev: Any) -> int:  # the month the change takes effect: its date less its lead
         lead = leads.get(ev.id, 0.0) if ev.id else 0.0
         return max(0, ev.date.index(sc.horizon.start) - int(round(lead)))
@@ -248,6 +250,19 @@ def _check_bounds(target: str, value: float) -> None:
     what = spec.unit if spec.unit == spec.kind else f"{spec.kind}, {spec.unit}"
     raise OverrideError(f"override {target} = {value:g} is outside [{lo_s}, {hi_s}] "
                         f"({what}). Fix: give a value inside that range")
+
+
+def _check_shares(glob: dict[str, np.ndarray], overrides: dict[str, float]) -> None:
+    """Refuse overrides that make the shares of the refused who return and who move on
+    again sum above 1 (a scenario file with those values would not validate)."""
+    keys = ("after_decision.refused_return", "after_decision.refused_remigrate")
+    if not any(f"parameters.{k}" in overrides for k in keys):
+        return
+    ret, again = (float(glob[k][0]) for k in keys)
+    if ret + again > 1:
+        raise OverrideError(
+            f"override: parameters.{keys[0]} + parameters.{keys[1]} = {ret:g} + {again:g} "
+            f"= {ret + again:g} > 1 (they are shares of the refused). Fix: lower one of them")
 
 
 def _locate(target: str, glob: dict[str, np.ndarray], dest: dict[str, np.ndarray],

@@ -903,6 +903,18 @@ class Scenario(Strict):
             raise FieldError(("parameters", "after_decision", "refused_remigrate"),
                              f"refused_return + refused_remigrate = {p_out:g} > 1",
                              "they are shares of the refused: lower one of them")
+        # ... and so must every pair a calibration or a sensitivity analysis may draw
+        shares = {k: self.parameters["after_decision"][k]
+                  for k in ("refused_return", "refused_remigrate")}
+        free = [k for k, q in shares.items() if q.free and q.prior is not None]
+        highest = sum(q.prior[1] if k in free else q.value for k, q in shares.items())
+        if free and highest > 1:
+            raise FieldError(("parameters", "after_decision", free[0]),
+                             "the priors allow refused_return + refused_remigrate up to "
+                             f"{highest:g} > 1",
+                             "they are shares of the refused: lower the upper end of a "
+                             "prior (or the fixed value of the other) so that they sum to "
+                             "at most 1")
         self._check_events()
         for i, code in enumerate(self.calibration.other_excludes):
             if code in self.destinations:
