@@ -624,3 +624,59 @@ def test_free_shares_of_the_refused_cannot_sum_above_one(tmp_path: Path) -> None
     p = write(tmp_path, "ok.yaml", "extends: nk-onward\nparameters:\n  after_decision:\n"
               "    refused_return:\n      free: true\n      prior: [0, 0.9]\n")
     assert load_scenario(p).free_parameters()["parameters.after_decision.refused_return"]
+
+
+ROUTE_VARIANT = """\
+extends: nk-onward
+routes:
+  closures:
+    - {id: tha-2015, what: location, name: Bangkok, date: 2015-01, end: 2016-01,
+       label: a year's closure, source: test}
+    - {id: lao-2023, capacity: 30}
+    - {id: mng-2023, remove: true}
+  links:
+    - {from: Seoul, to: Paris, months: 0.5}
+    - {from: Paris, to: Oslo, remove: true}
+    - {from: Paris, to: Madrid, distance_km: 1000, mode: bus, months: 0.25, cost: 0.3,
+       source: test}
+  locations:
+    - {name: Madrid, type: transit, country: ESP, source: test}
+"""
+
+
+def test_route_lists_merge_item_by_item(flagship: Scenario, tmp_path: Path) -> None:
+    """A variant's closures (by id), links (by from and to) and locations (by name) update,
+    remove or add items of its base's lists, as events do; it used to replace each whole
+    list, so adding one closure silently dropped the base's six."""
+    child = load_scenario(write(tmp_path, "child.yaml", ROUTE_VARIANT))
+    base, new = flagship.routes, child.routes
+    assert base is not None and new is not None
+    before = {c.id: c for c in base.closures}
+    after = {c.id: c for c in new.closures}
+    assert set(after) == set(before) - {"mng-2023"} | {"tha-2015"}
+    assert after["lao-2023"].capacity == 30
+    assert after["lao-2023"].model_dump(exclude={"capacity"}) == \
+        before["lao-2023"].model_dump(exclude={"capacity"})
+    assert [after[k] for k in ("prk-chn-2020", "chn-lao-2020")] == \
+        [before[k] for k in ("prk-chn-2020", "chn-lao-2020")]
+    links = {(lk.from_, lk.to): lk for lk in new.links}
+    old = {(lk.from_, lk.to): lk for lk in base.links}
+    assert set(links) == set(old) - {("Paris", "Oslo")} | {("Paris", "Madrid")}
+    assert links[("Seoul", "Paris")].months == 0.5
+    assert links[("Seoul", "Paris")].cost == old[("Seoul", "Paris")].cost
+    assert [loc.name for loc in new.locations] == [loc.name for loc in base.locations] + \
+        ["Madrid"]
+
+
+@pytest.mark.parametrize("body, line, field, also", [
+    ("routes:\n  closures:\n    - {id: nope-2015, remove: true}\n", 4, "routes.closures[0]",
+     "lao-2023"),
+    ("routes:\n  links:\n    - {from: Seoul, to: Mars, remove: true}\n", 4, "routes.links[0]",
+     "Seoul -> Mars"),
+    ("routes:\n  closures:\n    - {id: lao-2023, capacity: -3}\n", 4,
+     "routes.closures[0].capacity", ">= 0"),
+])
+def test_errors_in_merged_route_items_name_the_child(tmp_path: Path, body: str, line: int,
+                                                      field: str, also: str) -> None:
+    p = write(tmp_path, "child.yaml", "extends: nk-onward\n" + body)
+    assert_clear(error_of(p), "child.yaml", line, field, also)

@@ -20,6 +20,7 @@ import hashlib
 import json
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -346,39 +347,66 @@ def _sets_value(base: Any, over: Any) -> bool:
         and not isinstance(over, bool)
 
 
-def _event_id(ev: Any) -> str | None:
-    eid = ev.get("id") if isinstance(ev, dict) else None
+def _id_key(item: Any) -> str | None:
+    eid = item.get("id") if isinstance(item, dict) else None
     return eid if isinstance(eid, str) and eid else None
 
 
-def _merge_events(base: list, over: list, child: _Doc, fname: str
-                  ) -> tuple[list, list[tuple[int | None, int | None]]]:
-    """Merge event lists by id; also return, per merged event, its (base, child) index."""
+def _name_key(item: Any) -> str | None:
+    name = item.get("name") if isinstance(item, dict) else None
+    return name if isinstance(name, str) and name else None
+
+
+def _link_key(item: Any) -> str | None:
+    if not isinstance(item, dict):
+        return None
+    a, b = item.get("from"), item.get("to")
+    return f"{a} -> {b}" if isinstance(a, str) and isinstance(b, str) else None
+
+
+#: lists that a child scenario merges into its base item by item rather than replacing:
+#: path -> (the item's key, how the key is written). An item whose key the base has
+#: updates that item (``remove: true`` drops it); any other item is added.
+KEYED_LISTS: dict[Path_, tuple[Callable[[Any], str | None], str]] = {
+    ("events",): (_id_key, "id"),
+    ("routes", "closures"): (_id_key, "id"),
+    ("routes", "locations"): (_name_key, "name"),
+    ("routes", "links"): (_link_key, "from and to"),
+}
+
+
+def _merge_keyed(base: list, over: list, path: Path_, child: _Doc, fname: str
+                 ) -> tuple[list, list[tuple[int | None, int | None]]]:
+    """Merge the child's list at ``path`` onto the base's by key (:data:`KEYED_LISTS`);
+    also return, per merged item, its (base, child) index."""
+    key_of, key_text = KEYED_LISTS[path]
     out = [copy.deepcopy(e) for e in base]
     origin: list[tuple[int | None, int | None]] = [(i, None) for i in range(len(out))]
-    index = {eid: i for i, e in enumerate(out) if (eid := _event_id(e))}
+    index = {k: i for i, e in enumerate(out) if (k := key_of(e))}
     removed: set[int] = set()
-    for c, ev in enumerate(over):
-        eid = _event_id(ev)
-        remove = isinstance(ev, dict) and ev.get("remove") is True
-        if eid is not None and eid in index:
-            i = index[eid]
+    for c, item in enumerate(over):
+        key = key_of(item)
+        remove = isinstance(item, dict) and item.get("remove") is True
+        if key is not None and key in index:
+            i = index[key]
             if remove:
                 removed.add(i)
             else:
                 merged = dict(out[i])
-                merged.update(ev)
+                merged.update(item)
                 out[i] = merged
                 origin[i] = (i, c)
         elif remove:
-            line = child.lines.get(("events", c, "id"), child.lines.get(("events", c)))
+            line = child.lines.get(path + (c,))
             where = f"{fname}:{line[1]}" if line else fname
-            what = f"cannot remove '{eid}': the base scenario has no event with that id" if eid \
-                else "remove: true needs the id of the base event to remove"
-            raise ScenarioError([f"{where}: events[{c}].id: {what}. Fix: use one of "
-                                 + ", ".join(sorted(index))])
+            name = dotted(path + (c,))
+            what = (f"cannot remove '{key}': the base scenario has none with that {key_text}"
+                    if key else f"remove: true needs the {key_text} of the base's item")
+            known = sorted(index)
+            shown = ", ".join(known[:12]) + (", ..." if len(known) > 12 else "")
+            raise ScenarioError([f"{where}: {name}: {what}. Fix: use one of {shown}"])
         else:
-            out.append(ev)
+            out.append(item)
             origin.append((None, c))
     keep = [i for i in range(len(out)) if i not in removed]
     return [out[i] for i in keep], [origin[i] for i in keep]
@@ -388,16 +416,43 @@ def _under(key: Path_, prefix: Path_) -> bool:
     return len(key) >= len(prefix) and key[: len(prefix)] == prefix
 
 
+def _get_list(data: Any, path: Path_) -> list | None:
+    for k in path:
+        if not isinstance(data, dict) or k not in data:
+            return None
+        data = data[k]
+    return data if isinstance(data, list) else None
+
+
+def _pop_path(data: dict, path: Path_) -> dict:
+    """A copy of ``data`` without the item at ``path`` (the dicts on the way copied)."""
+    out = dict(data)
+    if len(path) == 1:
+        out.pop(path[0], None)
+    else:
+        out[path[0]] = _pop_path(out[path[0]], path[1:])
+    return out
+
+
+def _set_path(data: dict, path: Path_, value: Any) -> None:
+    for k in path[:-1]:
+        data = data.setdefault(k, {})
+    data[path[-1]] = value
+
+
 def _extend(base: _Doc, child: _Doc, fname: str) -> _Doc:
     """Merge a child document onto its base, carrying every field's file and line along."""
     bdata, cdata = dict(base.data), dict(child.data)
-    merge_events = isinstance(bdata.get("events"), list) and isinstance(cdata.get("events"), list)
-    origin: list[tuple[int | None, int | None]] = []
-    if merge_events:
-        events, origin = _merge_events(bdata.pop("events"), cdata.pop("events"), child, fname)
+    # the keyed lists both files hold merge item by item (the others replace)
+    merged: dict[Path_, tuple[list, list[tuple[int | None, int | None]]]] = {}
+    for path in KEYED_LISTS:
+        b, c = _get_list(bdata, path), _get_list(cdata, path)
+        if b is not None and c is not None:
+            merged[path] = _merge_keyed(b, c, path, child, fname)
+            bdata, cdata = _pop_path(bdata, path), _pop_path(cdata, path)
     data = _merge(bdata, cdata)
-    if merge_events:
-        data["events"] = events
+    for path, (items, _) in merged.items():
+        _set_path(data, path, items)
 
     # Paths where the child replaced what the base had: the base's lines below them now
     # belong to the child's line (a bare number replaces only the parameter's value).
@@ -415,25 +470,33 @@ def _extend(base: _Doc, child: _Doc, fname: str) -> _Doc:
                 owned[path] = child.lines[path]
 
     walk(bdata, cdata, ())
-    ev_item = (lambda k: len(k) >= 2 and k[0] == "events") if merge_events else \
-        (lambda k: False)
+
+    def item_of_merged(k: Path_) -> bool:  # a line inside an item of a merged list
+        return any(len(k) > len(p) and _under(k, p) for p in merged)
+
     lines: dict[Path_, tuple[str, int]] = {}
     for k, loc in base.lines.items():
-        if ev_item(k):
+        if item_of_merged(k):
             continue
         owner = next((k[:n] for n in range(len(k), 0, -1) if k[:n] in owned), None)
         lines[k] = owned[owner] if owner is not None else loc
-    lines.update({k: v for k, v in child.lines.items() if not ev_item(k)})
-    shown = {} if "events" in child.data else dict(base.shown)
-    for j, (bi, ci) in enumerate(origin):
-        if bi is not None:
-            lines.update({("events", j) + k[2:]: v for k, v in base.lines.items()
-                          if _under(k, ("events", bi))})
-            shown[("events", j)] = base.shown.get(("events", bi), ("events", bi))
-        if ci is not None:
-            lines.update({("events", j) + k[2:]: v for k, v in child.lines.items()
-                          if _under(k, ("events", ci))})
-            shown[("events", j)] = ("events", ci)
+    lines.update({k: v for k, v in child.lines.items() if not item_of_merged(k)})
+    # ``shown``: how an item of a merged list is named in the file that wrote it
+    shown = {k: v for k, v in base.shown.items()
+             if not any(_under(k, p) for p in KEYED_LISTS if _get_list(child.data, p)
+                        is not None)}
+    for path, (_, origin) in merged.items():
+        n = len(path)
+        for j, (bi, ci) in enumerate(origin):
+            here = path + (j,)
+            if bi is not None:
+                lines.update({here + k[n + 1:]: v for k, v in base.lines.items()
+                              if _under(k, path + (bi,))})
+                shown[here] = base.shown.get(path + (bi,), path + (bi,))
+            if ci is not None:
+                lines.update({here + k[n + 1:]: v for k, v in child.lines.items()
+                              if _under(k, path + (ci,))})
+                shown[here] = path + (ci,)
     return _Doc(data, lines, shown)
 
 
@@ -579,8 +642,10 @@ def _locate(path: Path_, lines: dict[Path_, tuple[str, int]], shown: dict[Path_,
     fname, line = lines.get(found, (default, 0))
     where = f"{fname}:{line}" if line else fname
     show = path
-    if len(path) >= 2 and path[:2] in shown:
-        show = shown[path[:2]] + path[2:]
+    for n in range(len(path), 1, -1):  # an item of a merged list: as its file names it
+        if path[:n] in shown:
+            show = shown[path[:n]] + path[n:]
+            break
     return where, dotted(show)
 
 
