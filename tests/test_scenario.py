@@ -680,3 +680,26 @@ def test_errors_in_merged_route_items_name_the_child(tmp_path: Path, body: str, 
                                                       field: str, also: str) -> None:
     p = write(tmp_path, "child.yaml", "extends: nk-onward\n" + body)
     assert_clear(error_of(p), "child.yaml", line, field, also)
+
+
+def test_a_horizon_ending_with_a_bare_year_runs_to_its_december(tmp_path: Path) -> None:
+    """``end: 2015`` used to mean January 2015, so the last year held one month (and its
+    first claims looked like a collapse); it means December, as ``end: 2015-12`` does."""
+    year = load_scenario(write(tmp_path, "y.yaml", "extends: toy\nhorizon: {end: 2015}\n"))
+    month = load_scenario(write(tmp_path, "m.yaml", "extends: toy\nhorizon: {end: 2015-12}\n"))
+    assert year.horizon.months == month.horizon.months == 16 * 12
+    assert str(year.horizon.end) == "2015-12"
+
+
+def test_a_shorter_variant_is_told_which_inherited_events_to_drop(tmp_path: Path) -> None:
+    """Ending a variant's horizon before some of its base's events names them all and how
+    to drop them (it named one at a time and told the user to edit the built-in file)."""
+    p = write(tmp_path, "short.yaml", "extends: nk-onward\nhorizon: {end: 2012}\n")
+    text = str(error_of(p))
+    late = [e.id for e in load_scenario("nk-onward").events if e.date.year > 2012]
+    assert len(late) >= 2 and all(i in text for i in late[1:])
+    assert f"- {{id: {late[0]}, remove: true}}" in text
+    body = "".join(f"  - {{id: {i}, remove: true}}\n" for i in late)
+    ok = load_scenario(write(tmp_path, "ok.yaml",
+                             "extends: nk-onward\nhorizon: {end: 2012}\nevents:\n" + body))
+    assert ok.horizon.end.year == 2012

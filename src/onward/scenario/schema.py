@@ -412,10 +412,18 @@ class Horizon(Strict):
     start: Month
     end: Month
 
-    @field_validator("start", "end", mode="before")
+    @field_validator("start", mode="before")
     @classmethod
     def _d(cls, v: Any) -> Month:
         return parse_date(v)
+
+    @field_validator("end", mode="before")
+    @classmethod
+    def _e(cls, v: Any) -> Month:
+        # a year alone ends the horizon with that year (its December), where an event's
+        # year means January
+        d = parse_date(v)
+        return Month(year=d.year, month=12, precision="month") if d.precision == "year" else d
 
     @model_validator(mode="after")
     def _order(self) -> Horizon:
@@ -984,6 +992,9 @@ class Scenario(Strict):
         # closures (and data_until) outside the horizon are allowed and take no effect, so
         # that a scenario extending another with a shorter horizon can keep its routes
 
+    def _in_horizon(self, ev: Event) -> bool:
+        return 0 <= ev.date.index(self.horizon.start) < self.horizon.months
+
     def _check_events(self) -> None:
         ids: set[str] = set()
         for i, ev in enumerate(self.events):
@@ -1013,11 +1024,16 @@ class Scenario(Strict):
                 raise FieldError(("events", i, "target"), f"'{ev.target}' is not a parameter",
                                  "write parameters.<group>.<name> or "
                                  "destinations.<ISO3>.<name>")
-            idx = ev.date.index(self.horizon.start)
-            if idx < 0 or idx >= self.horizon.months:
+            if not self._in_horizon(ev):
+                others = [e.id or f"events[{k}]" for k, e in enumerate(self.events)
+                          if k > i and not self._in_horizon(e)]
+                more = (f" ({len(others)} more events fall outside: {', '.join(others)})"
+                        if others else "")
+                drop = (f"; in a scenario that extends another, drop an inherited one with "
+                        f"`- {{id: {ev.id}, remove: true}}` under events") if ev.id else ""
                 raise FieldError(("events", i, "date"), f"{ev.date} is outside the horizon "
-                                 f"{self.horizon.start}..{self.horizon.end}",
-                                 "move the event inside the horizon, or widen horizon")
+                                 f"{self.horizon.start}..{self.horizon.end}{more}",
+                                 f"move the event inside the horizon, or widen horizon{drop}")
             if ev.op == "set" and ev.value is not None:
                 if not spec.admits(ev.value):
                     rng, fix = _bounds_text(spec)
