@@ -141,6 +141,42 @@ def test_compare_identical_alternative_has_zero_effect(short, tmp_path):
     assert (res.yearly["median"] == 0).all()
 
 
+@pytest.mark.parametrize("alt_text, kwargs, message", [
+    ("end: 2005-12", {}, "runs 2000-01..2005-12 but"),
+    ("end: 2006-12", {"years": [1990, 1991]}, "outside the horizon 2000-2006"),
+    ("end: 2006-12", {"destinations": ["XYZ"]}, "XYZ is not a destination"),
+])
+def test_compare_refuses_what_would_mislead_before_running(short, tmp_path, alt_text,
+                                                             kwargs, message):
+    """Scenarios with different horizons (their totals were set against each other),
+    years outside the horizon (a KeyError traceback) and an unknown destination (nothing
+    printed) are refused before any run, naming the fix."""
+    text = SHORT.replace("end: 2006-12", alt_text) + "name: toy-other\n"
+    alt = load_text(text, "other.yaml")
+    db = tmp_path / "s.duckdb"
+    with pytest.raises(ValueError, match=message):
+        compare(short, [alt], n=2, workers=1, store=db, **kwargs)
+    assert _runs(db, "compare-job") == 0
+
+
+def test_compare_counts_a_destination_only_the_alternative_has(short, tmp_path):
+    """A destination the alternative adds is compared against 0 in the baseline (it used to
+    vanish from the effects, leaving only the declines elsewhere)."""
+    import yaml
+
+    crp = yaml.safe_load(load_text(SHORT, "s.yaml").model_dump_json())["destinations"]["CRP"]
+    alt = load_text(SHORT + "name: toy-fre\n" + yaml.safe_dump({
+        "countries": {"FRE": {"name": "Freland", "role": "destination"}},
+        "destinations": {"FRE": {**crp, "name": "Freland"}}}), "fre.yaml")
+    res = compare(short, [alt], n=2, workers=1, store=tmp_path / "s.duckdb",
+                  destinations=["FRE", "CRP"])
+    eff = res.effects.set_index("destination")
+    assert set(eff.index) == {"FRE", "CRP"}
+    assert eff.loc["FRE", "baseline_median"] == 0 and eff.loc["FRE", "alternative_median"] > 0
+    assert eff.loc["CRP", "diff_median"] < 0
+    assert set(res.yearly.destination) == {"FRE", "CRP"}
+
+
 # --- sensitivity ----------------------------------------------------------------------------
 
 

@@ -61,6 +61,31 @@ def extend_horizon(sc: Scenario, until: int | None) -> Scenario:
     return sc.model_copy(update={"horizon": Horizon(start=sc.horizon.start, end=end)})
 
 
+def _check_comparable(base: Scenario, alts: list[Scenario], years: list[int] | None,
+                      destinations: list[str] | None) -> None:
+    """Refuse, before anything runs, a comparison whose effects would mislead."""
+    h = base.horizon
+    for a in alts:
+        if (a.horizon.start, a.horizon.end) != (h.start, h.end):
+            raise ValueError(
+                f"{a.name} runs {a.horizon.start}..{a.horizon.end} but {base.name} runs "
+                f"{h.start}..{h.end}; effects would set totals over different periods "
+                "against each other. Fix: give them the same horizon (or --until YEAR to "
+                "extend every one to that year's end)")
+    if years:
+        outside = sorted(set(years) - set(h.years))
+        if outside:
+            raise ValueError(f"--years {min(years)}-{max(years)} reaches outside the horizon "
+                             f"{h.start.year}-{h.end.year} (no year {outside[0]}). Fix: give "
+                             "years inside it, or --until YEAR to extend the horizon")
+    if destinations:
+        known = sorted({d for sc in (base, *alts) for d in sc.destination_codes})
+        unknown = sorted(set(destinations) - set(known))
+        if unknown:
+            raise ValueError(f"--destination {unknown[0]} is not a destination of these "
+                             f"scenarios. Fix: use one of {', '.join(known)}")
+
+
 def _posterior_draws(posterior: str | None, n: int, seed: int,
                      store: Store) -> list[dict[str, float]]:
     if not posterior:
@@ -143,13 +168,22 @@ def compare(baseline: str | Path | Scenario, alternatives: list[str | Path | Sce
             posterior: str | None = None, until: int | None = None,
             outputs: list[str] | None = None, workers: int | None = None,
             scheduler: str | None = None, store: str | Path | None = None,
-            progress: Callable[[int, int], None] | None = None) -> CompareResult:
+            progress: Callable[[int, int], None] | None = None,
+            destinations: list[str] | None = None) -> CompareResult:
     """Run the baseline and each alternative on common random numbers and report effects.
 
     Replicate ``r`` of every scenario uses the same seed (and, with ``posterior``, the same
     parameter draw), so differences reflect the policy, not the noise. Effects are the
     per-replicate difference (alternative - baseline) and ratio of each output summed over
-    ``years`` (default: the whole horizon), summarised by median and 90% interval.
+    ``years`` (default: the whole horizon), summarised by median and 90% interval, for
+    ``destinations`` (default: all). The scenarios must share a horizon (``until`` extends
+    them all); a destination only some of them have counts 0 in the others.
+
+    Raises
+    ------
+    ValueError
+        Before anything runs, for scenarios with different horizons or the same name,
+        ``years`` outside the horizon, or a destination none of them has.
     """
     outputs = check_outputs(outputs or ["applications"])
     st = Store(store)
@@ -161,6 +195,7 @@ def compare(baseline: str | Path | Scenario, alternatives: list[str | Path | Sce
     if len(set(names)) != len(names):
         raise ValueError(f"scenarios need distinct names to be compared (got {names}); set "
                          "name: in each alternative file")
+    _check_comparable(base, alts, years, destinations)
     draws = _posterior_draws(posterior, n, seed, st)
     jobs = []
     for k, sc in enumerate([base, *alts]):
@@ -172,16 +207,18 @@ def compare(baseline: str | Path | Scenario, alternatives: list[str | Path | Sce
             "baseline": base.name}
     values = run_jobs(exp, "compare-job", jobs, outputs, store=st, workers=workers,
                       scheduler=scheduler, meta=meta, progress=progress)
+    kept = values[values.destination.isin(destinations)] if destinations else values
     yrs = years or sorted(values.year.unique())
     period = f"{min(yrs)}-{max(yrs)}"
-    sel = values[values.year.isin(yrs)]
+    sel = kept[kept.year.isin(yrs)]
     tot = sel.groupby(["label", "replicate", "output", "destination"], as_index=False).value.sum()
     b = tot[tot.label == base.name].set_index(["replicate", "output", "destination"]).value
     rows = []
     yearly_rows = []
     for alt in alts:
         a = tot[tot.label == alt.name].set_index(["replicate", "output", "destination"]).value
-        joined = pd.DataFrame({"base": b, "alt": a}).dropna().reset_index()
+        # a destination one of the two lacks counts 0 there
+        joined = pd.DataFrame({"base": b, "alt": a}).fillna(0.0).reset_index()
         joined["diff"] = joined.alt - joined.base
         joined["ratio"] = np.where(joined.base > 0, joined.alt / joined.base.where(
             joined.base > 0, 1), np.nan)
@@ -194,11 +231,11 @@ def compare(baseline: str | Path | Scenario, alternatives: list[str | Path | Sce
                 "ratio_median": g.ratio.median(), "ratio_q05": g.ratio.quantile(0.05),
                 "ratio_q95": g.ratio.quantile(0.95), "n": len(g),
             })
-        yb = values[values.label == base.name].set_index(
+        yb = kept[kept.label == base.name].set_index(
             ["replicate", "output", "year", "destination"]).value
-        ya = values[values.label == alt.name].set_index(
+        ya = kept[kept.label == alt.name].set_index(
             ["replicate", "output", "year", "destination"]).value
-        yd = (ya - yb).rename("value").reset_index()
+        yd = ya.sub(yb, fill_value=0.0).rename("value").reset_index()
         yq = quantile_bands(yd, ["output", "year", "destination"])
         yq.insert(0, "alternative", alt.name)
         yearly_rows.append(yq)

@@ -508,10 +508,9 @@ def compare(
     with bar:
         res = run_compare(baseline, alternatives, n=n, seed=seed, years=yrs,
                           posterior=posterior, until=until, outputs=outputs, workers=workers,
-                          scheduler=scheduler, store=store, progress=tick)
+                          scheduler=scheduler, store=store, progress=tick,
+                          destinations=destination)
     eff = res.effects
-    if destination:
-        eff = eff[eff.destination.isin(destination)]
     if as_json:
         cols = ["alternative", "output", "destination", "period", "baseline_median",
                 "alternative_median", "diff_median", "diff_q05", "diff_q95", "ratio_median",
@@ -529,7 +528,8 @@ def compare(
             t.add_row(r.output, r.destination, f"{r.baseline_median:.0f}",
                       f"{r.alternative_median:.0f}",
                       f"{r.diff_median:+.0f} [{r.diff_q05:+.0f}, {r.diff_q95:+.0f}]",
-                      f"{r.ratio_median:.2f} [{r.ratio_q05:.2f}, {r.ratio_q95:.2f}]")
+                      f"{r.ratio_median:.2f} [{r.ratio_q05:.2f}, {r.ratio_q95:.2f}]"
+                      if np.isfinite(r.ratio_median) else "n/a (baseline 0)")
         out.print(t)
     out.print(f"experiment {res.experiment_id} stored (table compare_effects)")
 
