@@ -232,6 +232,27 @@ def test_paths_with_markers_and_awareness():
      "simsetting.yml:17: avoid_short_stints: 'false' is not true or false"),
     (("simsetting.yml", "optimisations:", "flood_rules:\n  max_flood_level: 3\noptimisations:"),
      "simsetting.yml:19: flood_rules: flood-driven rules are not supported"),
+    # impossible numbers ran, or died in NumPy ("pvals < 0, pvals > 1 or pvals contains NaNs")
+    (("input_csv/locations.csv", "Cimo,R2,Aland,11,10.5,town,,20000",
+      "Cimo,R2,Aland,11,10.5,town,,-20000"),
+     "input_csv/locations.csv:4: population: -20000 is negative"),
+    (("input_csv/locations.csv", "Camp-East,B2,Borduria,13,13,camp,,5000",
+      "Camp-East,B2,Borduria,13,13,camp,,-5000"),
+     "input_csv/locations.csv:10: population: -5000 is negative (for a camp: its capacity)"),
+    (("source_data/camp-north.csv", "2020-03-01,700", "2020-03-01,-700"),
+     "source_data/camp-north.csv:3: value: -700 is a negative count"),
+    (("simsetting.yml", "camp_weight: 3.0", "camp_weight: -3.0"),
+     "simsetting.yml:12: move_rules.camp_weight: -3.0 is not a weight >= 0"),
+    (("simsetting.yml", "default_movechance: 0.4", "default_movechance: .nan"),
+     "simsetting.yml:16: move_rules.default_movechance: nan is not a chance between 0 and 1"),
+    (("simsetting.yml", "max_move_speed: 150.0", "max_move_speed: -200.0"),
+     "simsetting.yml:10: move_rules.max_move_speed: -200.0 is not a speed > 0"),
+    # a blank line inside conflicts.csv would shift the days (one at the end is ignored)
+    (("input_csv/conflicts.csv", "1,1,0,0,0\n", "1,1,0,0,0\n\n"),
+     "input_csv/conflicts.csv:4: row: is blank"),
+    # not UTF-8 (a file saved as Latin-1): the decoder's message named no file
+    (("source_data/camp-north.csv", "2020-01-01,100", "# Sé\udce9gou\n2020-01-01,100"),
+     "source_data/camp-north.csv:1: file: not UTF-8 text"),
 ])
 def test_bad_folders_are_refused_with_file_line_field_fix(tmp_path, edit, expected):
     folder = tmp_path / "case"
@@ -240,12 +261,30 @@ def test_bad_folders_are_refused_with_file_line_field_fix(tmp_path, edit, expect
     f = folder / path
     text = f.read_text()
     assert old in text
-    f.write_text(text.replace(old, new))
+    f.write_bytes(text.replace(old, new).encode("utf-8", "surrogateescape"))
     with pytest.raises(FleeError) as exc:
         read_flee_folder(folder)
     msg = str(exc.value)
     assert expected in msg, msg
     assert "Fix:" in msg
+
+
+def test_a_byte_order_mark_and_trailing_blank_lines_are_read_as_flee_reads_the_file(
+        tmp_path, tiny_case):
+    """Excel's "CSV UTF-8" starts each file with a byte-order mark, which was read as part
+    of the first cell (sim_period.csv: "StartDate: missing"); it is skipped. Blank lines at
+    the end of conflicts.csv are ignored. The case reads as the untouched one."""
+    folder = tmp_path / "case"
+    shutil.copytree(TINY, folder)
+    for f in [*folder.glob("input_csv/*.csv"), *folder.glob("source_data/*.csv"),
+              folder / "simsetting.yml"]:
+        f.write_bytes(b"\xef\xbb\xbf" + f.read_bytes())
+    conflicts = folder / "input_csv" / "conflicts.csv"
+    conflicts.write_text(conflicts.read_text(encoding="utf-8-sig") + "\n\n")
+    case = read_flee_folder(folder)
+    assert case.loc_names == tiny_case.loc_names
+    assert np.array_equal(case.conflict_values, tiny_case.conflict_values)
+    assert case.start == tiny_case.start
 
 
 def test_settings_flee_ignores_are_warned():

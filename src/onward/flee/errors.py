@@ -3,6 +3,9 @@ Fix: ...``."""
 
 from __future__ import annotations
 
+import codecs
+from pathlib import Path
+
 
 class FleeError(ValueError):
     """A Flee folder cannot be run; ``str(err)`` is the message to show the user.
@@ -34,3 +37,19 @@ class Problems:
     def raise_if_any(self) -> None:
         if self.errors:
             raise FleeError(self.errors)
+
+
+def read_text(path: Path, rel: str) -> str:
+    """The text of a file of a Flee folder (``rel``: its name in messages), without the
+    byte-order mark Excel's "CSV UTF-8" writes; a file that is not UTF-8 is a
+    :class:`FleeError` naming its line."""
+    raw = Path(path).read_bytes()
+    if raw.startswith(codecs.BOM_UTF8):
+        raw = raw[len(codecs.BOM_UTF8):]
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise FleeError([f"{rel}:{line}: file: not UTF-8 text (byte {raw[exc.start]:#04x} at "
+                         f"offset {exc.start}). Fix: save it as UTF-8 (in Excel: CSV UTF-8; "
+                         "iconv -f latin1 -t utf-8)"]) from None

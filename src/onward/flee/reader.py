@@ -13,6 +13,8 @@ misread a file, the reader stops with ``file:line: field: problem. Fix: ...`` in
 from __future__ import annotations
 
 import csv
+import io
+import math
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -20,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from onward.engine.kernel import Graph
-from onward.flee.errors import FleeError, Problems
+from onward.flee.errors import FleeError, Problems, read_text
 from onward.flee.series import (
     Series,
     correct_registrations,
@@ -92,8 +94,8 @@ def is_flee_folder(path: str | Path) -> bool:
 
 
 def _rows(path: Path) -> list[list[str]]:
-    with open(path, newline="", encoding="utf-8") as f:
-        return list(csv.reader(f))
+    rel = f"{path.parent.name}/{path.name}"
+    return list(csv.reader(io.StringIO(read_text(path, rel), newline="")))
 
 
 def _int(text: str, where: str, name: str, pr: Problems, fix: str) -> int | None:
@@ -125,7 +127,7 @@ def read_flee_folder(folder: str | Path) -> FleeCase:
     pr.raise_if_any()
     from onward.flee.settings import read_settings_text
 
-    settings, swarn = read_settings_text(sset.read_text(encoding="utf-8"), "simsetting.yml")
+    settings, swarn = read_settings_text(read_text(sset, "simsetting.yml"), "simsetting.yml")
     pr.warnings.extend(swarn)
     settings_hasten = settings.hasten
 
@@ -193,6 +195,10 @@ def read_flee_folder(folder: str | Path) -> FleeCase:
             popv = 0
         else:
             pv = _int(row[7], where, "population", pr, "write a whole number or leave empty")
+            if pv is not None and pv < 0:
+                pr.error(where, "population", f"{pv} is negative (for a camp: its capacity)",
+                         "write a whole number >= 0, or leave it empty")
+                pv = 0
             popv = (pv or 0) // settings_hasten
         extra = {}
         for j in range(8, len(row)):
@@ -213,8 +219,10 @@ def read_flee_folder(folder: str | Path) -> FleeCase:
             try:
                 intensity = float(extra.get("conflict_intensity", 1.0))
             except ValueError:
+                intensity = math.nan
+            if not (math.isfinite(intensity) and intensity >= 0):
                 pr.error(where, "conflict_intensity", f"{extra['conflict_intensity']!r} is "
-                         "not a number", "write a number")
+                         "not a number >= 0", "write a number >= 0 (1 = Flee's default)")
                 intensity = 1.0
         elif "forward" in ltype:
             k = KIND_FORWARD
@@ -388,6 +396,8 @@ def read_flee_folder(folder: str | Path) -> FleeCase:
 
     # --- conflicts.csv
     crow = _rows(inp / "conflicts.csv")
+    while crow and not any(c.strip() for c in crow[-1]):  # blank lines at the end
+        crow.pop()
     conflict_cols: list[int] = []
     col_pos: list[int] = []
     values: list[list[float]] = []
@@ -410,6 +420,10 @@ def read_flee_folder(folder: str | Path) -> FleeCase:
                 conflict_cols.append(ix)
         for i, row in enumerate(crow[1:]):
             where = f"input_csv/conflicts.csv:{i + 2}"
+            if not any(c.strip() for c in row):
+                pr.error(where, "row", "is blank; rows are the days in order, so a blank "
+                         "one would shift every later day", "remove the blank line")
+                continue
             if len(row) > len(header):
                 pr.error(where, "row", f"has {len(row)} fields, the header {len(header)}",
                          "make every row as long as the header")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from onward.flee.errors import Problems
+from onward.flee.errors import Problems, read_text
 
 
 @dataclass
@@ -41,7 +41,7 @@ def read_series_file(path: Path, start: date, hasten: int, pr: Problems,
     days: list[float] = []
     vals: list[float] = []
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path, rel)
     except FileNotFoundError:
         pr.error(f"{rel}:1", "file", "does not exist", "add the file or fix data_layout.csv")
         return np.zeros(0), np.zeros(0)
@@ -69,6 +69,10 @@ def read_series_file(path: Path, start: date, hasten: int, pr: Problems,
         except ValueError:
             pr.error(f"{rel}:{line}", "value", f"{row[1]!r} is not a whole number (Flee 3.1 "
                      "reads counts with int())", "write a whole number of people")
+            continue
+        if v < 0:
+            pr.error(f"{rel}:{line}", "value", f"{v} is a negative count of people",
+                     "write a count >= 0")
             continue
         if days and (d - start).days < days[-1]:
             pr.error(f"{rel}:{line}", "date", f"{row[0]} is earlier than the row before "

@@ -14,13 +14,14 @@ them. Nothing is dropped silently.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from onward.flee.errors import Problems
+from onward.flee.errors import Problems, read_text
 
 # key -> (attribute, kind, default); kinds: float, int, bool
 _MOVE = {
@@ -46,6 +47,23 @@ _MOVE = {
     "pop_power_for_loc_weight": ("pop_power_for_loc_weight", "float", 0.1),
     "movechance_pop_base": ("movechance_pop_base", "float", 10000.0),
     "movechance_pop_scale_factor": ("movechance_pop_scale_factor", "float", 0.0),
+}
+#: the values a move rule may take (low, high, whether low itself is refused); NaN, an
+#: infinity or a value outside makes Flee 3.1 draw from negative or NaN weights
+_MOVE_RANGE = {
+    **{k: (0.0, 1.0, False, "a chance between 0 and 1")
+       for k in ("conflict_movechance", "camp_movechance", "idpcamp_movechance",
+                 "default_movechance")},
+    **{k: (0.0, math.inf, False, "a weight >= 0")
+       for k in ("foreign_weight", "camp_weight", "conflict_weight", "softening",
+                 "weight_softening", "capacity_buffer")},
+    **{k: (0.0, math.inf, True, "a speed > 0 (km a day)")
+       for k in ("max_move_speed", "max_walk_speed")},
+    "movechance_pop_base": (0.0, math.inf, True, "a population > 0"),
+    "awareness_level": (0.0, math.inf, False, "a whole number >= 0"),
+    **{k: (-math.inf, math.inf, False, "a finite number")
+       for k in ("weight_power", "distance_power", "pop_power_for_loc_weight",
+                 "movechance_pop_scale_factor")},
 }
 _SPAWN = {
     "take_from_population": ("take_from_population", "bool", False),
@@ -146,7 +164,7 @@ def _lines(text: str) -> dict[tuple[str, ...], int]:
 
 def read_settings(path: Path) -> tuple[FleeSettings, list[str]]:
     """Read ``simsetting.yml``; returns the settings and the warnings; raises FleeError."""
-    return read_settings_text(Path(path).read_text(encoding="utf-8"), str(path))
+    return read_settings_text(read_text(Path(path), str(path)), str(path))
 
 
 def _coerce(value, kind, where, key, pr: Problems):
@@ -270,6 +288,13 @@ def read_settings_text(text: str, name: str = "simsetting.yml",
         if k in _MOVE:
             attr, kind, _ = _MOVE[k]
             values[attr] = _coerce(v, kind, where, k, pr)
+            got = values[attr]
+            if k in _MOVE_RANGE and got is not None and not isinstance(got, bool):
+                lo, hi, strict, what = _MOVE_RANGE[k]
+                if not (math.isfinite(got) and (got > lo if strict else got >= lo)
+                        and got <= hi):
+                    pr.error(where, f"move_rules.{k}", f"{v!r} is not {what}",
+                             f"write {what}, e.g. {_MOVE[k][2]!r} (Flee 3.1's default)")
         elif k in _REFUSED_MOVE_FLAGS:
             if v:
                 pr.error(where, k, f"needs {_REFUSED_MOVE_FLAGS[k]}, which onward's Flee "
