@@ -140,3 +140,14 @@ def test_override_shares_of_the_refused_above_one_is_refused():
         compile_scenario(sc, overrides={ret: 0.6, again: 0.5})
     c = compile_scenario(sc, overrides={ret: 0.5, again: 0.5})
     assert c.glob[ret.split(".", 1)[1]][0] + c.glob[again.split(".", 1)[1]][0] == 1
+
+
+@pytest.mark.parametrize("value", ["0.5", None, True, [0.5]])
+def test_override_that_is_not_a_number_is_refused(value):
+    """Text (or another non-number) as an override value ended in NumPy's TypeError about
+    ufunc 'isfinite'; it is an OverrideError naming the target."""
+    sc = load_scenario("toy")
+    for target in ("parameters.integration.discrimination_rate",
+                   f"events.{sc.events[0].id}.lead_months"):
+        with pytest.raises(OverrideError, match=re.escape(f"override {target}: ")):
+            compile_scenario(sc, overrides={target: value})

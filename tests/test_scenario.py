@@ -703,3 +703,51 @@ def test_a_shorter_variant_is_told_which_inherited_events_to_drop(tmp_path: Path
     ok = load_scenario(write(tmp_path, "ok.yaml",
                              "extends: nk-onward\nhorizon: {end: 2012}\nevents:\n" + body))
     assert ok.horizon.end.year == 2012
+
+
+def test_a_scenario_changed_in_python_is_validated_again(tmp_path: Path) -> None:
+    """A Scenario object changed after loading used to run (and be stored) with values a
+    file may not hold; every entry point now validates it again, as a copy."""
+    from onward.api import run, simulate
+
+    sc = load_scenario("toy")
+    sc.destinations["CRP"].params["recognition_rate"].value = 5.0
+    for call in (lambda: simulate(sc, until=2001),
+                 lambda: run(sc, store=tmp_path / "s.duckdb")):
+        with pytest.raises(ScenarioError, match=re.escape(
+                "scenario 'toy' (as changed in Python): destinations.CRP.recognition_rate")):
+            call()
+    assert not (tmp_path / "s.duckdb").exists()
+    sc.destinations["CRP"].params["recognition_rate"].value = 0.5
+    again = load_scenario(sc)
+    assert again is not sc and again.destinations["CRP"].params["recognition_rate"].value == 0.5
+
+
+@pytest.mark.parametrize("body, field, text", [
+    ("population:\n  inflow: {source: inline, values: {2003: 6.0e9}}\n",
+     "population.inflow.values[2003]", "more than any flow"),
+    ("population:\n  inflow: {source: inline, values: {2003: 600}, initial: 3.0e9}\n",
+     "population.inflow.initial", "more than the limit"),
+    ("population:\n  attributes:\n    age: {min: 80, max: 75}\n",
+     "population.attributes.age.min", "above max"),
+])
+def test_impossible_population_numbers_are_refused(tmp_path: Path, body: str, field: str,
+                                                   text: str) -> None:
+    """An inflow typo (6.0e9 a year) validated and then died in NumPy's MemoryError (41.5
+    GiB); an age range with min above max ran with every age at the max."""
+    p = write(tmp_path, "child.yaml", "extends: toy\n" + body)
+    assert_clear(error_of(p), "child.yaml", None, field, text)
+
+
+def test_a_population_too_large_for_memory_is_refused_before_allocating() -> None:
+    """Inflows each within the limit but too many persons for this machine's memory in all
+    are refused before anything is allocated, naming the fields to check."""
+    from onward.engine.compile import compile_scenario
+    from onward.engine.population import PopulationTooLarge, build
+
+    values = ", ".join(f"{y}: 9.0e7" for y in range(2000, 2021))
+    big = load_text("extends: toy\npopulation:\n  inflow: {source: inline, values: {"
+                    + values + "}, initial: 0}\n", "big.yaml")
+    with pytest.raises(PopulationTooLarge, match="population.inflow: the scenario brings "
+                       "about 1,890,0"):
+        build(compile_scenario(big))

@@ -18,7 +18,7 @@ from onward.scenario import Scenario, load_scenario
 
 
 def _scenario(scenario: str | Path | Scenario) -> Scenario:
-    return scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    return load_scenario(scenario)
 
 
 def simulate(scenario: str | Path | Scenario = "nk-onward", seed: int | None = None,

@@ -299,7 +299,7 @@ def calibrate(scenario: str | Path | Scenario, name: str, *, budget: int = 3000,
     progress : called as ``progress(stage, done, total)``
     """
     _check_settings(budget, population, min_epsilon, max_generations)
-    sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    sc = load_scenario(scenario)
     free = sc.free_parameters()
     if not free:
         raise CalibrationError(f"scenario '{sc.name}' marks no parameter free: true; mark "

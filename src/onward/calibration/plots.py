@@ -343,7 +343,7 @@ def write_calibration_figures(name: str, store: Any, out_dir: str | Path,
     """
     from onward.calibration.abc import load_posterior, stored_generations
     from onward.calibration.targets import scoring_targets
-    from onward.scenario import Scenario, load_scenario
+    from onward.scenario import load_scenario
     from onward.store import Store
 
     st = store if isinstance(store, Store) else Store(store)
@@ -357,7 +357,7 @@ def write_calibration_figures(name: str, store: Any, out_dir: str | Path,
 
         score_result = score(scenario, name, draws=draws, seed=seed, store=st.path)
     sc = scenario if scenario is not None else _calibrated_scenario(gens, name)
-    sc = sc if isinstance(sc, Scenario) else load_scenario(sc)
+    sc = load_scenario(sc)
     cal, held = sorted(sc.calibration.years), sorted(sc.calibration.held_out)
     obs = scoring_targets(sc, cal + held)
     frame = obs.frame() if obs is not None else None

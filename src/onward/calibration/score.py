@@ -118,7 +118,7 @@ def score(scenario: str | Path | Scenario | None, name: str, *, draws: int = 40,
             scenario = load_text(settings["scenario_yaml"], f"<calibration '{name}'>")
         else:
             scenario = settings["scenario"]
-    sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    sc = load_scenario(scenario)
     cal_years = sorted(sc.calibration.years)
     held = sorted(sc.calibration.held_out)
     pred = predictive(sc, post, draws, seed, progress=progress)

@@ -156,6 +156,9 @@ def compile_scenario(sc: Scenario, overrides: dict[str, float] | None = None,
     leads = {ev.id: ev.lead_months.value for ev in sc.events
              if ev.id and ev.lead_months is not None}
     for target, value in (overrides or {}).items():
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+            raise OverrideError(f"override {target}: {value!r} is not a number. Fix: give "
+                                "a number (not text), e.g. 0.5")
         if target.startswith("events."):
             leads[_event_lead(target, sc, value)] = float(value)
             continue

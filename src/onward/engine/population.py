@@ -6,6 +6,8 @@ grow during the run. Agents wait in ``PENDING`` until their arrival month.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from onward.engine.compile import Compiled
@@ -59,8 +61,45 @@ def _households(persons: int, mean_children: float, children_dist,
     return kids.astype(np.int16)
 
 
+#: memory a run needs per person it will hold, about (households of 1.3 persons: their
+#: columns, ties and the engine's monthly working arrays; flagship measured ~160 bytes a
+#: household for columns and ties)
+BYTES_PER_PERSON = 250
+
+
+class PopulationTooLarge(ValueError):
+    """The scenario's inflows would need more memory than this machine has."""
+
+
+def _memory_bytes() -> int | None:
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):  # not a POSIX system
+        return None
+
+
+def _check_memory(c: Compiled) -> None:
+    """Refuse, before allocating, a population that cannot fit in this machine's memory
+    (a typo in an inflow, 6.0e9 for 6.0e3, ended in NumPy's MemoryError)."""
+    years = set(c.years(c.months).tolist())
+    persons = c.initial + sum(p for y, p in c.inflow.items() if y in years and p > 0)
+    elapsed = (np.arange(c.dest["background_claims"].shape[0]) / 12.0)[:, None]
+    persons += float((c.dest["background_claims"] / 12.0
+                      * (1.0 - c.dest["background_decline"]) ** elapsed).sum())
+    have = _memory_bytes()
+    need = persons * BYTES_PER_PERSON
+    if have is not None and need > have:
+        raise PopulationTooLarge(
+            f"population.inflow: the scenario brings about {persons:,.0f} persons over its "
+            f"horizon, which needs about {need / 2**30:,.0f} GiB of memory; this machine has "
+            f"{have / 2**30:,.0f} GiB. Fix: check the inflow (persons a year, "
+            "population.inflow), population.inflow.initial and the destinations' "
+            "background_claims for a typo")
+
+
 def build(c: Compiled) -> Agents:
     """Allocate all households of the run (arrivals in the first country and direct claimants)."""
+    _check_memory(c)
     a = c.attributes
     rng = stream(c.seed, Stage.POPULATION, 0)
     T = c.months

@@ -38,7 +38,7 @@ class EnsembleResult:
 
 
 def _scenario(s: str | Path | Scenario) -> Scenario:
-    return s if isinstance(s, Scenario) else load_scenario(s)
+    return load_scenario(s)
 
 
 def extend_horizon(sc: Scenario, until: int | None) -> Scenario:

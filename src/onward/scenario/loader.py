@@ -689,14 +689,21 @@ def _messages(errors: list, lines: dict[Path_, tuple[str, int]], fname: str,
     return msgs
 
 
-def load_scenario(name_or_path: str | Path) -> Scenario:
+def load_scenario(name_or_path: str | Path | Scenario) -> Scenario:
     """Load and validate a scenario by built-in name or path.
+
+    A :class:`Scenario` object is validated again, as a copy: one changed in Python after
+    loading (``sc.destinations["GBR"].params["detection"].value = 5``) is checked as a file
+    with those values would be.
 
     Raises
     ------
     ScenarioError
         With one line per problem: file, line, field path, what is wrong and the fix.
     """
+    if isinstance(name_or_path, Scenario):
+        return validate_dict(scenario_to_dict(name_or_path),
+                             fname=f"scenario '{name_or_path.name}' (as changed in Python)")
     path = resolve_path(name_or_path)
     doc = _read(path)
     expand_microdata(doc, str(path))

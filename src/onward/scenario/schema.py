@@ -280,6 +280,9 @@ class Distribution(Strict):
             v = getattr(self, k)
             if v is not None and v <= 0:
                 raise FieldError((k,), f"'{k}' must be > 0", "write a positive number")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise FieldError(("min",), f"min {self.min:g} is above max {self.max:g}",
+                             "swap them, or make min at most max")
         if self.kind == "poisson" and (self.mean or 0) < 0:
             raise FieldError(("mean",), "poisson mean must be >= 0", "write a number >= 0")
         if self.kind == "histogram":
@@ -377,6 +380,11 @@ class Attributes(Strict):
         return self
 
 
+#: the most persons an inflow may bring in a year (or hold at the start): more than any
+#: displacement on record, so that a typo (6.0e9 for 6.0e3) is caught when validating
+MAX_INFLOW_PER_YEAR = 1e8
+
+
 class Inflow(Strict):
     """Where yearly arrivals in the first country come from."""
 
@@ -397,9 +405,19 @@ class Inflow(Strict):
             if any((not math.isfinite(v)) or v < 0 for v in self.values.values()):
                 raise FieldError(("values",), "inflow values must be finite counts >= 0",
                                  "write counts >= 0")
+            big = {y: v for y, v in self.values.items() if v > MAX_INFLOW_PER_YEAR}
+            if big:
+                y, v = next(iter(big.items()))
+                raise FieldError(("values", y), f"{v:g} persons in a year is more than any "
+                                 f"flow on record ({MAX_INFLOW_PER_YEAR:g} is the limit)",
+                                 "check the number for a typo (it counts persons a year)")
         elif not self.table:
             raise FieldError(("table",), "inflow from data needs a table",
                              "add table: <name> (see `onward data`)")
+        if self.initial is not None and self.initial > MAX_INFLOW_PER_YEAR:
+            raise FieldError(("initial",), f"{self.initial:g} persons at the start is more "
+                             f"than the limit of {MAX_INFLOW_PER_YEAR:g}",
+                             "check the number for a typo (it counts persons)")
         return self
 
 

@@ -98,9 +98,9 @@ def observed_claims(scenario: Any = "nk-onward") -> pd.DataFrame:
     (printed 5) is the interval [lower, upper].
     """
     from onward.analysis.runs import observed_first_claims
-    from onward.scenario import Scenario, load_scenario
+    from onward.scenario import load_scenario
 
-    sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    sc = load_scenario(scenario)
     return observed_first_claims(sc)
 
 
