@@ -343,8 +343,11 @@ def test_cli_runs_a_flee_folder_as_json(tmp_path):
                str(tmp_path / "s.duckdb"), cwd=tmp_path, check=False)
     assert proc.returncode == 0, proc.stderr
     payload = json.loads(proc.stdout)
-    assert list(payload) == ["case", "days", "agents", "engine_seconds", "ard",
-                             "ard_rescaled", "mase", "per_camp"]
+    assert list(payload) == ["run_id", "report", "seed", "case", "days", "agents",
+                             "engine_seconds", "ard", "ard_rescaled", "mase",
+                             "total_error_mean", "per_camp"]
+    assert payload["run_id"] == "run-0001" and payload["seed"] == 1
+    assert (tmp_path / payload["report"]).is_file()
     assert payload["case"] == "tiny" and payload["days"] == 20
     assert set(payload["per_camp"]) == {"Camp-North", "Camp-East", "Camp-South", "Camp-West"}
     assert "sum_from_camps" in proc.stderr  # ignored settings are named, on stderr

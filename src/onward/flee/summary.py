@@ -34,6 +34,7 @@ def run_flee_folder(folder: str | Path, days: int | None = None, seed: int = 1,
         "ard": m["ard"],
         "ard_rescaled": m["ard_rescaled"],
         "mase": m["mase"],
+        "total_error_mean": m["total_error_mean"],
         "per_camp": m["per_camp"],
     }
     return payload, run

@@ -190,14 +190,18 @@ def _run_flee(folder: str, days: int | None, seed: int, store, as_json: bool,
         err.print(f"[yellow]warning:[/] {w}", markup=True, highlight=False)
     payload, frun, wall = timed_run(folder, days, seed)
     run_id = store_flee_run(frun, payload, store, wall)
+    path = None
     if not no_report:
         from onward.report import write_run_report
 
         path = write_run_report(run_id, store, Path("reports") / f"{run_id}.html")
-        # stdout stays the exact JSON object with --json; the path goes to stderr then
-        (err if as_json else out).print(f"report: {path}", highlight=False)
+        if not as_json:
+            out.print(f"report: {path}", highlight=False)
     if as_json:
-        sys.stdout.write(json.dumps(payload) + "\n")
+        # as `onward run SCENARIO --json`: the run and its report first, then the case's
+        sys.stdout.write(json.dumps({"run_id": run_id,
+                                     "report": None if path is None else str(path),
+                                     "seed": seed, **payload}) + "\n")
         return
     t = Table(title=f"{payload['case']}: {payload['days']} days, {payload['agents']} agents, "
               f"seed {seed} ({run_id})", box=box.SIMPLE)
