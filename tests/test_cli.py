@@ -151,3 +151,51 @@ def test_data_command(tmp_path):
     assert "arrivals" in df.columns and len(df) == 30
     bad = cli("data", "nope", cwd=tmp_path, check=False)
     assert bad.returncode == 2 and "mou_arrivals" in bad.stderr
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_ctrl_c_exits_with_status_130_and_says_what_is_kept(tmp_path, workers):
+    """Ctrl-C in the middle of an experiment exited with status 0 and printed nothing
+    (Typer returns 130 rather than exiting without standalone mode), or, when it landed in
+    a compiled stage, printed a SystemError traceback. It exits with 130 and one line."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = dict(os.environ, COLUMNS="160")
+    env.pop("ONWARD_STORE", None)
+    db = tmp_path / "s.duckdb"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "onward.interfaces.cli", "ensemble", "toy", "-n", "400",
+         "--workers", workers, "--store", str(db)], cwd=tmp_path, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not db.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    time.sleep(3)  # runs are under way
+    assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+    os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole group
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "interrupted; results of finished runs are kept" in stderr
+    assert "Traceback" not in stderr
+
+
+def test_what_counts_as_ctrl_c():
+    """A KeyboardInterrupt behind a compiled stage's SystemError, and DuckDB's interrupted
+    statement, are Ctrl-C; other errors are not."""
+    from onward.interfaces.cli import _interrupted
+
+    try:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as ki:
+            raise SystemError("CPUDispatcher(...) returned a result with an exception "
+                              "set") from ki
+    except SystemError as exc:
+        assert _interrupted(exc)
+    assert _interrupted(RuntimeError("Query interrupted"))
+    assert not _interrupted(RuntimeError("something else"))
+    assert not _interrupted(SystemError("a bug"))

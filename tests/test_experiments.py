@@ -177,6 +177,50 @@ def test_compare_counts_a_destination_only_the_alternative_has(short, tmp_path):
     assert set(res.yearly.destination) == {"FRE", "CRP"}
 
 
+def test_experiment_runs_record_versions_and_seconds(short, tmp_path):
+    """Every run of an experiment records its package versions, as `onward run` does
+    (they were NULL for jobs and summaries), and a job its engine and wall seconds."""
+    db = tmp_path / "s.duckdb"
+    ensemble(short, n=2, workers=2, store=db)
+    runs = Store(db).list_runs()
+    assert set(runs.kind) == {"ensemble-job", "ensemble"}
+    assert runs.versions.map(lambda v: json.loads(v)["onward"] if isinstance(v, str)
+                             else v["onward"]).notna().all()
+    jobs = runs[runs.kind == "ensemble-job"]
+    assert (jobs.engine_seconds > 0).all() and (jobs.wall_seconds >= jobs.engine_seconds).all()
+
+
+def test_compare_over_other_years_replaces_its_stored_summary(short, tmp_path):
+    """A second compare of the same runs over other years printed its effects and said
+    "stored", but the store kept the first summary; it now holds the latest one (the runs
+    are reused, not run again)."""
+    alt = load_text(SHORT + "name: toy-same\n", "same.yaml")
+    db = tmp_path / "s.duckdb"
+    first = compare(short, [alt], n=2, workers=1, store=db, years=[2000, 2003])
+    again = compare(short, [alt], n=2, workers=1, store=db, years=[2004, 2006],
+                    destinations=["CRP"])
+    assert first.experiment_id == again.experiment_id
+    stored = Store(db).query("select * from compare_effects")
+    assert set(stored.period) == {"2004-2006"} and set(stored.destination) == {"CRP"}
+    runs = Store(db).list_runs()
+    assert (runs.kind == "compare-job").sum() == 4 and (runs.kind == "compare").sum() == 1
+
+
+def test_outputs_combine_over_years_by_their_kind():
+    """A compare or a sensitivity analysis summed every output over the years: a year-end
+    stock (abroad) added up to a multiple of itself and yearly shares to a number above 1.
+    Flows add up, stocks are read at the period's end, shares are averaged."""
+    from onward.experiments.runner import OUTPUT_KIND, over_years
+
+    assert OUTPUT_KIND["abroad"] == "stock" and OUTPUT_KIND["broker_share"] == "share"
+    v = pd.DataFrame({"output": ["applications"] * 3 + ["abroad"] * 3 + ["broker_share"] * 3,
+                      "year": [2000, 2001, 2002] * 3, "destination": "X",
+                      "value": [10.0, 20.0, 30.0, 100.0, 150.0, 400.0, 0.2, np.nan, 0.6]})
+    got = over_years(v, ["output", "destination"]).set_index("output").value
+    assert got["applications"] == 60 and got["abroad"] == 400
+    assert got["broker_share"] == pytest.approx(0.4)
+
+
 # --- sensitivity ----------------------------------------------------------------------------
 
 

@@ -18,7 +18,6 @@ proposals are evaluated past that acceptance.
 from __future__ import annotations
 
 import math
-import multiprocessing
 import os
 import random
 import threading
@@ -34,6 +33,8 @@ import numpy as np
 import pyabc
 from pyabc.inference_util import AnalysisVars
 from pyabc.population import Particle, Sample
+
+from onward.workers import connect, local_pool
 
 __all__ = ["DeterministicBatchSampler", "proposal_seed"]
 
@@ -248,16 +249,12 @@ class DeterministicBatchSampler(pyabc.sampler.Sampler):
 
     def _get_client(self) -> Any:
         if self._client is None:
-            from distributed import Client
-
-            self._client = Client(self.scheduler)
+            self._client = connect(self.scheduler)
         return self._client
 
     def _get_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(
-                self.n_workers, mp_context=multiprocessing.get_context("fork")
-            )
+            self._pool = local_pool(self.n_workers)
         return self._pool
 
     def stop(self) -> None:

@@ -796,10 +796,17 @@ class Engine:
     def run(self, progress: Callable[[int, int], None] | None = None,
             months: int | None = None) -> None:
         T = self.c.run_months if months is None else min(months, self.c.run_months)
-        for t in range(T):
-            self.step(t)
-            if progress is not None:
-                progress(t + 1, T)
+        try:
+            for t in range(T):
+                self.step(t)
+                if progress is not None:
+                    progress(t + 1, T)
+        except SystemError as exc:
+            # Ctrl-C inside a compiled stage comes out as SystemError ("... returned a
+            # result with an exception set"), caused by the KeyboardInterrupt
+            if isinstance(exc.__cause__ or exc.__context__, KeyboardInterrupt):
+                raise KeyboardInterrupt from None
+            raise
 
 
 def simulate_compiled(c: Compiled, progress: Callable[[int, int], None] | None = None,

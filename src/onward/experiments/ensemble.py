@@ -17,11 +17,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from onward.analysis.runs import versions
 from onward.experiments.runner import (
     Job,
     check_outputs,
     derive_seed,
     experiment_id,
+    over_years,
     quantile_bands,
     run_jobs,
 )
@@ -97,15 +99,27 @@ def _posterior_draws(posterior: str | None, n: int, seed: int,
 
 def _store_summary(st: Store, kind: str, exp_id: str, table: str, df: pd.DataFrame,
                    meta: dict[str, Any]) -> None:
+    """Store the summary ``df`` of experiment ``exp_id`` as ``table``, once: a summary of
+    other settings of the same runs (a compare over other years or destinations) replaces
+    the stored one, written before the old one is deleted."""
     try:
-        have = st.query(f"select count(*) as n from {table} where experiment_id = ?", [exp_id])
-        if int(have.n.iloc[0]) > 0:
-            return
+        have = st.query(f"select * from {table} where experiment_id = ?", [exp_id])
     except Exception:  # the table does not exist yet
-        pass
+        have = pd.DataFrame()
+    old_runs = sorted(set(have.run_id)) if len(have) else []
+    if old_runs:
+        stored = have.drop(columns=["run_id", "experiment_id"]).reset_index(drop=True)
+        try:
+            pd.testing.assert_frame_equal(stored, df.reset_index(drop=True), check_dtype=False)
+            return
+        except AssertionError:
+            pass
     df = df.copy()
     df.insert(0, "experiment_id", exp_id)
-    st.write_run({"kind": kind, "experiment_id": exp_id, **meta}, {table: df})
+    st.write_run({"kind": kind, "experiment_id": exp_id, "versions": versions(), **meta},
+                 {table: df})
+    for run_id in old_runs:
+        st.delete_run(run_id)
 
 
 def ensemble(scenario: str | Path | Scenario, n: int = 20, seed: int = 1, *,
@@ -174,7 +188,7 @@ def compare(baseline: str | Path | Scenario, alternatives: list[str | Path | Sce
 
     Replicate ``r`` of every scenario uses the same seed (and, with ``posterior``, the same
     parameter draw), so differences reflect the policy, not the noise. Effects are the
-    per-replicate difference (alternative - baseline) and ratio of each output summed over
+    per-replicate difference (alternative - baseline) and ratio of each output over
     ``years`` (default: the whole horizon), summarised by median and 90% interval, for
     ``destinations`` (default: all). The scenarios must share a horizon (``until`` extends
     them all); a destination only some of them have counts 0 in the others.
@@ -211,7 +225,7 @@ def compare(baseline: str | Path | Scenario, alternatives: list[str | Path | Sce
     yrs = years or sorted(values.year.unique())
     period = f"{min(yrs)}-{max(yrs)}"
     sel = kept[kept.year.isin(yrs)]
-    tot = sel.groupby(["label", "replicate", "output", "destination"], as_index=False).value.sum()
+    tot = over_years(sel, ["label", "replicate", "output", "destination"])
     b = tot[tot.label == base.name].set_index(["replicate", "output", "destination"]).value
     rows = []
     yearly_rows = []

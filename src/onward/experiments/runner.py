@@ -16,12 +16,13 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
-import multiprocessing
 import os
+import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from onward.engine.model import SimulationResult, simulate_compiled
 from onward.engine.state import State
 from onward.scenario import Scenario, scenario_hash
 from onward.store import Store
+from onward.workers import connect, local_pool
 
 
 def derive_seed(master: int, index: int) -> int:
@@ -97,6 +99,28 @@ OUTPUTS: dict[str, Callable[[SimulationResult], pd.DataFrame]] = {
 }
 
 
+#: how an output's yearly values combine over a period (:func:`over_years`): flows add up
+#: (every output not named here), a year-end stock is read at the period's last year, a
+#: yearly share is averaged
+OUTPUT_KIND = {"broker_share": "share", "refugee_stock": "stock", "abroad": "stock"}
+
+
+def over_years(values: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """``values`` (columns output, year, value and ``by``) combined over their years, per
+    ``by`` (which holds ``output``): flows summed, stocks at the last year, shares averaged
+    over the years that have one."""
+    parts = []
+    for name, g in values.groupby("output", sort=False):
+        kind = OUTPUT_KIND.get(str(name), "flow")
+        if kind == "stock":
+            g = g[g.year == g.year.max()]
+        agg = g.groupby(by, as_index=False).value
+        parts.append(agg.mean() if kind == "share" else agg.sum())
+    if not parts:
+        return pd.DataFrame(columns=[*by, "value"])
+    return pd.concat(parts, ignore_index=True)
+
+
 def check_outputs(names: Iterable[str]) -> list[str]:
     names = list(names)
     bad = [n for n in names if n not in OUTPUTS]
@@ -126,7 +150,9 @@ class Job:
 
 def run_job(job: Job, outputs: list[str], extra: Callable[[SimulationResult], dict] | None
             = None) -> dict[str, pd.DataFrame]:
-    """Simulate one job and return its output tables (runs in a worker)."""
+    """Simulate one job and return its output tables (runs in a worker), and under
+    :data:`PROVENANCE` the worker's package versions and the job's seconds."""
+    t0 = time.perf_counter()
     c = compile_scenario(job.scenario, overrides=job.overrides, seed=job.seed, until=job.until)
     res = simulate_compiled(c, generator=job.scenario.network.generator)
     out = {}
@@ -134,10 +160,24 @@ def run_job(job: Job, outputs: list[str], extra: Callable[[SimulationResult], di
         df = OUTPUTS[name](res)
         df.insert(0, "output", name)
         out[name] = df
-    tables = {"values": pd.concat(out.values(), ignore_index=True)}
+    tables: dict[str, Any] = {"values": pd.concat(out.values(), ignore_index=True)}
     if extra is not None:
         tables.update(extra(res))
+    tables[PROVENANCE] = {"versions": _worker_versions(),
+                          "engine_seconds": res.engine_seconds,
+                          "wall_seconds": time.perf_counter() - t0}
     return tables
+
+
+#: the key of :func:`run_job`'s result that holds the job's provenance, not a table
+PROVENANCE = "__provenance__"
+
+
+@functools.lru_cache(maxsize=1)
+def _worker_versions() -> dict[str, str]:
+    from onward.analysis.runs import versions
+
+    return versions()
 
 
 def experiment_id(kind: str, jobs: list[Job], outputs: list[str], **settings: Any) -> str:
@@ -180,12 +220,9 @@ class _Executor:
 
     def __enter__(self) -> _Executor:
         if self.scheduler:
-            from distributed import Client
-
-            self._pool = Client(self.scheduler)
+            self._pool = connect(self.scheduler)
         elif self.workers > 1:
-            self._pool = ProcessPoolExecutor(self.workers,
-                                             mp_context=multiprocessing.get_context("fork"))
+            self._pool = local_pool(self.workers)
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -241,6 +278,7 @@ def run_jobs(exp_id: str, kind: str, jobs: list[Job], outputs: list[str], *,
         progress(n_done, len(jobs))
     with _Executor(workers, scheduler) as ex:
         for job, tables in ex.map_unordered(run_job, todo, outputs, extra):
+            provenance = tables.pop(PROVENANCE)
             vals = tables.pop("values")
             vals.insert(0, "experiment_id", exp_id)
             vals.insert(1, "job", job.index)
@@ -257,7 +295,7 @@ def run_jobs(exp_id: str, kind: str, jobs: list[Job], outputs: list[str], *,
             st.write_run({"kind": kind, "scenario": job.scenario.name,
                           "scenario_hash": scenario_hash(job.scenario), "seed": job.seed,
                           "experiment_id": exp_id, "job": job.index,
-                          "overrides": job.overrides, **(meta or {})},
+                          "overrides": job.overrides, **provenance, **(meta or {})},
                          {"experiment_values": vals, **more})
             n_done += 1
             if progress:

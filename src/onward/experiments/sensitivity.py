@@ -44,7 +44,14 @@ import numpy as np
 import pandas as pd
 
 from onward.experiments.ensemble import _scenario
-from onward.experiments.runner import Job, check_outputs, derive_seed, experiment_id, run_jobs
+from onward.experiments.runner import (
+    Job,
+    check_outputs,
+    derive_seed,
+    experiment_id,
+    over_years,
+    run_jobs,
+)
 from onward.scenario import Scenario
 from onward.store import Store
 
@@ -261,7 +268,9 @@ def _store_indices(st: Store, exp: str, tidy: pd.DataFrame, meta: dict[str, Any]
         pass
     df = tidy.copy()
     df.insert(0, "experiment_id", exp)
-    st.write_run({"kind": "sensitivity", "experiment_id": exp, **meta},
+    from onward.analysis.runs import versions
+
+    st.write_run({"kind": "sensitivity", "experiment_id": exp, "versions": versions(), **meta},
                  {"sensitivity_indices": df})
 
 
@@ -272,9 +281,10 @@ def sensitivity(scenario: str | Path | Scenario, method: str = "sobol", n: int =
                 progress: Callable[[int, int], None] | None = None) -> SensitivityResult:
     """Run a grouped Sobol or Morris analysis of ``output`` over the free parameters.
 
-    The scalar output of a run is ``output`` summed over ``years`` (default: the scenario's
+    The scalar output of a run is ``output`` over ``years`` (default: the scenario's
     calibration years) at ``destination`` (default GBR when the scenario has it, else its
-    first destination; ``ALL`` for the ``abroad`` output).
+    first destination; ``ALL`` for the ``abroad`` output): a flow summed, a year-end stock
+    at the last year, a share averaged (:func:`onward.experiments.runner.over_years`).
     """
     if method not in METHODS:
         raise ValueError(f"--method {method}: choose sobol or morris")
@@ -307,8 +317,8 @@ def sensitivity(scenario: str | Path | Scenario, method: str = "sobol", n: int =
     values = run_jobs(exp, "sensitivity-job", jobs, [output], store=st, workers=workers,
                       scheduler=scheduler, meta=meta, progress=progress)
     sel = values[(values.destination == destination) & values.year.isin(yrs)]
-    y = (sel.groupby("job").value.sum().reindex(range(len(jobs)), fill_value=0.0)
-         .to_numpy(dtype=np.float64))
+    y = (over_years(sel, ["output", "job"]).set_index("job").value
+         .reindex(range(len(jobs)), fill_value=0.0).to_numpy(dtype=np.float64))
     ind = _analyse(problem, method, x, y, seed, levels)
     members = params.groupby("group", sort=False).parameter.apply(
         lambda s: ", ".join(p.removeprefix("parameters.") for p in s))

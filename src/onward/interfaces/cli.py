@@ -467,8 +467,11 @@ def ensemble(
     if as_json:
         sys.stdout.write(json.dumps(ensemble_json(res, outputs)) + "\n")
         return
+    from onward.experiments.runner import OUTPUT_KIND
+
     for name in outputs:
         b = res.bands[res.bands.output == name]
+        f = ".2f" if OUTPUT_KIND.get(name) == "share" else ".0f"  # a share is 0..1
         t = Table(title=f"{name}: median [90% band] over {n} replicates",
                   box=box.SIMPLE_HEAD, padding=(0, 1))
         dests = list(dict.fromkeys(b.destination))
@@ -477,8 +480,8 @@ def ensemble(
             t.add_column(d, justify="right")
         for year, g in b.groupby("year"):
             g = g.set_index("destination")
-            t.add_row(str(year), *[f"{g.loc[d, 'median']:.0f} [{g.loc[d, 'q05']:.0f}-"
-                                   f"{g.loc[d, 'q95']:.0f}]" for d in dests])
+            t.add_row(str(year), *[f"{g.loc[d, 'median']:{f}} [{g.loc[d, 'q05']:{f}}-"
+                                   f"{g.loc[d, 'q95']:{f}}]" for d in dests])
         out.print(t)
     out.print(f"experiment {res.experiment_id} stored; query `ensemble_bands` or "
               "`experiment_values` with SQL (see README)")
@@ -521,17 +524,23 @@ def compare(
                 "ratio_q05", "ratio_q95"]
         rows = [{k: (None if isinstance(v, float) and not np.isfinite(v) else v)
                  for k, v in r.items()} for r in eff[cols].to_dict("records")]
-        sys.stdout.write(json.dumps({"effects": rows}, sort_keys=True, default=float) + "\n")
+        sys.stdout.write(json.dumps({"experiment_id": res.experiment_id, "effects": rows},
+                                    sort_keys=True, default=float) + "\n")
         return
+    from onward.experiments.runner import OUTPUT_KIND
+
     for alt, g in eff.groupby("alternative", sort=False):
-        t = Table(title=f"{alt} vs {res.values.label.iloc[0]}: effect on totals "
-                        f"{g.period.iloc[0]} (median [90% interval], {n} paired replicates)")
+        t = Table(title=f"{alt} vs {res.values.label.iloc[0]}: effect over {g.period.iloc[0]} "
+                        f"(median [90% interval], {n} paired replicates)",
+                  caption="flows: totals over the period; stocks: at its end; shares: the "
+                          "mean of the yearly shares", caption_justify="left")
         for col in ("output", "destination", "baseline", "alternative", "difference", "ratio"):
             t.add_column(col, justify="left" if col in ("output", "destination") else "right")
         for r in g.itertuples():
-            t.add_row(r.output, r.destination, f"{r.baseline_median:.0f}",
-                      f"{r.alternative_median:.0f}",
-                      f"{r.diff_median:+.0f} [{r.diff_q05:+.0f}, {r.diff_q95:+.0f}]",
+            f = ".2f" if OUTPUT_KIND.get(r.output) == "share" else ".0f"
+            t.add_row(r.output, r.destination, f"{r.baseline_median:{f}}",
+                      f"{r.alternative_median:{f}}",
+                      f"{r.diff_median:+{f}} [{r.diff_q05:+{f}}, {r.diff_q95:+{f}}]",
                       f"{r.ratio_median:.2f} [{r.ratio_q05:.2f}, {r.ratio_q95:.2f}]"
                       if np.isfinite(r.ratio_median) else "n/a (baseline 0)")
         out.print(t)
@@ -547,7 +556,8 @@ def sensitivity(
                                    "N*(groups+2)) or Morris trajectories (runs = "
                                    "N*(groups+1))")] = 64,
     seed: Annotated[int, typer.Option(help="master seed")] = 1,
-    output: Annotated[str, typer.Option(help="output to explain (summed over --years)")]
+    output: Annotated[str, typer.Option(help="output to explain (over --years: a flow "
+                                        "summed, a stock at the end, a share averaged)")]
     = "applications",
     destination: Annotated[str | None, typer.Option(
         help="destination of the output (default GBR, else the first)")] = None,
@@ -884,7 +894,21 @@ def main() -> None:
     from onward.store import StoreError
 
     try:
-        app(standalone_mode=False, prog_name="onward")
+        try:
+            code = app(standalone_mode=False, prog_name="onward")
+        except Exception as exc:
+            # Ctrl-C inside a compiled stage surfaces as SystemError ("... returned a result
+            # with an exception set") caused by the KeyboardInterrupt, and inside a DuckDB
+            # statement as its "Query interrupted" (the transaction is rolled back)
+            if _interrupted(exc):
+                raise KeyboardInterrupt from None
+            raise
+        # without standalone mode Typer returns an exit code where it would exit: 130 for
+        # Ctrl-C, or the code of a typer.Exit a command raised (that exit status was lost)
+        if code == 130:
+            raise KeyboardInterrupt
+        if isinstance(code, int) and not isinstance(code, bool) and code != 0:
+            raise SystemExit(code)
     except (ScenarioError, StoreError, OverrideError, NumericalError, UserError,
             CalibrationError, ValueError) as exc:
         _exit_with_error(str(exc))
@@ -896,10 +920,11 @@ def main() -> None:
             raise
         # a file or folder the command could not read or write (a missing parent folder,
         # no permission, a full disk): name it rather than print a traceback
-        where = f" {exc.filename}" if exc.filename else ""
-        _exit_with_error(f"cannot use{where}: {exc.strerror or exc}. Fix: check that the path "
-                         "exists and is writable (or give another with the command's path "
-                         "option)")
+        if not exc.filename:  # not a path: a network or system error, as it says
+            _exit_with_error(str(exc.strerror or exc))
+        _exit_with_error(f"cannot use {exc.filename}: {exc.strerror or exc}. Fix: check that "
+                         "the path exists and is writable (or give another with the "
+                         "command's path option)")
     except typer.Exit as exc:
         raise SystemExit(exc.exit_code) from None
     except typer.Abort:
@@ -909,6 +934,20 @@ def main() -> None:
             exc.show()  # "Usage: ..." and the problem, as click prints them
             raise SystemExit(exc.exit_code) from None
         raise
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """Whether a Ctrl-C is among the causes of ``exc``: a KeyboardInterrupt, or DuckDB's
+    interruption of a statement."""
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        if isinstance(e, KeyboardInterrupt) or type(e).__name__ == "InterruptException" \
+                or (isinstance(e, RuntimeError) and str(e) == "Query interrupted"):
+            return True
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return False
 
 
 def _exit_with_error(message: str) -> NoReturn:

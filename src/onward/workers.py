@@ -1,0 +1,41 @@
+"""Where experiments and calibrations run their simulations: a pool of local processes or
+a Dask cluster (shared by :mod:`onward.experiments.runner` and
+:mod:`onward.calibration.sampler`)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+
+class SchedulerUnreachable(ValueError):
+    """No Dask scheduler answers at the address given."""
+
+
+def _ignore_interrupt() -> None:
+    # Ctrl-C reaches every process of the terminal's group: the parent stops the work and
+    # says what is kept; a worker that took the signal too would print a traceback
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def local_pool(workers: int) -> ProcessPoolExecutor:
+    """``workers`` local processes (forked, so they start at once with what the parent
+    has loaded), which leave Ctrl-C to the parent."""
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                               initializer=_ignore_interrupt)
+
+
+def connect(scheduler: str, timeout: str | None = None) -> Any:
+    """A Dask client of the scheduler at ``scheduler`` (``tcp://host:8786``); ``timeout``
+    (e.g. ``"5s"``) replaces Dask's connection timeout."""
+    from distributed import Client
+
+    try:
+        return Client(scheduler) if timeout is None else Client(scheduler, timeout=timeout)
+    except OSError as exc:  # distributed's timeout is an OSError without a file name
+        raise SchedulerUnreachable(
+            f"--scheduler {scheduler}: no Dask scheduler answers there ({exc}). Fix: start "
+            "one (`dask scheduler`, or dask-jobqueue on a cluster) and give its address, "
+            "e.g. tcp://127.0.0.1:8786; or leave --scheduler out to use local cores") from None
