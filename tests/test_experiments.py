@@ -221,7 +221,36 @@ def test_outputs_combine_over_years_by_their_kind():
     assert got["broker_share"] == pytest.approx(0.4)
 
 
+def test_a_posterior_draw_sets_only_what_each_scenario_has():
+    """With --posterior, a variant that removes a calibrated event (or lacks a calibrated
+    destination) ran the baseline's jobs and then failed: "not an event lead". Each
+    scenario now gets the draw's parameters it has; the rest are recorded as left out."""
+    from onward.experiments.ensemble import for_scenario
+
+    draw = {"events.gbr-designation-2010.lead_months": 6.0,
+            "destinations.GBR.detection": 0.4, "parameters.decision.base_hazard": 0.05}
+    flagship = load_text("extends: nk-onward\n", "nk.yaml")
+    keep, left = for_scenario(draw, flagship)
+    assert keep == draw and left == []
+    variant = load_text("extends: nk-onward\nname: no-uk-checks\nevents:\n"
+                        "  - {id: gbr-designation-2010, remove: true}\n", "v.yaml")
+    keep, left = for_scenario(draw, variant)
+    assert left == ["events.gbr-designation-2010.lead_months"]
+    assert keep == {k: v for k, v in draw.items() if k not in left}
+    keep, left = for_scenario(draw, load_text(SHORT, "short.yaml"))
+    assert keep == {"parameters.decision.base_hazard": 0.05} and len(left) == 2
+
+
 # --- sensitivity ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("levels", [1, 0, -2])
+def test_morris_levels_below_two_are_refused(short, tmp_path, levels):
+    """--levels 1 ended in SALib's ZeroDivisionError traceback; 0 and -2 in SALib
+    messages that named no option."""
+    with pytest.raises(ValueError, match=f"--levels {levels}: a Morris grid needs at least 2"):
+        sensitivity(short, method="morris", n=2, levels=levels, workers=1,
+                    store=tmp_path / "s.duckdb")
 
 
 def test_mechanism_of_covers_every_parameter():

@@ -101,6 +101,35 @@ def test_experiment_report(toy_run):
     assert ens.experiment_id in report(job, store, tmp / "job.html").read_text()
 
 
+def test_compare_report_shows_every_scenario_and_an_interrupted_one_says_so(tmp_path):
+    """A compare's report showed the baseline's YAML only (the alternative, the policy
+    being judged, only as a hash); an interrupted experiment's report read as finished."""
+    import pytest
+
+    from onward.experiments.ensemble import compare, ensemble
+    from onward.scenario import load_text
+
+    store = tmp_path / "s.duckdb"
+    base = load_text("extends: toy\nname: toy-short\n", "base.yaml")
+    alt = load_text("extends: toy\nname: toy-nochecks\nevents:\n"
+                    "  - {id: crp-checks-2010, remove: true}\n", "alt.yaml")
+    res = compare(base, [alt], n=2, workers=1, store=store)
+    html = report(res.experiment_id, store, tmp_path / "cmp.html").read_text()
+    assert "show the scenario YAML of toy-short" in html
+    assert "show the scenario YAML of toy-nochecks" in html
+
+    def stop(done: int, total: int) -> None:
+        if done == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        ensemble(alt, n=3, workers=1, store=store, progress=stop)
+    runs = onward.store.Store(store).list_runs()
+    job = runs[runs.kind == "ensemble-job"].run_id.iloc[0]
+    html = report(job, store, tmp_path / "part.html").read_text()
+    assert "1 of 3: INCOMPLETE (interrupted)" in html
+
+
 def test_cli_run_writes_a_report_and_report_command(tmp_path):
     proc = cli("run", "toy", "--json", cwd=tmp_path)
     payload = json.loads(proc.stdout)  # stdout stays pure JSON; the path is in it

@@ -43,12 +43,12 @@ from onward.engine.recorder import FLOWS
 from onward.experiments.ensemble import (
     _posterior_draws,
     _scenario,
+    _scenario_jobs,
+    _scenario_record,
     _store_summary,
     extend_horizon,
 )
 from onward.experiments.runner import (
-    Job,
-    derive_seed,
     experiment_id,
     job_table,
     quantile_bands,
@@ -171,11 +171,10 @@ def destinations(scenario: str | Path | Scenario, n: int = 20, seed: int = 1, *,
         raise ValueError("--period must be at least 1 year")
     st = Store(store)
     sc = extend_horizon(_scenario(scenario), until)
-    draws = _posterior_draws(posterior, n, seed, st)
-    jobs = [Job(r, "replicate", sc, draws[r], derive_seed(seed, r), replicate=r)
-            for r in range(n)]
+    draws, post = _posterior_draws(posterior, n, seed, st)
+    jobs, left_out = _scenario_jobs([sc], draws, seed, "replicate")
     exp = experiment_id("destinations", jobs, ["departures"], posterior=posterior)
-    meta = {"posterior": posterior, "n": n, "master_seed": seed, "until": until}
+    meta = {"posterior": posterior, **post, "n": n, "master_seed": seed, "until": until}
     values = run_jobs(exp, "destinations-job", jobs, ["departures"], store=st, workers=workers,
                       scheduler=scheduler, meta=meta, progress=progress,
                       extra=destination_tables)
@@ -196,7 +195,8 @@ def destinations(scenario: str | Path | Scenario, n: int = 20, seed: int = 1, *,
                             "q95": g.quantile(0.95), "n": g.count()}).reset_index()
     dep = quantile_bands(values[values.output == "departures"], ["year", "destination"])
     _store_summary(st, "destinations", exp, "destination_summary", summary,
-                   {"scenario": sc.name, "seed": seed, **meta})
+                   {"scenario": sc.name, "seed": seed, **meta,
+                    **_scenario_record([sc], left_out)})
     return DestinationsResult(exp, dests, vals, summary, dep)
 
 

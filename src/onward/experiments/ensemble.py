@@ -27,7 +27,7 @@ from onward.experiments.runner import (
     quantile_bands,
     run_jobs,
 )
-from onward.scenario import Scenario, load_scenario
+from onward.scenario import Scenario, load_scenario, scenario_to_yaml
 from onward.scenario.schema import Horizon, Month
 from onward.store import Store
 
@@ -88,13 +88,64 @@ def _check_comparable(base: Scenario, alts: list[Scenario], years: list[int] | N
                              f"scenarios. Fix: use one of {', '.join(known)}")
 
 
-def _posterior_draws(posterior: str | None, n: int, seed: int,
-                     store: Store) -> list[dict[str, float]]:
+def _posterior_draws(posterior: str | None, n: int, seed: int, store: Store
+                     ) -> tuple[list[dict[str, float]], dict[str, Any]]:
+    """``n`` parameter draws of the named calibration (empty without one), and what to
+    record of it: the generation drawn from (the last stored: a calibration still running
+    has fewer) and its epsilon."""
     if not posterior:
-        return [{} for _ in range(n)]
+        return [{} for _ in range(n)], {}
     from onward.calibration.abc import load_posterior
 
-    return load_posterior(posterior, store).draw(n, seed)
+    post = load_posterior(posterior, store)
+    return post.draw(n, seed), {"posterior_generation": post.generation,
+                                "posterior_epsilon": post.epsilon}
+
+
+def for_scenario(draw: dict[str, float], sc: Scenario) -> tuple[dict[str, float], list[str]]:
+    """The parameters of a posterior draw that ``sc`` has, and the others: the lead of an
+    event it removes, or a parameter of a destination it lacks, has nothing to set there
+    (a variant that drops a calibrated event ran its baseline, then failed)."""
+    ids = {ev.id for ev in sc.events if ev.id}
+    keep: dict[str, float] = {}
+    left: list[str] = []
+    for key, value in draw.items():
+        parts = key.split(".")
+        if (parts[0] == "events" and parts[1] not in ids) or (
+                parts[0] == "destinations" and parts[1] not in sc.destination_codes):
+            left.append(key)
+        else:
+            keep[key] = value
+    return keep, left
+
+
+def _scenario_jobs(scenarios: list[Scenario], draws: list[dict[str, float]], seed: int,
+                   label: str | None = None) -> tuple[list[Job], dict[str, list[str]]]:
+    """Replicate ``r`` of each scenario in turn, with draw ``r`` and seed ``r``; and the
+    posterior's parameters each scenario has not (:func:`for_scenario`)."""
+    jobs: list[Job] = []
+    left_out: dict[str, list[str]] = {}
+    n = len(draws)
+    for k, sc in enumerate(scenarios):
+        for r in range(n):
+            pars, left = for_scenario(draws[r], sc)
+            if left:
+                left_out[sc.name] = left
+            jobs.append(Job(k * n + r, label or sc.name, sc, pars, derive_seed(seed, r),
+                            replicate=r))
+    return jobs, left_out
+
+
+def _scenario_record(scenarios: list[Scenario], left_out: dict[str, list[str]]
+                     ) -> dict[str, Any]:
+    """What a summary records of its scenarios: each one's YAML (so that its report shows
+    every scenario run, whatever the files hold later), and the posterior's parameters a
+    scenario has not."""
+    out: dict[str, Any] = {"scenario_yaml": {sc.name: scenario_to_yaml(sc)
+                                             for sc in scenarios}}
+    if left_out:
+        out["posterior_left_out"] = left_out
+    return out
 
 
 def _store_summary(st: Store, kind: str, exp_id: str, table: str, df: pd.DataFrame,
@@ -136,16 +187,16 @@ def ensemble(scenario: str | Path | Scenario, n: int = 20, seed: int = 1, *,
     outputs = check_outputs(outputs or ["applications"])
     st = Store(store)
     sc = extend_horizon(_scenario(scenario), until)
-    draws = _posterior_draws(posterior, n, seed, st)
-    jobs = [Job(r, "replicate", sc, draws[r], derive_seed(seed, r), replicate=r)
-            for r in range(n)]
+    draws, post = _posterior_draws(posterior, n, seed, st)
+    jobs, left_out = _scenario_jobs([sc], draws, seed, "replicate")
     exp = experiment_id("ensemble", jobs, outputs, posterior=posterior)
-    meta = {"posterior": posterior, "n": n, "master_seed": seed, "until": until}
+    meta = {"posterior": posterior, **post, "n": n, "master_seed": seed, "until": until}
     values = run_jobs(exp, "ensemble-job", jobs, outputs, store=st, workers=workers,
                       scheduler=scheduler, meta=meta, progress=progress)
     bands = quantile_bands(values, ["output", "year", "destination"])
     _store_summary(st, "ensemble", exp, "ensemble_bands", bands,
-                   {"scenario": sc.name, "seed": seed, **meta})
+                   {"scenario": sc.name, "seed": seed, **meta,
+                    **_scenario_record([sc], left_out)})
     return EnsembleResult(exp, values, bands)
 
 
@@ -210,14 +261,10 @@ def compare(baseline: str | Path | Scenario, alternatives: list[str | Path | Sce
         raise ValueError(f"scenarios need distinct names to be compared (got {names}); set "
                          "name: in each alternative file")
     _check_comparable(base, alts, years, destinations)
-    draws = _posterior_draws(posterior, n, seed, st)
-    jobs = []
-    for k, sc in enumerate([base, *alts]):
-        for r in range(n):
-            jobs.append(Job(k * n + r, sc.name, sc, draws[r], derive_seed(seed, r),
-                            replicate=r))
+    draws, post = _posterior_draws(posterior, n, seed, st)
+    jobs, left_out = _scenario_jobs([base, *alts], draws, seed)
     exp = experiment_id("compare", jobs, outputs, posterior=posterior)
-    meta = {"posterior": posterior, "n": n, "master_seed": seed, "until": until,
+    meta = {"posterior": posterior, **post, "n": n, "master_seed": seed, "until": until,
             "baseline": base.name}
     values = run_jobs(exp, "compare-job", jobs, outputs, store=st, workers=workers,
                       scheduler=scheduler, meta=meta, progress=progress)
@@ -256,5 +303,6 @@ def compare(baseline: str | Path | Scenario, alternatives: list[str | Path | Sce
     effects = pd.DataFrame(rows)
     yearly = pd.concat(yearly_rows, ignore_index=True)
     _store_summary(st, "compare", exp, "compare_effects", effects,
-                   {"scenario": base.name, "seed": seed, **meta})
+                   {"scenario": base.name, "seed": seed, **meta,
+                    **_scenario_record([base, *alts], left_out)})
     return CompareResult(exp, values, effects, yearly)

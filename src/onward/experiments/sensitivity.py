@@ -290,6 +290,9 @@ def sensitivity(scenario: str | Path | Scenario, method: str = "sobol", n: int =
         raise ValueError(f"--method {method}: choose sobol or morris")
     if n < 1:
         raise ValueError("-n must be at least 1")
+    if method == "morris" and levels < 2:
+        raise ValueError(f"--levels {levels}: a Morris grid needs at least 2 levels (SALib "
+                         "divides by levels - 1). Fix: give --levels 4 (the default) or more")
     check_outputs([output])
     sc = _scenario(scenario)
     if destination is None:

@@ -44,6 +44,11 @@ def _scenario_yaml(name: str, stored_hash: str | None) -> tuple[str | None, Any]
     return scenario_to_yaml(sc), sc
 
 
+def _known(x: Any) -> bool:
+    """Whether a value read from a run's ``extra`` is there (not None or NaN)."""
+    return x is not None and not (isinstance(x, float) and x != x)
+
+
 def experiment_sections(exp_id: str, store: Any = None) -> list[Section]:
     """Sections of an experiment report: what was run, figures, tables, provenance."""
     from onward.store import Store
@@ -62,19 +67,47 @@ def experiment_sections(exp_id: str, store: Any = None) -> list[Section]:
     kind = str(summary.kind.iloc[0]) if len(summary) else exp_id.split("-")[0]
     values = st.query("select * from experiment_values where experiment_id = ?", [exp_id])
     values = values.drop(columns=[c for c in ("run_id",) if c in values.columns])
-    first = rows.iloc[0]
+    first = summary.iloc[0] if len(summary) else rows.iloc[0]
     baseline = str(first.get("baseline") or first.get("scenario"))
-    yaml_text, sc = _scenario_yaml(baseline, None if kind == "compare" else
-                                   str(jobs.scenario_hash.iloc[0]) if len(jobs) else None)
+    # the YAML of every scenario, as recorded with the summary (older stores: none)
+    recorded = first.get("scenario_yaml")
+    recorded = recorded if isinstance(recorded, dict) else {}
+    if baseline in recorded:
+        from onward.scenario import load_text
+
+        yaml_text = recorded[baseline]
+        try:
+            sc = load_text(yaml_text, f"{baseline} (as recorded)")
+        except Exception:
+            sc = None
+    else:
+        yaml_text, sc = _scenario_yaml(baseline, None if kind == "compare" else
+                                       str(jobs.scenario_hash.iloc[0]) if len(jobs) else None)
     obs = viz.observed_claims(sc) if sc is not None else None
     held = sorted(sc.calibration.held_out) if sc is not None else []
     out: list[Section] = []
+    posterior = first.get("posterior") or "none (scenario values)"
+    if first.get("posterior") and _known(first.get("posterior_generation")):
+        posterior += (f" (generation {int(first.get('posterior_generation'))}, epsilon "
+                      f"{float(first.get('posterior_epsilon')):.3g})")
+    left = first.get("posterior_left_out")
+    if isinstance(left, dict) and left:
+        posterior += "; not applied: " + "; ".join(
+            f"{name}: {', '.join(keys)} (not in that scenario)" for name, keys in left.items())
+    names = list(dict.fromkeys(jobs.scenario.astype(str)))
+    stored = f"{len(jobs)}"
+    if _known(first.get("n")):
+        expected = int(first.get("n")) * max(len(recorded) or len(names), 1)
+        if len(jobs) < expected:
+            stored = (f"{len(jobs)} of {expected}: INCOMPLETE (interrupted); the figures "
+                      "and tables use the finished jobs only. Run the same command again "
+                      "to finish it")
     facts = [("experiment", exp_id), ("kind", kind),
-             ("scenarios", ", ".join(dict.fromkeys(jobs.scenario.astype(str)))),
+             ("scenarios", ", ".join(recorded) or ", ".join(names)),
              ("replicates per scenario", first.get("n")), ("master seed", first.get("master_seed")),
-             ("posterior", first.get("posterior") or "none (scenario values)"),
+             ("posterior", posterior),
              ("horizon extended to", first.get("until") or "scenario's end"),
-             ("jobs stored", len(jobs))]
+             ("jobs stored", stored)]
     out.append(Section("Summary", key_values(facts)))
     outputs = list(dict.fromkeys(values.output)) if len(values) else []
     if "applications" in outputs and kind != "compare":
@@ -120,7 +153,12 @@ def experiment_sections(exp_id: str, store: Any = None) -> list[Section]:
 
     prov += paragraph("Report written with " + ", ".join(f"{k} {v}" for k, v in
                                                           versions().items()) + ".")
-    if yaml_text:
+    if recorded:
+        body = "".join(preformatted(text, f"show the scenario YAML of {name}")
+                       for name, text in recorded.items())
+        out.append(Section("Scenarios" if len(recorded) > 1 else "Scenario", body,
+                           "scenario"))
+    elif yaml_text:
         out.append(Section("Scenario", preformatted(
             yaml_text, f"show the scenario YAML of {baseline}"), "scenario"))
     else:
