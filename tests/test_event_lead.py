@@ -151,3 +151,29 @@ def test_override_that_is_not_a_number_is_refused(value):
                    f"events.{sc.events[0].id}.lead_months"):
         with pytest.raises(OverrideError, match=re.escape(f"override {target}: ")):
             compile_scenario(sc, overrides={target: value})
+
+
+def test_a_closed_destination_gets_no_direct_claimants():
+    """`open: 0` closes a destination to arrivals, yet direct claimants kept arriving
+    there (220 over a toy run). Closed months now draw none; open ones are unchanged."""
+    sc = load_scenario("toy")
+    shut = load_text("extends: toy\nevents:\n  - {id: dlt-shut, date: 2005-01, "
+                     "target: destinations.DLT.open, value: 0, source: test}\n", "shut.yaml")
+    dlt = sc.destination_codes.index("DLT")
+    for s, closed_from in ((sc, None), (shut, 5 * 12)):
+        ag = build_population(compile_scenario(s, seed=3))
+        direct_dlt = ag.arrive[ag.direct & (ag.home_dest == dlt)]
+        assert (direct_dlt < 5 * 12).sum() > 0
+        if closed_from is None:
+            assert (direct_dlt >= 5 * 12).sum() > 0
+        else:
+            assert (direct_dlt >= closed_from).sum() == 0
+
+
+@pytest.mark.parametrize("until", [1990, 2030])
+def test_stopping_early_outside_the_horizon_is_refused(until):
+    """simulate(until=2030) stopped silently at the horizon's end and until=1990 ran a
+    one-month stub; both are refused, saying what until means here and how to extend."""
+    with pytest.raises(ValueError, match=f"until {until} is outside toy's horizon 2000-2020"):
+        compile_scenario(load_scenario("toy"), until=until)
+    assert compile_scenario(load_scenario("toy"), until=2020).run_months == 21 * 12

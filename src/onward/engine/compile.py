@@ -144,6 +144,12 @@ def compile_scenario(sc: Scenario, overrides: dict[str, float] | None = None,
     """
     T = sc.horizon.months
     run_months = T
+    if until is not None and not sc.horizon.start.year <= until <= sc.horizon.end.year:
+        raise ValueError(
+            f"until {until} is outside {sc.name}'s horizon {sc.horizon.start.year}-"
+            f"{sc.horizon.end.year}; here until stops a run early (a year inside the horizon). "
+            "Fix: give a year inside it; to run past the horizon's end, extend it (horizon: "
+            "end in the scenario, or ensemble/compare with until=)")
     if until is not None:
         run_months = max(1, min(T, (until - sc.horizon.start.year) * 12 + 13
                                 - sc.horizon.start.month))

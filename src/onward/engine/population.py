@@ -130,6 +130,8 @@ def build(c: Compiled) -> Agents:
     # the stream decays geometrically from the start: (1 - decline) ** years elapsed
     elapsed = (np.arange(c.dest["background_claims"].shape[0]) / 12.0)[:, None]
     lam = c.dest["background_claims"] / 12.0 * (1.0 - c.dest["background_decline"]) ** elapsed
+    # a closed destination admits no one, direct claimants included
+    lam = np.where(c.dest["open"] > 0.5, lam, 0.0)
     counts = brng.poisson(lam)
     t_idx, d_idx = np.nonzero(counts)
     reps = counts[t_idx, d_idx]
