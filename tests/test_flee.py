@@ -385,3 +385,17 @@ def test_over_time_table(tiny_runs):
     assert ot["day"].tolist() == [0, 30, 60, 90, 119]
     row = ot.iloc[1]
     assert row["Camp-East"] == f"{t['Camp-East sim'][30]}/{t['Camp-East data'][30]}"
+
+
+def test_other_commands_say_what_a_flee_folder_is(tmp_path):
+    """Every command but run called a Flee folder "no such scenario file", and so did run
+    for a folder missing input_csv/. validate checks a Flee folder as run reads it; the
+    others name it as a Flee folder; a half folder says what it lacks."""
+    ok = cli("validate", str(TINY), cwd=tmp_path)
+    assert ok.stdout.startswith(f"ok {TINY}: Flee 3.1 folder 'tiny', 11 locations, 4 camps")
+    bad = cli("ensemble", str(TINY), "-n", "1", cwd=tmp_path, check=False)
+    assert bad.returncode == 2 and "is a Flee 3.1 folder" in bad.stderr
+    half = tmp_path / "half"
+    (half / "source_data").mkdir(parents=True)
+    bad = cli("run", str(half), cwd=tmp_path, check=False)
+    assert bad.returncode == 2 and "lacks input_csv/" in " ".join(bad.stderr.split())

@@ -751,3 +751,27 @@ def test_a_population_too_large_for_memory_is_refused_before_allocating() -> Non
     with pytest.raises(PopulationTooLarge, match="population.inflow: the scenario brings "
                        "about 1,890,0"):
         build(compile_scenario(big))
+
+
+def test_extends_is_relative_to_the_file_wherever_the_command_runs(tmp_path: Path,
+                                                                  monkeypatch) -> None:
+    """A relative `extends:` path also resolved against the current folder, so a file
+    loaded in the folder it was written from and failed everywhere else; it resolves
+    against the file's own folder only, and `scenario new --minimal` writes it so."""
+    from cli_helper import cli
+
+    write(tmp_path, "v/v1.yaml", "extends: toy\nname: v1\n")
+    (tmp_path / "sub").mkdir()
+    cli("scenario", "new", "e", "--from", "v/v1.yaml", "--minimal", "-o", "sub/e.yaml",
+        cwd=tmp_path)
+    assert "extends: ../v/v1.yaml" in (tmp_path / "sub" / "e.yaml").read_text()
+    for where in (tmp_path, tmp_path / "sub", tmp_path.parent):
+        monkeypatch.chdir(where)
+        assert load_scenario(tmp_path / "sub" / "e.yaml").name == "e"
+    # written relative to the folder the command ran in, it no longer loads by accident
+    wrong = write(tmp_path, "sub/wrong.yaml", "extends: v/v1.yaml\n")
+    monkeypatch.chdir(tmp_path)
+    assert_clear(error_of(wrong), "wrong.yaml", 1, "extends", "relative to the file")
+    # `scenario new mine.yaml` wrote mine.yaml.yaml named 'mine.yaml'
+    cli("scenario", "new", "mine.yaml", "--from", "toy", "--minimal", cwd=tmp_path)
+    assert load_scenario(tmp_path / "mine.yaml").name == "mine"

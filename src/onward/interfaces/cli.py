@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -713,6 +714,17 @@ def validate(
             return
     if file is None:
         _fail("give a scenario file to validate (or --list)")
+    from onward.flee import is_flee_folder
+
+    if is_flee_folder(file):  # as `onward run FOLDER` reads it
+        from onward.flee import read_flee_folder
+
+        case = read_flee_folder(file)
+        for w in case.warnings:
+            err.print(f"[yellow]warning:[/] {w}", markup=True, highlight=False)
+        out.print(f"[green]ok[/] {file}: Flee 3.1 folder '{case.name}', {case.n_locations} "
+                  f"locations, {len(case.camps)} camps, {case.length} days from {case.start}")
+        return
     sc = _load(file)
     out.print(f"[green]ok[/] {file}: scenario '{sc.name}', {len(sc.destinations)} destinations, "
               f"{len(sc.events)} events, {len(sc.free_parameters())} free parameters, "
@@ -758,13 +770,20 @@ def scenario_new(
     from onward.scenario import scenario_to_dict
 
     sc = _load(base)
+    if name.endswith((".yaml", ".yml")):  # `scenario new mine.yaml` wrote mine.yaml.yaml
+        name = Path(name).stem
     path = output or Path(f"{name}.yaml")
     if path.exists() and not force:
         _fail(f"{path} exists; choose another name, --output PATH, or --force to overwrite")
     if minimal:
+        from onward.scenario.loader import builtin_names
+
+        ref = base
+        if base not in builtin_names():  # a file: named relative to the new file's folder
+            ref = os.path.relpath(Path(base).resolve(), path.resolve().parent)
         text = (f"# {name}: a variant of {base}. Override only what changes, e.g.\n"
                 f"# parameters:\n#   integration:\n#     discrimination_rate: 0.05\n"
-                f"extends: {base}\nname: {name}\n")
+                f"extends: {ref}\nname: {name}\n")
     else:
         d = scenario_to_dict(sc)
         d["name"] = name

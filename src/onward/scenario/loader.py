@@ -103,21 +103,43 @@ def _is_file(p: Path) -> bool:
         return False
 
 
+def _is_dir(p: Path) -> bool:
+    try:
+        return p.is_dir()
+    except (OSError, ValueError):
+        return False
+
+
 def resolve_path(name_or_path: str | Path, relative_to: Path | None = None) -> Path:
     """Find a scenario by built-in name or path; raise :class:`ScenarioError` if neither."""
     s = str(name_or_path)
     p = Path(s)
     candidates = []
     if relative_to is not None and not p.is_absolute():
+        # a path in `extends:` is relative to the file that names it, not to wherever the
+        # command runs (which made a file load in one folder and not in another)
         candidates.append(relative_to / p)
         if p.suffix == "":
             candidates.append(relative_to / f"{s}.yaml")
-    candidates.append(p)
+    else:
+        candidates.append(p)
     if p.suffix == "" and "/" not in s:
         candidates.append(builtin_dir() / f"{s}.yaml")
     for c in candidates:
         if _is_file(c):
             return c
+    if _is_dir(p):
+        flee = [d for d in ("input_csv", "source_data") if _is_dir(p / d)]
+        if len(flee) == 2:
+            raise ScenarioError([f"{_short(s)}: is a Flee 3.1 folder; `onward run {_short(s)}` "
+                                 f"runs it and `onward validate {_short(s)}` checks it. Fix: "
+                                 "this command takes an onward scenario (a .yaml file or a "
+                                 "built-in name)"])
+        missing = [d + "/" for d in ("input_csv", "source_data") if d not in flee]
+        raise ScenarioError([f"{_short(s)}: is a folder, not a scenario file (a Flee 3.1 "
+                             f"folder needs input_csv/ and source_data/; this one lacks "
+                             f"{' and '.join(missing)}). Fix: give a .yaml file, a built-in "
+                             "name, or a complete Flee folder"])
     raise ScenarioError([
         f"{_short(s)}: no such scenario file or built-in scenario. Fix: give a path to a .yaml "
         "file (relative to the file that names it) or a built-in name: "
