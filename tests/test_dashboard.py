@@ -138,6 +138,9 @@ def test_server_options_are_checked():
         check_options("127.0.0.1", 0)
     with pytest.raises(ServerError, match="not a folder"):
         check_options("127.0.0.1", free_port(), Path("/no/such/folder"))
+    # an address this machine does not have was blamed on the port
+    with pytest.raises(ServerError, match=r"--host 10\.255\.255\.1: not an address of this"):
+        check_options("10.255.255.1", free_port())
     env = environment(None, None)
     assert env["SOLARA_ASSETS_CDN"].startswith("http://127.0.0.1:")  # never the internet
     assert env["SOLARA_TELEMETRY_MIXPANEL_ENABLE"] == "false"

@@ -232,6 +232,8 @@ def test_paths_with_markers_and_awareness():
      "simsetting.yml:17: avoid_short_stints: 'false' is not true or false"),
     (("simsetting.yml", "optimisations:", "flood_rules:\n  max_flood_level: 3\noptimisations:"),
      "simsetting.yml:19: flood_rules: flood-driven rules are not supported"),
+    (("input_csv/sim_period.csv", "StartDate,2020-01-01", "StartDate,29/02/2012"),
+     "input_csv/sim_period.csv:1: StartDate: '29/02/2012' is not a date"),
     # impossible numbers ran, or died in NumPy ("pvals < 0, pvals > 1 or pvals contains NaNs")
     (("input_csv/locations.csv", "Cimo,R2,Aland,11,10.5,town,,20000",
       "Cimo,R2,Aland,11,10.5,town,,-20000"),
@@ -399,3 +401,21 @@ def test_other_commands_say_what_a_flee_folder_is(tmp_path):
     (half / "source_data").mkdir(parents=True)
     bad = cli("run", str(half), cwd=tmp_path, check=False)
     assert bad.returncode == 2 and "lacks input_csv/" in " ".join(bad.stderr.split())
+
+
+def test_a_bad_start_date_is_named_once(tmp_path):
+    folder = tmp_path / "case"
+    shutil.copytree(TINY, folder)
+    f = folder / "input_csv" / "sim_period.csv"
+    f.write_text(f.read_text().replace("StartDate,2020-01-01", "StartDate,29/02/2012"))
+    with pytest.raises(FleeError) as exc:
+        read_flee_folder(folder)
+    assert exc.value.messages == ["input_csv/sim_period.csv:1: StartDate: '29/02/2012' is not "
+                                  "a date YYYY-MM-DD. Fix: write StartDate,2012-02-29"]
+
+
+@pytest.mark.parametrize("args, expected", [(["--days", "0"], "--days 0: give a number"),
+                                            (["--seed", "-1"], "--seed -1: give a whole")])
+def test_run_options_of_a_flee_folder_are_named(tmp_path, args, expected):
+    proc = cli("run", str(TINY), *args, cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and expected in proc.stderr

@@ -17,6 +17,7 @@ Examples
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import os
 import socket
@@ -81,6 +82,11 @@ def check_options(host: str, port: int, scenario_dir: Path | None = None) -> Non
         try:
             probe.bind((host, port))
         except OSError as exc:
+            if exc.errno == errno.EADDRNOTAVAIL:  # the host, not the port
+                raise ServerError(f"--host {host}: not an address of this machine "
+                                  f"({exc.strerror}); leave it out to serve on "
+                                  f"{DEFAULT_HOST}, or give one of this machine's "
+                                  "addresses") from None
             raise ServerError(f"--port {port}: cannot listen on {host}:{port} ({exc.strerror}); "
                               "pick another port with --port") from None
     if scenario_dir is not None and not Path(scenario_dir).is_dir():

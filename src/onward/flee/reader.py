@@ -133,12 +133,14 @@ def read_flee_folder(folder: str | Path) -> FleeCase:
 
     # --- sim_period.csv
     start: date | None = None
+    start_row = False
     length = 0
     for i, row in enumerate(_rows(inp / "sim_period.csv")):
         where = f"input_csv/sim_period.csv:{i + 1}"
         if not row:
             continue
         if row[0].lower() == "startdate" and len(row) > 1:
+            start_row = True  # a bad date is named above, not also as missing
             try:
                 start = parse_date(row[1])
             except ValueError:
@@ -146,7 +148,7 @@ def read_flee_folder(folder: str | Path) -> FleeCase:
                          "write StartDate,2012-02-29")
         elif row[0].lower() == "length" and len(row) > 1:
             length = _int(row[1], where, "Length", pr, "write Length,300") or 0
-    if start is None:
+    if start is None and not start_row:
         pr.error("input_csv/sim_period.csv:1", "StartDate", "missing",
                  "add a line StartDate,YYYY-MM-DD")
     pr.raise_if_any()

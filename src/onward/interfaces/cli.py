@@ -185,6 +185,12 @@ def _run_flee(folder: str, days: int | None, seed: int, store, as_json: bool,
               no_report: bool = False) -> None:
     """``onward run DIR`` for a Flee 3.1 folder (logic in onward.flee.summary)."""
     from onward.flee import read_flee_folder
+
+    if days is not None and days < 1:
+        _fail(f"--days {days}: give a number of days >= 1 (or leave it out for "
+              "sim_period.csv's Length)")
+    if seed < 0:
+        _fail(f"--seed {seed}: give a whole number >= 0")
     from onward.flee.summary import store_flee_run, timed_run
 
     for w in read_flee_folder(folder).warnings:
