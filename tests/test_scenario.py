@@ -775,3 +775,10 @@ def test_extends_is_relative_to_the_file_wherever_the_command_runs(tmp_path: Pat
     # `scenario new mine.yaml` wrote mine.yaml.yaml named 'mine.yaml'
     cli("scenario", "new", "mine.yaml", "--from", "toy", "--minimal", cwd=tmp_path)
     assert load_scenario(tmp_path / "mine.yaml").name == "mine"
+
+
+def test_route_outputs_without_routes_are_refused(tmp_path: Path) -> None:
+    """outputs: [transit, journeys] in a scenario with no route graph validated and stored
+    nothing, silently."""
+    p = write(tmp_path, "child.yaml", "extends: toy\noutputs: [applications, transit]\n")
+    assert_clear(error_of(p), "child.yaml", 2, "outputs", "no routes: section")

@@ -505,7 +505,7 @@ class Event(Strict):
                 raise FieldError(("lead_months",), "a lead must lie in [0, "
                                  f"{MAX_LEAD_MONTHS}] months (value and prior)",
                                  "write months before the event date, e.g. {value: 6, "
-                                 "prior: [0, 24]}")
+                                 "prior: [0, 24], free: true, source: \"assumption\"}")
             if lead.free and not self.id:
                 raise FieldError(("lead_months",), "a free lead needs an event id",
                                  "add id: <name> to the event (the lead is calibrated as "
@@ -950,6 +950,12 @@ class Scenario(Strict):
         if unknown_out:
             raise FieldError(("outputs",), f"unknown {unknown_out}",
                              f"use only {', '.join(OUTPUT_TABLES + ROUTE_TABLES)}")
+        route_out = [t for t in self.outputs if t in ROUTE_TABLES]
+        if route_out and self.routes is None:
+            raise FieldError(("outputs",), f"{', '.join(route_out)} come from a route graph, "
+                             "and this scenario has no routes: section, so nothing would "
+                             "be stored", f"remove {', '.join(route_out)}, or add routes: "
+                             "(see docs/odd.md 3.6)")
         if self.routes is not None:
             self._check_routes(self.routes)
         return self
