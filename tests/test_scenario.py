@@ -782,3 +782,18 @@ def test_route_outputs_without_routes_are_refused(tmp_path: Path) -> None:
     nothing, silently."""
     p = write(tmp_path, "child.yaml", "extends: toy\noutputs: [applications, transit]\n")
     assert_clear(error_of(p), "child.yaml", 2, "outputs", "no routes: section")
+
+
+@pytest.mark.parametrize("body, line, field, text", [
+    ("events:\n  - {id: x1, date: 2005-02-30, target: destinations.DLT.open, value: 0}\n", 3,
+     "events[0].date", "write a date of the calendar"),
+    ("parameters:\n  integration:\n    discrimination_rate: \"0.2\"\n", 4,
+     "parameters.integration.discrimination_rate", "write 0.2 without the quotes"),
+    ("destinations:\n  CRP:\n    welfare: '0.5'\n", 4, "destinations.CRP.welfare",
+     "(a number in quotes)"),
+])
+def test_a_bad_date_or_a_quoted_number_names_its_field(tmp_path: Path, body: str, line: int,
+                                                       field: str, text: str) -> None:
+    """2005-02-30 lost its field name; a number in quotes was told to "write a mapping"."""
+    p = write(tmp_path, "child.yaml", "extends: toy\n" + body)
+    assert_clear(error_of(p), "child.yaml", line, field, text)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -148,6 +149,9 @@ def resolve_path(name_or_path: str | Path, relative_to: Path | None = None) -> P
 
 
 # --- YAML with line numbers ---------------------------------------------------------------
+
+
+_LOOKS_LIKE_DATE = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}")
 
 
 class _TooDeep(yaml.MarkedYAMLError):
@@ -333,18 +337,22 @@ class _Build:
                      for i, v in enumerate(node.value)]
             self.active.discard(id(node))
             return items
-        return self.scalar(node)
+        return self.scalar(node, path)
 
-    def scalar(self, node: yaml.Node) -> Any:
+    def scalar(self, node: yaml.Node, path: Path_ = ()) -> Any:
+        field = f"{dotted(path)}: " if path else ""
         try:
             return self.constructor.construct_object(node, deep=True)
         except yaml.YAMLError as exc:
             problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-            raise self.error(node, f"{_tag(problem)}. Fix: remove the tag, or quote the value "
-                             "if it is text") from None
+            raise self.error(node, f"{field}{_tag(problem)}. Fix: remove the tag, or quote the "
+                             "value if it is text") from None
         except (ValueError, OverflowError) as exc:
-            raise self.error(node, f"bad value {_short(node.value)} ({exc}). Fix: correct it, "
-                             "or quote it if it is text") from None
+            fix = ("write a date of the calendar, e.g. 2005-02-28"
+                   if isinstance(node.value, str) and _LOOKS_LIKE_DATE.match(node.value)
+                   else "correct it, or quote it if it is text")
+            raise self.error(node, f"{field}bad value {_short(node.value)} ({exc}). Fix: "
+                             f"{fix}") from None
 
 
 # --- extends --------------------------------------------------------------------------------

@@ -158,11 +158,18 @@ def _some(names: list[str], n: int = 8) -> str:
     return ", ".join(names[:n]) + more
 
 
-def _coerce_param(v: Any) -> Any:
+def _coerce_param(v: Any, path: FieldPath = ()) -> Any:
     # A bare number is shorthand for a value whose source is the scenario file itself;
     # this keeps small overriding scenarios short.
     if isinstance(v, (int, float)) and not isinstance(v, bool):
         return {"value": v, "source": "set in this scenario"}
+    if isinstance(v, str):
+        try:
+            float(v)
+        except ValueError:
+            return v
+        raise FieldError(path, f"{v!r} is text (a number in quotes)",
+                         f"write {v.strip()} without the quotes")
     return v
 
 
@@ -185,7 +192,7 @@ class Destination(Strict):
         if "params" in data:
             return data
         name = data.get("name")
-        params = {k: _coerce_param(v) for k, v in data.items() if k != "name"}
+        params = {k: _coerce_param(v, (k,)) for k, v in data.items() if k != "name"}
         return {"name": name, "params": params}
 
     @model_validator(mode="after")
@@ -862,7 +869,8 @@ class Scenario(Strict):
     def _coerce(cls, v: Any) -> Any:
         if isinstance(v, dict):
             return {
-                g: {k: _coerce_param(x) for k, x in grp.items()} if isinstance(grp, dict) else grp
+                g: ({k: _coerce_param(x, (g, k)) for k, x in grp.items()}
+                    if isinstance(grp, dict) else grp)
                 for g, grp in v.items()
             }
         return v
