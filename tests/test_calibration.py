@@ -397,6 +397,11 @@ def test_cli_calibrate_and_score(tmp_path):
                cwd=tmp_path)
     header = next(line for line in proc.stdout.splitlines() if "parameter" in line)
     assert re.search(r"parameter\W+mean\W+q05\W+q95", header), proc.stdout
+    # how many simulations it took, against the budget
+    gens = stored_generations(Store(tmp_path / "s.duckdb"), "x")
+    used = int(gens.total_simulations.iloc[-1])
+    assert f"{used:,} simulations in {len(gens)} generations (budget 60)" in proc.stdout
+    assert ("times the budget" in proc.stderr) == (used > 120)
     summary = load_posterior("x", tmp_path / "s.duckdb").summary()
     assert sorted(summary.parameter) == FREE
     for r in summary.itertuples():

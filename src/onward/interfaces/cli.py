@@ -353,6 +353,7 @@ def calibrate(
         t.add_row(r.parameter, f"{r.mean:.4g}", f"{r.q05:.4g}", f"{r.q95:.4g}")
     out.print(t)
     out.print(f"effective sample size {post.ess:.1f} of {len(post.weights)} particles")
+    _report_simulations(name, budget, store)
     if post.degenerate:
         err.print(f"[yellow]warning:[/] the weights of '{name}' are degenerate (effective "
                   f"sample size {post.ess:.1f} of {len(post.weights)}): a few particles carry "
@@ -360,6 +361,28 @@ def calibrate(
                   "a larger --budget or --population", markup=True, highlight=False)
     out.print(f"stored in the store as calibration '{name}'; score it with "
               f"`onward score {name}`, use it with `onward run --posterior {name}`")
+
+
+def _report_simulations(name: str, budget: int, store: Path | None) -> None:
+    """How many simulations the calibration ran, and why, when it ran far past --budget
+    (a generation always completes, and one with a low acceptance rate takes many)."""
+    from onward.calibration.abc import stored_generations
+    from onward.store import Store
+
+    gens = stored_generations(Store(store), name)
+    if gens.empty or "total_simulations" not in gens.columns:
+        return
+    last = gens.iloc[-1]
+    total = int(last.total_simulations)
+    out.print(f"{total:,} simulations in {len(gens)} generations (budget {budget:,})")
+    if total > 2 * budget:
+        worst = gens.loc[gens.samples.idxmax()]
+        err.print(f"[yellow]note:[/] {total:,} simulations, {total / budget:.1f} times the "
+                  f"budget: generation {int(worst.generation)} alone ran "
+                  f"{int(worst.samples):,} to accept {int(worst.particles)} particles "
+                  f"(acceptance {float(worst.acceptance_rate):.1%}), and a generation always "
+                  "completes. Fix: a smaller --population makes each generation shorter",
+                  markup=True, highlight=False)
 
 
 @app.command()
