@@ -170,7 +170,10 @@ def test_ctrl_c_exits_with_status_130_and_says_what_is_kept(tmp_path, workers):
     proc = subprocess.Popen(
         [sys.executable, "-m", "onward.interfaces.cli", "ensemble", "toy", "-n", "400",
          "--workers", workers, "--store", str(db)], cwd=tmp_path, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        # a shell without job control starts background jobs (a CI runner's, say) with
+        # SIGINT ignored, and children inherit that; a terminal's Ctrl-C is not ignored
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while not db.exists() and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.2)

@@ -612,3 +612,21 @@ def test_property_roundtrip(rows: list[tuple[int, float, str]]) -> None:
         rid = store.write_run({}, {"t": df})
         got = _data(store.read_table("t", rid))
     pd.testing.assert_frame_equal(got, df, check_dtype=False)
+
+
+def test_ctrl_c_during_a_query_is_an_interrupt_not_an_error(tmp_path):
+    """DuckDB turns Ctrl-C during a statement into its own error, and callers that read
+    a failed query as "no table yet" swallowed it: an ensemble interrupted there ran to
+    the end and exited 0. The store raises KeyboardInterrupt instead."""
+    import os
+    import signal
+    import threading
+
+    store = Store(tmp_path / "s.duckdb")
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            store.query("select count(*) from range(1000000000000) t(i) where i % 7 = 3")
+    finally:
+        timer.cancel()

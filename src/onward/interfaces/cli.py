@@ -125,6 +125,7 @@ def run(
                             total=sc.horizon.months)
 
         def tick(done: int, total: int) -> None:
+            _stop_if_interrupted()
             bar.update(task, completed=done, total=total, description=f"simulating {sc.name}")
 
         run_id, res = run_and_store(sc, seed=seed, store=store, progress=tick,
@@ -331,6 +332,7 @@ def calibrate(
         tasks: dict[str, Any] = {}
 
         def tick(stage: str, done: int, total: int) -> None:
+            _stop_if_interrupted()
             if stage not in tasks:
                 # until the first proposal is back the workers are starting (a first run
                 # on a machine compiles the engine)
@@ -461,10 +463,27 @@ def _experiment_bar(title: str, quiet: bool):
                                                   "compiles, ~10 s)", total=None)}
 
     def tick(done: int, total: int) -> None:
+        _stop_if_interrupted()
         bar.update(state["task"], completed=done, total=total,
                    description=title if done else None)
 
     return bar, tick
+
+
+#: set by the SIGINT handler of :func:`main`: a Ctrl-C that a library swallowed (DuckDB
+#: can take the KeyboardInterrupt while it runs a statement) is still seen
+_CTRL_C = {"seen": False}
+
+
+def _on_sigint(signum: int, frame: Any) -> None:
+    _CTRL_C["seen"] = True
+    raise KeyboardInterrupt
+
+
+def _stop_if_interrupted() -> None:
+    """Raise KeyboardInterrupt if Ctrl-C was pressed and something swallowed it."""
+    if _CTRL_C["seen"]:
+        raise KeyboardInterrupt
 
 
 @app.command()
@@ -935,12 +954,16 @@ def dashboard(
 
 def main() -> None:
     """Console-script entry point: run the app, turning known errors into one message."""
+    import signal
+
     from onward.calibration import CalibrationError
     from onward.engine.compile import OverrideError
     from onward.engine.model import NumericalError
     from onward.scenario import ScenarioError
     from onward.store import StoreError
 
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _on_sigint)
     try:
         try:
             code = app(standalone_mode=False, prog_name="onward")
@@ -953,7 +976,7 @@ def main() -> None:
             raise
         # without standalone mode Typer returns an exit code where it would exit: 130 for
         # Ctrl-C, or the code of a typer.Exit a command raised (that exit status was lost)
-        if code == 130:
+        if code == 130 or _CTRL_C["seen"]:
             raise KeyboardInterrupt
         if isinstance(code, int) and not isinstance(code, bool) and code != 0:
             raise SystemExit(code)
