@@ -1009,12 +1009,13 @@ def main() -> None:
 
 def _interrupted(exc: BaseException) -> bool:
     """Whether a Ctrl-C is among the causes of ``exc``: a KeyboardInterrupt, or DuckDB's
-    interruption of a statement."""
+    interruption of a statement (:func:`onward.store.duck.is_interrupt`)."""
+    from onward.store.duck import is_interrupt
+
     seen: set[int] = set()
     e: BaseException | None = exc
     while e is not None and id(e) not in seen:
-        if isinstance(e, KeyboardInterrupt) or type(e).__name__ == "InterruptException" \
-                or (isinstance(e, RuntimeError) and str(e) == "Query interrupted"):
+        if isinstance(e, KeyboardInterrupt) or is_interrupt(e):
             return True
         seen.add(id(e))
         e = e.__cause__ or e.__context__

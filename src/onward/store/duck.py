@@ -214,7 +214,7 @@ class Store:
         try:
             yield con
         except (duckdb.Error, RuntimeError) as exc:
-            if _is_interrupt(exc):  # Ctrl-C during a statement: an interrupt, not an error
+            if is_interrupt(exc):  # Ctrl-C during a statement: an interrupt, not an error
                 raise KeyboardInterrupt from None
             raise
         finally:
@@ -553,7 +553,7 @@ class Store:
             try:
                 return con.execute(sql, params).fetchdf()
             except duckdb.Error as exc:
-                if _is_interrupt(exc):
+                if is_interrupt(exc):
                     raise KeyboardInterrupt from None
                 hint = "" if self.path.exists() else " (the store does not exist yet)"
                 raise StoreError(f"query failed on results store {self.path}{hint}: {exc}") from exc
@@ -675,7 +675,7 @@ class Store:
 # ---------------------------------------------------------------------- module helpers
 
 
-def _is_interrupt(exc: BaseException) -> bool:
+def is_interrupt(exc: BaseException) -> bool:
     """Whether DuckDB stopped a statement because of Ctrl-C (SIGINT): its interrupt error,
     or the "Query interrupted" a commit raises. Callers that treat a failed query as "no
     table yet" would otherwise swallow the user's Ctrl-C."""
