@@ -78,14 +78,22 @@ def _memory_bytes() -> int | None:
         return None
 
 
-def _check_memory(c: Compiled) -> None:
+def _direct_rates(c: Compiled) -> np.ndarray:
+    """Expected direct claimants per (month, destination): a stream that decays
+    geometrically from the start, (1 - decline) ** years elapsed, and none while the
+    destination is closed (a closed destination admits no one, direct claimants included)."""
+    elapsed = (np.arange(c.dest["background_claims"].shape[0]) / 12.0)[:, None]
+    lam = c.dest["background_claims"] / 12.0 * (1.0 - c.dest["background_decline"]) ** elapsed
+    return np.where(c.dest["open"] > 0.5, lam, 0.0)
+
+
+def _check_memory(c: Compiled, direct: float) -> None:
     """Refuse, before allocating, a population that cannot fit in this machine's memory
-    (a typo in an inflow, 6.0e9 for 6.0e3, ended in NumPy's MemoryError)."""
+    (a typo in an inflow, 6.0e9 for 6.0e3, ended in NumPy's MemoryError); ``direct`` is
+    the expected number of direct claimants."""
     years = set(c.years(c.months).tolist())
     persons = c.initial + sum(p for y, p in c.inflow.items() if y in years and p > 0)
-    elapsed = (np.arange(c.dest["background_claims"].shape[0]) / 12.0)[:, None]
-    persons += float((c.dest["background_claims"] / 12.0
-                      * (1.0 - c.dest["background_decline"]) ** elapsed).sum())
+    persons += direct
     have = _memory_bytes()
     need = persons * BYTES_PER_PERSON
     if have is not None and need > have:
@@ -99,7 +107,8 @@ def _check_memory(c: Compiled) -> None:
 
 def build(c: Compiled) -> Agents:
     """Allocate all households of the run (arrivals in the first country and direct claimants)."""
-    _check_memory(c)
+    lam = _direct_rates(c)
+    _check_memory(c, float(lam.sum()))
     a = c.attributes
     rng = stream(c.seed, Stage.POPULATION, 0)
     T = c.months
@@ -127,11 +136,6 @@ def build(c: Compiled) -> Agents:
 
     # direct claimants: a Poisson stream per destination and month
     brng = stream(c.seed, Stage.BACKGROUND, 0)
-    # the stream decays geometrically from the start: (1 - decline) ** years elapsed
-    elapsed = (np.arange(c.dest["background_claims"].shape[0]) / 12.0)[:, None]
-    lam = c.dest["background_claims"] / 12.0 * (1.0 - c.dest["background_decline"]) ** elapsed
-    # a closed destination admits no one, direct claimants included
-    lam = np.where(c.dest["open"] > 0.5, lam, 0.0)
     counts = brng.poisson(lam)
     t_idx, d_idx = np.nonzero(counts)
     reps = counts[t_idx, d_idx]
