@@ -14,6 +14,13 @@ class SchedulerUnreachable(ValueError):
     """No Dask scheduler answers at the address given."""
 
 
+def check_workers(workers: int | None) -> None:
+    """Refuse a number of local workers below 1 (None: all local cores)."""
+    if workers is not None and workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {workers!r}. Fix: leave it "
+                         "out to use all local cores")
+
+
 def _ignore_interrupt() -> None:
     # Ctrl-C reaches every process of the terminal's group: the parent stops the work and
     # says what is kept; a worker that took the signal too would print a traceback

@@ -34,7 +34,7 @@ import pyabc
 from pyabc.inference_util import AnalysisVars
 from pyabc.population import Particle, Sample
 
-from onward.workers import connect, local_pool
+from onward.workers import check_workers, connect, local_pool
 
 __all__ = ["DeterministicBatchSampler", "proposal_seed"]
 
@@ -219,8 +219,7 @@ class DeterministicBatchSampler(pyabc.sampler.Sampler):
         super().__init__()
         if int(seed) != seed or seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-        if workers is not None and workers < 1:
-            raise ValueError(f"workers must be >= 1, got {workers!r}")
+        check_workers(workers)
         if chunk_size is not None and chunk_size < 1:
             raise ValueError(f"chunk_size must be >= 1, got {chunk_size!r}")
         self.seed = int(seed)

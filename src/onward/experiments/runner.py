@@ -35,7 +35,7 @@ from onward.engine.model import SimulationResult, simulate_compiled
 from onward.engine.state import State
 from onward.scenario import Scenario, scenario_hash
 from onward.store import Store
-from onward.workers import connect, local_pool
+from onward.workers import check_workers, connect, local_pool
 
 
 def derive_seed(master: int, index: int) -> int:
@@ -211,9 +211,7 @@ class _Executor:
     """Inline, a local process pool, or a Dask client; submit(fn, *args) -> Future."""
 
     def __init__(self, workers: int | None, scheduler: str | None):
-        if workers is not None and workers < 1:  # as the calibration sampler refuses it
-            raise ValueError(f"--workers must be at least 1, got {workers}. Fix: leave it "
-                             "out to use all local cores")
+        check_workers(workers)
         self.workers = workers or os.cpu_count() or 1
         self.scheduler = scheduler
         self._pool: Any = None
