@@ -42,7 +42,6 @@ from onward.engine.model import SimulationResult
 from onward.engine.recorder import FLOWS
 from onward.experiments.ensemble import (
     _posterior_draws,
-    _scenario,
     _scenario_jobs,
     _scenario_record,
     _store_summary,
@@ -54,7 +53,7 @@ from onward.experiments.runner import (
     quantile_bands,
     run_jobs,
 )
-from onward.scenario import Scenario
+from onward.scenario import Scenario, load_scenario
 from onward.store import Store
 
 #: Measure names of the "who" aspect, from the engine's attribute names.
@@ -170,7 +169,7 @@ def destinations(scenario: str | Path | Scenario, n: int = 20, seed: int = 1, *,
     if period < 1:
         raise ValueError("--period must be at least 1 year")
     st = Store(store)
-    sc = extend_horizon(_scenario(scenario), until)
+    sc = extend_horizon(load_scenario(scenario), until)
     draws, post = _posterior_draws(posterior, n, seed, st)
     jobs, left_out = _scenario_jobs([sc], draws, seed, "replicate")
     exp = experiment_id("destinations", jobs, ["departures"], posterior=posterior)

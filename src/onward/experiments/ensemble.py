@@ -39,10 +39,6 @@ class EnsembleResult:
     bands: pd.DataFrame  # output, year, destination, median, q05, q25, q75, q95, n
 
 
-def _scenario(s: str | Path | Scenario) -> Scenario:
-    return load_scenario(s)
-
-
 def extend_horizon(sc: Scenario, until: int | None) -> Scenario:
     """The scenario with its horizon ending in December of ``until`` (the same scenario
     when ``until`` is its last year).
@@ -186,7 +182,7 @@ def ensemble(scenario: str | Path | Scenario, n: int = 20, seed: int = 1, *,
     """
     outputs = check_outputs(outputs or ["applications"])
     st = Store(store)
-    sc = extend_horizon(_scenario(scenario), until)
+    sc = extend_horizon(load_scenario(scenario), until)
     draws, post = _posterior_draws(posterior, n, seed, st)
     jobs, left_out = _scenario_jobs([sc], draws, seed, "replicate")
     exp = experiment_id("ensemble", jobs, outputs, posterior=posterior)
@@ -252,8 +248,8 @@ def compare(baseline: str | Path | Scenario, alternatives: list[str | Path | Sce
     """
     outputs = check_outputs(outputs or ["applications"])
     st = Store(store)
-    base = extend_horizon(_scenario(baseline), until)
-    alts = [extend_horizon(_scenario(a), until) for a in alternatives]
+    base = extend_horizon(load_scenario(baseline), until)
+    alts = [extend_horizon(load_scenario(a), until) for a in alternatives]
     if not alts:
         raise ValueError("compare needs at least one alternative scenario")
     names = [base.name] + [a.name for a in alts]

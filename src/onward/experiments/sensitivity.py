@@ -43,7 +43,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from onward.experiments.ensemble import _scenario
 from onward.experiments.runner import (
     Job,
     check_outputs,
@@ -52,7 +51,7 @@ from onward.experiments.runner import (
     over_years,
     run_jobs,
 )
-from onward.scenario import Scenario
+from onward.scenario import Scenario, load_scenario
 from onward.store import Store
 
 #: The mechanisms of the built-in question, in the order they are reported.
@@ -294,7 +293,7 @@ def sensitivity(scenario: str | Path | Scenario, method: str = "sobol", n: int =
         raise ValueError(f"--levels {levels}: a Morris grid needs at least 2 levels (SALib "
                          "divides by levels - 1). Fix: give --levels 4 (the default) or more")
     check_outputs([output])
-    sc = _scenario(scenario)
+    sc = load_scenario(scenario)
     if destination is None:
         destination = ("ALL" if output == "abroad" else
                        "GBR" if "GBR" in sc.destination_codes else sc.destination_codes[0])
