@@ -198,7 +198,8 @@ def read_flee_folder(folder: str | Path) -> FleeCase:
         else:
             pv = _int(row[7], where, "population", pr, "write a whole number or leave empty")
             if pv is not None and pv < 0:
-                pr.error(where, "population", f"{pv} is negative (for a camp: its capacity)",
+                what = "a camp's capacity" if "camp" in ltype else "a population"
+                pr.error(where, "population", f"{pv} is negative ({what} counts persons)",
                          "write a whole number >= 0, or leave it empty")
                 pv = 0
             popv = (pv or 0) // settings_hasten
