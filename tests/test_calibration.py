@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 import json
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from cli_helper import cli
 
 from onward import data
 from onward.api import simulate
+from onward.calibration import UnfinishedCalibration
 from onward.calibration.abc import (
     CalibrationError,
     NormalKernel,
@@ -254,6 +256,45 @@ def test_interrupted_and_resumed_equals_uninterrupted(ref, workdir):
     with pytest.raises(CalibrationError, match="seed"):
         run_small(store, resume=True, seed=SEED + 5)
     assert len(generations(store, "ref")) == MAX_GEN  # the refusals wrote nothing
+
+
+def test_a_posterior_of_an_unfinished_calibration_is_flagged(ref, workdir):
+    """A calibration stopped before its rules held (Ctrl-C after its first generation) gives
+    a posterior with a warning, in Python and on the command line; once resumed to the end,
+    none. A calibration that stopped by its generation rule is finished."""
+    d = workdir / "unfinished"
+    d.mkdir()
+    store = d / "store.duckdb"
+    calls = []
+
+    def stop_after_first_generation(stage: str, done: int, total: int) -> None:
+        if stage == "simulations":
+            calls.append(done)
+            if len(calls) == 2:  # generation 0 is stored
+                raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_small(store, progress=stop_after_first_generation)
+    with pytest.warns(UnfinishedCalibration, match=r"has not finished: \d+ of its 60 "
+                      r"simulations after generation 0.*--name ref --resume"):
+        post = load_posterior("ref", store)
+    assert post.generation == 0
+    proc = cli("run", "nk-onward", "--posterior", "ref", "--store", str(store), "--json",
+               "--no-report", cwd=d)
+    assert "warning: calibration 'ref' has not finished" in " ".join(proc.stderr.split())
+    json.loads(proc.stdout)  # the warning stays off stdout
+    # a generation asked for by number is what it is: no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnfinishedCalibration)
+        load_posterior("ref", store, generation=0)
+        run_small(store, resume=True)
+        assert load_posterior("ref", store).generation == MAX_GEN - 1
+        # stopped by its generation rule (max_generations=1) is finished too
+        run_small(d / "one.duckdb", max_generations=1)
+        load_posterior("ref", d / "one.duckdb")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnfinishedCalibration)
+        load_posterior("ref", ref)
 
 
 # --- 4. recovery of known parameters on the toy scenario ----------------------------------

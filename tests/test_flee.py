@@ -240,7 +240,8 @@ def test_paths_with_markers_and_awareness():
      "input_csv/locations.csv:4: population: -20000 is negative (a population counts persons)"),
     (("input_csv/locations.csv", "Camp-East,B2,Borduria,13,13,camp,,5000",
       "Camp-East,B2,Borduria,13,13,camp,,-5000"),
-     "input_csv/locations.csv:10: population: -5000 is negative (a camp's capacity counts persons)"),
+     "input_csv/locations.csv:10: population: -5000 is negative "
+     "(a camp's capacity counts persons)"),
     (("source_data/camp-north.csv", "2020-03-01,700", "2020-03-01,-700"),
      "source_data/camp-north.csv:3: value: -700 is a negative count"),
     (("simsetting.yml", "camp_weight: 3.0", "camp_weight: -3.0"),

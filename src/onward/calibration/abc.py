@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,13 +32,16 @@ import numpy as np
 import pandas as pd
 import pyabc
 
-from onward.calibration import CalibrationError
+from onward.calibration import CalibrationError, UnfinishedCalibration
 from onward.calibration.sampler import DeterministicBatchSampler
 from onward.calibration.targets import TargetSet, fitting_targets, summary_statistics
 from onward.engine.compile import compile_scenario
 from onward.engine.model import NumericalError, simulate_compiled
 from onward.scenario import Scenario, load_scenario, scenario_hash, scenario_to_yaml
 from onward.store import Store
+
+#: the most generations a calibration runs (its third stopping rule)
+MAX_GENERATIONS = 50
 
 
 @dataclass
@@ -256,6 +260,26 @@ def stored_generations(store: Store, name: str) -> pd.DataFrame:
     return df[df.name == name].sort_values("generation").reset_index(drop=True)
 
 
+def unfinished(gens: pd.DataFrame) -> str | None:
+    """Why the calibration whose stored generations are ``gens`` has not finished (None if
+    it has): none of its stopping rules (budget, epsilon, generations) held at its last
+    stored generation, so it is still running, or was interrupted or killed."""
+    last = gens.iloc[-1]
+    try:
+        settings = json.loads(last.settings)
+        budget = int(settings["budget"])
+        min_eps = float(settings.get("min_epsilon", 0.0))
+        sims = int(last.total_simulations)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None  # written before these were recorded: nothing to say
+    if (sims >= budget or float(last.epsilon) <= min_eps
+            or int(last.generation) + 1 >= int(settings.get("max_generations",
+                                                             MAX_GENERATIONS))):
+        return None
+    return (f"has not finished: {sims:,} of its {budget:,} simulations after generation "
+            f"{int(last.generation)} (it is still running, or was interrupted)")
+
+
 def load_posterior(name: str, store: str | Path | Store | None = None,
                    generation: int | None = None) -> Posterior:
     """The last (or a given) generation of the named calibration, from the store."""
@@ -269,6 +293,14 @@ def load_posterior(name: str, store: str | Path | Store | None = None,
     if row.empty:
         raise CalibrationError(f"calibration '{name}' has generations "
                                f"{gens.generation.tolist()}, not {g}")
+    if generation is None:  # (a generation asked for by number is what it is)
+        note = unfinished(gens)
+        if note:
+            warnings.warn(UnfinishedCalibration(
+                f"calibration '{name}' {note}: its posterior is generation {g}'s, wider than "
+                "the finished one will be. Fix: wait for it to finish, or resume it with "
+                f"`onward calibrate SCENARIO --name {name} --resume` (or use it knowingly)"),
+                stacklevel=2)
     run_id = row.run_id.iloc[-1]
     post = st.read_table("posterior", run_id)
     wide = post.pivot(index="particle", columns="parameter", values="value").sort_index()
@@ -279,7 +311,7 @@ def load_posterior(name: str, store: str | Path | Store | None = None,
 
 def calibrate(scenario: str | Path | Scenario, name: str, *, budget: int = 3000,
               min_epsilon: float = 0.0, population: int | None = None,
-              max_generations: int = 50, seed: int = 1, workers: int | None = None,
+              max_generations: int = MAX_GENERATIONS, seed: int = 1, workers: int | None = None,
               scheduler: str | None = None, years: list[int] | None = None,
               store: str | Path | None = None, resume: bool = False,
               targets: TargetSet | None = None,
@@ -363,6 +395,7 @@ def calibrate(scenario: str | Path | Scenario, name: str, *, budget: int = 3000,
         abc.new("sqlite:///" + str(db), {"s": np.zeros(len(targets.keys))})
     settings = {"scenario": sc.name, "scenario_hash": scenario_hash(sc), "seed": seed,
                 "population": pop, "budget": budget, "min_epsilon": min_epsilon,
+                "max_generations": max_generations,
                 "kernel_scaling": KERNEL_SCALING,
                 "years": targets.years, "free": {n: list(free[n].prior) for n in free},
                 "scenario_yaml": scenario_to_yaml(sc)}
@@ -396,7 +429,9 @@ def calibrate(scenario: str | Path | Scenario, name: str, *, budget: int = 3000,
                 break
     finally:
         sampler.close()
-    return load_posterior(name, st)
+    with warnings.catch_warnings():  # it stopped here, by its rules or because pyabc did
+        warnings.simplefilter("ignore", UnfinishedCalibration)
+        return load_posterior(name, st)
 
 
 def _check_settings(budget: int, population: int | None, min_epsilon: float,

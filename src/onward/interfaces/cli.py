@@ -952,6 +952,24 @@ def dashboard(
 # --- entry point ------------------------------------------------------------------------------
 
 
+def _show_warnings_as_lines() -> None:
+    """onward's own warnings (e.g. a posterior read from an unfinished calibration) print as
+    one 'warning:' line on stderr instead of Python's file:line form."""
+    import warnings
+
+    from onward.calibration import UnfinishedCalibration
+
+    shown = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001
+        if issubclass(category, UnfinishedCalibration):
+            err.print(f"[yellow]warning:[/] {message}", markup=True, highlight=False)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+
+
 def main() -> None:
     """Console-script entry point: run the app, turning known errors into one message."""
     import signal
@@ -964,6 +982,7 @@ def main() -> None:
 
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, _on_sigint)
+    _show_warnings_as_lines()
     try:
         try:
             code = app(standalone_mode=False, prog_name="onward")
