@@ -668,6 +668,21 @@ def test_route_lists_merge_item_by_item(flagship: Scenario, tmp_path: Path) -> N
         ["Madrid"]
 
 
+def test_an_empty_list_in_a_variant_drops_all_of_the_bases(flagship: Scenario,
+                                                            tmp_path: Path) -> None:
+    """`events: []` or `closures: []` in a variant means none (it used to merge nothing, so
+    every event of the base stayed); the other lists stay the base's."""
+    child = load_scenario(write(tmp_path, "none.yaml", "extends: nk-onward\nevents: []\n"
+                                "routes:\n  closures: []\n"))
+    assert flagship.events and flagship.routes.closures
+    assert child.events == [] and child.routes.closures == []
+    assert child.routes.links == flagship.routes.links
+    assert child.parameters == flagship.parameters
+    from onward.engine.compile import compile_scenario
+
+    compile_scenario(child, seed=1)  # it compiles: nothing refers to a dropped item
+
+
 @pytest.mark.parametrize("body, line, field, also", [
     ("routes:\n  closures:\n    - {id: nope-2015, remove: true}\n", 4, "routes.closures[0]",
      "lao-2023"),

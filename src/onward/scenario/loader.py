@@ -478,7 +478,8 @@ def _extend(base: _Doc, child: _Doc, fname: str) -> _Doc:
     for path in KEYED_LISTS:
         b, c = _get_list(bdata, path), _get_list(cdata, path)
         if b is not None and c is not None:
-            merged[path] = _merge_keyed(b, c, path, child, fname)
+            # an empty list says "none of the base's" (merging nothing would keep them all)
+            merged[path] = _merge_keyed(b, c, path, child, fname) if c else ([], [])
             bdata, cdata = _pop_path(bdata, path), _pop_path(cdata, path)
     data = _merge(bdata, cdata)
     for path, (items, _) in merged.items():
