@@ -443,6 +443,9 @@ def test_cli_calibrate_and_score(tmp_path):
     used = int(gens.total_simulations.iloc[-1])
     assert f"{used:,} simulations in {len(gens)} generations (budget 60)" in proc.stdout
     assert ("times the budget" in proc.stderr) == (used > 120)
+    # the effective sample size of each generation is stored with it
+    assert gens.effective_sample_size.iloc[-1] == pytest.approx(
+        load_posterior("x", tmp_path / "s.duckdb").ess)
     summary = load_posterior("x", tmp_path / "s.duckdb").summary()
     assert sorted(summary.parameter) == FREE
     for r in summary.itertuples():
@@ -470,6 +473,15 @@ def test_effective_sample_size_flags_degenerate_weights():
     w[7] = 1.0
     skewed = Posterior("s", 0, parts, w, 1.0)
     assert skewed.ess < 1.1 and skewed.degenerate
+    # a small population with equal (or nearly equal) weights is not degenerate; 15 of
+    # 250 is, and so is 8 of 30
+    few = pd.DataFrame({"a": np.linspace(0, 1, 10)})
+    assert not Posterior("f", 0, few, np.ones(10), 1.0).degenerate
+    assert not Posterior("f", 0, few.iloc[:8], np.r_[np.ones(7), 0.5], 1.0).degenerate
+    w = np.r_[np.ones(15), np.full(235, 1e-9)]
+    assert Posterior("m", 0, pd.DataFrame({"a": np.arange(250.0)}), w, 1.0).degenerate
+    w = np.r_[np.ones(8), np.full(22, 1e-9)]
+    assert Posterior("t", 0, pd.DataFrame({"a": np.arange(30.0)}), w, 1.0).degenerate
 
 
 def test_uniform_prior_density_is_scipys_number_for_number():

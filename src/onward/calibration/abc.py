@@ -64,8 +64,10 @@ class Posterior:
 
     @property
     def degenerate(self) -> bool:
-        """Fewer than 20 effective particles, or under a tenth of them."""
-        return self.ess < max(20.0, 0.1 * len(self.weights))
+        """Under a tenth of the particles effective, or fewer than 20 where that is also
+        under half of them (equal weights are never degenerate, however few)."""
+        n = len(self.weights)
+        return self.ess < 0.1 * n or (self.ess < 20.0 and self.ess < 0.5 * n)
 
     def mean(self) -> dict[str, float]:
         w = self.weights / self.weights.sum()
@@ -499,6 +501,7 @@ def _store_generation(st: Store, sc: Scenario, name: str, hist: Any, t: int,
     gen = pd.DataFrame([{
         "name": name, "generation": t, "epsilon": eps, "particles": n, "samples": samples,
         "acceptance_rate": n / samples if samples else np.nan,
+        "effective_sample_size": float(np.sum(w) ** 2 / np.sum(np.square(w))) if n else np.nan,
         "total_simulations": int(pops.loc[:t, "samples"].sum()),
         "settings": json.dumps(settings),
     }])
