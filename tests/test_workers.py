@@ -31,3 +31,45 @@ def test_an_unreachable_scheduler_is_named_with_a_fix():
     with pytest.raises(SchedulerUnreachable, match=r"--scheduler tcp://127\.0\.0\.1:1: no "
                        r"Dask scheduler answers there .* Fix: start one"):
         connect("tcp://127.0.0.1:1", timeout="2s")
+
+
+_ORPHAN_SCRIPT = """
+import os, sys, time
+from onward.workers import local_pool
+pool = local_pool(2)
+pids = {pool.submit(os.getpid).result() for _ in range(8)}
+print(" ".join(map(str, sorted(pids))), flush=True)
+time.sleep(600)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[1][0] != "Z"  # a zombie has ended
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc (Linux)")
+def test_local_workers_end_when_their_parent_is_killed():
+    """kill -9 of a calibration left its two workers waiting for work forever (parent 1)."""
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-c", _ORPHAN_SCRIPT], stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        pids = [int(x) for x in proc.stdout.readline().split()]
+        assert len(pids) >= 1 and all(_alive(p) for p in pids)
+    finally:
+        proc.kill()
+        proc.wait()
+    deadline = time.monotonic() + 20
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = [p for p in pids if _alive(p)]
+    for p in left:
+        os.kill(p, signal.SIGKILL)
+    assert not left, f"workers {left} outlived their killed parent"

@@ -5,7 +5,10 @@ a Dask cluster (shared by :mod:`onward.experiments.runner` and
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
@@ -21,17 +24,29 @@ def check_workers(workers: int | None) -> None:
                          "out to use all local cores")
 
 
-def _ignore_interrupt() -> None:
+#: how often a local worker checks that its parent still lives (seconds)
+PARENT_CHECK_SECONDS = 1.0
+
+
+def _worker_start(parent: int) -> None:
     # Ctrl-C reaches every process of the terminal's group: the parent stops the work and
     # says what is kept; a worker that took the signal too would print a traceback
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A parent killed outright (kill -9, the OOM killer) cannot stop its pool: its workers
+    # would wait for work forever. Each ends itself once its parent is gone.
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="onward-parent-watch", daemon=True).start()
 
 
 def local_pool(workers: int) -> ProcessPoolExecutor:
     """``workers`` local processes (forked, so they start at once with what the parent
-    has loaded), which leave Ctrl-C to the parent."""
+    has loaded), which leave Ctrl-C to the parent and end when the parent dies."""
     return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
-                               initializer=_ignore_interrupt)
+                               initializer=_worker_start, initargs=(os.getpid(),))
 
 
 def connect(scheduler: str, timeout: str | None = None) -> Any:
