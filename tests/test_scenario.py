@@ -812,3 +812,17 @@ def test_a_bad_date_or_a_quoted_number_names_its_field(tmp_path: Path, body: str
     """2005-02-30 lost its field name; a number in quotes was told to "write a mapping"."""
     p = write(tmp_path, "child.yaml", "extends: toy\n" + body)
     assert_clear(error_of(p), "child.yaml", line, field, text)
+
+
+@pytest.mark.parametrize("table", ["mou_arivals", "ukho_applications"])
+def test_an_inflow_table_that_is_not_one_is_refused_when_validating(tmp_path: Path,
+                                                                     table: str) -> None:
+    """A misspelt (or non-arrivals) inflow table validated, then the run died in a
+    KeyError traceback."""
+    path = write(tmp_path, "tbl.yaml", "extends: nk-onward\nname: dt\npopulation:\n"
+                 f"  inflow:\n    table: {table}\n")
+    with pytest.raises(ScenarioError) as e:
+        load_scenario(path)
+    msg = str(e.value)
+    assert f"tbl.yaml:5: population.inflow.table: '{table}' is not a packaged table of " \
+        "arrivals (those are: mou_arrivals)" in msg and "Fix: write one of mou_arrivals" in msg

@@ -421,6 +421,15 @@ class Inflow(Strict):
         elif not self.table:
             raise FieldError(("table",), "inflow from data needs a table",
                              "add table: <name> (see `onward data`)")
+        else:
+            from onward.data.series import ARRIVAL_TABLES
+
+            if self.table not in ARRIVAL_TABLES:
+                names = ", ".join(sorted(ARRIVAL_TABLES))
+                raise FieldError(("table",), f"'{self.table}' is not a packaged table of "
+                                 f"arrivals (those are: {names})",
+                                 f"write one of {names}, or give yearly arrivals with "
+                                 "source: inline and values: {year: arrivals, ...}")
         if self.initial is not None and self.initial > MAX_INFLOW_PER_YEAR:
             raise FieldError(("initial",), f"{self.initial:g} persons at the start is more "
                              f"than the limit of {MAX_INFLOW_PER_YEAR:g}",
