@@ -255,7 +255,22 @@ def test_interrupted_and_resumed_equals_uninterrupted(ref, workdir):
         run_small(store)
     with pytest.raises(CalibrationError, match="seed"):
         run_small(store, resume=True, seed=SEED + 5)
+    # another --population on resume was silently ignored
+    with pytest.raises(CalibrationError, match=f"runs {POP} particles a generation; "
+                       f"--population {POP + 5} cannot change that when resuming"):
+        run_small(store, resume=True, population=POP + 5)
     assert len(generations(store, "ref")) == MAX_GEN  # the refusals wrote nothing
+
+
+def test_ctrl_c_says_what_is_kept_and_how_to_resume(ref, capsys):
+    from onward.interfaces.cli import _say_how_to_resume
+
+    _say_how_to_resume("ref", ref)
+    said = " ".join(capsys.readouterr().err.split())
+    assert f"calibration 'ref': generations 0-{MAX_GEN - 1} are stored; run the same " \
+        "command with --resume to go on" in said
+    _say_how_to_resume("nothing-yet", ref)
+    assert "calibration 'nothing-yet': no generation finished" in capsys.readouterr().err
 
 
 def test_a_posterior_of_an_unfinished_calibration_is_flagged(ref, workdir):
@@ -441,7 +456,10 @@ def test_cli_calibrate_and_score(tmp_path):
     # how many simulations it took, against the budget
     gens = stored_generations(Store(tmp_path / "s.duckdb"), "x")
     used = int(gens.total_simulations.iloc[-1])
-    assert f"{used:,} simulations in {len(gens)} generations (budget 60)" in proc.stdout
+    plural = "s" * (len(gens) != 1)
+    assert f"{used:,} simulations in {len(gens)} generation{plural} (budget 60)" in proc.stdout
+    # the hints name the store they were given
+    assert "score it with `onward score x --store s.duckdb`" in " ".join(proc.stdout.split())
     assert ("times the budget" in proc.stderr) == (used > 120)
     # the effective sample size of each generation is stored with it
     assert gens.effective_sample_size.iloc[-1] == pytest.approx(
@@ -612,3 +630,19 @@ def test_score_refuses_zero_draws(tmp_path):
     with pytest.raises(ValueError, match="--draws must be at least 1"):
         score(None, "any", draws=0, store=tmp_path / "s.duckdb")
     assert not (tmp_path / "s.duckdb").exists()
+
+
+def test_cli_says_when_calibration_years_move_the_split_or_lack_data(tmp_path):
+    """--calibration-years overlapping the held-out years moved the split silently (score
+    then reported fewer held-out years); years past the horizon were dropped silently."""
+    proc = cli("calibrate", "toy", "--name", "y", "--budget", "8", "--population", "4",
+               "--workers", "1", "--calibration-years", "2010-2016", "--store", "s.duckdb",
+               "--quiet", cwd=tmp_path)
+    said = " ".join(proc.stderr.split())
+    assert "note: --calibration-years moves the split: 2015-2016 are fitted now; held-out " \
+        "years left: 2017-2020" in said, said
+    proc = cli("calibrate", "toy", "--name", "y2", "--calibration-years", "2010-2026",
+               "--store", "s.duckdb", cwd=tmp_path, check=False)
+    assert proc.returncode == 2
+    assert "--calibration-years 2010-2026: the horizon of 'toy' is 2000-2020. Fix: give " \
+        "years inside it" in " ".join(proc.stderr.split())

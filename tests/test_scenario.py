@@ -826,3 +826,68 @@ def test_an_inflow_table_that_is_not_one_is_refused_when_validating(tmp_path: Pa
     msg = str(e.value)
     assert f"tbl.yaml:5: population.inflow.table: '{table}' is not a packaged table of " \
         "arrivals (those are: mou_arrivals)" in msg and "Fix: write one of mou_arrivals" in msg
+
+
+OBSERVED = """extends: toy
+calibration:
+  years: 2000-2014
+  held_out: 2015-2020
+  targets: [first_claims]
+  observed:
+    source: "a test"
+    first_claims:
+{series}
+"""
+
+
+@pytest.mark.parametrize("series, line, field, problem", [
+    ("      XYZ: {2001: 4}", 9, "calibration.observed.first_claims.XYZ",
+     "XYZ is not a destination of this scenario"),
+    ("      CRP: {2001: -4}", 9, "calibration.observed.first_claims.CRP[2001]",
+     "-4.0 is not a count >= 0"),
+    ("      CRP: {2001: [9, 3]}", 9, "calibration.observed.first_claims.CRP[2001]",
+     "is not a count >= 0 (or an interval [low, high]"),
+    ("      CRP: {1990: 4}", 9, "calibration.observed.first_claims.CRP[1990]",
+     "year 1990 is outside the horizon 2000-2020"),
+])
+def test_a_scenarios_own_observed_counts_are_checked(tmp_path: Path, series: str, line: int,
+                                                     field: str, problem: str) -> None:
+    msg = str(error_of(write(tmp_path, "obs.yaml", OBSERVED.format(series=series))))
+    assert f"obs.yaml:{line}: {field}" in msg and problem in msg and "Fix:" in msg, msg
+
+
+def test_observed_family_must_be_a_target_and_years_inside_the_horizon(tmp_path: Path) -> None:
+    text = OBSERVED.format(series="      CRP: {2001: 4}").replace(
+        "first_claims:\n      CRP", "refugee_stocks:\n      CRP")
+    msg = str(error_of(write(tmp_path, "fam.yaml", text)))
+    assert "calibration.observed.refugee_stocks: refugee_stocks are given but are not a " \
+        "calibration target" in msg and "Fix: add refugee_stocks to calibration.targets" in msg
+    # calibration years beyond the horizon were dropped silently (or failed in jargon)
+    msg = str(error_of(write(tmp_path, "yrs.yaml", "extends: toy\ncalibration: "
+                             "{years: 2010-2023, held_out: []}\n")))
+    assert "calibration.years: years 2021-2023 are outside the horizon 2000-2020" in msg
+    msg = str(error_of(write(tmp_path, "held.yaml", "extends: toy\ncalibration: "
+                             "{years: 2000-2010, held_out: [1990, 2019]}\n")))
+    assert "calibration.held_out: years 1990 are outside the horizon" in msg
+
+
+def test_the_toys_synthetic_counts_are_its_targets_and_its_summary() -> None:
+    """toy could not be calibrated (made-up countries have no packaged data); it now brings
+    synthetic counts, which the fitting, the scoring and the run summary read."""
+    from onward.analysis.runs import observed_first_claims
+    from onward.calibration.targets import fitting_targets, scoring_targets
+
+    sc = load_scenario("toy")
+    own = sc.calibration.observed
+    assert own is not None and own.source.startswith("synthetic")
+    fit = fitting_targets(sc).frame()
+    assert sorted(fit.year.unique()) == list(range(2000, 2015))  # no held-out year
+    assert set(fit.destination) == {"CRP", "DLT", "ELB"} and set(fit.family) == {"first_claims"}
+    crp = fit[fit.destination == "CRP"].set_index("year").observed
+    assert crp[2009] == own.first_claims["CRP"][2009] == 174
+    held = scoring_targets(sc, [2015, 2020]).frame()
+    assert len(held) == 6
+    obs = observed_first_claims(sc)
+    assert len(obs) == 63 and not obs.masked.any()
+    # a scenario without its own counts hashes as before the field existed
+    assert scenario_hash(load_scenario("nk-onward")) == "8190bcf96c928f79"

@@ -47,6 +47,12 @@ def observed_first_claims(sc: Scenario) -> pd.DataFrame:
     Empty when the scenario's inflow does not come from the packaged data (made-up
     countries have no observations).
     """
+    own = sc.calibration.observed
+    if own is not None and own.first_claims:  # the scenario's own counts
+        rows = [(y, d, (lo + hi) / 2 if lo != hi else lo, lo, hi, lo != hi)
+                for d, y, lo, hi in own.cells("first_claims")]
+        return pd.DataFrame(rows, columns=["year", "destination", "observed", "lower",
+                                           "upper", "masked"])
     if sc.population.inflow.source != "data":
         return pd.DataFrame(columns=["year", "destination", "observed", "lower", "upper",
                                      "masked"])

@@ -353,9 +353,14 @@ def calibrate(scenario: str | Path | Scenario, name: str, *, budget: int = 3000,
         meta = json.loads(gens.settings.iloc[0])
         if meta["scenario_hash"] != scenario_hash(sc) or meta["seed"] != seed:
             raise CalibrationError(
-                f"calibration '{name}' was started with another scenario or seed "
-                f"(hash {meta['scenario_hash']}, seed {meta['seed']}); resume with the same "
-                "ones or choose another --name")
+                f"calibration '{name}' was started with another scenario (a changed file or "
+                f"other --calibration-years) or seed (hash {meta['scenario_hash']}, seed "
+                f"{meta['seed']}); resume with the same ones or choose another --name")
+        if population is not None and population != int(meta["population"]):
+            raise CalibrationError(
+                f"calibration '{name}' runs {int(meta['population'])} particles a generation; "
+                f"--population {population} cannot change that when resuming. Fix: drop "
+                "--population (or start another --name)")
         population = int(meta["population"])
     if not resume and db.exists():
         db.unlink()  # an earlier attempt that stored no generation

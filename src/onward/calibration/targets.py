@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from onward.calibration import CalibrationError
 from onward.engine.model import SimulationResult
 from onward.engine.state import State
 from onward.scenario import Scenario
@@ -90,7 +91,12 @@ def _targets(sc: Scenario, years: list[int]) -> list[Target]:
     other = "OTH" if "OTH" in dests else "__none__"
     cells: list[Target] = []
     wanted = set(years)
-    if "first_claims" in sc.calibration.targets:
+    own = sc.calibration.observed
+    for fam in ("first_claims", "refugee_stocks"):  # the scenario's own counts
+        if own is not None and fam in sc.calibration.targets and getattr(own, fam):
+            cells += [Target(fam, d, y, (lo + hi) / 2 if lo != hi else lo, lo, hi)
+                      for d, y, lo, hi in own.cells(fam) if y in wanted]
+    if "first_claims" in sc.calibration.targets and not (own and own.first_claims):
         fc = data.first_claims(dests, years=sorted(wanted),
                                other_excludes=tuple(sc.calibration.other_excludes),
                                other_code=other)
@@ -104,7 +110,7 @@ def _targets(sc: Scenario, years: list[int]) -> list[Target]:
             if int(r.year) in wanted and (r.grants + r.refusals) > 0:
                 rate = float(r.grant_rate)
                 cells.append(Target("uk_grant_rates", UK, int(r.year), rate, rate, rate))
-    if "refugee_stocks" in sc.calibration.targets:
+    if "refugee_stocks" in sc.calibration.targets and not (own and own.refugee_stocks):
         rs = data.refugee_stocks([d for d in dests], years=sorted(wanted),
                                  other_excludes=tuple(sc.calibration.other_excludes),
                                  other_code=other)
@@ -127,12 +133,16 @@ def fitting_targets(sc: Scenario, years: list[int] | None = None) -> TargetSet:
     years = sorted(years if years is not None else sc.calibration.years)
     leak = sorted(set(years) & set(sc.calibration.held_out))
     if leak:
-        raise ValueError(f"calibration years {leak} are held out; fitting never sees them")
+        raise CalibrationError(f"calibration years {leak} are held out; fitting never sees "
+                               "them. Fix: fit other years, or move the split "
+                               "(calibration.held_out)")
     cells = _targets(sc, years)
     if not cells:
-        raise ValueError(f"scenario '{sc.name}': no observed target in years "
-                         f"{years[0]}-{years[-1]}; calibration needs data "
-                         "(calibration.targets and population.inflow.source: data)")
+        raise CalibrationError(
+            f"scenario '{sc.name}': no observed target in years {years[0]}-{years[-1]}. The "
+            "package has data for the flagship's countries only (nk-onward, 2000-2015). Fix: "
+            "give the scenario's own counts in calibration.observed (README, 'Calibrating "
+            "your own case'), or calibrate other years")
     return TargetSet(cells)
 
 

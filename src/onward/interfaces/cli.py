@@ -238,8 +238,15 @@ def _print_run_summary(sc, run_id, res, apps, sel, store) -> None:
     from onward.store import Store
 
     dests = sc.destination_codes
+    own = sc.calibration.observed
+    if own is not None and own.first_claims:
+        source = f"observed: {own.source}"
+    elif sc.population.inflow.source == "data":
+        source = "observed: UNHCR first claims (N+V); 5 = a masked count of 1-5"
+    else:
+        source = "no observed data (calibration.observed gives a scenario's own)"
     t = Table(title=f"First asylum claims, simulated/observed (persons) — {sc.name}",
-              caption="observed: UNHCR first claims (N+V); - no data row; * held-out year "
+              caption=f"{source}; - no data row; * held-out year "
                       "(never used for fitting). All years: `onward export`.",
               box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), caption_justify="left")
     t.add_column("year", justify="right")
@@ -321,13 +328,32 @@ def calibrate(
 ) -> None:
     """Fit the scenario's free parameters with ABC-SMC (pyabc); store the posterior."""
     from onward.calibration.abc import calibrate as run_calibration
+    from onward.store import Store
+
+    from onward.calibration.targets import fitting_targets
+    from onward.scenario.schema import _span
 
     sc = _load(scenario)
     years = _years_opt(calibration_years)
     if years is not None:
+        first, last = sc.horizon.start.year, sc.horizon.end.year
+        if years[0] < first or years[-1] > last:
+            _fail(f"--calibration-years {calibration_years}: the horizon of '{sc.name}' is "
+                  f"{first}-{last}. Fix: give years inside it")
         held = sorted(set(sc.calibration.held_out) - set(years))
+        moved = sorted(set(sc.calibration.held_out) & set(years))
+        if moved:  # the split moves: say so, since score reports the held-out years left
+            err.print(f"note: --calibration-years moves the split: {_span(moved)} "
+                      f"{'is' if len(moved) == 1 else 'are'} fitted now; held-out years left: "
+                      f"{_span(held) if held else 'none'}", highlight=False)
         sc = sc.model_copy(update={"calibration": sc.calibration.model_copy(
             update={"years": years, "held_out": held})})
+    if not resume:
+        fitted = fitting_targets(sc, years).years
+        bare = sorted(set(years or sc.calibration.years) - set(fitted))
+        if bare:
+            err.print(f"note: no observed data in {_span(bare)}; fitting "
+                      f"{_span(fitted)}", highlight=False)
     with progress_bar("calibrating", quiet) as bar:
         tasks: dict[str, Any] = {}
 
@@ -343,10 +369,14 @@ def calibrate(
                 bar.update(tasks["simulations"], description="simulations")
             bar.update(tasks[stage], completed=done, total=total)
 
-        post = run_calibration(sc, name, budget=budget, min_epsilon=epsilon,
-                               population=population, seed=seed, workers=workers,
-                               scheduler=scheduler, store=store, resume=resume,
-                               progress=tick)
+        try:
+            post = run_calibration(sc, name, budget=budget, min_epsilon=epsilon,
+                                   population=population, seed=seed, workers=workers,
+                                   scheduler=scheduler, store=store, resume=resume,
+                                   progress=tick)
+        except KeyboardInterrupt:
+            _say_how_to_resume(name, store)
+            raise
     t = Table(title=f"Posterior '{name}' (generation {post.generation}, "
                     f"epsilon {post.epsilon:.4g}): mean and 90% credible interval")
     for col in ("parameter", "mean", "q05", "q95"):
@@ -361,8 +391,23 @@ def calibrate(
                   f"sample size {post.ess:.1f} of {len(post.weights)}): a few particles carry "
                   "the posterior, so its credible intervals are too narrow to trust. Fix: "
                   "a larger --budget or --population", markup=True, highlight=False)
-    out.print(f"stored in the store as calibration '{name}'; score it with "
-              f"`onward score {name}`, use it with `onward run --posterior {name}`")
+    at = "" if store is None else f" --store {store}"
+    out.print(f"stored in {Store(store).path} as calibration '{name}'; score it with "
+              f"`onward score {name}{at}`, use it with `onward run --posterior {name}{at}`")
+
+
+def _say_how_to_resume(name: str, store: Path | None) -> None:
+    """After Ctrl-C: which generations of the calibration are kept, and how to go on."""
+    from onward.calibration.abc import stored_generations
+    from onward.store import Store
+
+    try:
+        gens = stored_generations(Store(store), name).generation.astype(int).tolist()
+    except Exception:  # noqa: BLE001 - the store itself was interrupted: say the general
+        return
+    kept = f"generations 0-{gens[-1]} are stored" if gens else "no generation finished"
+    err.print(f"calibration '{name}': {kept}; run the same command with --resume to go on",
+              highlight=False)
 
 
 def _report_simulations(name: str, budget: int, store: Path | None) -> None:
@@ -376,7 +421,8 @@ def _report_simulations(name: str, budget: int, store: Path | None) -> None:
         return
     last = gens.iloc[-1]
     total = int(last.total_simulations)
-    out.print(f"{total:,} simulations in {len(gens)} generations (budget {budget:,})")
+    out.print(f"{total:,} simulations in {len(gens)} generation{'s' * (len(gens) != 1)} "
+              f"(budget {budget:,})")
     if total > 2 * budget:
         worst = gens.loc[gens.samples.idxmax()]
         err.print(f"[yellow]note:[/] {total:,} simulations, {total / budget:.1f} times the "

@@ -809,6 +809,8 @@ def scenario_to_dict(sc: Scenario) -> dict[str, Any]:
             for cl in sc.routes.closures]
     # fields added after scenarios were first hashed appear only when used, so the
     # hashes of existing scenarios (and the calibrations keyed by them) stay the same
+    if d["calibration"].get("observed") is None:
+        d["calibration"].pop("observed", None)
     attrs = d["population"]["attributes"]
     if attrs.get("microdata") is None:
         attrs.pop("microdata", None)

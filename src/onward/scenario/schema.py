@@ -158,6 +158,14 @@ def _some(names: list[str], n: int = 8) -> str:
     return ", ".join(names[:n]) + more
 
 
+def _span(years: list[int]) -> str:
+    """``2016-2018`` for consecutive years, else ``2016, 2019``."""
+    ys = sorted(years)
+    if len(ys) > 1 and ys[-1] - ys[0] == len(ys) - 1:
+        return f"{ys[0]}-{ys[-1]}"
+    return _some([str(y) for y in ys])
+
+
 def _coerce_param(v: Any, path: FieldPath = ()) -> Any:
     # A bare number is shorthand for a value whose source is the scenario file itself;
     # this keeps small overriding scenarios short.
@@ -568,6 +576,44 @@ def _years(v: Any) -> list[int]:
                      "write a year range like 2000-2012 or a list of years")
 
 
+#: an observed count: a number, or the interval [low, high] a masked count stands for
+ObservedValue = float | tuple[float, float]
+
+
+class Observed(Strict):
+    """Observed counts a scenario brings itself (its own case, or synthetic data): per target
+    family, destination and year. They replace the packaged data for the families given."""
+
+    source: str = Field(min_length=1)
+    first_claims: dict[str, dict[int, ObservedValue]] = {}
+    refugee_stocks: dict[str, dict[int, ObservedValue]] = {}
+
+    @model_validator(mode="after")
+    def _values(self) -> Observed:
+        for fam in ("first_claims", "refugee_stocks"):
+            for code, series in getattr(self, fam).items():
+                for year, v in series.items():
+                    lo, hi = (v, v) if isinstance(v, float | int) else v
+                    if not (math.isfinite(lo) and math.isfinite(hi) and 0 <= lo <= hi):
+                        raise FieldError((fam, code, year), f"{v} is not a count >= 0 (or an "
+                                         "interval [low, high] with 0 <= low <= high)",
+                                         "write a number of persons, or [low, high] for a "
+                                         "masked count")
+        if not self.first_claims and not self.refugee_stocks:
+            raise FieldError((), "no observed series", "add first_claims: {ISO3: {year: "
+                             "count, ...}} (or refugee_stocks), or remove observed")
+        return self
+
+    def cells(self, family: str) -> list[tuple[str, int, float, float]]:
+        """(destination, year, lower, upper) of each observed cell of ``family``."""
+        out = []
+        for code, series in getattr(self, family).items():
+            for year, v in sorted(series.items()):
+                lo, hi = (float(v), float(v)) if isinstance(v, float | int) else map(float, v)
+                out.append((code, int(year), lo, hi))
+        return out
+
+
 class Calibration(Strict):
     years: list[int]
     held_out: list[int] = []
@@ -575,6 +621,7 @@ class Calibration(Strict):
     other_excludes: list[ISO3] = []
     target_ard: float = Field(0.3, gt=0)
     target_coverage90: float = Field(0.8, ge=0, le=1)
+    observed: Observed | None = None
 
     @field_validator("years", "held_out", mode="before")
     @classmethod
@@ -959,6 +1006,7 @@ class Scenario(Strict):
                              "prior (or the fixed value of the other) so that they sum to "
                              "at most 1")
         self._check_events()
+        self._check_calibration()
         for i, code in enumerate(self.calibration.other_excludes):
             if code in self.destinations:
                 raise FieldError(("calibration", "other_excludes", i),
@@ -1035,6 +1083,35 @@ class Scenario(Strict):
 
     def _in_horizon(self, ev: Event) -> bool:
         return 0 <= ev.date.index(self.horizon.start) < self.horizon.months
+
+    def _check_calibration(self) -> None:
+        cal = self.calibration
+        first, last = self.horizon.start.year, self.horizon.end.year
+        for field in ("years", "held_out"):
+            out = [y for y in getattr(cal, field) if not first <= y <= last]
+            if out:
+                raise FieldError(("calibration", field), f"years {_span(out)} are outside "
+                                 f"the horizon {first}-{last}", "keep them inside the "
+                                 "horizon, or move horizon.start or horizon.end")
+        obs = cal.observed
+        if obs is None:
+            return
+        for fam in ("first_claims", "refugee_stocks"):
+            series = getattr(obs, fam)
+            if series and fam not in cal.targets:
+                raise FieldError(("calibration", "observed", fam), f"{fam} are given but "
+                                 "are not a calibration target",
+                                 f"add {fam} to calibration.targets, or remove them")
+            for code, by_year in series.items():
+                if code not in self.destinations:
+                    raise FieldError(("calibration", "observed", fam, code),
+                                     f"{code} is not a destination of this scenario",
+                                     f"use one of {', '.join(self.destinations)}")
+                out = [y for y in by_year if not first <= y <= last]
+                if out:
+                    raise FieldError(("calibration", "observed", fam, code, out[0]),
+                                     f"year {out[0]} is outside the horizon {first}-{last}",
+                                     "keep observed years inside the horizon")
 
     def _check_events(self) -> None:
         ids: set[str] = set()
