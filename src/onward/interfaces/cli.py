@@ -328,10 +328,9 @@ def calibrate(
 ) -> None:
     """Fit the scenario's free parameters with ABC-SMC (pyabc); store the posterior."""
     from onward.calibration.abc import calibrate as run_calibration
-    from onward.store import Store
-
     from onward.calibration.targets import fitting_targets
     from onward.scenario.schema import _span
+    from onward.store import Store
 
     sc = _load(scenario)
     years = _years_opt(calibration_years)
