@@ -646,3 +646,24 @@ def test_cli_says_when_calibration_years_move_the_split_or_lack_data(tmp_path):
     assert proc.returncode == 2
     assert "--calibration-years 2010-2026: the horizon of 'toy' is 2000-2020. Fix: give " \
         "years inside it" in " ".join(proc.stderr.split())
+
+
+def test_a_posterior_a_scenario_only_partly_has_is_used_alike_with_a_warning(ref, tmp_path):
+    """`run toy --posterior P` (P fitted to a nk-onward variant) failed with 'destination
+    DEU is not in this scenario', while `ensemble` ran silently without it. Both now run
+    what the scenario has and warn about the rest."""
+    import shutil
+
+    from onward.calibration import PosteriorLeftOut
+    from onward.experiments.ensemble import ensemble
+
+    ref = shutil.copy(ref, tmp_path / "copy.duckdb")  # the runs go to a copy
+    with pytest.warns(PosteriorLeftOut, match=r"posterior 'ref' sets 1 parameter that "
+                      r"scenario 'toy' has not; it is left out of its runs: "
+                      r"destinations\.DEU\.background_claims"):
+        ensemble("toy", n=2, seed=1, posterior="ref", store=ref, workers=1)
+    proc = cli("run", "toy", "--posterior", "ref", "--store", str(ref), "--json",
+               "--no-report", cwd=tmp_path)
+    said = " ".join(proc.stderr.split())
+    assert "warning: posterior 'ref' sets 1 parameter that scenario 'toy' has not" in said
+    json.loads(proc.stdout)

@@ -8,6 +8,16 @@ class CalibrationError(ValueError):
     """A calibration cannot start or continue; the message says why and what to do."""
 
 
-class UnfinishedCalibration(UserWarning):
+class PosteriorWarning(UserWarning):
+    """Something to know about the posterior a run or an experiment uses (the command line
+    prints these as one 'warning:' line)."""
+
+
+class PosteriorLeftOut(PosteriorWarning):
+    """Parameters of a posterior that a scenario has not (the lead of an event it removes,
+    a destination it lacks) are left out of its runs."""
+
+
+class UnfinishedCalibration(PosteriorWarning):
     """A posterior was read from a calibration that has not reached its stopping rule (it is
     still running, or was interrupted): its intervals are wider than the finished ones."""

@@ -9,6 +9,7 @@ Examples
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from onward.analysis.runs import versions
+from onward.calibration import PosteriorLeftOut
 from onward.experiments.runner import (
     Job,
     check_outputs,
@@ -115,8 +117,21 @@ def for_scenario(draw: dict[str, float], sc: Scenario) -> tuple[dict[str, float]
     return keep, left
 
 
+def warn_left_out(posterior: str, scenario: str, left: list[str]) -> None:
+    """Warn (:class:`~onward.calibration.PosteriorLeftOut`) that the runs of ``scenario``
+    leave out the parameters ``left`` of ``posterior``."""
+    if left:
+        warnings.warn(PosteriorLeftOut(
+            f"posterior '{posterior}' sets {len(left)} parameter{'s' * (len(left) != 1)} "
+            f"that scenario '{scenario}' has not; {'they are' if len(left) != 1 else 'it is'}"
+            f" left out of its runs: {', '.join(left)} (the lead of an event it removes, or "
+            "a destination it lacks; was the posterior fitted to another scenario?)"),
+            stacklevel=3)
+
+
 def _scenario_jobs(scenarios: list[Scenario], draws: list[dict[str, float]], seed: int,
-                   label: str | None = None) -> tuple[list[Job], dict[str, list[str]]]:
+                   label: str | None = None, posterior: str | None = None
+                   ) -> tuple[list[Job], dict[str, list[str]]]:
     """Replicate ``r`` of each scenario in turn, with draw ``r`` and seed ``r``; and the
     posterior's parameters each scenario has not (:func:`for_scenario`)."""
     jobs: list[Job] = []
@@ -129,6 +144,8 @@ def _scenario_jobs(scenarios: list[Scenario], draws: list[dict[str, float]], see
                 left_out[sc.name] = left
             jobs.append(Job(k * n + r, label or sc.name, sc, pars, derive_seed(seed, r),
                             replicate=r))
+    for name, left in left_out.items():
+        warn_left_out(posterior or "(given)", name, left)
     return jobs, left_out
 
 
@@ -184,7 +201,7 @@ def ensemble(scenario: str | Path | Scenario, n: int = 20, seed: int = 1, *,
     st = Store(store)
     sc = extend_horizon(load_scenario(scenario), until)
     draws, post = _posterior_draws(posterior, n, seed, st)
-    jobs, left_out = _scenario_jobs([sc], draws, seed, "replicate")
+    jobs, left_out = _scenario_jobs([sc], draws, seed, "replicate", posterior)
     exp = experiment_id("ensemble", jobs, outputs, posterior=posterior)
     meta = {"posterior": posterior, **post, "n": n, "master_seed": seed, "until": until}
     values = run_jobs(exp, "ensemble-job", jobs, outputs, store=st, workers=workers,
@@ -258,7 +275,7 @@ def compare(baseline: str | Path | Scenario, alternatives: list[str | Path | Sce
                          "name: in each alternative file")
     _check_comparable(base, alts, years, destinations)
     draws, post = _posterior_draws(posterior, n, seed, st)
-    jobs, left_out = _scenario_jobs([base, *alts], draws, seed)
+    jobs, left_out = _scenario_jobs([base, *alts], draws, seed, posterior=posterior)
     exp = experiment_id("compare", jobs, outputs, posterior=posterior)
     meta = {"posterior": posterior, **post, "n": n, "master_seed": seed, "until": until,
             "baseline": base.name}

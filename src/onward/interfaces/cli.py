@@ -117,8 +117,10 @@ def run(
     overrides = None
     if posterior:
         from onward.calibration.abc import load_posterior
+        from onward.experiments.ensemble import for_scenario, warn_left_out
 
-        overrides = load_posterior(posterior, store).mean()
+        overrides, left = for_scenario(load_posterior(posterior, store).mean(), sc)
+        warn_left_out(posterior, sc.name, left)
     with progress_bar(f"simulating {sc.name}", quiet or as_json) as bar:
         # the first run on a machine compiles the engine's stages before month 1 ends
         task = bar.add_task(f"starting {sc.name} (first run compiles, ~10 s)",
@@ -1002,12 +1004,12 @@ def _show_warnings_as_lines() -> None:
     one 'warning:' line on stderr instead of Python's file:line form."""
     import warnings
 
-    from onward.calibration import UnfinishedCalibration
+    from onward.calibration import PosteriorWarning
 
     shown = warnings.showwarning
 
     def show(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001
-        if issubclass(category, UnfinishedCalibration):
+        if issubclass(category, PosteriorWarning):
             err.print(f"[yellow]warning:[/] {message}", markup=True, highlight=False)
         else:
             shown(message, category, filename, lineno, file, line)
