@@ -666,4 +666,7 @@ def test_a_posterior_a_scenario_only_partly_has_is_used_alike_with_a_warning(ref
                "--no-report", cwd=tmp_path)
     said = " ".join(proc.stderr.split())
     assert "warning: posterior 'ref' sets 1 parameter that scenario 'toy' has not" in said
-    json.loads(proc.stdout)
+    run_id = json.loads(proc.stdout)["run_id"]
+    # the run is listed with the posterior it used (it looked like a default run)
+    listed = cli("runs", "--store", str(ref), cwd=tmp_path).stdout
+    assert "posterior ref" in next(x for x in listed.splitlines() if run_id in x)

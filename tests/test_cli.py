@@ -202,3 +202,27 @@ def test_what_counts_as_ctrl_c():
     assert _interrupted(RuntimeError("Query interrupted"))
     assert not _interrupted(RuntimeError("something else"))
     assert not _interrupted(SystemError("a bug"))
+
+
+def test_runs_lists_what_a_user_ran_and_hides_experiment_jobs(tmp_path):
+    """After a few experiments `onward runs` listed hundreds of single jobs, experiments
+    without their id or scenario hash, 'nan' timings; a mistyped --store read as empty."""
+    from onward.experiments.ensemble import ensemble
+
+    store = tmp_path / "s.duckdb"
+    res = ensemble("toy", n=3, seed=1, store=store, workers=1)
+    cli("run", "toy", "--quiet", "--no-report", "--store", "s.duckdb", cwd=tmp_path)
+    shown = cli("runs", "--store", "s.duckdb", cwd=tmp_path).stdout
+    flat = " ".join(shown.split())
+    assert "ensemble-job" not in shown and "3 single runs of experiments hidden (--all " \
+        "shows them)" in flat
+    row = next(line for line in shown.splitlines() if res.experiment_id in line)
+    assert "ensemble" in row and scenario_hash(load_scenario("toy")) in row and "nan" not in row
+    every = cli("runs", "--store", "s.duckdb", "--all", cwd=tmp_path).stdout
+    assert every.count("ensemble-job") == 3
+    one = cli("runs", "--store", "s.duckdb", "--kind", "ensemble-job", "--limit", "1",
+              cwd=tmp_path).stdout
+    assert one.count("ensemble-job") == 1 and "showing 1 of 3 (--limit)" in one
+    bad = cli("runs", "--store", "typo.duckdb", cwd=tmp_path, check=False)
+    assert bad.returncode == 2 and "no such file" in bad.stderr and not (
+        tmp_path / "typo.duckdb").exists()

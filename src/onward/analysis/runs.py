@@ -95,8 +95,10 @@ def selection_summary(res: SimulationResult) -> pd.DataFrame:
 def run_and_store(sc: Scenario, seed: int | None = None, store: str | Path | None = None,
                   overrides: dict[str, float] | None = None,
                   progress: Callable[[int, int], None] | None = None,
-                  write: bool = True) -> tuple[str | None, SimulationResult]:
+                  write: bool = True, posterior: str | None = None
+                  ) -> tuple[str | None, SimulationResult]:
     """Simulate ``sc`` and write one row set to the store; returns ``(run_id, result)``.
+    ``posterior`` names the calibration whose mean the ``overrides`` are (recorded).
 
     Only this (parent) process writes, in one transaction after the run finished, so a
     crash or Ctrl-C mid-run leaves every earlier run intact and no half-written run.
@@ -122,5 +124,7 @@ def run_and_store(sc: Scenario, seed: int | None = None, store: str | Path | Non
         "overrides": overrides or {},
         "scenario_yaml": scenario_to_yaml(sc),
     }
+    if posterior:
+        meta["posterior"] = posterior
     run_id = Store(store).write_run(meta, tables)
     return run_id, res

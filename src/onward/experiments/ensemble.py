@@ -29,7 +29,7 @@ from onward.experiments.runner import (
     quantile_bands,
     run_jobs,
 )
-from onward.scenario import Scenario, load_scenario, scenario_to_yaml
+from onward.scenario import Scenario, load_scenario, scenario_hash, scenario_to_yaml
 from onward.scenario.schema import Horizon, Month
 from onward.store import Store
 
@@ -154,7 +154,8 @@ def _scenario_record(scenarios: list[Scenario], left_out: dict[str, list[str]]
     """What a summary records of its scenarios: each one's YAML (so that its report shows
     every scenario run, whatever the files hold later), and the posterior's parameters a
     scenario has not."""
-    out: dict[str, Any] = {"scenario_yaml": {sc.name: scenario_to_yaml(sc)
+    out: dict[str, Any] = {"scenario_hash": scenario_hash(scenarios[0]),
+                           "scenario_yaml": {sc.name: scenario_to_yaml(sc)
                                              for sc in scenarios}}
     if left_out:
         out["posterior_left_out"] = left_out

@@ -51,7 +51,7 @@ from onward.experiments.runner import (
     over_years,
     run_jobs,
 )
-from onward.scenario import Scenario, load_scenario
+from onward.scenario import Scenario, load_scenario, scenario_hash
 from onward.store import Store
 
 #: The mechanisms of the built-in question, in the order they are reported.
@@ -330,8 +330,8 @@ def sensitivity(scenario: str | Path | Scenario, method: str = "sobol", n: int =
     ind = ind.reset_index(drop=True)
     tidy = _tidy(ind, method, output, destination)
     answer, sentence = _answer(ind, method, output, destination, yrs)
-    _store_indices(st, exp, tidy, {"scenario": sc.name, "seed": seed, **meta,
-                                   "answer": answer})
+    _store_indices(st, exp, tidy, {"scenario": sc.name, "scenario_hash": scenario_hash(sc),
+                                   "seed": seed, **meta, "answer": answer})
     return SensitivityResult(exp, method, output, destination, yrs, params, x, y, ind, tidy,
                              answer, sentence)
 

@@ -131,7 +131,7 @@ def run(
             bar.update(task, completed=done, total=total, description=f"simulating {sc.name}")
 
         run_id, res = run_and_store(sc, seed=seed, store=store, progress=tick,
-                                    overrides=overrides)
+                                    overrides=overrides, posterior=posterior)
     apps = applications_summary(sc, res)
     sel = selection_summary(res)
     seed_used = res.compiled.seed
@@ -938,22 +938,76 @@ def data(
 
 
 @app.command()
-def runs(store: StoreOpt = None) -> None:
-    """List the runs in the store, newest first."""
+def runs(
+    store: StoreOpt = None,
+    show_all: Annotated[bool, typer.Option(
+        "--all", help="also the single runs of experiments (kinds ending in -job)")] = False,
+    kind: Annotated[str | None, typer.Option(
+        help="only runs of this kind: run, calibration, ensemble, compare, sensitivity, "
+        "destinations, flee, or a -job kind")] = None,
+    limit: Annotated[int, typer.Option(help="show at most this many (newest first)")] = 50,
+) -> None:
+    """List the runs in the store, newest first: runs, calibration generations and the
+    summaries of experiments (their single runs with --all)."""
+    import json
+    import math
+
     from onward.store import Store
 
-    df = Store(store).list_runs()
+    st = Store(store)
+    if store is not None and not st.path.exists():
+        _fail(f"--store {store}: no such file. Fix: check the path (`onward run` creates a "
+              "store), or leave --store out for ./onward.duckdb")
+    df = st.list_runs()
     if df.empty:
         out.print("no runs yet; start one with `onward run`")
         return
-    t = Table(title=f"Runs in {Store(store).path}")
-    for col in ("run_id", "kind", "scenario", "seed", "scenario_hash", "created_at",
-                "engine_seconds", "wall_seconds"):
+    if kind is not None:
+        if kind not in set(df.kind):
+            _fail(f"--kind {kind}: no run of that kind in {st.path}. Fix: use one of "
+                  f"{', '.join(sorted(set(df.kind)))}")
+        df = df[df.kind == kind]
+    jobs = df.kind.astype(str).str.endswith("-job")
+    hidden = 0 if show_all or kind is not None else int(jobs.sum())
+    if hidden:
+        df = df[~jobs]
+    total = len(df)
+    df = df.head(max(limit, 0))
+
+    def what(r: Any) -> str:  # the id a report takes, or the calibration and generation
+        try:
+            extra = json.loads(r.extra) if isinstance(r.extra, str) else {}
+        except ValueError:
+            extra = {}
+        if r.kind == "calibration" and "calibration" in extra:
+            return f"{extra['calibration']} gen {extra.get('generation', '?')}"
+        if extra.get("posterior") and r.kind == "run":
+            return f"posterior {extra['posterior']}"
+        if extra.get("overrides") and r.kind == "run":
+            return f"{len(extra['overrides'])} parameters overridden"
+        return str(extra.get("experiment_id", ""))
+
+    def secs(v: Any) -> str:
+        return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.2f}"
+
+    t = Table(title=f"Runs in {st.path}")
+    for col in ("run_id", "kind", "experiment / calibration / posterior", "scenario", "seed",
+                "scenario_hash", "created_at", "engine_s", "wall_s"):
         t.add_column(col)
     for r in df.itertuples():
-        t.add_row(r.run_id, str(r.kind), str(r.scenario), str(r.seed), str(r.scenario_hash),
-                  str(r.created_at)[:19], f"{r.engine_seconds:.2f}", f"{r.wall_seconds:.2f}")
+        hsh = r.scenario_hash if isinstance(r.scenario_hash, str) else "-"
+        seed = "-" if r.seed is None or (isinstance(r.seed, float) and math.isnan(r.seed)) \
+            else str(int(r.seed))
+        t.add_row(r.run_id, str(r.kind), what(r), str(r.scenario), seed, hsh,
+                  str(r.created_at)[:19], secs(r.engine_seconds), secs(r.wall_seconds))
     out.print(t)
+    notes = []
+    if total > len(df):
+        notes.append(f"showing {len(df)} of {total} (--limit)")
+    if hidden:
+        notes.append(f"{hidden} single runs of experiments hidden (--all shows them)")
+    if notes:
+        out.print("; ".join(notes))
 
 
 @app.command()
