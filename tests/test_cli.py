@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -226,3 +227,10 @@ def test_runs_lists_what_a_user_ran_and_hides_experiment_jobs(tmp_path):
     bad = cli("runs", "--store", "typo.duckdb", cwd=tmp_path, check=False)
     assert bad.returncode == 2 and "no such file" in bad.stderr and not (
         tmp_path / "typo.duckdb").exists()
+    # an experiment id exports its summary and every replicate's values (it was 'no run')
+    files = cli("export", res.experiment_id, "--store", "s.duckdb", "--format", "csv",
+                cwd=tmp_path).stdout.split()
+    names = sorted(Path(f).name for f in files)
+    assert names == ["ensemble_bands.csv", "experiment_values.csv", "run.json"]
+    vals = pd.read_csv(tmp_path / "exports" / res.experiment_id / "experiment_values.csv")
+    assert vals.run_id.nunique() == 3 and set(vals.experiment_id) == {res.experiment_id}

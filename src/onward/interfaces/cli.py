@@ -1023,10 +1023,50 @@ def export(
     if fmt not in ("parquet", "csv"):
         _fail(f"--format {fmt}: use parquet or csv")
     s = Store(store)
-    rid = s.get_run(run_id)["run_id"]
-    files = s.export(rid, out_dir or Path("exports") / rid, fmt=fmt)
+    exp_id = _experiment_of(run_id, s)
+    if exp_id is not None:
+        files = _export_experiment(s, exp_id, out_dir or Path("exports") / exp_id, fmt)
+    else:
+        rid = s.get_run(run_id)["run_id"]
+        files = s.export(rid, out_dir or Path("exports") / rid, fmt=fmt)
     for f in files:
         out.print(str(f))
+
+
+def _experiment_of(target: str, st: Any) -> str | None:
+    """The experiment id ``target`` names: itself (``ensemble-...``), or the experiment of
+    a summary or job run id; None for a plain run."""
+    from onward.report import _EXPERIMENT_ID
+
+    if _EXPERIMENT_ID.match(target.strip()):
+        return target.strip()
+    meta = st.get_run(target)
+    return str(meta["experiment_id"]) if meta.get("experiment_id") else None
+
+
+def _export_experiment(st: Any, exp_id: str, folder: Path, fmt: str) -> list[Path]:
+    """An experiment's summary tables (each summary run's export) and every replicate's
+    values (``experiment_values``), in one folder."""
+    from onward.report.experiment import experiment_rows
+
+    runs = experiment_rows(exp_id, st)
+    summaries = runs[~runs.kind.astype(str).str.endswith("-job")] if len(runs) else runs
+    if summaries.empty:
+        _fail(f"no experiment '{exp_id}' in {st.path}. Fix: `onward runs` lists the stored "
+              "experiments")
+    files: list[Path] = []
+    for rid in summaries.run_id:
+        files += [f for f in st.export(rid, folder, fmt=fmt) if f not in files]
+    values = st.query("select * from experiment_values where experiment_id = ? "
+                      "order by run_id", [exp_id])
+    if len(values):
+        path = folder / f"experiment_values.{fmt}"
+        if fmt == "csv":
+            values.to_csv(path, index=False)
+        else:
+            values.to_parquet(path, index=False)
+        files.append(path)
+    return files
 
 
 # --- dashboard --------------------------------------------------------------------------------
