@@ -670,3 +670,26 @@ def test_a_posterior_a_scenario_only_partly_has_is_used_alike_with_a_warning(ref
     # the run is listed with the posterior it used (it looked like a default run)
     listed = cli("runs", "--store", str(ref), cwd=tmp_path).stdout
     assert "posterior ref" in next(x for x in listed.splitlines() if run_id in x)
+
+
+def test_the_package_offers_calibration_and_experiments_at_the_top(ref):
+    """help(onward) showed `onward.run(...).applications` (run returns a pair) and nothing of
+    calibration; calibrate, score, ensemble ... are now onward.X, imported on first use."""
+    import subprocess
+    import sys
+
+    import onward
+    from onward.calibration.abc import calibrate as cal
+    from onward.experiments.ensemble import ensemble as ens
+
+    assert onward.calibrate is cal and onward.ensemble is ens
+    assert {"calibrate", "score", "ensemble", "compare"} <= set(onward.__all__)
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        onward.nope  # noqa: B018
+    # `import onward` does not import pyabc (the command line starts fast)
+    code = "import sys, onward; print('pyabc' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout.strip() == "False"
+    a = onward.score("ref", draws=2, seed=3, store=ref)
+    b = score(None, "ref", draws=2, seed=3, store=ref)
+    assert a["calibration"] == b["calibration"]

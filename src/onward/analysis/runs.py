@@ -25,6 +25,7 @@ SELECTION_ATTRS = ("funds", "skill", "degree", "satisfaction", "income", "frustr
 def versions() -> dict[str, str]:
     """Versions of onward, Python and the libraries that shape a run's numbers."""
     import duckdb
+    import numba
     import pydantic
     import scipy
 
@@ -34,6 +35,7 @@ def versions() -> dict[str, str]:
         "onward": onward.__version__,
         "python": platform.python_version(),
         "numpy": np.__version__,
+        "numba": numba.__version__,  # compiles the engine's monthly stages
         "scipy": scipy.__version__,
         "pandas": pd.__version__,
         "pydantic": pydantic.__version__,

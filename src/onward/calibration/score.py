@@ -90,16 +90,23 @@ def _metrics(cells: pd.DataFrame, scale: dict[str, float]) -> dict[str, Any]:
     return out
 
 
-def score(scenario: str | Path | Scenario | None, name: str, *, draws: int = 40,
-          seed: int = 1, store: str | Path | None = None,
+def score(scenario: str | Path | Scenario | None, name: str | None = None, *,
+          draws: int = 40, seed: int = 1, store: str | Path | None = None,
           progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
-    """Score calibration ``name``: see the module docstring for the metrics.
+    """Score calibration ``name`` under ``scenario`` (None: the scenario as calibrated); see
+    the module docstring for the metrics. ``score("fit")`` scores calibration ``fit`` under
+    its own scenario.
 
     Returns ``{"calibration": M, "held_out": M or None, "residence_unknown": [...],
     "bands": DataFrame}``.
     """
     from onward import data
     from onward.store import Store
+
+    if name is None:  # score("fit"): the one argument names the calibration
+        if not isinstance(scenario, str):
+            raise TypeError("score(name) or score(scenario, name): give the calibration's name")
+        scenario, name = None, scenario
 
     if draws < 1:
         raise ValueError(f"--draws must be at least 1 posterior-predictive run, got {draws}. "

@@ -123,7 +123,7 @@ def run(
         warn_left_out(posterior, sc.name, left)
     with progress_bar(f"simulating {sc.name}", quiet or as_json) as bar:
         # the first run on a machine compiles the engine's stages before month 1 ends
-        task = bar.add_task(f"starting {sc.name} (first run compiles, ~10 s)",
+        task = bar.add_task(f"starting {sc.name} (a first run on this machine compiles, ~30-60 s)",
                             total=sc.horizon.months)
 
         def tick(done: int, total: int) -> None:
@@ -363,8 +363,8 @@ def calibrate(
             if stage not in tasks:
                 # until the first proposal is back the workers are starting (a first run
                 # on a machine compiles the engine)
-                label = (f"{stage} (starting workers; a first run compiles, ~10 s)"
-                         if stage == "simulations" and not done else stage)
+                label = (f"{stage} (starting workers; a first run on this machine "
+                         "compiles, ~30-60 s)" if stage == "simulations" and not done else stage)
                 tasks[stage] = bar.add_task(label, total=total)
             elif stage == "particles" and "simulations" in tasks:
                 bar.update(tasks["simulations"], description="simulations")
@@ -507,7 +507,7 @@ def _experiment_bar(title: str, quiet: bool):
     bar = progress_bar(title, quiet)
     # shown until the first run is done (a first run on a machine compiles the engine)
     state: dict[str, Any] = {"task": bar.add_task(f"{title} (starting; a first run "
-                                                  "compiles, ~10 s)", total=None)}
+                                                  "compiles, ~30-60 s)", total=None)}
 
     def tick(done: int, total: int) -> None:
         _stop_if_interrupted()
@@ -580,7 +580,7 @@ def ensemble(
                                    f"{g.loc[d, 'q95']:{f}}]" for d in dests])
         out.print(t)
     out.print(f"experiment {res.experiment_id} stored; query `ensemble_bands` or "
-              "`experiment_values` with SQL (see README)")
+              "`experiment_values` with SQL (see docs/cluster.md)")
 
 
 @app.command()

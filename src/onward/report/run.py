@@ -109,7 +109,8 @@ def run_sections(tables: dict[str, pd.DataFrame], meta: dict[str, Any],
     facts: list[tuple[str, Any]] = [("run", meta.get("run_id", "(not stored)")),
                                     ("scenario", meta.get("scenario")),
                                     ("seed", meta.get("seed")),
-                                    ("scenario hash (SHA-256)", meta.get("scenario_hash"))]
+                                    ("scenario hash (SHA-256, first 16 hex digits)",
+                                     meta.get("scenario_hash"))]
     if sc is not None:
         facts.append(("horizon", f"{sc.horizon.start} to {sc.horizon.end}"))
         facts.append(("destinations", " ".join(sc.destination_codes)))
