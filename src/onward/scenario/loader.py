@@ -685,6 +685,9 @@ def validate_dict(data: Any, lines: dict[Path_, tuple[str, int]] | None = None,
                   ) -> Scenario:
     """Validate an already parsed scenario mapping; raise :class:`ScenarioError` if invalid."""
     lines = lines or {}
+    unknown = _unknown_parameters(data, lines, fname, shown or {})
+    if unknown:  # before the fields of each: a misspelt name is the problem, not its fields
+        raise ScenarioError(unknown)
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
@@ -692,6 +695,46 @@ def validate_dict(data: Any, lines: dict[Path_, tuple[str, int]] | None = None,
     except RecursionError:
         raise ScenarioError([f"{fname}: scenario: nested too deeply. Fix: {_SHOW}"]) from None
     raise ScenarioError(_messages(errors, lines, fname, shown))
+
+
+def _unknown_parameters(data: Any, lines: dict[Path_, tuple[str, int]], fname: str,
+                        shown: dict[Path_, Path_]) -> list[str]:
+    """``file:line`` messages for names under ``parameters`` that are no parameter, each
+    with the nearest valid name."""
+    import difflib
+
+    from onward.scenario.parameters import GLOBAL_PARAMETERS
+
+    params = data.get("parameters") if isinstance(data, dict) else None
+    if not isinstance(params, dict):
+        return []
+    groups: dict[str, list[str]] = {}
+    for key in GLOBAL_PARAMETERS:
+        g, k = key.split(".")
+        groups.setdefault(g, []).append(k)
+    out = []
+    for g, grp in params.items():
+        if g not in groups:
+            near = difflib.get_close_matches(str(g), list(groups), n=1)
+            path: Path_ = ("parameters", str(g))
+            fix = f"did you mean {near[0]}?" if near else f"use one of {', '.join(groups)}"
+        elif isinstance(grp, dict):
+            for k in grp:
+                if k in groups[g]:
+                    continue
+                every = [f"{gg}.{kk}" for gg, ks in groups.items() for kk in ks]
+                near = (difflib.get_close_matches(str(k), groups[g], n=1)
+                        or difflib.get_close_matches(f"{g}.{k}", every, n=1))
+                where, field_path = _locate(("parameters", g, str(k)), lines, shown, fname)
+                fix = (f"did you mean {near[0]}?" if near else "fix its spelling; `onward "
+                       "validate --list` lists the parameters")
+                out.append(f"{where}: {field_path}: unknown parameter. Fix: {fix}")
+            continue
+        else:
+            continue
+        where, field_path = _locate(path, lines, shown, fname)
+        out.append(f"{where}: {field_path}: unknown parameter group. Fix: {fix}")
+    return out
 
 
 def _messages(errors: list, lines: dict[Path_, tuple[str, int]], fname: str,
@@ -707,6 +750,12 @@ def _messages(errors: list, lines: dict[Path_, tuple[str, int]], fname: str,
         else:
             msg = e["msg"].removeprefix("Value error, ")
             hint = _hint(e["type"])
+            if e["type"] == "extra_forbidden" and len(path) == 1:
+                import difflib
+
+                near = difflib.get_close_matches(str(path[0]), list(Scenario.model_fields), n=1)
+                if near:
+                    hint = f"did you mean {near[0]}? (or remove this key)"
             if e["type"] != "missing" and "input" in e and not isinstance(
                     e["input"], (dict, list)):
                 msg += f" (got {_short(e['input'])})"

@@ -175,7 +175,8 @@ def _coerce_param(v: Any, path: FieldPath = ()) -> Any:
         try:
             float(v)
         except ValueError:
-            return v
+            raise FieldError(path, f"{v!r} is not a number", "write a number (a bare number "
+                             "sets the value), or a mapping with value: and source:") from None
         raise FieldError(path, f"{v!r} is text (a number in quotes)",
                          f"write {v.strip()} without the quotes")
     return v
@@ -593,6 +594,9 @@ class Observed(Strict):
         for fam in ("first_claims", "refugee_stocks"):
             for code, series in getattr(self, fam).items():
                 for year, v in series.items():
+                    if not 1800 <= year <= 2300:  # (years outside a horizon go unused)
+                        raise FieldError((fam, code, year), f"{year} is not a calendar year",
+                                         "write a four-digit year")
                     lo, hi = (v, v) if isinstance(v, float | int) else v
                     if not (math.isfinite(lo) and math.isfinite(hi) and 0 <= lo <= hi):
                         raise FieldError((fam, code, year), f"{v} is not a count >= 0 (or an "
@@ -1087,12 +1091,12 @@ class Scenario(Strict):
     def _check_calibration(self) -> None:
         cal = self.calibration
         first, last = self.horizon.start.year, self.horizon.end.year
-        for field in ("years", "held_out"):
-            out = [y for y in getattr(cal, field) if not first <= y <= last]
-            if out:
-                raise FieldError(("calibration", field), f"years {_span(out)} are outside "
-                                 f"the horizon {first}-{last}", "keep them inside the "
-                                 "horizon, or move horizon.start or horizon.end")
+        # (held-out years past the horizon are allowed: a shorter variant scores fewer)
+        out = [y for y in cal.years if not first <= y <= last]
+        if out:
+            raise FieldError(("calibration", "years"), f"years {_span(out)} are outside the "
+                             f"horizon {first}-{last}", "fit years inside the horizon, or move "
+                             "horizon.start or horizon.end")
         obs = cal.observed
         if obs is None:
             return
@@ -1102,16 +1106,11 @@ class Scenario(Strict):
                 raise FieldError(("calibration", "observed", fam), f"{fam} are given but "
                                  "are not a calibration target",
                                  f"add {fam} to calibration.targets, or remove them")
-            for code, by_year in series.items():
+            for code in series:
                 if code not in self.destinations:
                     raise FieldError(("calibration", "observed", fam, code),
                                      f"{code} is not a destination of this scenario",
                                      f"use one of {', '.join(self.destinations)}")
-                out = [y for y in by_year if not first <= y <= last]
-                if out:
-                    raise FieldError(("calibration", "observed", fam, code, out[0]),
-                                     f"year {out[0]} is outside the horizon {first}-{last}",
-                                     "keep observed years inside the horizon")
 
     def _check_events(self) -> None:
         ids: set[str] = set()
