@@ -693,3 +693,17 @@ def test_the_package_offers_calibration_and_experiments_at_the_top(ref):
     a = onward.score("ref", draws=2, seed=3, store=ref)
     b = score(None, "ref", draws=2, seed=3, store=ref)
     assert a["calibration"] == b["calibration"]
+
+
+def test_resume_without_its_working_state_says_what_is_left(ref, tmp_path):
+    """A store copied without .onward-calibrations/ could neither resume ('...db does not
+    exist; start without --resume') nor start ('exists; use --resume')."""
+    import shutil
+
+    copy = shutil.copy(ref, tmp_path / "copy.duckdb")
+    with pytest.raises(CalibrationError, match=r"cannot resume 'ref': its working state "
+                       r".* is missing .* still serve --posterior ref and score"):
+        run_small(copy, resume=True)
+    with pytest.raises(CalibrationError, match="nothing to resume: no calibration named "
+                       "'nope'"):
+        run_small(tmp_path / "new.duckdb", name="nope", resume=True)

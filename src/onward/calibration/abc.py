@@ -347,8 +347,15 @@ def calibrate(scenario: str | Path | Scenario, name: str, *, budget: int = 3000,
         raise CalibrationError(f"a calibration named '{name}' exists in {st.path}; use "
                                "--resume to continue it or another --name")
     if resume and not db.exists():
-        raise CalibrationError(f"nothing to resume: {db} does not exist; start without "
-                               "--resume")
+        if gens.empty:
+            raise CalibrationError(f"nothing to resume: no calibration named '{name}' in "
+                                   f"{st.path}. Fix: start it without --resume (`onward "
+                                   "runs --kind calibration` lists the stored ones)")
+        raise CalibrationError(
+            f"cannot resume '{name}': its working state {db} is missing (it lies next to "
+            f"the store; was the store copied without its .onward-calibrations folder?). Its "
+            f"{len(gens)} stored generations still serve --posterior {name} and score. Fix: "
+            "copy that file back, or fit again under another --name")
     if resume and not gens.empty:
         meta = json.loads(gens.settings.iloc[0])
         if meta["scenario_hash"] != scenario_hash(sc) or meta["seed"] != seed:
