@@ -98,3 +98,26 @@ def test_epsilon_trace(tmp_path: Path) -> None:
                          "total_simulations": [200, 600, 1300, 2400, 4000, 6500],
                          "settings": [json.dumps({"free": PRIORS})] * 6})
     _check(epsilon_trace(gens, tmp_path / "eps.svg"))
+
+
+def test_epsilon_trace_labels_a_narrow_range_and_one_generation(tmp_path: Path,
+                                                                 monkeypatch) -> None:
+    """Epsilon from 3.48 to 3.22 drew a log axis with no labelled tick (a small fall looked
+    large); one generation had a generation axis from -0.045 to 0.045."""
+    from onward.calibration import plots
+
+    figs = []
+    real = plots._save
+    monkeypatch.setattr(plots, "_save", lambda fig, path: (figs.append(fig), real(fig, path))[1])
+    narrow = pd.DataFrame({"generation": [0, 1, 2], "epsilon": [3.48, 3.22, 2.94],
+                           "acceptance_rate": [0.5, 0.4, 0.3]})
+    _check(epsilon_trace(narrow, tmp_path / "narrow.svg"))
+    ax = figs[-1].axes[0]
+    figs[-1].canvas.draw()
+    labels = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+    assert ax.get_yscale() == "linear" and len(labels) >= 3 and ax.get_ylim()[0] == 0
+    wide = narrow.assign(epsilon=[50.0, 4.0, 1.0])
+    epsilon_trace(wide, tmp_path / "wide.svg")
+    assert figs[-1].axes[0].get_yscale() == "log"
+    epsilon_trace(narrow.iloc[:1], tmp_path / "one.svg")
+    assert figs[-1].axes[0].get_xlim() == (-0.5, 0.5)

@@ -255,7 +255,8 @@ def fitted_vs_observed(bands: pd.DataFrame, observed: pd.DataFrame | None,
                    Patch(color=BLUE, alpha=0.15, label="90% interval"),
                    plt.Line2D([], [], color=DARK, marker="o", ls="", ms=3.5,
                               label="observed"),
-                   plt.Line2D([], [], color=ORANGE, lw=2, label="observed, masked (1-5)")]
+                   plt.Line2D([], [], color=ORANGE, lw=2,
+                              label="observed, an interval (masked counts)")]
         if held:
             handles.append(Patch(color=GREY, alpha=0.35, label="held-out years"))
         fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 6),
@@ -284,7 +285,7 @@ def _minor_2_5(v: float, _pos: Any = None) -> str:
 
 
 def epsilon_trace(generations_df: pd.DataFrame, path: str | Path) -> list[Path]:
-    """Epsilon (log scale) and acceptance rate per generation."""
+    """Epsilon (log scale where it spans a decade) and acceptance rate per generation."""
     g = generations_df.sort_values("generation")
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots(figsize=(5.0, 3.0))
@@ -293,11 +294,18 @@ def epsilon_trace(generations_df: pd.DataFrame, path: str | Path) -> list[Path]:
         ax.plot(gen, eps, "o-", color=BLUE, ms=4, label="epsilon")
         ax.set_xlabel("generation")
         ax.set_ylabel("epsilon", color=BLUE)
-        if np.all(eps[np.isfinite(eps)] > 0) and np.isfinite(eps).any():
+        fin = eps[np.isfinite(eps)]
+        # log scale only where epsilon spans a decade: within one, a log axis has no
+        # labelled tick and a small fall looks large
+        if fin.size and np.all(fin > 0) and fin.max() / fin.min() >= 10:
             ax.set_yscale("log")
             ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_plain))
             ax.yaxis.set_minor_formatter(matplotlib.ticker.FuncFormatter(_minor_2_5))
+        elif fin.size:
+            ax.set_ylim(0, fin.max() * 1.1)
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        if gen.size:
+            ax.set_xlim(gen.min() - 0.5, gen.max() + 0.5)
         handles = ax.get_lines()
         if "acceptance_rate" in g.columns:
             ax2 = ax.twinx()
