@@ -234,3 +234,20 @@ def test_runs_lists_what_a_user_ran_and_hides_experiment_jobs(tmp_path):
     assert names == ["ensemble_bands.csv", "experiment_values.csv", "run.json"]
     vals = pd.read_csv(tmp_path / "exports" / res.experiment_id / "experiment_values.csv")
     assert vals.run_id.nunique() == 3 and set(vals.experiment_id) == {res.experiment_id}
+
+
+def test_data_shows_what_it_cuts_and_one_tables_provenance(tmp_path):
+    """`onward data` cut a table's name in the list; a table's first 20 of 30 rows looked like
+    all of it (ending in 2015, as if withheld); blanks printed 'nan' and counts '831.0';
+    --provenance on one table printed the whole document."""
+    listing = cli("data", cwd=tmp_path).stdout
+    assert "unhcr_applications_by_year_country " in listing
+    shown = cli("data", "mou_arrivals", cwd=tmp_path).stdout
+    assert "showing the first 20 of 30 rows (--rows N for more, --csv for all)" in shown
+    assert "nan" not in shown and "831.0" not in shown and " 831 " in shown
+    assert "showing" not in cli("data", "mou_arrivals", "--rows", "40", cwd=tmp_path).stdout
+    one = cli("data", "mou_arrivals", "--provenance", cwd=tmp_path).stdout
+    whole = cli("data", "--provenance", cwd=tmp_path).stdout
+    assert one.startswith("### 3. `mou_arrivals.csv`") and len(one) < len(whole) / 3
+    assert cli("data", "unhcr_refugees", "--provenance", cwd=tmp_path).stdout.startswith(
+        "### 1. UNHCR files")

@@ -898,19 +898,22 @@ def scenario_new(
 def data(
     name: Annotated[str | None, typer.Argument(help="table to show (omit to list)")] = None,
     rows: Annotated[int, typer.Option(help="rows to show")] = 20,
-    provenance: Annotated[bool, typer.Option(help="print the provenance document")] = False,
+    provenance: Annotated[bool, typer.Option(
+        help="print the provenance document (with NAME: that table's section)")] = False,
     csv: Annotated[bool, typer.Option("--csv", help="write the whole table as CSV")] = False,
 ) -> None:
     """List the packaged data tables, or show one, with its source and licence."""
+    import math
+
     from onward import data as d
 
-    if provenance:
+    if provenance and name is None:
         sys.stdout.write(d.provenance())
         return
     if name is None:
         t = Table(title="Packaged data (onward data NAME to show one; --provenance for sources)")
         for col in ("name", "title", "rows", "coverage", "licence"):
-            t.add_column(col)
+            t.add_column(col, no_wrap=col == "name")
         for r in d.list_tables().itertuples():
             t.add_row(r.name, r.title, str(r.rows), str(r.coverage), r.licence)
         out.print(t)
@@ -920,18 +923,50 @@ def data(
     except KeyError as exc:
         _fail(str(exc.args[0]) if exc.args else str(exc))
     info = d.TABLES[name]
+    if provenance:
+        sys.stdout.write(_provenance_of(d.provenance(), info.filename))
+        return
     if csv:
         df.to_csv(sys.stdout, index=False)
         return
     out.print(f"[bold]{info.title}[/] ({len(df)} rows, {info.coverage})\n"
               f"source: {info.source}\nlicence: {info.licence}")
-    show = df.drop(columns=[c for c in ("source",) if c in df.columns]).head(rows)
+    show = df.drop(columns=[c for c in ("source",) if c in df.columns]).head(max(rows, 0))
+
+    def cell(x: Any) -> str:  # blank for no value; counts without '.0'
+        if x is None or (isinstance(x, float) and math.isnan(x)):
+            return ""
+        if isinstance(x, float) and x.is_integer():
+            return str(int(x))
+        return str(x)[:60]
+
     t = Table()
     for c in show.columns:
         t.add_column(str(c))
     for r in show.itertuples(index=False):
-        t.add_row(*[str(x)[:60] for x in r])
+        t.add_row(*[cell(x) for x in r])
     out.print(t)
+    if len(show) < len(df):
+        out.print(f"showing the first {len(show)} of {len(df)} rows (--rows N for more, "
+                  "--csv for all)")
+
+
+def _provenance_of(doc: str, filename: str) -> str:
+    """The sections of the provenance document that name ``filename`` (or its family,
+    e.g. ``unhcr_prk_*``), under their headings; the whole document if none does."""
+    import fnmatch
+    import re
+
+    parts = re.split(r"(?m)^(?=#{2,3} )", doc)
+    hits = []
+    for part in parts:
+        head = part.splitlines()[0] if part else ""
+        pats = re.findall(r"`([^`]+)`", head)
+        if filename in part.splitlines()[0] or any(fnmatch.fnmatch(filename, p)
+                                                   or fnmatch.fnmatch(filename, p + ".csv")
+                                                   for p in pats):
+            hits.append(part)
+    return "".join(hits) if hits else doc
 
 
 # --- store ------------------------------------------------------------------------------------
