@@ -45,18 +45,16 @@ def load_run(run_id: str, store: Any = None) -> tuple[dict[str, Any], dict[str, 
 
 def regenerate_network(sc: Scenario, seed: int, overrides: dict[str, float] | None = None
                        ) -> NetworkParts:
-    """The run's social network and brokers, rebuilt from its scenario and seed (the
-    network is drawn before the first month, from its own random stream, so this is the
-    graph the run used, up to the order of the households). Who moved is not known
-    without the run: ``None``."""
+    """The run's social network, brokers and who moved on, from running its scenario
+    again with its seed and parameters: a run's numbers depend on these alone, so this is
+    the run itself (a rebuilt network alone lacked who moved, and its households came in
+    another order, so the figure's sample differed from the one the run's report showed)."""
     from onward.engine.compile import compile_scenario
-    from onward.engine.network import build_network
-    from onward.engine.population import build
+    from onward.engine.model import simulate_compiled
 
     c = compile_scenario(sc, overrides=overrides or None, seed=seed)
-    ag = build(c)
-    adj = build_network(ag, c, sc.network.generator)
-    return adj, ag.broker.copy(), None
+    res = simulate_compiled(c, generator=sc.network.generator, profiles=False)
+    return res.network, res.agents.broker, res.agents.moves > 0
 
 
 def totals(apps: pd.DataFrame, observed: pd.DataFrame, years: list[int]) -> pd.DataFrame:
@@ -179,8 +177,8 @@ def run_sections(tables: dict[str, pd.DataFrame], meta: dict[str, Any],
         out.append(Section("Social network", _guard(lambda: figure(
             viz.network_figure(adj, broker, moved),
             "A snowball sample of the social network, brokers highlighted" + (
-                "; blue: households that moved on." if moved is not None else
-                " (rebuilt from the scenario and seed).")), "network"), "network"))
+                "; blue: households that moved on." if moved is not None else ".")),
+            "network"), "network"))
     if apps is not None:
         out.append(Section("Table: first claims by year", table(
             yearly_wide(apps, obs), "simulated / observed (persons); - no data row"),
