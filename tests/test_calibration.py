@@ -707,3 +707,11 @@ def test_resume_without_its_working_state_says_what_is_left(ref, tmp_path):
     with pytest.raises(CalibrationError, match="nothing to resume: no calibration named "
                        "'nope'"):
         run_small(tmp_path / "new.duckdb", name="nope", resume=True)
+
+
+def test_score_table_says_what_a_dash_means(ref, tmp_path):
+    """MASE printed '-' for Canada (5, 5, 5, 5 observed in 2000-2003) with no word why."""
+    proc = cli("score", "ref", "--draws", "2", "--store", str(ref), "--quiet", cwd=tmp_path)
+    flat = " ".join(proc.stdout.split())
+    assert "no mase where the observed series does not change over the calibration years" \
+        in flat, proc.stdout

@@ -25,6 +25,14 @@ def test_local_workers_leave_ctrl_c_to_the_parent():
     assert signal.getsignal(signal.SIGINT) is not signal.SIG_IGN  # the parent keeps it
 
 
+def test_a_dashboard_address_is_not_taken_for_a_scheduler():
+    """--scheduler http://... ended in distributed's 'unknown address scheme' without naming
+    the option."""
+    with pytest.raises(SchedulerUnreachable, match=r"--scheduler http://127\.0\.0\.1:8787: "
+                       r"'http://' is not a Dask address\. Fix: .* tcp://127\.0\.0\.1:8786"):
+        connect("http://127.0.0.1:8787")
+
+
 def test_an_unreachable_scheduler_is_named_with_a_fix():
     """A scheduler address nobody answers at ended in "cannot use: Timed out ... Fix: check
     that the path exists" (the catch-all for files)."""

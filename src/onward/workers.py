@@ -54,6 +54,12 @@ def connect(scheduler: str, timeout: str | None = None) -> Any:
     (e.g. ``"5s"``) replaces Dask's connection timeout."""
     from distributed import Client
 
+    scheme = scheduler.split("://", 1)[0] if "://" in scheduler else "tcp"
+    if scheme not in ("tcp", "tls", "ws", "wss", "inproc", "ucx"):
+        raise SchedulerUnreachable(
+            f"--scheduler {scheduler}: '{scheme}://' is not a Dask address. Fix: give the "
+            "scheduler's address as `dask scheduler` prints it, e.g. tcp://127.0.0.1:8786 "
+            "(the dashboard's http:// address is another port)")
     try:
         return Client(scheduler) if timeout is None else Client(scheduler, timeout=timeout)
     except OSError as exc:  # distributed's timeout is an OSError without a file name

@@ -479,6 +479,10 @@ def score(
         for d, v in rows:
             t.add_row(d, *[("-" if v[k] is None else f"{v[k]:.3f}")
                            for k in ("ard", "mase", "coverage50", "coverage90")])
+        if any(v[k] is None for _, v in rows for k in ("ard", "mase")):
+            t.caption = ("- : no ard where nothing was observed; no mase where the observed "
+                         "series does not change over the calibration years (or has one "
+                         "year), so the naive forecast it is scaled by makes no error")
         out.print(t)
     if res["residence_unknown"]:
         t = Table(title="People who left the first country vs MOU 'residence unknown'")
