@@ -251,3 +251,21 @@ def test_data_shows_what_it_cuts_and_one_tables_provenance(tmp_path):
     assert one.startswith("### 3. `mou_arrivals.csv`") and len(one) < len(whole) / 3
     assert cli("data", "unhcr_refugees", "--provenance", cwd=tmp_path).stdout.startswith(
         "### 1. UNHCR files")
+
+
+def test_destinations_table_keeps_measure_names_whole(tmp_path):
+    """On a narrow terminal the measure column was cut to 'departur...' on six rows; the
+    figure went to reports/destinations.png, overwritten by every call."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, COLUMNS="80")
+    env.pop("ONWARD_STORE", None)
+    proc = subprocess.run([sys.executable, "-m", "onward.interfaces.cli", "destinations", "toy",
+                           "-n", "2", "--workers", "1", "--store", "s.duckdb", "--quiet"],
+                          cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "…" not in proc.stdout and "departures" in proc.stdout, proc.stdout
+    exp = next(w for w in proc.stdout.split() if w.startswith("destinations-"))
+    assert (tmp_path / "reports" / f"{exp}.png").exists()

@@ -728,7 +728,7 @@ def destinations(
     until: UntilOpt = None,
     period: Annotated[int, typer.Option(help="years per period of departures")] = 5,
     figure: Annotated[Path | None, typer.Option(
-        help="figure path, PNG plus SVG (default reports/destinations.png; with --json only "
+        help="figure path, PNG plus SVG (default reports/EXPERIMENT-ID.png; with --json only "
              "when given)")] = None,
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
@@ -750,7 +750,7 @@ def destinations(
                                store=store, progress=tick)
     files = []
     if figure is not None or not as_json:
-        files = plot_destinations(res, figure or Path("reports") / "destinations.png")
+        files = plot_destinations(res, figure or Path("reports") / f"{res.experiment_id}.png")
     if as_json:
         sys.stdout.write(json.dumps(destinations_json(res)) + "\n")
         return
@@ -760,7 +760,8 @@ def destinations(
               caption="who: first movers at departure (households); when: every departure "
                       "from the first country (persons); outcome: onward claimants",
               box=box.SIMPLE_HEAD, padding=(0, 1), caption_justify="left")
-    t.add_column("measure")
+    width = max(len(m) for m in res.summary.measure) + 2
+    t.add_column("measure", no_wrap=True, min_width=width)  # cut names read alike
     for d in dests:
         t.add_column(d, justify="right")
     aspect = None
