@@ -232,7 +232,8 @@ def test_runs_lists_what_a_user_ran_and_hides_experiment_jobs(tmp_path):
                 cwd=tmp_path).stdout.split()
     names = sorted(Path(f).name for f in files)
     assert names == ["ensemble_bands.csv", "experiment_values.csv", "run.json"]
-    vals = pd.read_csv(tmp_path / "exports" / res.experiment_id / "experiment_values.csv")
+    # (named after the store too: run and experiment ids are per store)
+    vals = pd.read_csv(tmp_path / "exports" / f"s-{res.experiment_id}" / "experiment_values.csv")
     assert vals.run_id.nunique() == 3 and set(vals.experiment_id) == {res.experiment_id}
 
 
@@ -268,4 +269,15 @@ def test_destinations_table_keeps_measure_names_whole(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "…" not in proc.stdout and "departures" in proc.stdout, proc.stdout
     exp = next(w for w in proc.stdout.split() if w.startswith("destinations-"))
-    assert (tmp_path / "reports" / f"{exp}.png").exists()
+    assert (tmp_path / "reports" / f"s-{exp}.png").exists()
+
+
+def test_reports_of_two_stores_in_one_folder_do_not_overwrite_each_other(tmp_path):
+    """Run ids restart in each store: `--store a.duckdb` then `--store b.duckdb` both wrote
+    reports/run-0001.html, the second silently replacing the first."""
+    cli("run", "toy", "--quiet", "--store", "a.duckdb", "--seed", "1", cwd=tmp_path)
+    cli("run", "toy", "--quiet", "--store", "b.duckdb", "--seed", "2", cwd=tmp_path)
+    cli("run", "toy", "--quiet", "--seed", "3", cwd=tmp_path)  # ./onward.duckdb
+    names = sorted(p.name for p in (tmp_path / "reports").glob("*.html"))
+    assert names == ["a-run-0001.html", "b-run-0001.html", "run-0001.html"]
+    assert "seed 2" in (tmp_path / "reports" / "b-run-0001.html").read_text()

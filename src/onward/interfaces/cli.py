@@ -161,8 +161,10 @@ def run(
 def _run_report(run_id: str, store: Path | None, res: Any) -> Path:
     """Write ./reports/RUN-ID.html for a run just stored (its in-memory result reused)."""
     from onward.report import write_run_report
+    from onward.store import output_name
 
-    return write_run_report(run_id, store, Path("reports") / f"{run_id}.html", result=res)
+    return write_run_report(run_id, store, Path("reports") / f"{output_name(store, run_id)}.html",
+                            result=res)
 
 
 # --- reports ---------------------------------------------------------------------------------
@@ -174,7 +176,8 @@ def report(
         metavar="RUN_OR_EXPERIMENT",
         help="run id (run-0001, latest) or experiment id (ensemble-..., compare-...)")],
     out_path: Annotated[Path | None, typer.Option(
-        "--out", help="HTML file to write (default ./reports/ID.html)")] = None,
+        "--out", help="HTML file to write (default ./reports/ID.html, or "
+        "./reports/STORE-ID.html for a store not named onward.duckdb)")] = None,
     store: StoreOpt = None,
 ) -> None:
     """Write one self-contained HTML report (figures, tables, scenario, provenance)."""
@@ -203,8 +206,10 @@ def _run_flee(folder: str, days: int | None, seed: int, store, as_json: bool,
     path = None
     if not no_report:
         from onward.report import write_run_report
+        from onward.store import output_name
 
-        path = write_run_report(run_id, store, Path("reports") / f"{run_id}.html")
+        path = write_run_report(run_id, store,
+                                Path("reports") / f"{output_name(store, run_id)}.html")
         if not as_json:
             out.print(f"report: {path}", highlight=False)
     if as_json:
@@ -750,7 +755,10 @@ def destinations(
                                store=store, progress=tick)
     files = []
     if figure is not None or not as_json:
-        files = plot_destinations(res, figure or Path("reports") / f"{res.experiment_id}.png")
+        from onward.store import output_name
+
+        files = plot_destinations(res, figure or Path("reports") / (
+            f"{output_name(store, res.experiment_id)}.png"))
     if as_json:
         sys.stdout.write(json.dumps(destinations_json(res)) + "\n")
         return
@@ -1058,17 +1066,18 @@ def export(
     store: StoreOpt = None,
 ) -> None:
     """Write every table of a run to Parquet or CSV files (one per table) plus run.json."""
-    from onward.store import Store
+    from onward.store import Store, output_name
 
     if fmt not in ("parquet", "csv"):
         _fail(f"--format {fmt}: use parquet or csv")
     s = Store(store)
     exp_id = _experiment_of(run_id, s)
     if exp_id is not None:
-        files = _export_experiment(s, exp_id, out_dir or Path("exports") / exp_id, fmt)
+        files = _export_experiment(s, exp_id, out_dir or Path("exports") / output_name(
+            s, exp_id), fmt)
     else:
         rid = s.get_run(run_id)["run_id"]
-        files = s.export(rid, out_dir or Path("exports") / rid, fmt=fmt)
+        files = s.export(rid, out_dir or Path("exports") / output_name(s, rid), fmt=fmt)
     for f in files:
         out.print(str(f))
 

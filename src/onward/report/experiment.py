@@ -174,10 +174,10 @@ def write_experiment_report(exp_id: str, store: Any = None, out: str | Path | No
                             ) -> Path:
     """Write the report of experiment ``exp_id`` (default ``reports/<exp-id>.html``)."""
     from onward.report.html import write_html
-    from onward.store import Store
+    from onward.store import Store, output_name
 
     st = store if isinstance(store, Store) else Store(store)
-    path = Path(out) if out is not None else Path("reports") / f"{exp_id}.html"
+    path = Path(out) if out is not None else Path("reports") / f"{output_name(st, exp_id)}.html"
     return write_html(path, f"onward report: {exp_id}", experiment_sections(exp_id, st),
                       subtitle=f"store {st.path}")
 

@@ -248,7 +248,7 @@ def write_run_report(run_id: str, store: Any = None, out: str | Path | None = No
     ``reports/<run-id>.html``). With ``result`` (the in-memory SimulationResult of that
     run) its tables and network are used instead of reading them back."""
     from onward.report.html import write_html
-    from onward.store import Store
+    from onward.store import Store, output_name
 
     st = store if isinstance(store, Store) else Store(store)
     meta, tables, sc = load_run(run_id, st)
@@ -264,7 +264,7 @@ def write_run_report(run_id: str, store: Any = None, out: str | Path | None = No
     else:
         network = None
     rid = meta["run_id"]
-    path = Path(out) if out is not None else Path("reports") / f"{rid}.html"
+    path = Path(out) if out is not None else Path("reports") / f"{output_name(st, rid)}.html"
     title = f"onward report: {rid} ({meta.get('scenario')}, seed {meta.get('seed')})"
     build = SECTION_BUILDERS.get(str(meta.get("kind")), run_sections)
     return write_html(path, title, build(tables, meta, sc, network),

@@ -18,6 +18,7 @@ from onward.store.duck import (
     StoreError,
     UnknownRunError,
     default_store_path,
+    output_name,
 )
 
 __all__ = [
@@ -28,4 +29,5 @@ __all__ = [
     "StoreError",
     "UnknownRunError",
     "default_store_path",
+    "output_name",
 ]

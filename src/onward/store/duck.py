@@ -115,6 +115,18 @@ class UnknownRunError(StoreError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+def output_name(store: Store | str | os.PathLike[str] | None, ident: str) -> str:
+    """The name of a run's or an experiment's report and export folder: its id, led by the
+    store's name unless the store is an ``onward.duckdb`` (run ids restart in each store,
+    and reports of two stores in one folder overwrote each other).
+
+    >>> output_name("onward.duckdb", "run-0001"), output_name("b.duckdb", "run-0001")
+    ('run-0001', 'b-run-0001')
+    """
+    path = store.path if isinstance(store, Store) else Path(store or default_store_path())
+    return ident if path.name == "onward.duckdb" else f"{path.stem}-{ident}"
+
+
 def default_store_path() -> Path:
     """Return the path of the results store used when none is given.
 
