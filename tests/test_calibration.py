@@ -413,7 +413,8 @@ def _ard(bands: pd.DataFrame, dests: list[str], years: list[int], other_excludes
 def test_score_structure_and_ard(ref):
     sc = load_text(SMALL_YAML)
     res = score(sc, "ref", draws=3, seed=2, store=ref)
-    assert set(res) == {"calibration", "held_out", "residence_unknown", "bands"}
+    assert set(res) == {"calibration", "held_out", "residence_unknown", "ard_floor", "bands"}
+    assert set(res["ard_floor"]) == {"calibration", "held_out"}
     dests = set(sc.destination_codes)
     _check_metrics(res["calibration"], dests)
     _check_metrics(res["held_out"], dests)
@@ -715,3 +716,24 @@ def test_score_table_says_what_a_dash_means(ref, tmp_path):
     flat = " ".join(proc.stdout.split())
     assert "no mase where the observed series does not change over the calibration years" \
         in flat, proc.stdout
+    assert "ard floor: the ard of the ensemble's median against its own draws" in flat
+
+
+def test_ard_floor_is_the_ensembles_ard_against_its_own_draws():
+    from onward.calibration.score import ard_floor
+
+    cells = pd.DataFrame({"year": [2000, 2001, 2000], "destination": ["GBR", "GBR", "OTH"]})
+    same = pd.DataFrame([(k, y, d, 10.0) for k in range(5) for y, d in
+                         [(2000, "GBR"), (2001, "GBR"), (2000, "OTH")]],
+                        columns=["draw", "year", "destination", "simulated"])
+    assert ard_floor(same, cells)["mean"] == 0.0  # no noise: the median is every draw
+    # draws 8, 10, 12 in both years: leave-one-out medians 11, 10, 9 (mean of the middle two)
+    vals = [8.0, 10.0, 12.0]
+    ens = pd.DataFrame([(k, y, "GBR", vals[k]) for k in range(3) for y in (2000, 2001)],
+                       columns=["draw", "year", "destination", "simulated"])
+    f = ard_floor(ens, cells)
+    expect = np.mean([abs(11 - 8) / 8, 0.0, abs(9 - 12) / 12])
+    assert f["mean"] == pytest.approx(expect) and f["per_destination"]["GBR"] == pytest.approx(
+        expect)
+    assert "OTH" not in f["per_destination"]  # the aggregate is not scored overall
+    assert ard_floor(ens[ens.draw < 2], cells) is None  # too few draws

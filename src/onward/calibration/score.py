@@ -90,6 +90,42 @@ def _metrics(cells: pd.DataFrame, scale: dict[str, float]) -> dict[str, Any]:
     return out
 
 
+def ard_floor(ens: pd.DataFrame, cells: pd.DataFrame) -> dict[str, Any] | None:
+    """The ARD this ensemble scores against its own draws: for each draw, the ARD of the
+    median of the other draws against it, over the same (year, destination) cells as the
+    observed ARD (named destinations). What a model that were exactly right, with this
+    much noise and parameter uncertainty, would score against the data: an ARD near it is
+    as good as the model can do, and a target below it cannot be met by fitting.
+
+    Returns ``{"mean", "q05", "q95"}`` over the draws (``overall``), and the mean per
+    destination (``per_destination``); None with fewer than 3 draws or no cells.
+    """
+    named = cells[cells.destination != AGGREGATE][["year", "destination"]].drop_duplicates()
+    if named.empty:
+        return None
+    wide = ens.pivot_table(index="draw", columns=["year", "destination"], values="simulated")
+    keys = [k for k in zip(named.year, named.destination, strict=True) if k in wide.columns]
+    m = wide[keys].to_numpy(dtype=np.float64)
+    n = m.shape[0]
+    if n < 3 or not keys:
+        return None
+    dests = np.array([d for _, d in keys])
+
+    def loo(mask: np.ndarray) -> np.ndarray:
+        out = np.empty(n)
+        for k in range(n):
+            med = np.median(np.delete(m[:, mask], k, axis=0), axis=0)
+            tot = m[k, mask].sum()
+            out[k] = np.abs(med - m[k, mask]).sum() / tot if tot > 0 else np.nan
+        return out
+
+    every = loo(np.ones(len(keys), dtype=bool))
+    return {"mean": float(np.nanmean(every)), "q05": float(np.nanquantile(every, 0.05)),
+            "q95": float(np.nanquantile(every, 0.95)),
+            "per_destination": {d: float(np.nanmean(loo(dests == d)))
+                                for d in sorted(set(dests))}}
+
+
 def score(scenario: str | Path | Scenario | None, name: str | None = None, *,
           draws: int = 40, seed: int = 1, store: str | Path | None = None,
           progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
@@ -98,7 +134,8 @@ def score(scenario: str | Path | Scenario | None, name: str | None = None, *,
     its own scenario.
 
     Returns ``{"calibration": M, "held_out": M or None, "residence_unknown": [...],
-    "bands": DataFrame}``.
+    "ard_floor": {"calibration": F, "held_out": F or None}, "bands": DataFrame}`` (F:
+    :func:`ard_floor`).
     """
     from onward import data
     from onward.store import Store
@@ -144,6 +181,9 @@ def score(scenario: str | Path | Scenario | None, name: str | None = None, *,
     result["calibration"] = _metrics(cells[cells.year.isin(cal_years)], scale)
     held_cells = cells[cells.year.isin(held)]
     result["held_out"] = _metrics(held_cells, scale) if len(held_cells) else None
+    result["ard_floor"] = {
+        "calibration": ard_floor(pred["claims"], cells[cells.year.isin(cal_years)]),
+        "held_out": ard_floor(pred["claims"], held_cells) if len(held_cells) else None}
     # people who left the first country vs MOU "residence unknown" counts
     ru = data.residence_unknown() if sc.population.inflow.source == "data" else pd.DataFrame()
     c = pred["compiled"]

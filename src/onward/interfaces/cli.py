@@ -475,19 +475,29 @@ def score(
     for split in ("calibration", "held_out"):
         m = res[split]
         t = Table(title=f"{split.replace('_', '-')} years: first claims, median vs observed")
-        for col in ("destination", "ard", "mase", "coverage50", "coverage90"):
+        for col in ("destination", "ard", "ard floor", "mase", "coverage50", "coverage90"):
             t.add_column(col, justify="left" if col == "destination" else "right")
         if m is None:
             out.print(f"{split}: no years with data")
             continue
+        floor = (res.get("ard_floor") or {}).get(split) or {}
+        floors = {"overall": floor.get("mean"), **floor.get("per_destination", {})}
         rows = [("overall", m)] + sorted(m["per_destination"].items())
         for d, v in rows:
-            t.add_row(d, *[("-" if v[k] is None else f"{v[k]:.3f}")
-                           for k in ("ard", "mase", "coverage50", "coverage90")])
+            f = floors.get(d)
+            t.add_row(d, "-" if v["ard"] is None else f"{v['ard']:.3f}",
+                      "-" if f is None or f != f else f"{f:.3f}",
+                      *[("-" if v[k] is None else f"{v[k]:.3f}")
+                        for k in ("mase", "coverage50", "coverage90")])
+        notes = ["ard floor: the ard of the ensemble's median against its own draws, what "
+                 "the model would score if it were exactly right, with this posterior's "
+                 "spread and the model's noise (an ard near it is as good as this posterior "
+                 "can do)"]
         if any(v[k] is None for _, v in rows for k in ("ard", "mase")):
-            t.caption = ("- : no ard where nothing was observed; no mase where the observed "
+            notes.append("- : no ard where nothing was observed; no mase where the observed "
                          "series does not change over the calibration years (or has one "
                          "year), so the naive forecast it is scaled by makes no error")
+        t.caption = "; ".join(notes)
         out.print(t)
     if res["residence_unknown"]:
         t = Table(title="People who left the first country vs MOU 'residence unknown'")
