@@ -786,7 +786,8 @@ def test_extends_is_relative_to_the_file_wherever_the_command_runs(tmp_path: Pat
     # written relative to the folder the command ran in, it no longer loads by accident
     wrong = write(tmp_path, "sub/wrong.yaml", "extends: v/v1.yaml\n")
     monkeypatch.chdir(tmp_path)
-    assert_clear(error_of(wrong), "wrong.yaml", 1, "extends", "relative to the file")
+    assert_clear(error_of(wrong), "wrong.yaml", 1, "extends",
+                 "(the folder of the file that names it)")
     # `scenario new mine.yaml` wrote mine.yaml.yaml named 'mine.yaml'
     cli("scenario", "new", "mine.yaml", "--from", "toy", "--minimal", cwd=tmp_path)
     assert load_scenario(tmp_path / "mine.yaml").name == "mine"
@@ -911,3 +912,18 @@ def test_misspellings_get_the_nearest_name(tmp_path: Path, body: str, expect: st
     msg = " ".join(str(error_of(write(tmp_path, "e.yaml", "extends: nk-onward\n" + body)))
                    .split())
     assert expect in msg, msg
+
+
+def test_missing_files_and_a_bare_microdata_name_say_where_and_what(tmp_path: Path,
+                                                                     monkeypatch) -> None:
+    """A missing scenario on the command line was said to be 'relative to the file that
+    names it'; `microdata: survey.csv` was told to 'write a mapping' without its keys."""
+    monkeypatch.chdir(tmp_path)
+    msg = str(error_of("nonexist.yaml"))
+    assert f"relative to {tmp_path}, where this runs" in msg
+    msg = str(error_of(write(tmp_path, "ext.yaml", "extends: nothere.yaml\n")))
+    assert f"relative to {tmp_path} (the folder of the file that names it)" in msg
+    msg = str(error_of(write(tmp_path, "m.yaml", "extends: nk-onward\npopulation:\n"
+                             "  attributes:\n    microdata: survey.csv\n")))
+    assert "m.yaml:4: population.attributes.microdata: 'survey.csv' is not a mapping. Fix: " \
+        "write file:" in msg and "columns:" in msg and "source:" in msg

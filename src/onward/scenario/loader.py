@@ -141,10 +141,12 @@ def resolve_path(name_or_path: str | Path, relative_to: Path | None = None) -> P
                              f"folder needs input_csv/ and source_data/; this one lacks "
                              f"{' and '.join(missing)}). Fix: give a .yaml file, a built-in "
                              "name, or a complete Flee folder"])
+    where = (f"a path to a .yaml file relative to {relative_to} (the folder of the file "
+             "that names it)" if relative_to is not None
+             else f"a path to a .yaml file (relative to {Path.cwd()}, where this runs)")
     raise ScenarioError([
-        f"{_short(s)}: no such scenario file or built-in scenario. Fix: give a path to a .yaml "
-        "file (relative to the file that names it) or a built-in name: "
-        + ", ".join(builtin_names()) + " (see `onward scenarios`)"
+        f"{_short(s)}: no such scenario file or built-in scenario. Fix: give {where} or a "
+        "built-in name: " + ", ".join(builtin_names()) + " (see `onward scenarios`)"
     ])
 
 
@@ -817,6 +819,11 @@ def expand_microdata(doc: _Doc, fname: str, from_file: bool = True) -> None:
         return
     from onward.scenario.schema import Microdata
 
+    if not isinstance(attrs["microdata"], dict):
+        where, field_path = _locate(_MICRO, doc.lines, doc.shown, fname)
+        raise ScenarioError([f"{where}: {field_path}: {_short(str(attrs['microdata']))} is not "
+                             "a mapping. Fix: write file: (a CSV in the scenario's folder), "
+                             "columns: {attribute: column, ...} and source: below it"])
     try:
         spec = Microdata.model_validate(attrs["microdata"])
     except ValidationError as exc:
