@@ -87,6 +87,7 @@ def test_scenario_show_new_validate(tmp_path):
     assert load_scenario(tmp_path / "small.yaml").name == "small"
     listing = cli("scenarios", cwd=tmp_path).stdout
     assert "nk-onward" in listing and "toy" in listing
+    assert "Elbonia" in listing and "USA and other" in listing  # cut at 90 characters before
 
 
 @pytest.mark.parametrize("text, expect", [

@@ -99,9 +99,7 @@ def run(
     days: Annotated[int | None, typer.Option(
         "--days", help="Flee folders: stop after N days (default: sim_period.csv)")] = None,
 ) -> None:
-    """Run a scenario (the flagship nk-onward by default), store its results and write an
-    HTML report to ./reports/RUN-ID.html. A Flee 3.1 folder (a directory with input_csv/
-    and source_data/) runs as Flee 3.1 does."""
+    """Run a scenario (the flagship nk-onward by default), store its results and write an HTML report to ./reports/RUN-ID.html. A Flee 3.1 folder (a directory with input_csv/ and source_data/) runs as Flee 3.1 does."""  # noqa: E501 - one paragraph: --help rewraps it
     from onward.analysis.runs import applications_summary, run_and_store, selection_summary
     from onward.flee import is_flee_folder
 
@@ -861,8 +859,9 @@ def scenarios() -> None:
     t.add_column("description")
     for name in builtin_names():
         sc = load_scenario(name)
+        desc = " ".join(sc.description.split())
         t.add_row(name, f"{sc.horizon.start}..{sc.horizon.end}", " ".join(sc.destination_codes),
-                  sc.description[:90])
+                  desc if len(desc) <= 160 else desc[:159] + "…")
     out.print(t)
 
 
