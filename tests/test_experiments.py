@@ -15,7 +15,7 @@ from onward.api import simulate
 from onward.engine.recorder import DEST_PROFILE_ATTRS
 from onward.experiments.destinations import WHO, destinations, plot_destinations
 from onward.experiments.ensemble import compare, ensemble
-from onward.experiments.sensitivity import MECHANISMS, mechanism_of, sensitivity
+from onward.experiments.sensitivity import MECHANISMS, mechanism_of, sensitivity, years_label
 from onward.scenario import load_text
 from onward.scenario.parameters import DESTINATION_PARAMETERS, GLOBAL_PARAMETERS
 from onward.store import Store
@@ -298,7 +298,8 @@ def test_sensitivity_groups_finite_and_worker_independent(tmp_path, method, n, c
     assert a.indices[key].is_monotonic_decreasing
     stored = Store(tmp_path / "a.duckdb").read_table("sensitivity_indices")
     assert list(stored.columns) == ["run_id", "experiment_id", "method", "output",
-                                    "destination", "group", "index", "value", "conf"]
+                                    "destination", "years", "group", "index", "value", "conf"]
+    assert set(stored.years) == {years_label(a.years)}  # analyses of other periods apart
     assert set(stored.group) == groups
     # another destination reuses the experiment's simulations and adds its own indices
     jobs = len(a.y)
@@ -309,6 +310,17 @@ def test_sensitivity_groups_finite_and_worker_independent(tmp_path, method, n, c
     assert _runs(tmp_path / "a.duckdb", "sensitivity") == 2
     stored = Store(tmp_path / "a.duckdb").read_table("sensitivity_indices")
     assert set(stored.destination) == {"CRP", "DLT"}
+    # the report shows each analysis's answer and indices (it showed none, and the spread
+    # of the parameter design as if it were replicates' bands)
+    import html as html_lib
+
+    from onward.report import report
+
+    page = html_lib.unescape(report(a.experiment_id, tmp_path / "a.duckdb",
+                                    tmp_path / "s.html").read_text())
+    assert "Which mechanism matters" in page and "ensemble median" not in page
+    assert a.sentence.split(":")[0] in page and c.sentence.split(":")[0] in page
+    assert f"{method} indices by mechanism" in page
 
 
 # --- destinations ---------------------------------------------------------------------------
@@ -392,3 +404,25 @@ def test_until_before_the_horizon_end_is_refused(tmp_path):
             fn()
     res = ensemble("toy", n=1, until=2020, workers=1, store=tmp_path / "s.duckdb")
     assert res.bands.year.max() == 2020
+
+
+def test_sensitivity_answer_says_when_its_ranking_is_uncertain():
+    """Sobol S1 0.51 > ST 0.45, ST 1.03, negative S1 or a leader whose interval overlaps the
+    runner-up's were stated as a confident answer."""
+    from onward.experiments.sensitivity import _answer
+
+    def ind(rows):
+        return pd.DataFrame(rows, columns=["group", "S1", "S1_conf", "ST", "ST_conf"])
+
+    clean = ind([("policy", 0.6, 0.05, 0.7, 0.05), ("push", 0.1, 0.05, 0.2, 0.05)])
+    _, s = _answer(clean, "sobol", "applications", "GBR", [2008, 2015])
+    assert "Uncertain" not in s
+    bad = ind([("policy", 0.51, 0.3, 0.45, 0.42), ("push", 0.15, 0.1, 0.10, 0.05),
+               ("pull", -0.13, 0.1, 0.2, 0.1)])
+    _, s = _answer(bad, "sobol", "applications", "GBR", [2008, 2015])
+    assert "Uncertain: the estimates are not consistent (policy S1 0.51 > ST 0.45" in s
+    assert "pull S1 -0.13 < 0" in s and "overlaps that of pull" in s and "larger -n" in s
+    morris = pd.DataFrame([("policy", 931.7, 733.6), ("information", 368.8, 136.0)],
+                          columns=["group", "mu_star", "mu_star_conf"])
+    _, s = _answer(morris, "morris", "applications", "GBR", [2000, 2012])
+    assert "Uncertain: its 95% interval overlaps that of information" in s

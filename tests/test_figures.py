@@ -199,6 +199,11 @@ def test_compare_scenarios_one_line_per_label():
     (alt,) = by_gid(ax, "median:alt")
     np.testing.assert_allclose(alt.get_ydata(), [11, 12, 13, 14, 15])  # median r = 1
     assert len(by_gid(ax, "median:base")) == 1
+    # another output is drawn too (as_bands kept only applications: empty panels)
+    dep = values.assign(output="departures", value=values.value * 2)
+    fig = viz.compare_scenarios(pd.concat([values, dep]), "departures")
+    (alt,) = by_gid(fig.axes[0], "median:alt")
+    np.testing.assert_allclose(alt.get_ydata(), [22, 24, 26, 28, 30])
 
 
 def test_save_writes_png_and_svg(tmp_path, run):

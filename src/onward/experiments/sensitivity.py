@@ -198,14 +198,16 @@ def _analyse(problem: dict[str, Any], method: str, x: np.ndarray, y: np.ndarray,
     return df
 
 
-def _tidy(ind: pd.DataFrame, method: str, output: str, destination: str) -> pd.DataFrame:
+def _tidy(ind: pd.DataFrame, method: str, output: str, destination: str,
+          years: str = "") -> pd.DataFrame:
     pairs = ([("S1", "S1_conf"), ("ST", "ST_conf")] if method == "sobol"
              else [("mu_star", "mu_star_conf"), ("sigma", None)])
     rows = []
     for r in ind.itertuples(index=False):
         for idx, conf in pairs:
             rows.append({"method": method, "output": output, "destination": destination,
-                         "group": r.group, "index": idx, "value": float(getattr(r, idx)),
+                         "years": years, "group": r.group, "index": idx,
+                         "value": float(getattr(r, idx)),
                          "conf": float(getattr(r, conf)) if conf else np.nan})
     return pd.DataFrame(rows)
 
@@ -236,7 +238,44 @@ def _answer(ind: pd.DataFrame, method: str, output: str, destination: str,
     if not np.isfinite(top[key]):
         s = (f"The output {what} did not vary across the runs, so no mechanism explains "
              "its variance (check --destination, --years and --output).")
+        return str(top.group), s
+    caveat = _caveat(ind, method, pick, key)
+    if caveat:
+        s += " " + caveat
     return str(top.group), s
+
+
+def _caveat(ind: pd.DataFrame, method: str, pick: pd.DataFrame, key: str) -> str:
+    """Why the ranking may not hold: estimates that break the indices' rules (S1 > ST,
+    ST > 1, S1 < 0 beyond their intervals' reach) or a leader whose interval overlaps the
+    runner-up's. Both shrink with -n."""
+    bad = []
+    if method == "sobol":
+        for r in ind.itertuples(index=False):
+            if r.S1 > r.ST + 0.05:
+                bad.append(f"{r.group} S1 {r.S1:.2f} > ST {r.ST:.2f}")
+            if r.ST > 1.05:
+                bad.append(f"{r.group} ST {r.ST:.2f} > 1")
+            if r.S1 < -0.05:
+                bad.append(f"{r.group} S1 {r.S1:.2f} < 0")
+        total = float(np.nansum(ind.S1))
+        if total > 1.1:
+            bad.append(f"first-order indices sum to {total:.2f} > 1")
+    conf = f"{key}_conf"
+    overlap = False
+    if len(pick) > 1 and conf in pick.columns:
+        a, b = pick.iloc[0], pick.iloc[1]
+        overlap = a[key] - a[conf] <= b[key] + b[conf]
+    if not bad and not overlap:
+        return ""
+    why = []
+    if bad:
+        why.append("the estimates are not consistent (" + "; ".join(bad[:4])
+                   + ("; ..." if len(bad) > 4 else "") + ")")
+    if overlap:
+        why.append(f"its 95% interval overlaps that of {pick.iloc[1].group}")
+    return ("Uncertain: " + " and ".join(why) + ". Fix: a larger -n (Sobol base samples, "
+            "or Morris trajectories) narrows them.")
 
 
 def years_label(years: list[int]) -> str:
@@ -328,7 +367,7 @@ def sensitivity(scenario: str | Path | Scenario, method: str = "sobol", n: int =
     key = "ST" if method == "sobol" else "mu_star"
     ind = ind.sort_values(key, ascending=False, na_position="last", kind="stable")
     ind = ind.reset_index(drop=True)
-    tidy = _tidy(ind, method, output, destination)
+    tidy = _tidy(ind, method, output, destination, years_label(yrs))
     answer, sentence = _answer(ind, method, output, destination, yrs)
     _store_indices(st, exp, tidy, {"scenario": sc.name, "scenario_hash": scenario_hash(sc),
                                    "seed": seed, **meta, "answer": answer})

@@ -49,6 +49,43 @@ def _known(x: Any) -> bool:
     return x is not None and not (isinstance(x, float) and x != x)
 
 
+def _sensitivity_body(st: Any, exp_id: str, summary: pd.DataFrame) -> str:
+    """Each analysis of a sensitivity experiment (destination x years): the sentence that
+    answers 'which mechanism matters' and the indices with their 95% intervals."""
+    from onward.experiments.sensitivity import _answer
+
+    try:
+        ind = st.query("select * from sensitivity_indices where experiment_id = ?", [exp_id])
+    except Exception:  # noqa: BLE001 - nothing stored yet
+        ind = pd.DataFrame()
+    if ind.empty:
+        return paragraph("No indices are stored for this experiment yet (interrupted?).")
+    # rows stored before the years column existed: their years are in their run's extra
+    years_of = dict(zip(summary.run_id, summary.get("years", pd.Series(dtype=str)),
+                        strict=False))
+    if "years" not in ind.columns:
+        ind["years"] = ""
+    ind["years"] = [y if isinstance(y, str) and y else str(years_of.get(r, ""))
+                    for y, r in zip(ind.years, ind.run_id, strict=True)]
+    body = ""
+    for (dest, yrs, method, output), g in ind.groupby(
+            ["destination", "years", "method", "output"], sort=False):
+        wide = g.pivot_table(index="group", columns="index", values="value", sort=False)
+        conf = g.pivot_table(index="group", columns="index", values="conf", sort=False)
+        for c in conf.columns:
+            wide[f"{c}_conf"] = conf[c]
+        wide = wide.reset_index()
+        span = [int(y) for y in str(yrs).replace(",", "-").split("-") if y.strip().isdigit()]
+        _, sentence = _answer(wide, method, output, dest, span or [0])
+        key = "ST" if method == "sobol" else "mu_star"
+        cols = [c for c in ("group", "S1", "S1_conf", "ST", "ST_conf", "mu_star",
+                            "mu_star_conf", "sigma") if c in wide.columns]
+        body += paragraph(f"{method.capitalize()}, {output} at {dest}, {yrs}: {sentence}")
+        body += table(wide[cols].sort_values(key, ascending=False).round(3),
+                      f"{method} indices by mechanism (± = 95% interval half-width)")
+    return body
+
+
 def experiment_sections(exp_id: str, store: Any = None) -> list[Section]:
     """Sections of an experiment report: what was run, figures, tables, provenance."""
     from onward.store import Store
@@ -102,14 +139,20 @@ def experiment_sections(exp_id: str, store: Any = None) -> list[Section]:
             stored = (f"{len(jobs)} of {expected}: INCOMPLETE (interrupted); the figures "
                       "and tables use the finished jobs only. Run the same command again "
                       "to finish it")
+    n_label = ("base samples (-n; each run varies the parameters)" if kind == "sensitivity"
+               else "replicates per scenario")
     facts = [("experiment", exp_id), ("kind", kind),
              ("scenarios", ", ".join(recorded) or ", ".join(names)),
-             ("replicates per scenario", first.get("n")), ("master seed", first.get("master_seed")),
+             (n_label, first.get("n")), ("master seed", first.get("master_seed")),
              ("posterior", posterior),
              ("horizon extended to", first.get("until") or "scenario's end"),
              ("jobs stored", stored)]
     out.append(Section("Summary", key_values(facts)))
     outputs = list(dict.fromkeys(values.output)) if len(values) else []
+    if kind == "sensitivity":
+        out.append(Section("Which mechanism matters", _sensitivity_body(st, exp_id, summary),
+                           "sensitivity"))
+        outputs = []  # the runs vary the parameters: their spread is the design, not noise
     if "applications" in outputs and kind != "compare":
         app = values[values.output == "applications"]
         body = _guard(lambda: figure(viz.uk_applications(app, obs, held_out=held),

@@ -395,7 +395,8 @@ def compare_scenarios(values: pd.DataFrame, output: str = "applications", *,
         v = v[v.year.between(*years)]
     labels = list(dict.fromkeys(v.label))
     dests = list(destinations) if destinations else list(dict.fromkeys(v.destination))
-    palette = [BLUE, ORANGE, "#1b7837", "#6a3d9a", "#b2182b"]
+    # (orange marks masked observed counts: no scenario is drawn in it)
+    palette = [BLUE, "#1b7837", "#6a3d9a", "#b2182b", "#8c510a"]
     obs = _observed(observed, last_observed)
     ncols = 3 if len(dests) > 4 else max(1, min(2, len(dests)))
     nrows = int(np.ceil(len(dests) / ncols))
@@ -404,7 +405,7 @@ def compare_scenarios(values: pd.DataFrame, output: str = "applications", *,
                                  squeeze=False, sharex=True)
         for ax, d in zip(axes.flat, dests, strict=False):
             for i, lab in enumerate(labels):
-                b = as_bands(v[(v.label == lab) & (v.destination == d)])
+                b = as_bands(v[(v.label == lab) & (v.destination == d)], output)
                 c = palette[i % len(palette)]
                 ax.fill_between(b.year, b.q05, b.q95, color=c, alpha=0.15, lw=0)
                 ax.plot(b.year, b["median"], color=c, lw=1.5, gid=f"median:{lab}")
@@ -417,6 +418,9 @@ def compare_scenarios(values: pd.DataFrame, output: str = "applications", *,
         if output == "applications" and len(obs):
             handles.append(plt.Line2D([], [], color=DARK, marker="o", ls="", ms=3.6,
                                       label="observed"))
+            if (obs.lower != obs.upper).any():
+                handles.append(plt.Line2D([], [], color=ORANGE, lw=2.2,
+                                          label="observed, masked (1-5)"))
         fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 4),
                    frameon=False)
         fig.suptitle(f"{output.replace('_', ' ').capitalize()} by scenario ({n} paired "
