@@ -426,3 +426,24 @@ def test_sensitivity_answer_says_when_its_ranking_is_uncertain():
                           columns=["group", "mu_star", "mu_star_conf"])
     _, s = _answer(morris, "morris", "applications", "GBR", [2000, 2012])
     assert "Uncertain: its 95% interval overlaps that of information" in s
+
+
+def test_compare_says_where_abroad_went_and_explains_its_columns(tmp_path):
+    """`--destination GBR --output abroad` dropped abroad without a word (it is counted
+    over all destinations, 'ALL', which --destination refused); the table's difference is
+    the median of paired differences, which the table did not say."""
+    (tmp_path / "base.yaml").write_text("extends: toy\nname: base\nhorizon: {end: 2012}\n"
+                                        "events: [{id: bor-antidiscrimination-2015, "
+                                        "remove: true}]\n")
+    (tmp_path / "alt.yaml").write_text("extends: base.yaml\nname: alt\nevents:\n"
+                                       "  - {id: crp-checks-2010, remove: true}\n")
+    args = ["compare", "base.yaml", "alt.yaml", "-n", "2", "--years", "2008-2012",
+            "--output", "abroad", "--output", "applications", "--workers", "1", "--quiet",
+            "--store", "s.duckdb"]
+    proc = cli(*args, "--destination", "CRP", cwd=tmp_path)
+    said = " ".join(proc.stderr.split())
+    assert "note: abroad counts every destination together (destination ALL)" in said
+    assert "(so not alternative minus baseline)" in " ".join(proc.stdout.split())
+    proc = cli(*args, "--destination", "ALL", cwd=tmp_path)
+    assert any(line.split("│")[1:3] == [" abroad ", " ALL         "]
+               for line in proc.stdout.splitlines() if "│" in line), proc.stdout

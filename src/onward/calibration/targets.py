@@ -131,6 +131,15 @@ def fitting_targets(sc: Scenario, years: list[int] | None = None) -> TargetSet:
         If ``years`` includes a held-out year, or no target cell falls in the years.
     """
     years = sorted(years if years is not None else sc.calibration.years)
+    first, last = sc.horizon.start.year, sc.horizon.end.year
+    out = [y for y in years if not first <= y <= last]
+    if out:
+        from onward.scenario.schema import _span
+
+        raise CalibrationError(
+            f"scenario '{sc.name}': calibration years {_span(out)} are outside its horizon "
+            f"{first}-{last}. Fix: set calibration.years (or --calibration-years) inside it, "
+            "or move horizon.start or horizon.end")
     leak = sorted(set(years) & set(sc.calibration.held_out))
     if leak:
         raise CalibrationError(f"calibration years {leak} are held out; fitting never sees "

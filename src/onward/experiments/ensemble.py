@@ -80,10 +80,11 @@ def _check_comparable(base: Scenario, alts: list[Scenario], years: list[int] | N
                              "years inside it, or --until YEAR to extend the horizon")
     if destinations:
         known = sorted({d for sc in (base, *alts) for d in sc.destination_codes})
-        unknown = sorted(set(destinations) - set(known))
+        unknown = sorted(set(destinations) - set(known) - {"ALL"})  # ALL: abroad's
         if unknown:
             raise ValueError(f"--destination {unknown[0]} is not a destination of these "
-                             f"scenarios. Fix: use one of {', '.join(known)}")
+                             f"scenarios. Fix: use one of {', '.join(known)} (or ALL, for "
+                             "the output abroad)")
 
 
 def _posterior_draws(posterior: str | None, n: int, seed: int, store: Store

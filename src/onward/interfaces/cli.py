@@ -612,7 +612,10 @@ def compare(
     = None,
     posterior: PosteriorOpt = None,
     until: UntilOpt = None,
-    output: Annotated[list[str] | None, typer.Option(help="outputs (repeat)")] = None,
+    output: Annotated[list[str] | None, typer.Option(
+        help="outputs (repeat): applications, onward_claims, direct_claims, departures, "
+        "recognised, refused, returns, broker_share, refugee_stock, abroad (units: "
+        "docs/cluster.md)")] = None,
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="effects as JSON on stdout")] = False,
@@ -631,6 +634,10 @@ def compare(
                           scheduler=scheduler, store=store, progress=tick,
                           destinations=destination)
     eff = res.effects
+    if "abroad" in outputs and destination and "ALL" not in destination:
+        err.print("note: abroad counts every destination together (destination ALL), so "
+                  "--destination leaves it out; add --destination ALL to see it",
+                  highlight=False)
     if as_json:
         cols = ["alternative", "output", "destination", "period", "baseline_median",
                 "alternative_median", "diff_median", "diff_q05", "diff_q95", "ratio_median",
@@ -646,7 +653,10 @@ def compare(
         t = Table(title=f"{alt} vs {res.values.label.iloc[0]}: effect over {g.period.iloc[0]} "
                         f"(median [90% interval], {n} paired replicates)",
                   caption="flows: totals over the period; stocks: at its end; shares: the "
-                          "mean of the yearly shares", caption_justify="left")
+                          "mean of the yearly shares. baseline, alternative: medians over "
+                          "replicates; difference, ratio: medians of the paired replicates' "
+                          "differences and ratios (so not alternative minus baseline)",
+                  caption_justify="left")
         for col in ("output", "destination", "baseline", "alternative", "difference", "ratio"):
             t.add_column(col, justify="left" if col in ("output", "destination") else "right")
         for r in g.itertuples():

@@ -1090,13 +1090,8 @@ class Scenario(Strict):
 
     def _check_calibration(self) -> None:
         cal = self.calibration
-        first, last = self.horizon.start.year, self.horizon.end.year
-        # (held-out years past the horizon are allowed: a shorter variant scores fewer)
-        out = [y for y in cal.years if not first <= y <= last]
-        if out:
-            raise FieldError(("calibration", "years"), f"years {_span(out)} are outside the "
-                             f"horizon {first}-{last}", "fit years inside the horizon, or move "
-                             "horizon.start or horizon.end")
+        # (calibration years past the horizon are refused when calibrating, not here: a
+        # variant that shortens the horizon for an experiment keeps its base's block)
         obs = cal.observed
         if obs is None:
             return
