@@ -172,3 +172,22 @@ def test_other_kinds_of_run_add_their_sections(tmp_path):
         SECTION_BUILDERS.pop("flee-test")
     assert ">Validation</h2>" in html and "<td>0.25</td>" in html and "abc123" in html
     check_self_contained(html, 0)
+
+
+def test_a_scenario_with_its_own_counts_draws_them(toy_run):
+    """Figures drew no observed point after 2015 (the packaged data's last year), so a case
+    with its own counts (toy's run to 2020) showed them only in tables, under a legend that
+    named UNHCR."""
+    from onward import viz
+
+    tmp, store, run_id, res = toy_run
+    sc = load_scenario("toy")
+    assert viz.last_observed_year(sc) == 2020 and viz.observed_label(sc).startswith("synthetic")
+    assert viz.last_observed_year(load_scenario("nk-onward")) == 2015
+    fig = viz.applications_by_destination(res.applications, viz.observed_claims(sc),
+                                          last_observed=viz.last_observed_year(sc))
+    years = [x for ax in fig.axes for line in ax.get_lines() if line.get_gid() == "observed"
+             for x in line.get_xdata()]
+    assert max(years) == 2020
+    html = report(run_id, store, tmp / "own.html").read_text()
+    assert "observed first claims (synthetic" in html and "UK applications" not in html

@@ -155,22 +155,26 @@ def experiment_sections(exp_id: str, store: Any = None) -> list[Section]:
         outputs = []  # the runs vary the parameters: their spread is the design, not noise
     if "applications" in outputs and kind != "compare":
         app = values[values.output == "applications"]
+        own = sc is not None and sc.calibration.observed is not None
         body = _guard(lambda: figure(viz.uk_applications(app, obs, held_out=held),
                                      "UK first claims: ensemble median with 50% and 90% "
                                      "bands; observed up to 2015 (bars)."), "UK figure") \
-            if "GBR" in set(app.destination) else ""
+            if "GBR" in set(app.destination) and not own else ""
         body += _guard(lambda: figure(viz.applications_by_destination(
-            app, obs, held_out=held, start=2000 if obs is not None and len(obs) else None,
-            last_observed=viz.LAST_OBSERVED_YEAR if obs is not None and len(obs) else None),
-            "Ensemble median with 50% and 90% bands vs observed first claims."),
-            "applications")
+            app, obs, held_out=held,
+            start=int(obs.year.min()) if obs is not None and len(obs) else None,
+            last_observed=viz.last_observed_year(sc) if obs is not None and len(obs)
+            else None, source=viz.observed_label(sc)),
+            "Ensemble median with 50% and 90% bands vs observed first claims "
+            f"({viz.observed_label(sc)})."), "applications")
         out.append(Section("Applications by destination", body, "applications"))
     if kind == "compare":
         effects = st.query("select * from compare_effects where experiment_id = ?", [exp_id])
         body = ""
         for o in outputs:
             body += _guard(lambda o=o: figure(viz.compare_scenarios(
-                values, o, observed=obs if o == "applications" else None),
+                values, o, observed=obs if o == "applications" else None,
+                last_observed=viz.last_observed_year(sc)),
                 f"{o}: each scenario's median and 90% band over paired replicates (common "
                 "random numbers)."), o)
         cols = [c for c in ("alternative", "output", "destination", "period",

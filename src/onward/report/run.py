@@ -122,7 +122,10 @@ def run_sections(tables: dict[str, pd.DataFrame], meta: dict[str, Any],
         + key_values(facts)
     out.append(Section("Summary", body))
 
-    if apps is not None and "GBR" in set(apps.destination):
+    own = sc is not None and sc.calibration.observed is not None
+    last = viz.last_observed_year(sc)
+    source = viz.observed_label(sc)
+    if apps is not None and "GBR" in set(apps.destination) and not own:
         uk = "GBR"
         body = _guard(lambda: figure(
             viz.uk_applications(apps, obs, destination=uk, held_out=held),
@@ -133,14 +136,16 @@ def run_sections(tables: dict[str, pd.DataFrame], meta: dict[str, Any],
         out.append(Section("UK applications: the article's figure and its continuation",
                            body, "uk"))
     if apps is not None:
+        masked = ("a masked count is drawn as its interval" if own else
+                  "a masked UNHCR count, printed 5, is drawn as the interval 1-5")
         body = _guard(lambda: figure(
             viz.applications_by_destination(apps, obs, held_out=held,
                                             start=cal[0] if cal else None,
-                                            last_observed=viz.LAST_OBSERVED_YEAR
-                                            if len(obs) else None),
-            "Simulated (line) vs observed first claims (points; a masked UNHCR count, "
-            "printed 5, is drawn as the interval 1-5). One run has no band: run "
-            "`onward ensemble` for uncertainty bands."), "applications by destination")
+                                            last_observed=last if len(obs) else None,
+                                            source=source),
+            f"Simulated (line) vs observed first claims ({source}; points; {masked}). One "
+            "run has no band: run `onward ensemble` for uncertainty bands."),
+            "applications by destination")
         for label, years in (("calibration years", cal), ("held-out years", held)):
             if years:
                 body += table(totals(apps, obs, years),

@@ -104,6 +104,25 @@ def observed_claims(scenario: Any = "nk-onward") -> pd.DataFrame:
     return observed_first_claims(sc)
 
 
+def last_observed_year(scenario: Any) -> int:
+    """The last year whose observed first claims a scenario's figures draw: its own counts'
+    last year (``calibration.observed``), else the packaged data's (2015; later years are
+    withheld on purpose)."""
+    own = getattr(getattr(scenario, "calibration", None), "observed", None)
+    if own is not None and own.first_claims:
+        return max(int(y) for series in own.first_claims.values() for y in series)
+    return LAST_OBSERVED_YEAR
+
+
+def observed_label(scenario: Any) -> str:
+    """What the observed points are, for legends: the scenario's own source, or UNHCR's."""
+    own = getattr(getattr(scenario, "calibration", None), "observed", None)
+    if own is not None and own.first_claims:
+        text = " ".join(own.source.split())
+        return text if len(text) <= 40 else text[:39] + "…"
+    return "UNHCR first claims"
+
+
 def _observed(obs: pd.DataFrame | None, until: int) -> pd.DataFrame:
     cols = ["year", "destination", "observed", "lower", "upper"]
     if obs is None or obs.empty:
@@ -147,16 +166,18 @@ def _shade_years(ax: plt.Axes, held_out: Sequence[int], after: int | None, xmax:
         ax.axvspan(after + 0.5, xmax + 0.5, color="#e8eef5", lw=0, zorder=0)
 
 
-def _legend_handles(multi: bool, held: bool, continuation: bool, masked: bool) -> list[Any]:
+def _legend_handles(multi: bool, held: bool, continuation: bool, masked: bool,
+                    source: str = "UNHCR first claims") -> list[Any]:
     h: list[Any] = [plt.Line2D([], [], color=BLUE, lw=1.6,
                                label="simulated median" if multi else "simulated (one run)")]
     if multi:
         h += [Patch(color=BLUE, alpha=0.45, label="50% band"),
               Patch(color=BLUE, alpha=0.15, label="90% band")]
     h.append(plt.Line2D([], [], color=DARK, marker="o", ls="", ms=3.6,
-                        label="observed (UNHCR first claims)"))
+                        label=f"observed ({source})"))
     if masked:
-        h.append(plt.Line2D([], [], color=ORANGE, lw=2.2, label="observed, masked count (1-5)"))
+        h.append(plt.Line2D([], [], color=ORANGE, lw=2.2,
+                            label="observed, masked count (an interval)"))
     if held:
         h.append(Patch(color=GREY, alpha=0.35, label="held-out years (never fitted)"))
     if continuation:
@@ -168,7 +189,8 @@ def applications_by_destination(sim: pd.DataFrame, observed: pd.DataFrame | None
                                 destinations: Sequence[str] | None = None,
                                 held_out: Sequence[int] = (),
                                 last_observed: int | None = LAST_OBSERVED_YEAR,
-                                start: int | None = None, title: str | None = None) -> Figure:
+                                start: int | None = None, title: str | None = None,
+                                source: str = "UNHCR first claims") -> Figure:
     """Yearly asylum applications per destination: simulated bands over observed points.
 
     Parameters
@@ -201,7 +223,7 @@ def applications_by_destination(sim: pd.DataFrame, observed: pd.DataFrame | None
         has_masked = bool((obs.lower != obs.upper).any()) if len(obs) else False
         handles = _legend_handles(multi, bool(held_out),
                                   last_observed is not None and xmax > last_observed,
-                                  has_masked)
+                                  has_masked, source)
         fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 4),
                    frameon=False, bbox_to_anchor=(0.5, 0.0))
         fig.suptitle(title or "First asylum applications by destination: simulated vs "
@@ -430,6 +452,7 @@ def compare_scenarios(values: pd.DataFrame, output: str = "applications", *,
 
 
 __all__ = ["ATTRIBUTE_LABELS", "LAST_OBSERVED_YEAR", "applications_by_destination",
+           "last_observed_year", "observed_label",
            "as_bands", "broker_share", "compare_scenarios", "movers_vs_stayers", "observed_claims",
            "stocks_by_state", "uk_applications"]
 
