@@ -671,6 +671,13 @@ def test_a_posterior_a_scenario_only_partly_has_is_used_alike_with_a_warning(ref
     # the run is listed with the posterior it used (it looked like a default run)
     listed = cli("runs", "--store", str(ref), cwd=tmp_path).stdout
     assert "posterior ref" in next(x for x in listed.splitlines() if run_id in x)
+    # its report says how to run it again: with the posterior (the YAML alone differs)
+    import html as html_lib
+
+    from onward.report import report
+
+    page = html_lib.unescape(report(run_id, ref, tmp_path / "p.html").read_text())
+    assert "--posterior ref)" in page and "(the mean of posterior 'ref')" in page
 
 
 def test_the_package_offers_calibration_and_experiments_at_the_top(ref):

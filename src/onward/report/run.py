@@ -192,9 +192,19 @@ def run_sections(tables: dict[str, pd.DataFrame], meta: dict[str, Any],
         from onward.scenario import scenario_to_yaml
 
         text = meta.get("scenario_yaml") or scenario_to_yaml(sc)
+        seed = meta.get("seed", "SEED")
+        again = f"onward run FILE --seed {seed}"
+        if meta.get("posterior"):
+            again += f" --posterior {meta['posterior']}"
+        note = ""
+        if meta.get("overrides"):
+            note = (f" This run also set {len(meta['overrides'])} parameters over the file's "
+                    "values" + (f" (the mean of posterior '{meta['posterior']}')"
+                                if meta.get("posterior") else "")
+                    + ", listed under run provenance; the file alone runs without them.")
         out.append(Section("Scenario", paragraph(
             "The fully resolved scenario this run used; save it as a .yaml file to run it "
-            "again (onward run FILE --seed SEED).") + preformatted(
+            f"again ({again}).{note}") + preformatted(
             text, f"show the scenario YAML ({text.count(chr(10))} lines)"), "scenario"))
     out.append(Section("Run provenance", run_provenance(meta), "run-provenance"))
     out.append(Section("Data provenance", data_provenance(), "data-provenance"))
