@@ -642,6 +642,14 @@ def test_cli_says_when_calibration_years_move_the_split_or_lack_data(tmp_path):
     said = " ".join(proc.stderr.split())
     assert "note: --calibration-years moves the split: 2015-2016 are fitted now; held-out " \
         "years left: 2017-2020" in said, said
+    # a target family without data was dropped silently
+    (tmp_path / "fam.yaml").write_text("extends: toy\ncalibration:\n  targets: [first_claims, "
+                                       "refugee_stocks, uk_grant_rates]\n")
+    proc = cli("calibrate", "fam.yaml", "--name", "f", "--budget", "8", "--population", "4",
+               "--workers", "1", "--store", "s.duckdb", "--quiet", cwd=tmp_path)
+    assert "note: no observed refugee_stocks, uk_grant_rates for this scenario in the " \
+        "calibration years, so they are not fitted; fitting first_claims" in " ".join(
+            proc.stderr.split())
     proc = cli("calibrate", "toy", "--name", "y2", "--calibration-years", "2010-2026",
                "--store", "s.duckdb", cwd=tmp_path, check=False)
     assert proc.returncode == 2

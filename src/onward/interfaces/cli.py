@@ -353,11 +353,18 @@ def calibrate(
         sc = sc.model_copy(update={"calibration": sc.calibration.model_copy(
             update={"years": years, "held_out": held})})
     if not resume:
-        fitted = fitting_targets(sc, years).years
+        fit = fitting_targets(sc, years)
+        fitted = fit.years
         bare = sorted(set(years or sc.calibration.years) - set(fitted))
         if bare:
             err.print(f"note: no observed data in {_span(bare)}; fitting "
                       f"{_span(fitted)}", highlight=False)
+        have = set(fit.frame().family)
+        lacking = [f for f in sc.calibration.targets if f not in have]
+        if lacking:  # e.g. uk_grant_rates without a UK, refugee_stocks of a made-up case
+            err.print(f"note: no observed {', '.join(lacking)} for this scenario in the "
+                      f"calibration years, so {'it is' if len(lacking) == 1 else 'they are'} "
+                      f"not fitted; fitting {', '.join(sorted(have))}", highlight=False)
     with progress_bar("calibrating", quiet) as bar:
         tasks: dict[str, Any] = {}
 
