@@ -26,7 +26,13 @@ def test_run_json_is_the_only_stdout(flagship_run):
     assert set(payload) >= {"run_id", "scenario", "seed", "engine_seconds", "applications"}
     assert payload["scenario"] == "nk-onward" and payload["seed"] == 3
     rows = pd.DataFrame(payload["applications"])
-    assert set(rows.columns) == {"year", "destination", "simulated", "observed"}
+    assert set(rows.columns) == {"year", "destination", "simulated", "observed", "lower",
+                                 "upper"}
+    # a masked count carries its interval (UNHCR's printed 5 stands for 1-5)
+    masked = rows[(rows.lower != rows.upper) & (rows.observed == 5)]  # one masked row
+    assert len(masked) and (masked.lower == 1).all() and (masked.upper == 5).all()
+    have = rows[rows.observed.notna()]
+    assert (have.lower <= have.observed).all() and (have.observed <= have.upper).all()
     assert rows.year.min() == 1999 and rows.year.max() == 2025
     assert set(rows.destination) == {"GBR", "CAN", "DEU", "NLD", "BEL", "AUS", "NOR", "USA",
                                      "OTH"}

@@ -73,8 +73,9 @@ def applications_summary(sc: Scenario, res: SimulationResult) -> pd.DataFrame:
         ["year", "destination"])["persons"].sum().rename("direct")
     apps = apps.rename(columns={"persons": "simulated"}).merge(
         direct.reset_index(), on=["year", "destination"], how="left")
-    obs = observed_first_claims(sc)[["year", "destination", "observed"]]
-    obs = obs.astype({"year": "int64", "destination": "object", "observed": "float64"})
+    obs = observed_first_claims(sc)[["year", "destination", "observed", "lower", "upper"]]
+    obs = obs.astype({"year": "int64", "destination": "object", "observed": "float64",
+                      "lower": "float64", "upper": "float64"})
     out = apps.merge(obs, on=["year", "destination"], how="left")
     out["held_out"] = out.year.isin(sc.calibration.held_out)
     return out.sort_values(["year", "destination"]).reset_index(drop=True)

@@ -99,8 +99,8 @@ def flows_table(sc: Scenario, res) -> pd.DataFrame:
     Columns ``year``, ``destination``, ``simulated``, ``direct``, ``observed``, ``lower``,
     ``upper`` (the [1, 5] masking of small counts), ``masked`` and ``held_out``.
     """
-    summary = applications_summary(sc, res)
-    obs = observed_first_claims(sc)[["year", "destination", "lower", "upper", "masked"]]
+    summary = applications_summary(sc, res)  # (with lower and upper)
+    obs = observed_first_claims(sc)[["year", "destination", "masked"]]
     obs = obs.astype({"year": "int64", "destination": "object"})
     return summary.merge(obs, on=["year", "destination"], how="left")
 

@@ -143,7 +143,9 @@ def run(
             "engine_seconds": round(res.engine_seconds, 4),
             "applications": [
                 {"year": int(r.year), "destination": r.destination,
-                 "simulated": int(r.simulated), "observed": _num(r.observed)}
+                 "simulated": int(r.simulated), "observed": _num(r.observed),
+                 # a masked count is the interval [lower, upper] (UNHCR's printed 5: 1-5)
+                 "lower": _num(r.lower), "upper": _num(r.upper)}
                 for r in apps.itertuples()
             ],
             "selection": {r.attribute: {"movers": _num(r.movers), "stayers": _num(r.stayers)}
@@ -266,7 +268,11 @@ def _print_run_summary(sc, run_id, res, apps, sel, store) -> None:
         for d in dests:
             sim = int(g.loc[d, "simulated"]) if d in g.index else 0
             obs = g.loc[d, "observed"] if d in g.index else float("nan")
-            cells.append(f"{sim}/{'-' if obs != obs else int(obs)}")
+            lo, hi = ((g.loc[d, "lower"], g.loc[d, "upper"]) if d in g.index
+                      else (obs, obs))
+            shown = ("-" if obs != obs else f"{int(lo)}-{int(hi)}"
+                     if own is not None and lo != hi else str(int(obs)))
+            cells.append(f"{sim}/{shown}")
         mark = "*" if year in sc.calibration.held_out else ""
         t.add_row(f"{year}{mark}", *cells)
     out.print(t)
