@@ -122,7 +122,7 @@ def ard_floor(ens: pd.DataFrame, cells: pd.DataFrame) -> dict[str, Any] | None:
     every = loo(np.ones(len(keys), dtype=bool))
     return {"mean": float(np.nanmean(every)), "q05": float(np.nanquantile(every, 0.05)),
             "q95": float(np.nanquantile(every, 0.95)),
-            "per_destination": {d: float(np.nanmean(loo(dests == d)))
+            "per_destination": {str(d): float(np.nanmean(loo(dests == d)))
                                 for d in sorted(set(dests))}}
 
 

@@ -500,15 +500,20 @@ def score(
                       "-" if f is None or f != f else f"{f:.3f}",
                       *[("-" if v[k] is None else f"{v[k]:.3f}")
                         for k in ("mase", "coverage50", "coverage90")])
-        notes = ["ard floor: the ard of the ensemble's median against its own draws, what "
-                 "the model would score if it were exactly right, with this posterior's "
-                 "spread and the model's noise (an ard near it is as good as this posterior "
-                 "can do)"]
+        notes = []
+        if split == "calibration":  # (once: it reads the same under both tables)
+            notes.append("ard floor: the ard the ensemble's median scores against the "
+                         "ensemble's own draws (same cells), i.e. against the model itself, "
+                         "with this posterior's spread and its noise. An observed ard at or "
+                         "below it: the data are as close to the median as the model's own "
+                         "draws are; a target below it cannot be met by fitting this "
+                         "posterior. Small destinations have high floors (few persons)")
         if any(v[k] is None for _, v in rows for k in ("ard", "mase")):
             notes.append("- : no ard where nothing was observed; no mase where the observed "
                          "series does not change over the calibration years (or has one "
                          "year), so the naive forecast it is scaled by makes no error")
-        t.caption = "; ".join(notes)
+        if notes:
+            t.caption = "; ".join(notes)
         out.print(t)
     if res["residence_unknown"]:
         t = Table(title="People who left the first country vs MOU 'residence unknown'")
