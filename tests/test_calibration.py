@@ -267,10 +267,11 @@ def test_ctrl_c_says_what_is_kept_and_how_to_resume(ref, capsys):
 
     _say_how_to_resume("ref", ref)
     said = " ".join(capsys.readouterr().err.split())
-    assert f"calibration 'ref': generations 0-{MAX_GEN - 1} are stored; run the same " \
-        "command with --resume to go on" in said
+    assert f"interrupted; calibration 'ref': generations 0-{MAX_GEN - 1} are stored; run " \
+        "the same command with --resume to go on" in said
     _say_how_to_resume("nothing-yet", ref)
-    assert "calibration 'nothing-yet': no generation finished" in capsys.readouterr().err
+    said = " ".join(capsys.readouterr().err.split())
+    assert "calibration 'nothing-yet': no generation had finished, so nothing is stored" in said
 
 
 def test_a_posterior_of_an_unfinished_calibration_is_flagged(ref, workdir):
@@ -474,6 +475,11 @@ def test_cli_calibrate_and_score(tmp_path):
         lo, hi = PRIORS[r.parameter]
         assert lo <= r.q05 <= r.mean <= r.q95 <= hi
 
+    # a resume says where it goes on from
+    more = cli("calibrate", "nk-onward-variant.yaml", "--name", "x", "--budget", str(used + 1),
+               "--workers", "1", "--store", "s.duckdb", "--quiet", "--resume", cwd=tmp_path)
+    assert f"resuming 'x' after generation {len(gens) - 1} ({used:,} simulations so far" \
+        in " ".join(more.stderr.split())
     proc = cli("score", "x", "--json", "--draws", "3", "--store", "s.duckdb", cwd=tmp_path)
     payload = json.loads(proc.stdout)  # the whole of stdout is the JSON
     assert set(payload) == {"calibration", "held_out"}

@@ -371,6 +371,15 @@ def calibrate(
             err.print(f"note: no observed {', '.join(lacking)} for this scenario in the "
                       f"calibration years, so {'it is' if len(lacking) == 1 else 'they are'} "
                       f"not fitted; fitting {', '.join(sorted(have))}", highlight=False)
+    if resume:
+        from onward.calibration.abc import stored_generations
+
+        gens = stored_generations(Store(store), name)
+        if len(gens):
+            last = gens.iloc[-1]
+            err.print(f"resuming '{name}' after generation {int(last.generation)} "
+                      f"({int(last.total_simulations):,} simulations so far; --budget "
+                      f"{budget:,} in all)", highlight=False)
     with progress_bar("calibrating", quiet) as bar:
         tasks: dict[str, Any] = {}
 
@@ -422,9 +431,14 @@ def _say_how_to_resume(name: str, store: Path | None) -> None:
         gens = stored_generations(Store(store), name).generation.astype(int).tolist()
     except Exception:  # noqa: BLE001 - the store itself was interrupted: say the general
         return
-    kept = f"generations 0-{gens[-1]} are stored" if gens else "no generation finished"
-    err.print(f"calibration '{name}': {kept}; run the same command with --resume to go on",
-              highlight=False)
+    if gens:
+        said = (f"interrupted; calibration '{name}': generations 0-{gens[-1]} are stored; run "
+                "the same command with --resume to go on")
+    else:
+        said = (f"interrupted; calibration '{name}': no generation had finished, so nothing "
+                "is stored; run the same command again (with --resume or without)")
+    err.print(said, highlight=False)
+    _CTRL_C["explained"] = True
 
 
 def _report_simulations(name: str, budget: int, store: Path | None) -> None:
@@ -554,7 +568,7 @@ def _experiment_bar(title: str, quiet: bool):
 
 #: set by the SIGINT handler of :func:`main`: a Ctrl-C that a library swallowed (DuckDB
 #: can take the KeyboardInterrupt while it runs a statement) is still seen
-_CTRL_C = {"seen": False}
+_CTRL_C = {"seen": False, "explained": False}
 
 
 def _on_sigint(signum: int, frame: Any) -> None:
@@ -1230,7 +1244,8 @@ def main() -> None:
             CalibrationError, ValueError) as exc:
         _exit_with_error(str(exc))
     except KeyboardInterrupt:
-        err.print("interrupted; results of finished runs are kept in the store")
+        if not _CTRL_C["explained"]:  # (a command that said what it kept has said enough)
+            err.print("interrupted; results of finished runs are kept in the store")
         raise SystemExit(130) from None
     except OSError as exc:
         if isinstance(exc, BrokenPipeError):  # e.g. `onward data T --csv | head`
