@@ -685,6 +685,11 @@ def test_a_posterior_a_scenario_only_partly_has_is_used_alike_with_a_warning(ref
     # the run is listed with the posterior it used (it looked like a default run)
     listed = cli("runs", "--store", str(ref), cwd=tmp_path).stdout
     assert "posterior ref" in next(x for x in listed.splitlines() if run_id in x)
+    text = cli("run", "toy", "--posterior", "ref", "--store", str(ref), "--no-report",
+               "--quiet", cwd=tmp_path).stdout
+    mean = load_posterior("ref", ref).mean()["parameters.aspiration.intercept"]
+    assert f"parameters from posterior 'ref' (its mean): parameters.aspiration.intercept = " \
+        f"{mean:.4g}" in " ".join(text.split())
     # its report says how to run it again: with the posterior (the YAML alone differs)
     import html as html_lib
 
@@ -712,6 +717,13 @@ def test_the_package_offers_calibration_and_experiments_at_the_top(ref):
     code = "import sys, onward; print('pyabc' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True).stdout.strip() == "False"
+    assert {"calibrate", "score", "ensemble"} <= set(dir(onward))  # help(onward) lists them
+    from onward.report import report
+    from onward.store import UnknownRunError
+
+    with pytest.raises(UnknownRunError, match="'ref' is a calibration, not a run: its "
+                       "figures come with `onward score ref --figures DIR`"):
+        report("ref", ref)
     a = onward.score("ref", draws=2, seed=3, store=ref)
     b = score(None, "ref", draws=2, seed=3, store=ref)
     assert a["calibration"] == b["calibration"]

@@ -933,3 +933,9 @@ def test_missing_files_and_a_bare_microdata_name_say_where_and_what(tmp_path: Pa
                              "  attributes:\n    microdata: survey.csv\n")))
     assert "m.yaml:4: population.attributes.microdata: 'survey.csv' is not a mapping. Fix: " \
         "write file:" in msg and "columns:" in msg and "source:" in msg
+
+
+def test_a_backwards_interval_is_shown_the_right_way_round(tmp_path: Path) -> None:
+    msg = str(error_of(write(tmp_path, "obs.yaml", OBSERVED.format(
+        series="      CRP: {2001: [5, 1]}"))))
+    assert "CRP[2001]: [5, 1] runs backwards. Fix: write [1, 5] (low, high)" in msg

@@ -40,6 +40,10 @@ _LAZY = {
 }
 
 
+def __dir__() -> list[str]:  # so that help(onward) and tab completion list them too
+    return sorted(set(globals()) | set(_LAZY))
+
+
 def __getattr__(name: str):  # PEP 562
     if name in _LAZY:
         import importlib

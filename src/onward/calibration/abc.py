@@ -327,7 +327,8 @@ def calibrate(scenario: str | Path | Scenario, name: str, *, budget: int = 3000,
         the budget by up to one generation
     min_epsilon : stop once a generation's acceptance threshold is at or below this
     population : particles per generation (default: budget // 12, within 30..400)
-    years : calibration years (default: the scenario's); held-out years are refused
+    years : calibration years (default: the scenario's); held-out years are refused here
+        (the command line's --calibration-years moves the split instead, and says so)
     resume : continue the calibration ``name`` after its last finished generation
     targets : fit these instead of the packaged data (e.g. synthetic data in a recovery test)
     progress : called as ``progress(stage, done, total)``

@@ -154,6 +154,10 @@ def run(
         sys.stdout.write(json.dumps(payload) + "\n")
         return
     _print_run_summary(sc, run_id, res, apps, sel, store)
+    if posterior and overrides:
+        out.print(f"parameters from posterior '{posterior}' (its mean): "
+                  + ", ".join(f"{k} = {v:.4g}" for k, v in sorted(overrides.items())),
+                  highlight=False)
     if report_path is not None:
         out.print(f"report: {report_path}")
 

@@ -45,12 +45,22 @@ def report(target: str, store: Any = None, out: str | Path | None = None) -> Pat
     """Write the report of a stored run (``run-0001``, ``latest``, ``3``) or experiment
     (``ensemble-...``, ``compare-...``; a job's run id reports its whole experiment);
     return the path (default ``reports/<id>.html`` under the current directory)."""
-    from onward.store import Store
+    from onward.store import Store, UnknownRunError
 
     st = store if isinstance(store, Store) else Store(store)
     if _EXPERIMENT_ID.match(target.strip()):
         return write_experiment_report(target.strip(), st, out)
-    meta = st.get_run(target)
+    try:
+        meta = st.get_run(target)
+    except UnknownRunError:
+        from onward.calibration.abc import stored_generations
+
+        if not stored_generations(st, target.strip()).empty:
+            raise UnknownRunError(
+                f"'{target}' is a calibration, not a run: its figures come with `onward score "
+                f"{target} --figures DIR`, and a run with its posterior with `onward run "
+                f"--posterior {target}` (which writes a report)") from None
+        raise
     if meta.get("experiment_id"):
         return write_experiment_report(str(meta["experiment_id"]), st, out)
     return write_run_report(meta["run_id"], st, out)

@@ -598,6 +598,9 @@ class Observed(Strict):
                         raise FieldError((fam, code, year), f"{year} is not a calendar year",
                                          "write a four-digit year")
                     lo, hi = (v, v) if isinstance(v, float | int) else v
+                    if 0 <= hi < lo and math.isfinite(lo):
+                        raise FieldError((fam, code, year), f"[{lo:g}, {hi:g}] runs "
+                                         "backwards", f"write [{hi:g}, {lo:g}] (low, high)")
                     if not (math.isfinite(lo) and math.isfinite(hi) and 0 <= lo <= hi):
                         raise FieldError((fam, code, year), f"{v} is not a count >= 0 (or an "
                                          "interval [low, high] with 0 <= low <= high)",
