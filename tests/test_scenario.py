@@ -939,3 +939,21 @@ def test_a_backwards_interval_is_shown_the_right_way_round(tmp_path: Path) -> No
     msg = str(error_of(write(tmp_path, "obs.yaml", OBSERVED.format(
         series="      CRP: {2001: [5, 1]}"))))
     assert "CRP[2001]: [5, 1] runs backwards. Fix: write [1, 5] (low, high)" in msg
+
+
+def test_an_event_target_without_its_section_is_told_the_full_name(tmp_path: Path) -> None:
+    msg = str(error_of(write(tmp_path, "ev.yaml", "extends: nk-onward\nevents:\n  - {id: x, "
+                             "date: 2010, target: integration.discrimination_rate, value: 0.1}"
+                             "\n")))
+    assert "'integration.discrimination_rate' is not a parameter. Fix: write " \
+        "parameters.integration.discrimination_rate" in msg
+
+
+def test_the_readme_event_examples_validate(tmp_path: Path) -> None:
+    import re as re_
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = next(b for b in re_.findall(r"```yaml\n(.*?)```", readme, re_.S)
+                 if "crackdown-2010" in b)
+    sc = load_scenario(write(tmp_path, "v.yaml", "extends: nk-onward\n" + block))
+    assert {"crackdown-2010", "kor-2012"} <= {e.id for e in sc.events}

@@ -1136,9 +1136,12 @@ class Scenario(Strict):
                                  "change its value instead, or use brokers.activity for "
                                  "crackdowns")
             if spec is None:
+                full = f"parameters.{ev.target}"
+                fix = (f"write {full} (an event names a parameter with its section)"
+                       if spec_for(full) is not None else
+                       "write parameters.<group>.<name> or destinations.<ISO3>.<name>")
                 raise FieldError(("events", i, "target"), f"'{ev.target}' is not a parameter",
-                                 "write parameters.<group>.<name> or "
-                                 "destinations.<ISO3>.<name>")
+                                 fix)
             if not self._in_horizon(ev):
                 others = [e.id or f"events[{k}]" for k, e in enumerate(self.events)
                           if k > i and not self._in_horizon(e)]
