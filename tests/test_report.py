@@ -191,3 +191,7 @@ def test_a_scenario_with_its_own_counts_draws_them(toy_run):
     assert max(years) == 2020
     html = report(run_id, store, tmp / "own.html").read_text()
     assert "observed first claims (synthetic" in html and "UK applications" not in html
+    # its data provenance starts with its own counts' source; no citation of another case
+    prov = html[html.index('id="data-provenance"'):]
+    assert "This scenario brings its own observed counts" in prov and "synthetic" in prov
+    assert "the selection effect." in html and "selection effect (for North Koreans" not in html

@@ -177,12 +177,19 @@ def experiment_sections(exp_id: str, store: Any = None) -> list[Section]:
                 last_observed=viz.last_observed_year(sc)),
                 f"{o}: each scenario's median and 90% band over paired replicates (common "
                 "random numbers)."), o)
-        cols = [c for c in ("alternative", "output", "destination", "period",
-                            "baseline_median", "alternative_median", "diff_median",
-                            "diff_q05", "diff_q95", "ratio_median", "ratio_q05",
-                            "ratio_q95") if c in effects.columns]
-        body += table(effects[cols], "Effects on totals: median and 90% interval of the "
-                      "paired difference and ratio")
+        names = {"baseline_median": "baseline (median)",
+                 "alternative_median": "alternative (median)",
+                 "diff_median": "difference (median)", "diff_q05": "difference q05",
+                 "diff_q95": "difference q95", "ratio_median": "ratio (median)",
+                 "ratio_q05": "ratio q05", "ratio_q95": "ratio q95"}
+        cols = [c for c in ("alternative", "output", "destination", "period", *names)
+                if c in effects.columns]
+        body += table(effects[cols].rename(columns=names),
+                      "Effects on totals over the period (flows summed, stocks at its end, "
+                      "shares averaged): the medians over replicates of each scenario, and "
+                      "the median and 90% interval (q05-q95) of the paired replicates' "
+                      "differences and ratios (so the difference is not alternative minus "
+                      "baseline)")
         out.append(Section("Scenarios compared", body, "compare"))
     for o in outputs:
         if kind == "compare":
@@ -213,7 +220,7 @@ def experiment_sections(exp_id: str, store: Any = None) -> list[Section]:
             f"The scenario YAML is not stored with experiments and {baseline!r} no longer "
             "loads to the stored hash; see the hashes under provenance."), "scenario"))
     out.append(Section("Experiment provenance", prov, "provenance"))
-    out.append(Section("Data provenance", data_provenance(), "data-provenance"))
+    out.append(Section("Data provenance", data_provenance(sc), "data-provenance"))
     return out
 
 

@@ -158,10 +158,12 @@ def run_sections(tables: dict[str, pd.DataFrame], meta: dict[str, Any],
     if "profile" in tables:
         prof = tables["profile"]
         wide = prof.pivot(index="attribute", columns="group", values="mean").reset_index()
+        cite = (" (for North Koreans in the UK, Song & Bell 2019: movers were better "
+                "connected, funded and educated)" if sc is not None and sc.name == "nk-onward"
+                else "")
         body = _guard(lambda: figure(viz.movers_vs_stayers(prof),
                                      "Movers at departure vs residents who never moved: the "
-                                     "selection effect (Song & Bell 2019: movers were better "
-                                     "connected, funded and educated)."), "movers vs stayers")
+                                     f"selection effect{cite}."), "movers vs stayers")
         out.append(Section("Who moves on: movers vs stayers",
                            body + table(wide, "Means by group"), "profile"))
     if "brokers" in tables:
@@ -207,7 +209,7 @@ def run_sections(tables: dict[str, pd.DataFrame], meta: dict[str, Any],
             f"again ({again}).{note}") + preformatted(
             text, f"show the scenario YAML ({text.count(chr(10))} lines)"), "scenario"))
     out.append(Section("Run provenance", run_provenance(meta), "run-provenance"))
-    out.append(Section("Data provenance", data_provenance(), "data-provenance"))
+    out.append(Section("Data provenance", data_provenance(sc), "data-provenance"))
     return out
 
 
@@ -232,13 +234,20 @@ def run_provenance(meta: dict[str, Any]) -> str:
     return body
 
 
-def data_provenance() -> str:
-    """The packaged data tables with source and licence, and PROVENANCE.md, as HTML."""
+def data_provenance(scenario: Scenario | None = None) -> str:
+    """The scenario's own observed counts' source (if it has them), then the packaged data
+    tables with source and licence, and PROVENANCE.md, as HTML."""
     from onward import data
 
+    own = scenario.calibration.observed if scenario is not None else None
+    head = ""
+    if own is not None:
+        head = paragraph(f"This scenario brings its own observed counts "
+                         f"(calibration.observed), which its figures, tables and scores use: "
+                         f"{own.source}. The packaged tables below come with onward.")
     lt = data.list_tables()
     cols = [c for c in ("name", "title", "rows", "coverage", "licence") if c in lt.columns]
-    return (table(lt[cols], "Packaged data tables (onward data)")
+    return head + (table(lt[cols], "Packaged data tables (onward data)")
             + preformatted(data.provenance(), "show PROVENANCE.md (sources, licences, "
                            "caveats)"))
 
