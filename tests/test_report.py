@@ -121,6 +121,26 @@ def test_compare_report_shows_every_scenario_and_an_interrupted_one_says_so(tmp_
     html = report(res.experiment_id, store, tmp_path / "cmp.html").read_text()
     assert "show the scenario YAML of toy-short" in html
     assert "show the scenario YAML of toy-nochecks" in html
+    assert "the effects below are over 2000-2020" in html
+    # a compare of some destinations draws their panels only (it drew all of them)
+    from onward import viz
+
+    drawn = []
+    real = viz.compare_scenarios
+
+    def spy(values, output, **kw):
+        drawn.append(kw.get("destinations"))
+        return real(values, output, **kw)
+
+    one = compare(base, [alt], n=2, workers=1, store=store, destinations=["CRP"])
+    import onward.report.experiment as exp_mod
+
+    exp_mod.viz.compare_scenarios = spy
+    try:
+        report(one.experiment_id, store, tmp_path / "one.html")
+    finally:
+        exp_mod.viz.compare_scenarios = real
+    assert drawn == [["CRP"]]
 
     def stop(done: int, total: int) -> None:
         if done == 1:

@@ -171,12 +171,18 @@ def experiment_sections(exp_id: str, store: Any = None) -> list[Section]:
     if kind == "compare":
         effects = st.query("select * from compare_effects where experiment_id = ?", [exp_id])
         body = ""
+        # the panels of the destinations compared (--destination), in the data's order
+        chosen = set(effects.destination) if len(effects) else set()
+        period = str(effects.period.iloc[0]) if len(effects) else ""
         for o in outputs:
-            body += _guard(lambda o=o: figure(viz.compare_scenarios(
-                values, o, observed=obs if o == "applications" else None,
+            shown = [d for d in dict.fromkeys(values[values.output == o].destination)
+                     if not chosen or d in chosen] or None
+            body += _guard(lambda o=o, shown=shown: figure(viz.compare_scenarios(
+                values, o, destinations=shown,
+                observed=obs if o == "applications" else None,
                 last_observed=viz.last_observed_year(sc)),
                 f"{o}: each scenario's median and 90% band over paired replicates (common "
-                "random numbers)."), o)
+                f"random numbers); the effects below are over {period}."), o)
         names = {"baseline_median": "baseline (median)",
                  "alternative_median": "alternative (median)",
                  "diff_median": "difference (median)", "diff_q05": "difference q05",
