@@ -846,7 +846,7 @@ calibration:
      "XYZ is not a destination of this scenario"),
     ("      CRP: {2001: -4}", 9, "calibration.observed.first_claims.CRP[2001]",
      "-4.0 is not a count >= 0"),
-    ("      CRP: {2001: [9, 3]}", 9, "calibration.observed.first_claims.CRP[2001]",
+    ("      CRP: {2001: [-9, 3]}", 9, "calibration.observed.first_claims.CRP[2001]",
      "is not a count >= 0 (or an interval [low, high]"),
     ("      CRP: {199: 4}", 9, "calibration.observed.first_claims.CRP[199]",
      "199 is not a calendar year"),

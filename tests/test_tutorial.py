@@ -16,6 +16,11 @@ def test_tutorial_is_committed_without_outputs():
     assert code, "the tutorial has no code"
     assert all(not c.get("outputs") and c.get("execution_count") is None for c in code), \
         "commit docs/tutorial.ipynb without outputs (Kernel > Restart & Clear Output)"
+    # nbformat 4.5 cells carry ids (a missing one warns now, and is to become an error)
+    import json
+
+    cells = json.loads(NOTEBOOK.read_text())["cells"]
+    assert all(c.get("id") for c in cells) and len({c["id"] for c in cells}) == len(cells)
 
 
 def test_tutorial_executes(tmp_path):
