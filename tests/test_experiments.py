@@ -364,6 +364,15 @@ def test_destinations_side_by_side(short, tmp_path):
     files = plot_destinations(a, tmp_path / "fig" / "destinations.png")
     assert [f.suffix for f in files] == [".png", ".svg"]
     assert all(f.stat().st_size > 1000 for f in files)
+    # its report draws the same figure and tabulates the summary (it showed a departures
+    # table only)
+    from onward.report import report
+
+    page = report(a.experiment_id, tmp_path / "a.duckdb", tmp_path / "d.html").read_text()
+    assert "Destinations side by side" in page and "Median [90% interval] per destination" \
+        in page and page.count("data:image/png") >= 1
+    crp_skill = f"{a.wide.loc['CRP', 'skill']:.3g} [{a.wide.loc['CRP', 'skill_q05']:.3g}-"
+    assert crp_skill in page
 
 
 # --- Dask ----------------------------------------------------------------------------------

@@ -231,12 +231,26 @@ def plot_destinations(res: DestinationsResult, path: str | Path) -> list[Path]:
     """Draw the comparison to ``path`` (PNG) and the same name with ``.svg``; return both."""
     import matplotlib.pyplot as plt
 
-    import onward.viz.style  # noqa: F401  (Agg outside Jupyter, no display needed)
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    dests = res.destinations
-    s = res.summary.set_index(["destination", "measure"])
+    fig = destinations_figure(res.destinations, res.summary, res.departures,
+                              int(res.values.replicate.nunique()))
+    out = [path.with_suffix(".png"), path.with_suffix(".svg")]
+    for p in out:
+        fig.savefig(p, dpi=120, metadata={"Date": None} if p.suffix == ".svg" else None)
+    plt.close(fig)
+    return out
+
+
+def destinations_figure(dests: list[str], summary: pd.DataFrame, departures: pd.DataFrame,
+                        replicates: int) -> Any:
+    """The comparison as one figure: who goes (first movers' profile), when (departures
+    per year) and with what outcome, per destination (median and 90% interval)."""
+    import matplotlib.pyplot as plt
+
+    import onward.viz.style  # noqa: F401  (Agg outside Jupyter, no display needed)
+
+    s = summary.set_index(["destination", "measure"])
     x = np.arange(len(dests))
     who = list(WHO.values())
     fig = plt.figure(figsize=(16, 11), layout="constrained")
@@ -257,7 +271,7 @@ def plot_destinations(res: DestinationsResult, path: str | Path) -> list[Path]:
     for k, m in enumerate(who):
         dots(fig.add_subplot(grid[k // 4, k % 4]), m)
     ax = fig.add_subplot(grid[2, 0:2])
-    dep = res.departures
+    dep = departures
     for k, d in enumerate(dests):
         g = dep[dep.destination == d].sort_values("year")
         ax.plot(g.year, g["median"], color=f"C{k % 10}", label=d)
@@ -274,10 +288,6 @@ def plot_destinations(res: DestinationsResult, path: str | Path) -> list[Path]:
     dots(ax, "remigration_rate", 0.12, "C2", "moved on again")
     ax.set_title("returns and moves on again, per person departed", fontsize=10)
     ax.legend(fontsize=7)
-    fig.suptitle(f"Who goes where, when, and with what outcome ({res.values.replicate.nunique()}"
+    fig.suptitle(f"Who goes where, when, and with what outcome ({replicates}"
                  " replicates; dots: median, bars: 90% interval)")
-    out = [path.with_suffix(".png"), path.with_suffix(".svg")]
-    for p in out:
-        fig.savefig(p, dpi=120, metadata={"Date": None} if p.suffix == ".svg" else None)
-    plt.close(fig)
-    return out
+    return fig

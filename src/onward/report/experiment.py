@@ -86,6 +86,36 @@ def _sensitivity_body(st: Any, exp_id: str, summary: pd.DataFrame) -> str:
     return body
 
 
+def _destinations_body(st: Any, exp_id: str, values: pd.DataFrame, first: Any) -> str:
+    """A destinations experiment's figure (as `onward destinations` draws it) and its table
+    of medians and 90% intervals, from the stored summary and departures."""
+    from onward.experiments.destinations import destinations_figure
+    from onward.experiments.runner import quantile_bands
+
+    try:
+        summary = st.query("select * from destination_summary where experiment_id = ?",
+                           [exp_id])
+    except Exception:  # noqa: BLE001 - nothing stored yet
+        summary = pd.DataFrame()
+    if summary.empty:
+        return paragraph("No summary is stored for this experiment yet (interrupted?).")
+    summary = summary.drop(columns=[c for c in ("run_id", "experiment_id")
+                                    if c in summary.columns])
+    dests = list(dict.fromkeys(summary.destination))
+    dep = quantile_bands(values[values.output == "departures"], ["year", "destination"])
+    n = int(first.get("n")) if _known(first.get("n")) else int(summary.n.max())
+    body = _guard(lambda: figure(destinations_figure(dests, summary, dep, n),
+                                 "Who goes where (first movers at departure, households), "
+                                 "when (departures per year, persons) and with what outcome "
+                                 "(onward claimants): median and 90% interval over "
+                                 "replicates."), "destinations")
+    wide = summary.assign(cell=[f"{m:.3g} [{a:.3g}-{b:.3g}]" for m, a, b in
+                                zip(summary["median"], summary.q05, summary.q95, strict=True)])
+    table_df = wide.pivot_table(index=["aspect", "measure"], columns="destination",
+                                values="cell", aggfunc="first", sort=False)[dests]
+    return body + table(table_df.reset_index(), "Median [90% interval] per destination")
+
+
 def experiment_sections(exp_id: str, store: Any = None) -> list[Section]:
     """Sections of an experiment report: what was run, figures, tables, provenance."""
     from onward.store import Store
@@ -168,6 +198,9 @@ def experiment_sections(exp_id: str, store: Any = None) -> list[Section]:
             "Ensemble median with 50% and 90% bands vs observed first claims "
             f"({viz.observed_label(sc)})."), "applications")
         out.append(Section("Applications by destination", body, "applications"))
+    if kind == "destinations":
+        out.append(Section("Destinations side by side",
+                           _destinations_body(st, exp_id, values, first), "destinations"))
     if kind == "compare":
         effects = st.query("select * from compare_effects where experiment_id = ?", [exp_id])
         body = ""
