@@ -184,6 +184,17 @@ def test_store_reads_never_lock_out_a_writer(tmp_path):
     df, msg = results.stored_runs(store)
     assert msg == "" and len(df) == 8
     assert reads and all(r == "ok" or "in use" in r for r in reads)
+    # an experiment's single runs are left out, and seeds are ids, not numbers to format
+    import pandas as pd
+
+    from onward.store import Store
+
+    Store(store).write_run({"kind": "ensemble-job", "scenario": "w", "seed": 2858679583},
+                           {"t": pd.DataFrame({"x": [1]})})
+    Store(store).write_run({"kind": "run", "scenario": "w", "seed": 2858679583},
+                           {"t": pd.DataFrame({"x": [1]})})
+    df, _ = results.stored_runs(store)
+    assert len(df) == 9 and "ensemble-job" not in set(df.kind) and df.seed[0] == "2858679583"
 
 
 # ----------------------------------------------------------------------------- browser

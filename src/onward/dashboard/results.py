@@ -298,9 +298,14 @@ def stored_runs(store: Path | None) -> tuple[pd.DataFrame | None, str]:
         return None, str(exc)
     except Exception as exc:
         return None, f"Could not read the store: {type(exc).__name__}: {str(exc)[:200]}"
+    if "kind" in df.columns:  # an experiment's single runs would bury the runs (as in
+        df = df[~df.kind.fillna("").astype(str).str.endswith("-job")]  # `onward runs`)
     cols = [c for c in ("run_id", "kind", "scenario", "seed", "created_at", "engine_seconds")
             if c in df.columns]
-    return df[cols].head(MAX_LISTED_RUNS).reset_index(drop=True), ""
+    out = df[cols].head(MAX_LISTED_RUNS).reset_index(drop=True)
+    if "seed" in out.columns:  # a seed is an id: no thousands separators in the table
+        out["seed"] = [("" if pd.isna(v) else str(int(v))) for v in out.seed]
+    return out, ""
 
 
 def stored_flows(store: Path | None, run_id: str) -> tuple[pd.DataFrame | None, str]:
