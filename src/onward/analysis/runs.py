@@ -51,8 +51,8 @@ def observed_first_claims(sc: Scenario) -> pd.DataFrame:
     """
     own = sc.calibration.observed
     if own is not None and own.first_claims:  # the scenario's own counts
-        rows = [(y, d, (lo + hi) / 2 if lo != hi else lo, lo, hi, lo != hi)
-                for d, y, lo, hi in own.cells("first_claims")]
+        rows = [(y, d, obs, lo, hi, lo != hi)
+                for d, y, obs, lo, hi in own.cells("first_claims")]
         return pd.DataFrame(rows, columns=["year", "destination", "observed", "lower",
                                            "upper", "masked"])
     if sc.population.inflow.source != "data":

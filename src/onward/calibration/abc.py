@@ -40,6 +40,15 @@ from onward.engine.model import NumericalError, simulate_compiled
 from onward.scenario import Scenario, load_scenario, scenario_hash, scenario_to_yaml
 from onward.store import Store
 
+
+def effective_sample_size(weights: np.ndarray) -> float:
+    """1/sum(w^2) of the normalised weights: how many equally weighted particles they are
+    worth."""
+    w = np.asarray(weights, dtype=np.float64)
+    w = w / w.sum()
+    return float(1.0 / np.sum(w**2))
+
+
 #: the most generations a calibration runs (its third stopping rule)
 MAX_GENERATIONS = 50
 
@@ -59,8 +68,7 @@ class Posterior:
         """Effective sample size of the weights, 1/sum(w^2) for normalised w: the number
         of equally weighted particles they are worth. Far below the number of particles
         (a few particles carry the weight), the credible intervals are too narrow to trust."""
-        w = self.weights / self.weights.sum()
-        return float(1.0 / np.sum(w**2))
+        return effective_sample_size(self.weights)
 
     @property
     def degenerate(self) -> bool:
@@ -514,7 +522,7 @@ def _store_generation(st: Store, sc: Scenario, name: str, hist: Any, t: int,
     gen = pd.DataFrame([{
         "name": name, "generation": t, "epsilon": eps, "particles": n, "samples": samples,
         "acceptance_rate": n / samples if samples else np.nan,
-        "effective_sample_size": float(np.sum(w) ** 2 / np.sum(np.square(w))) if n else np.nan,
+        "effective_sample_size": effective_sample_size(w) if n else np.nan,
         "total_simulations": int(pops.loc[:t, "samples"].sum()),
         "settings": json.dumps(settings),
     }])

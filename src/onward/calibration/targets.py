@@ -94,8 +94,8 @@ def _targets(sc: Scenario, years: list[int]) -> list[Target]:
     own = sc.calibration.observed
     for fam in ("first_claims", "refugee_stocks"):  # the scenario's own counts
         if own is not None and fam in sc.calibration.targets and getattr(own, fam):
-            cells += [Target(fam, d, y, (lo + hi) / 2 if lo != hi else lo, lo, hi)
-                      for d, y, lo, hi in own.cells(fam) if y in wanted]
+            cells += [Target(fam, d, y, obs, lo, hi)
+                      for d, y, obs, lo, hi in own.cells(fam) if y in wanted]
     if "first_claims" in sc.calibration.targets and not (own and own.first_claims):
         fc = data.first_claims(dests, years=sorted(wanted),
                                other_excludes=tuple(sc.calibration.other_excludes),

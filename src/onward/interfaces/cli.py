@@ -362,6 +362,7 @@ def calibrate(
                       f"{_span(held) if held else 'none'}", highlight=False)
         sc = sc.model_copy(update={"calibration": sc.calibration.model_copy(
             update={"years": years, "held_out": held})})
+    fit = None  # the targets, computed once here for the notes and for the fit itself
     if not resume:
         fit = fitting_targets(sc, years)
         fitted = fit.years
@@ -403,7 +404,7 @@ def calibrate(
             post = run_calibration(sc, name, budget=budget, min_epsilon=epsilon,
                                    population=population, seed=seed, workers=workers,
                                    scheduler=scheduler, store=store, resume=resume,
-                                   progress=tick)
+                                   targets=fit, progress=tick)
         except KeyboardInterrupt:
             _say_how_to_resume(name, store)
             raise
@@ -1125,27 +1126,15 @@ def export(
 
     if fmt not in ("parquet", "csv"):
         _fail(f"--format {fmt}: use parquet or csv")
+    from onward.report import resolve_target
+
     s = Store(store)
-    exp_id = _experiment_of(run_id, s)
-    if exp_id is not None:
-        files = _export_experiment(s, exp_id, out_dir or Path("exports") / output_name(
-            s, exp_id), fmt)
-    else:
-        rid = s.get_run(run_id)["run_id"]
-        files = s.export(rid, out_dir or Path("exports") / output_name(s, rid), fmt=fmt)
+    ident, is_experiment = resolve_target(run_id, s)
+    folder = out_dir or Path("exports") / output_name(s, ident)
+    files = (_export_experiment(s, ident, folder, fmt) if is_experiment
+             else s.export(ident, folder, fmt=fmt))
     for f in files:
         out.print(str(f))
-
-
-def _experiment_of(target: str, st: Any) -> str | None:
-    """The experiment id ``target`` names: itself (``ensemble-...``), or the experiment of
-    a summary or job run id; None for a plain run."""
-    from onward.report import _EXPERIMENT_ID
-
-    if _EXPERIMENT_ID.match(target.strip()):
-        return target.strip()
-    meta = st.get_run(target)
-    return str(meta["experiment_id"]) if meta.get("experiment_id") else None
 
 
 def _export_experiment(st: Any, exp_id: str, folder: Path, fmt: str) -> list[Path]:

@@ -41,6 +41,17 @@ from onward.report.run import register_sections, run_sections, write_run_report
 _EXPERIMENT_ID = re.compile(rf"^({'|'.join(EXPERIMENT_KINDS)})-[0-9a-f]{{6,}}$")
 
 
+def resolve_target(target: str, st: Any) -> tuple[str, bool]:
+    """``(id, is_experiment)`` of what ``target`` names: an experiment id (``ensemble-...``),
+    the experiment of a summary or job run id, or a run (``run-0001``, ``latest``, ``3``)."""
+    if _EXPERIMENT_ID.match(target.strip()):
+        return target.strip(), True
+    meta = st.get_run(target)
+    if meta.get("experiment_id"):
+        return str(meta["experiment_id"]), True
+    return str(meta["run_id"]), False
+
+
 def report(target: str, store: Any = None, out: str | Path | None = None) -> Path:
     """Write the report of a stored run (``run-0001``, ``latest``, ``3``) or experiment
     (``ensemble-...``, ``compare-...``; a job's run id reports its whole experiment);
@@ -48,10 +59,8 @@ def report(target: str, store: Any = None, out: str | Path | None = None) -> Pat
     from onward.store import Store, UnknownRunError
 
     st = store if isinstance(store, Store) else Store(store)
-    if _EXPERIMENT_ID.match(target.strip()):
-        return write_experiment_report(target.strip(), st, out)
     try:
-        meta = st.get_run(target)
+        ident, is_experiment = resolve_target(target, st)
     except UnknownRunError:
         from onward.calibration.abc import stored_generations
 
@@ -61,12 +70,13 @@ def report(target: str, store: Any = None, out: str | Path | None = None) -> Pat
                 f"{target} --figures DIR`, and a run with its posterior with `onward run "
                 f"--posterior {target}` (which writes a report)") from None
         raise
-    if meta.get("experiment_id"):
-        return write_experiment_report(str(meta["experiment_id"]), st, out)
-    return write_run_report(meta["run_id"], st, out)
+    if is_experiment:
+        return write_experiment_report(ident, st, out)
+    return write_run_report(ident, st, out)
 
 
 __all__ = ["Section", "build_html", "experiment_sections", "figure", "key_values",
-           "paragraph", "preformatted", "register_sections", "report", "run_sections",
+           "paragraph", "preformatted", "register_sections", "report", "resolve_target",
+           "run_sections",
            "table", "write_html",
            "write_experiment_report", "write_run_report"]

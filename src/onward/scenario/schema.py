@@ -611,13 +611,14 @@ class Observed(Strict):
                              "count, ...}} (or refugee_stocks), or remove observed")
         return self
 
-    def cells(self, family: str) -> list[tuple[str, int, float, float]]:
-        """(destination, year, lower, upper) of each observed cell of ``family``."""
+    def cells(self, family: str) -> list[tuple[str, int, float, float, float]]:
+        """(destination, year, observed, lower, upper) of each observed cell of ``family``;
+        a masked count's observed value is its interval's midpoint."""
         out = []
         for code, series in getattr(self, family).items():
             for year, v in sorted(series.items()):
                 lo, hi = (float(v), float(v)) if isinstance(v, float | int) else map(float, v)
-                out.append((code, int(year), lo, hi))
+                out.append((code, int(year), (lo + hi) / 2, lo, hi))
         return out
 
 
