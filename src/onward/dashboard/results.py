@@ -47,6 +47,7 @@ from onward.scenario import (
     load_text,
     scenario_hash,
 )
+from onward.store import is_job_kind
 
 #: Worker processes for runs and charts (one per core, at most 4).
 MAX_RUNNING = max(1, min(4, os.cpu_count() or 1))
@@ -299,7 +300,7 @@ def stored_runs(store: Path | None) -> tuple[pd.DataFrame | None, str]:
     except Exception as exc:
         return None, f"Could not read the store: {type(exc).__name__}: {str(exc)[:200]}"
     if "kind" in df.columns:  # an experiment's single runs would bury the runs (as in
-        df = df[~df.kind.fillna("").astype(str).str.endswith("-job")]  # `onward runs`)
+        df = df[~is_job_kind(df.kind)]  # `onward runs`)
     cols = [c for c in ("run_id", "kind", "scenario", "seed", "created_at", "engine_seconds")
             if c in df.columns]
     out = df[cols].head(MAX_LISTED_RUNS).reset_index(drop=True)

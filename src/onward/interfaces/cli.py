@@ -1056,7 +1056,7 @@ def runs(
     import json
     import math
 
-    from onward.store import Store
+    from onward.store import Store, is_job_kind
 
     st = Store(store)
     if store is not None and not st.path.exists():
@@ -1071,7 +1071,7 @@ def runs(
             _fail(f"--kind {kind}: no run of that kind in {st.path}. Fix: use one of "
                   f"{', '.join(sorted(set(df.kind)))}")
         df = df[df.kind == kind]
-    jobs = df.kind.astype(str).str.endswith("-job")
+    jobs = is_job_kind(df.kind)
     hidden = 0 if show_all or kind is not None else int(jobs.sum())
     if hidden:
         df = df[~jobs]
@@ -1141,9 +1141,10 @@ def _export_experiment(st: Any, exp_id: str, folder: Path, fmt: str) -> list[Pat
     """An experiment's summary tables (each summary run's export) and every replicate's
     values (``experiment_values``), in one folder."""
     from onward.report.experiment import experiment_rows
+    from onward.store import is_job_kind
 
     runs = experiment_rows(exp_id, st)
-    summaries = runs[~runs.kind.astype(str).str.endswith("-job")] if len(runs) else runs
+    summaries = runs[~is_job_kind(runs.kind)] if len(runs) else runs
     if summaries.empty:
         _fail(f"no experiment '{exp_id}' in {st.path}. Fix: `onward runs` lists the stored "
               "experiments")

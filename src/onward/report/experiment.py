@@ -118,7 +118,7 @@ def _destinations_body(st: Any, exp_id: str, values: pd.DataFrame, first: Any) -
 
 def experiment_sections(exp_id: str, store: Any = None) -> list[Section]:
     """Sections of an experiment report: what was run, figures, tables, provenance."""
-    from onward.store import Store
+    from onward.store import Store, is_job_kind
 
     st = store if isinstance(store, Store) else Store(store)
     rows = experiment_rows(exp_id, st)
@@ -127,7 +127,7 @@ def experiment_sections(exp_id: str, store: Any = None) -> list[Section]:
 
         raise UnknownRunError(f"no experiment {exp_id!r} in {st.path}; list them with "
                               "`onward runs`")
-    jobs = rows[rows.kind.astype(str).str.endswith("-job")]
+    jobs = rows[is_job_kind(rows.kind)]
     if "job" in jobs.columns:
         jobs = jobs.sort_values("job")
     summary = rows[~rows.index.isin(jobs.index)]

@@ -18,6 +18,7 @@ from onward.store.duck import (
     StoreError,
     UnknownRunError,
     default_store_path,
+    is_job_kind,
     output_name,
 )
 
@@ -29,5 +30,6 @@ __all__ = [
     "StoreError",
     "UnknownRunError",
     "default_store_path",
+    "is_job_kind",
     "output_name",
 ]

@@ -127,6 +127,16 @@ def output_name(store: Store | str | os.PathLike[str] | None, ident: str) -> str
     return ident if path.name == "onward.duckdb" else f"{path.stem}-{ident}"
 
 
+#: the kind of an experiment's single run ends so (``ensemble-job``); the run lists hide them
+JOB_SUFFIX = "-job"
+
+
+def is_job_kind(kinds: pd.Series) -> pd.Series:
+    """Whether each run of a ``runs`` listing is one of an experiment's single runs
+    (``onward runs`` lists the experiment's summary instead; ``--all`` shows them)."""
+    return kinds.fillna("").astype(str).str.endswith(JOB_SUFFIX)
+
+
 def default_store_path() -> Path:
     """Return the path of the results store used when none is given.
 
