@@ -957,3 +957,25 @@ def test_the_readme_event_examples_validate(tmp_path: Path) -> None:
                  if "crackdown-2010" in b)
     sc = load_scenario(write(tmp_path, "v.yaml", "extends: nk-onward\n" + block))
     assert {"crackdown-2010", "kor-2012"} <= {e.id for e in sc.events}
+
+
+def test_a_variant_that_changes_observed_counts_must_name_their_source(tmp_path: Path) -> None:
+    """A variant of the toy that changed a count kept the toy's source ("synthetic ..."), so
+    reports called the variant's counts synthetic; it must say where they come from."""
+    write(tmp_path, "base.yaml", OBSERVED.format(series="      CRP: {2001: 4}"))
+    path = write(tmp_path, "var.yaml", "extends: base.yaml\ncalibration:\n  observed:\n"
+                 "    first_claims:\n      CRP: {2002: 9}\n")
+    msg = str(error_of(path))
+    assert "var.yaml:3: calibration.observed: this variant changes observed counts but " \
+        "not their source (the base's is 'a test')" in msg
+    assert "Fix: add source: to calibration.observed" in msg
+    # with its own source, the counts merge (the base's years kept) and the source is its own
+    write(tmp_path, "var.yaml", "extends: base.yaml\ncalibration:\n  observed:\n"
+          "    source: a survey\n    first_claims:\n      CRP: {2002: 9}\n")
+    own = load_scenario(path).calibration.observed
+    assert own.source == "a survey"
+    assert own.first_claims["CRP"][2001] == 4 and own.first_claims["CRP"][2002] == 9
+    # a variant that only changes the source is fine too
+    write(tmp_path, "var.yaml", "extends: base.yaml\ncalibration:\n  observed:\n"
+          "    source: the same counts, cited properly\n")
+    assert load_scenario(path).calibration.observed.source.startswith("the same")

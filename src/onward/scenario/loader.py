@@ -472,9 +472,30 @@ def _set_path(data: dict, path: Path_, value: Any) -> None:
     data[path[-1]] = value
 
 
+def _check_observed_source(base: _Doc, child: _Doc, fname: str) -> None:
+    """A variant that changes observed counts says where they come from: the merged counts
+    would otherwise carry the base's ``source`` into reports and provenance."""
+    path = ("calibration", "observed")
+    mine, theirs = child.data, base.data
+    for k in path:
+        mine = mine.get(k) if isinstance(mine, dict) else None
+        theirs = theirs.get(k) if isinstance(theirs, dict) else None
+    if not (isinstance(mine, dict) and isinstance(theirs, dict)) or "source" in mine:
+        return
+    if not any(fam in mine for fam in ("first_claims", "refugee_stocks")):
+        return
+    line = child.lines.get(path)
+    where = f"{fname}:{line[1]}" if line else fname
+    raise ScenarioError([
+        f"{where}: calibration.observed: this variant changes observed counts but not their "
+        f"source (the base's is {_short(theirs.get('source'))}). Fix: add source: to "
+        "calibration.observed, saying where these counts come from"])
+
+
 def _extend(base: _Doc, child: _Doc, fname: str) -> _Doc:
     """Merge a child document onto its base, carrying every field's file and line along."""
     bdata, cdata = dict(base.data), dict(child.data)
+    _check_observed_source(base, child, fname)
     # the keyed lists both files hold merge item by item (the others replace)
     merged: dict[Path_, tuple[list, list[tuple[int | None, int | None]]]] = {}
     for path in KEYED_LISTS:
