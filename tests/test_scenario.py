@@ -979,3 +979,15 @@ def test_a_variant_that_changes_observed_counts_must_name_their_source(tmp_path:
     write(tmp_path, "var.yaml", "extends: base.yaml\ncalibration:\n  observed:\n"
           "    source: the same counts, cited properly\n")
     assert load_scenario(path).calibration.observed.source.startswith("the same")
+
+
+@pytest.mark.parametrize("change, field", [("years: 2000-2014", "years"),
+                                           ("held_out: 2012-2015", "held_out")])
+def test_a_variants_clashing_years_are_named_where_the_variant_wrote_them(
+        tmp_path: Path, change: str, field: str) -> None:
+    """A variant that moved its calibration years into the base's held-out years was told
+    of the base's line (nk-onward.yaml:330: calibration.held_out), which it cannot edit."""
+    path = write(tmp_path, "v.yaml", f"extends: nk-onward\nname: v\ncalibration:\n  {change}\n")
+    msg = str(error_of(path))
+    assert f"v.yaml:4: calibration.{field}: years [" in msg, msg
+    assert "are both calibration and held-out years" in msg and "nk-onward.yaml" not in msg

@@ -768,7 +768,9 @@ def _messages(errors: list, lines: dict[Path_, tuple[str, int]], fname: str,
         err = (e.get("ctx") or {}).get("error")
         path = prefix + _clean(e["loc"])
         if isinstance(err, FieldError):
-            path = path + err.path
+            # of fields that clash, the one the file being loaded wrote (not its base's)
+            paths = [path + q for q in (err.path, *err.also)]
+            path = next((q for q in paths if lines.get(q, ("",))[0] == fname), paths[0])
             msg, hint = err.problem, err.fix or _SHOW
         else:
             msg = e["msg"].removeprefix("Value error, ")

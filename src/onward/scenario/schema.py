@@ -60,12 +60,16 @@ class FieldError(ValueError):
     ``path`` is relative to that model (``("events", 3, "date")`` when raised by
     :class:`Scenario`); the loader appends it to pydantic's location to name the field and
     find its line, and shows ``fix`` as the remedy. ``str()`` keeps the path in front.
+    ``also``: other fields that share the blame (two fields that clash); the loader names
+    whichever of them the file being loaded wrote, rather than its base's.
     """
 
-    def __init__(self, path: FieldPath, problem: str, fix: str = "") -> None:
+    def __init__(self, path: FieldPath, problem: str, fix: str = "",
+                 also: tuple[FieldPath, ...] = ()) -> None:
         self.path = path
         self.problem = problem
         self.fix = fix
+        self.also = also
         super().__init__(f"{dotted(path)}: {problem}" if path else problem)
 
 
@@ -641,7 +645,8 @@ class Calibration(Strict):
         both = sorted(set(self.years) & set(self.held_out))
         if both:
             raise FieldError(("held_out",), f"years {both} are both calibration and held-out "
-                             "years", "keep each year in only one of years and held_out")
+                             "years", "keep each year in only one of years and held_out",
+                             also=(("years",),))
         return self
 
 
