@@ -253,6 +253,21 @@ def test_paths_with_markers_and_awareness():
     # a blank line inside conflicts.csv would shift the days (one at the end is ignored)
     (("input_csv/conflicts.csv", "1,1,0,0,0\n", "1,1,0,0,0\n\n"),
      "input_csv/conflicts.csv:4: row: is blank"),
+    # a field missing or one too many shifted the values after it into other columns:
+    # blamed on location_type, or run with a population of 54 (an unquoted "54,453")
+    (("input_csv/locations.csv", "Ardo,R1,Aland,10,10,conflict_zone,0,50000",
+      "Ardo,R1,Aland,10,conflict_zone,0,50000"),
+     "input_csv/locations.csv:2: row: has 7 fields, needs 8"),
+    (("input_csv/locations.csv", "Ardo,R1,Aland,10,10,conflict_zone,0,50000",
+      "Ardo,R1,Aland,10,10,conflict_zone,0,50,000"),
+     "input_csv/locations.csv:2: row: has 9 fields where the header (line 1) has 8"),
+    # column names without Flee's '#': "population: 'population' is not a whole number"
+    (("input_csv/locations.csv", "#name,", "name,"),
+     "input_csv/locations.csv:1: header: this line names the columns but does not start "
+     "with #"),
+    # separated by ';' (a European spreadsheet): one message, not one per line
+    (("input_csv/routes.csv", "Ardo,Cimo,120,0", "Ardo;Cimo;120;0"),
+     "input_csv/routes.csv:2: row: is separated by ';' (Flee 3.1 reads commas)"),
     # not UTF-8 (a file saved as Latin-1): the decoder's message named no file
     (("source_data/camp-north.csv", "2020-01-01,100", "# Sé\udce9gou\n2020-01-01,100"),
      "source_data/camp-north.csv:1: file: not UTF-8 text"),
@@ -420,3 +435,52 @@ def test_a_bad_start_date_is_named_once(tmp_path):
 def test_run_options_of_a_flee_folder_are_named(tmp_path, args, expected):
     proc = cli("run", str(TINY), *args, cwd=tmp_path, check=False)
     assert proc.returncode == 2 and expected in proc.stderr
+
+
+def test_routes_as_one_line_per_empty_file_and_semicolons(tmp_path):
+    """A routes.csv with only its header line, and one separated by ';' throughout (35
+    identical errors before: one now), are refused; an empty simsetting.yml and a misspelt
+    key are warned about, with the key Flee reads."""
+    folder = tmp_path / "case"
+    shutil.copytree(TINY, folder)
+    routes = folder / "input_csv" / "routes.csv"
+    text = routes.read_text()
+    routes.write_text(text.splitlines()[0] + "\n")
+    with pytest.raises(FleeError, match="routes.csv:1: rows: no links"):
+        read_flee_folder(folder)
+    routes.write_text(text.replace(",", ";"))
+    with pytest.raises(FleeError) as exc:
+        read_flee_folder(folder)
+    assert len(exc.value.messages) == 1 and "separated by ';'" in str(exc.value)
+    routes.write_text(text)
+    (folder / "simsetting.yml").write_text("")
+    warned = "\n".join(read_flee_folder(folder).warnings)
+    assert "simsetting.yml:1: simsetting: is empty" in warned
+    _, w = read_settings_text("move_rules:\n  camp_wieght: 3\n")
+    assert w == ["simsetting.yml:2: move_rules.camp_wieght: not read by Flee 3.1; ignored "
+                 "(did you mean camp_weight?)"]
+
+
+def test_a_folder_given_as_dot_is_named_by_its_directory(monkeypatch):
+    """`onward run .` gave the case an empty name (title ': 3 days', scenario 'flee:')."""
+    monkeypatch.chdir(TINY)
+    assert read_flee_folder(".").name == "tiny"
+
+
+def test_messages_are_text_not_rich_markup_or_emoji(tmp_path):
+    """conflicts.csv:100: printed as an emoji (:100:), and a country '[bold]Niger' in a
+    warning was read as markup ('Niger[/]' crashed with a MarkupError traceback)."""
+    folder = tmp_path / "case"
+    shutil.copytree(TINY, folder)
+    conflicts = folder / "input_csv" / "conflicts.csv"
+    rows = conflicts.read_text().splitlines()
+    conflicts.write_text("\n".join(rows[:1] + [f"{d},1,0,1,0" for d in range(99)]) + "\n")
+    closures = folder / "input_csv" / "closures.csv"
+    closures.write_text(closures.read_text() + "country,Aland,Niger[/],0,5\n")
+    proc = cli("run", str(folder), "--days", "150", "--store", str(tmp_path / "s.duckdb"),
+               cwd=tmp_path, check=False)
+    assert "Traceback" not in proc.stderr and "MarkupError" not in proc.stderr, proc.stderr
+    assert "Niger[/]" in proc.stderr, proc.stderr
+    assert "conflicts.csv:100" in proc.stderr.replace("\n", "") or \
+        ":100" in proc.stderr, proc.stderr
+    assert "\U0001f4af" not in proc.stderr

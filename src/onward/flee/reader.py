@@ -98,6 +98,25 @@ def _rows(path: Path) -> list[list[str]]:
     return list(csv.reader(io.StringIO(read_text(path, rel), newline="")))
 
 
+def _looks_like_header(row: list[str]) -> bool:
+    """A locations.csv line of column names written without Flee's leading ``#``."""
+    return len(row) >= 8 and row[0].strip().lower() == "name" \
+        and "type" in row[5].strip().lower()
+
+
+def _semicolons(row: list[str], where: str, pr: Problems) -> bool:
+    """Refuse a row separated by semicolons (as a spreadsheet in many European locales saves
+    CSV), once per file; True if refused."""
+    if len(row) != 1 or ";" not in row[0]:
+        return False
+    rel = where.rsplit(":", 1)[0]
+    if not any(e.startswith(f"{rel}:") and "separated by ';'" in e for e in pr.errors):
+        pr.error(where, "row", "is separated by ';' (Flee 3.1 reads commas), as are any "
+                 "later rows like it", "save the file as CSV with commas (in Excel: CSV "
+                 "UTF-8, comma delimited)")
+    return True
+
+
 def _int(text: str, where: str, name: str, pr: Problems, fix: str) -> int | None:
     try:
         return int(text)
@@ -165,6 +184,7 @@ def read_flee_folder(folder: str | Path) -> FleeCase:
     attrs: list[dict[str, str]] = []
     columns: list[str] = []
     home: str | None = None
+    header: tuple[int, int] | None = None  # (line, fields) of the column names
     seen: dict[str, int] = {}
     for i, row in enumerate(_rows(inp / "locations.csv")):
         where = f"input_csv/locations.csv:{i + 1}"
@@ -175,13 +195,29 @@ def read_flee_folder(folder: str | Path) -> FleeCase:
                      "write a location name or start the line with #")
             continue
         if row[0][0] == "#":
+            if len(row) >= 8 and header is None:
+                header = (i + 1, len(row))
             if len(row) > 8:
                 columns.extend(c.strip() for c in row[8:])
+            continue
+        if not names and not seen and _looks_like_header(row):
+            pr.error(where, "header", "this line names the columns but does not start with #, "
+                     "so it is read as a location", f"write #{row[0]} (Flee 3.1 skips lines "
+                     "that start with #)")
+            continue
+        if _semicolons(row, where, pr):
             continue
         if len(row) < 8:
             pr.error(where, "row", f"has {len(row)} fields, needs 8 (name, region, country, "
                      "lat, lon, location_type, conflict_date, population)",
                      "complete the row")
+            continue
+        if header is not None and len(row) != header[1]:
+            # Flee 3.1 reads the fields by position: one missing or one too many shifts
+            # every value after it into the wrong column
+            pr.error(where, "row", f"has {len(row)} fields where the header (line "
+                     f"{header[0]}) has {header[1]}", "add the missing field, or quote a "
+                     'value that holds a comma ("54,453" or write 54453)')
             continue
         name = row[0]
         if name in seen:
@@ -283,6 +319,8 @@ def read_flee_folder(folder: str | Path) -> FleeCase:
             if len(row) > 4:
                 link_cols.extend(c.strip() for c in row[4:])
             continue
+        if _semicolons(row, where, pr):
+            continue
         if len(row) < 3:
             pr.error(where, "row", "needs name1,name2,distance[,forced_redirection]",
                      "complete the row")
@@ -335,6 +373,9 @@ def read_flee_folder(folder: str | Path) -> FleeCase:
                 dist_l.append(dist)
                 speed_l.append(sp)
                 walk_l.append(wp)
+    if not pair_dist and not any(e.startswith("input_csv/routes.csv:") for e in pr.errors):
+        pr.error("input_csv/routes.csv:1", "rows", "no links between locations, so nobody "
+                 "could move", "add a row name1,name2,distance (km) for each road")
     src_a = np.asarray(src_l, dtype=np.int64)
     dst_a = np.asarray(dst_l, dtype=np.int64)
     order = np.lexsort((dst_a, src_a)) if len(src_a) else np.zeros(0, dtype=np.int64)
@@ -531,7 +572,7 @@ def read_flee_folder(folder: str | Path) -> FleeCase:
     pr.raise_if_any()
 
     return FleeCase(
-        folder=folder, name=folder.name, settings=settings, warnings=pr.warnings,
+        folder=folder, name=folder.resolve().name, settings=settings, warnings=pr.warnings,
         start=start, length=length, loc_names=names, country=country,
         kind=np.asarray(kinds, dtype=np.int8), idpcamp=np.asarray(idp, dtype=bool),
         conflict=np.asarray(conflict, dtype=np.float64),

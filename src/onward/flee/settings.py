@@ -15,6 +15,7 @@ them. Nothing is dropped silently.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -188,6 +189,14 @@ def _coerce(value, kind, where, key, pr: Problems):
     return float(value)
 
 
+def _unread(key: str, known: Iterable[str]) -> str:
+    """The warning for a key Flee 3.1 does not read, with the nearest key it reads."""
+    import difflib
+
+    near = difflib.get_close_matches(key, list(known), n=1, cutoff=0.75)
+    return ("not read by Flee 3.1; ignored" + (f" (did you mean {near[0]}?)" if near else ""))
+
+
 def read_settings_text(text: str, name: str = "simsetting.yml",
                        ) -> tuple[FleeSettings, list[str]]:
     """Parse simsetting.yml text; see :func:`read_settings`."""
@@ -206,6 +215,8 @@ def read_settings_text(text: str, name: str = "simsetting.yml",
                  "fix the indentation or quoting on that line")
         pr.raise_if_any()
     if data is None:
+        pr.warn(f"{name}:1", "simsetting", "is empty: every setting takes Flee 3.1's default "
+                "(hasten 1, so every person is an agent)")
         data = {}
     if not isinstance(data, dict):
         pr.error(f"{name}:1", "simsetting", "the file is not a mapping of sections",
@@ -216,7 +227,7 @@ def read_settings_text(text: str, name: str = "simsetting.yml",
                       "number_of_steps", "conflict_input_file"}
     for key in data:
         if key not in known_sections:
-            pr.warn(at(key), key, "not read by Flee 3.1; ignored")
+            pr.warn(at(key), key, _unread(key, known_sections))
         elif ("", key) in _IGNORED_BY_FLEE:
             pr.warn(at(key), key, _IGNORED_BY_FLEE[("", key)] + "; ignored")
     if data.get("flood_rules") is not None:
@@ -242,7 +253,7 @@ def read_settings_text(text: str, name: str = "simsetting.yml",
                 pr.warn(at("log_levels", k), f"log_levels.{k}", "controls Flee's diagnostic "
                         "files only (no effect on counts); onward writes none; ignored")
         else:
-            pr.warn(at("log_levels", k), f"log_levels.{k}", "not read by Flee 3.1; ignored")
+            pr.warn(at("log_levels", k), f"log_levels.{k}", _unread(k, _LOG_KEYS))
 
     spawn = section("spawn_rules")
     for k, v in spawn.items():
@@ -280,7 +291,7 @@ def read_settings_text(text: str, name: str = "simsetting.yml",
             pr.warn(where, f"spawn_rules.{k}", _IGNORED_BY_FLEE[("spawn_rules", k)]
                     + "; ignored")
         else:
-            pr.warn(where, f"spawn_rules.{k}", "not read by Flee 3.1; ignored")
+            pr.warn(where, f"spawn_rules.{k}", _unread(k, [*_SPAWN, "conflict_spawn_decay"]))
 
     move = section("move_rules")
     for k, v in move.items():
@@ -303,7 +314,7 @@ def read_settings_text(text: str, name: str = "simsetting.yml",
             pr.warn(where, f"move_rules.{k}", _IGNORED_BY_FLEE[("move_rules", k)]
                     + "; ignored")
         else:
-            pr.warn(where, f"move_rules.{k}", "not read by Flee 3.1; ignored")
+            pr.warn(where, f"move_rules.{k}", _unread(k, _MOVE))
 
     opt = section("optimisations")
     for k, v in opt.items():
@@ -315,7 +326,7 @@ def read_settings_text(text: str, name: str = "simsetting.yml",
                          "write hasten: 1 (no scaling) or a larger integer")
             values["hasten"] = h
         else:
-            pr.warn(where, f"optimisations.{k}", "not read by Flee 3.1; ignored")
+            pr.warn(where, f"optimisations.{k}", _unread(k, ["hasten"]))
     pr.raise_if_any()
 
     camps_are_sicks = values.pop("camps_are_sicks", False)

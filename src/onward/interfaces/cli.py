@@ -19,6 +19,7 @@ import numpy as np
 import typer
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -32,8 +33,9 @@ app = typer.Typer(
 scenario_app = typer.Typer(help="Show or copy scenarios.", no_args_is_help=True)
 app.add_typer(scenario_app, name="scenario")
 
-out = Console(width=None if sys.stdout.isatty() else 140)
-err = Console(stderr=True)
+# emoji=False: ":100:" in "conflicts.csv:100: ..." is a line number, not an emoji code
+out = Console(width=None if sys.stdout.isatty() else 140, emoji=False)
+err = Console(stderr=True, emoji=False)
 
 StoreOpt = Annotated[
     Path | None,
@@ -204,7 +206,7 @@ def _run_flee(folder: str, days: int | None, seed: int, store, as_json: bool,
     from onward.flee.summary import store_flee_run, timed_run
 
     for w in read_flee_folder(folder).warnings:
-        err.print(f"[yellow]warning:[/] {w}", markup=True, highlight=False)
+        _warn(w)
     payload, frun, wall = timed_run(folder, days, seed)
     run_id = store_flee_run(frun, payload, store, wall)
     path = None
@@ -884,8 +886,9 @@ def validate(
 
         case = read_flee_folder(file)
         for w in case.warnings:
-            err.print(f"[yellow]warning:[/] {w}", markup=True, highlight=False)
-        out.print(f"[green]ok[/] {file}: Flee 3.1 folder '{case.name}', {case.n_locations} "
+            _warn(w)
+        out.print(f"[green]ok[/] {escape(str(file))}: Flee 3.1 folder '{escape(case.name)}', "
+                  f"{case.n_locations} "
                   f"locations, {len(case.camps)} camps, {case.length} days from {case.start}")
         return
     sc = _load(file)
@@ -1198,7 +1201,7 @@ def _show_warnings_as_lines() -> None:
 
     def show(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001
         if issubclass(category, PosteriorWarning):
-            err.print(f"[yellow]warning:[/] {message}", markup=True, highlight=False)
+            _warn(str(message))
         else:
             shown(message, category, filename, lineno, file, line)
 
@@ -1277,10 +1280,14 @@ def _interrupted(exc: BaseException) -> bool:
     return False
 
 
+def _warn(message: str) -> None:
+    """Print ``warning: message`` on stderr (the message is text, never markup: it may quote
+    a user's file, as ``[bold]Niger``)."""
+    err.print(f"[yellow]warning:[/] {escape(message)}", markup=True, highlight=False)
+
+
 def _exit_with_error(message: str) -> NoReturn:
     """Print ``error: message`` on stderr and exit with status 2."""
-    from rich.markup import escape
-
     err.print(f"[red]error:[/] {escape(message)}", markup=True, highlight=False)
     raise SystemExit(2) from None
 
