@@ -484,3 +484,26 @@ def test_messages_are_text_not_rich_markup_or_emoji(tmp_path):
     assert "conflicts.csv:100" in proc.stderr.replace("\n", "") or \
         ":100" in proc.stderr, proc.stderr
     assert "\U0001f4af" not in proc.stderr
+
+
+def test_export_writes_flees_out_csv(tmp_path):
+    """The command line wrote only the tidy flee_camps/flee_totals tables; FabFlee's
+    plotting scripts read Flee's out.csv. Same columns as Flee 3.1's own, in its order,
+    and each camp's error as Flee computes it."""
+    store = str(tmp_path / "s.duckdb")
+    cli("run", str(DATA / "mali2012"), "--days", "30", "--no-report", "--store", store,
+        cwd=tmp_path)
+    proc = cli("export", "latest", "--format", "csv", "--out", str(tmp_path / "x"), "--store",
+               store, cwd=tmp_path)
+    assert "out.csv" in proc.stdout
+    ours = pd.read_csv(tmp_path / "x" / "out.csv")
+    flee = pd.read_csv(DATA / "flee31" / "mali2012_seed1.csv")
+    assert list(ours.columns) == list(flee.columns)
+    assert len(ours) == 30 and (ours["Date"].iloc[0] == flee["Date"].iloc[0])
+    for camp in camp_names(ours):
+        sim, data = ours[f"{camp} sim"], ours[f"{camp} data"]
+        want = np.where(data > 0, (sim - data).abs() / data.where(data > 0, 1), 0.0)
+        assert np.allclose(ours[f"{camp} error"], want, atol=5e-5)
+    # the seed-independent columns equal Flee's on the same days
+    for col in ("refugees in camps (UNHCR)", "raw UNHCR refugee count"):
+        assert ours[col].tolist() == flee[col].iloc[:30].tolist()

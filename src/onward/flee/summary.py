@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from onward.flee.metrics import flee_metrics
@@ -118,6 +119,23 @@ def wide_table(flee_camps: pd.DataFrame, flee_totals: pd.DataFrame) -> pd.DataFr
     cols["raw UNHCR refugee count"] = totals["raw_unhcr_total"].to_numpy()
     cols["refugees in camps (simulation)"] = totals["camps_simulated"].to_numpy()
     cols["refugee_debt"] = totals["refugee_debt"].to_numpy()
+    return pd.DataFrame(cols)
+
+
+def out_csv_table(flee_camps: pd.DataFrame, flee_totals: pd.DataFrame) -> pd.DataFrame:
+    """One run's stored tables in the layout of Flee 3.1's ``out.csv``: :func:`wide_table`
+    with each camp's ``error`` after its ``data`` (|sim - data| / data to 4 decimals, 0 where
+    data is 0, as Flee writes it)."""
+    wide = wide_table(flee_camps, flee_totals)
+    cols: dict[str, Any] = {}
+    for c in wide.columns:
+        cols[c] = wide[c]
+        if c.endswith(" data"):
+            camp = c[: -len(" data")]
+            sim = wide[f"{camp} sim"].to_numpy(np.float64)
+            data = wide[c].to_numpy(np.float64)
+            err = np.divide(np.abs(sim - data), data, out=np.zeros_like(sim), where=data > 0)
+            cols[f"{camp} error"] = np.round(err, 4)
     return pd.DataFrame(cols)
 
 

@@ -1124,7 +1124,8 @@ def export(
     out_dir: Annotated[Path | None, typer.Option("--out", help="folder to write")] = None,
     store: StoreOpt = None,
 ) -> None:
-    """Write every table of a run to Parquet or CSV files (one per table) plus run.json."""
+    """Write every table of a run to Parquet or CSV files (one per table) plus run.json;
+    a Flee folder's run also to out.csv, in Flee 3.1's layout."""
     from onward.store import Store, output_name
 
     if fmt not in ("parquet", "csv"):
@@ -1136,8 +1137,21 @@ def export(
     folder = out_dir or Path("exports") / output_name(s, ident)
     files = (_export_experiment(s, ident, folder, fmt) if is_experiment
              else s.export(ident, folder, fmt=fmt))
+    if any(f.stem == "flee_camps" for f in files):  # a Flee folder's run
+        files.append(_export_flee_out(s, ident, folder))
     for f in files:
         out.print(str(f))
+
+
+def _export_flee_out(st: Any, run_id: str, folder: Path) -> Path:
+    """A Flee folder's run as Flee 3.1 writes it: ``out.csv`` (Day, Date, each camp's
+    ``sim`` and ``data``, the totals), which FabFlee's plotting scripts read."""
+    from onward.flee.summary import out_csv_table
+
+    path = folder / "out.csv"
+    out_csv_table(st.read_table("flee_camps", run_id), st.read_table("flee_totals", run_id)
+               ).to_csv(path, index=False)
+    return path
 
 
 def _export_experiment(st: Any, exp_id: str, folder: Path, fmt: str) -> list[Path]:
