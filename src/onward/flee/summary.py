@@ -90,6 +90,7 @@ def store_flee_run(run: FleeRun, payload: dict[str, Any], store: str | Path | No
         "kind": "flee",
         "folder": str(Path(run.case.folder).resolve()),
         "days": run.days,
+        "hasten": run.case.settings.hasten,
         "ard": payload["ard"],
         "ard_rescaled": payload["ard_rescaled"],
         "mase": payload["mase"],

@@ -224,8 +224,10 @@ def _run_flee(folder: str, days: int | None, seed: int, store, as_json: bool,
                                      "report": None if path is None else str(path),
                                      "seed": seed, **payload}) + "\n")
         return
-    t = Table(title=f"{payload['case']}: {payload['days']} days, {payload['agents']} agents, "
-              f"seed {seed} ({run_id})", box=box.SIMPLE)
+    hasten = frun.case.settings.hasten
+    per = f" of {hasten} persons each (hasten)" if hasten > 1 else ""
+    t = Table(title=escape(f"{payload['case']}: {payload['days']} days, {payload['agents']} "
+                           f"agents{per}, seed {seed} ({run_id})"), box=box.SIMPLE)
     for col in ("camp", "sim (last day)", "obs (last day)", "mean |sim-obs|",
                 "mean |sim-obs| rescaled"):
         t.add_column(col, justify="left" if col == "camp" else "right")
@@ -244,7 +246,8 @@ def _run_flee(folder: str, days: int | None, seed: int, store, as_json: bool,
     out.print(t2)
     mase = "n/a" if payload["mase"] is None else f"{payload['mase']:.3f}"
     out.print(f"ard {payload['ard']:.3f}   ard rescaled {payload['ard_rescaled']:.3f}   "
-              f"mase {mase}   engine {payload['engine_seconds']:.2f} s")
+              f"mase {mase}   total error {payload['total_error_mean']:.3f}   "
+              f"engine {payload['engine_seconds']:.2f} s")
 
 
 def _print_run_summary(sc, run_id, res, apps, sel, store) -> None:

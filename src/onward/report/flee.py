@@ -14,10 +14,11 @@ from onward.report.run import register_sections, run_provenance
 
 def flee_sections(tables: dict[str, pd.DataFrame], meta: dict[str, Any], sc: Any,
                   network: Any) -> list[Section]:
-    from onward.flee import flee_validation_figure
+    from onward.flee import flee_metrics, flee_validation_figure
     from onward.flee.summary import over_time, wide_table
 
     wide = wide_table(tables["flee_camps"], tables["flee_totals"])
+    m = flee_metrics(wide)
     mase = meta.get("mase")
     metrics = {
         "case": meta.get("scenario"), "folder": meta.get("folder"), "days": meta.get("days"),
@@ -25,18 +26,17 @@ def flee_sections(tables: dict[str, pd.DataFrame], meta: dict[str, Any], sc: Any
         "ard rescaled (sim camps scaled to the day's observed total)":
             _fmt(meta.get("ard_rescaled")),
         "mase": "n/a" if mase is None else _fmt(mase),
+        "total error (mean over days, Flee's 'Total error')": _fmt(m["total_error_mean"]),
         "agents on the last day": int(wide["total refugees (simulation)"].iloc[-1]),
+        "persons per agent (simsetting.yml hasten; counts are in agents)":
+            meta.get("hasten", "not recorded"),
         "engine seconds": _fmt(meta.get("engine_seconds")),
     }
-    last = wide.iloc[-1]
-    camps = [c[:-4] for c in wide.columns if c.endswith(" sim")]
-    per_camp = pd.DataFrame({
-        "camp": camps,
-        "simulated (last day)": [int(last[f"{c} sim"]) for c in camps],
-        "observed (last day)": [int(last[f"{c} data"]) for c in camps],
-        "mean |sim - obs|": [float((wide[f"{c} sim"] - wide[f"{c} data"]).abs().mean())
-                             for c in camps],
-    })
+    per_camp = pd.DataFrame([
+        {"camp": camp, "simulated (last day)": r["sim_final"],
+         "observed (last day)": r["obs_final"], "mean |sim - obs|": r["mean_abs_diff"],
+         "mean |sim - obs| rescaled": r["mean_abs_diff_rescaled"]}
+        for camp, r in m["per_camp"].items()])
     fig = flee_validation_figure(wide, title=str(meta.get("scenario")))
     return [
         Section("Validation against the UNHCR camp series", key_values(metrics) + paragraph(
