@@ -256,6 +256,8 @@ def print_report(rep: dict) -> None:
           f"{r['agent_steps_per_s']:>14.3g} {r['agent_steps_per_cpu_s'] or 0:>10.3g} "
           f"{r['bytes_per_agent']:>12.1f} "
           f"{r['max_share_error']:>14.5f} {r['time_s']:>8.1f}  {note}")
+    p("time s: wall seconds of the run, its set-up included (agent-steps/s count the steps "
+      "only)")
     p("")
     p("ratios (onward at its best core count over the other):")
     for k, v in rep["ratios"].items():
@@ -296,13 +298,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="10k agents only, no scale table")
     ap.add_argument("--json", action="store_true", help="one JSON object on stdout")
     ap.add_argument("--sizes", type=int, nargs="+", help="agent counts (default 10k 100k 1M)")
-    ap.add_argument("--steps", type=int, default=STEPS)
+    ap.add_argument("--steps", type=int, default=STEPS, help=f"steps per run (default {STEPS})")
     ap.add_argument("--budget", type=float, default=180.0, help="seconds per run before "
                     "it is cut and extrapolated")
     ap.add_argument("--frameworks", nargs="+", default=["flee", "mesa", "onward"],
                     choices=["flee", "mesa", "onward"])
     ap.add_argument("--no-scale", action="store_true", help="skip the 10M-agent scale table")
-    ap.add_argument("--env", default=".bench-env", help="benchmark virtualenv (Flee, Mesa)")
+    ap.add_argument("--env", default=".bench-env", help="virtualenv for Flee and Mesa, "
+                    "created on first use with pip (flee==3.1, mesa; Python 3.12 if pyenv "
+                    "has it) (default: .bench-env in the current folder)")
     ap.add_argument("--save", metavar="PATH", help="also write the JSON report to PATH")
     args = ap.parse_args(argv)
     sizes = tuple(args.sizes or ((10_000,) if args.quick else SIZES))
@@ -332,8 +336,10 @@ def main(argv: list[str] | None = None) -> int:
             log(f"{fw} {n:,} agents x {args.steps} steps, {cores} core(s) ...")
             raw = run_one(interp, runner, n, args.steps, cores, args.budget, extra)
             row = result_row(raw, exact, fw, n, args.steps, cores)
-            log(f"  -> {row.get('agent_steps_per_s') or 0:.3g} agent-steps/s, "
-                f"share error {row.get('max_share_error')}, {row.get('error', '')}")
+            err = row.get("max_share_error")
+            log(f"  -> {row.get('agent_steps_per_s') or 0:.3g} agent-steps/s, max share "
+                f"error {'-' if err is None else f'{err:.4f}'}"
+                + (f", {row['error']}" if row.get("error") else ""))
             results.append(row)
     rat = ratios(results)
     rep: dict = {
