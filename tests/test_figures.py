@@ -220,3 +220,26 @@ def test_readme_figures_are_committed_and_small():
         p = DOCS_IMG / name
         assert p.exists(), f"regenerate with `python -m onward.viz.readme`: {p}"
         assert p.read_bytes()[:8] == PNG_SIGNATURE and p.stat().st_size < 200_000
+
+
+def test_wrong_tables_and_destinations_are_refused_not_drawn(run):
+    """uk_applications(flows) summed every kind of flow (GBR 2010: 504 against 109
+    applications) under the title 'asylum applications'; the toy (no GBR) drew an empty UK
+    figure; a figure without observed data still said 'vs observed' in title and legend."""
+    _, _, t, _ = run
+    with pytest.raises(ValueError, match="flows table.*Fix: pass the applications table"):
+        viz.uk_applications(t["flows"])
+    with pytest.raises(ValueError, match="flows table"):
+        viz.applications_by_destination(t["flows"])
+    toy = onward.simulate("toy", seed=1).applications
+    with pytest.raises(ValueError, match="no simulated rows for GBR: the table holds CRP, "
+                       "DLT, ELB"):
+        viz.uk_applications(toy)
+    with pytest.raises(ValueError, match="no simulated rows for XYZ"):
+        viz.applications_by_destination(toy, destinations=["CRP", "XYZ"])
+    fig = viz.applications_by_destination(toy)
+    labels = [h.get_label() for h in fig.legends[0].legend_handles]
+    assert not any("observed" in lab for lab in labels), labels
+    assert "observed" not in fig._suptitle.get_text()
+    fig = viz.uk_applications(t["applications"])  # no observed given
+    assert not any("observed" in h.get_label() for h in fig.axes[0].get_legend().legend_handles)

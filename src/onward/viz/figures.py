@@ -66,6 +66,10 @@ def as_bands(sim: pd.DataFrame, output: str = "applications") -> pd.DataFrame:
     df = sim
     if "output" in df.columns:
         df = df[df.output == output]
+    if "flow" in df.columns:  # a run's flows table: every kind of flow, summed, is no count
+        raise ValueError("this is a run's flows table (a 'flow' column: departures, claims, "
+                         "decisions, ...). Fix: pass the applications table "
+                         "(res.applications, or res.tables()['applications'])")
     if {"median", "q05", "q95"} <= set(df.columns):
         out = df.copy()
         if "n" not in out.columns:
@@ -166,15 +170,26 @@ def _shade_years(ax: plt.Axes, held_out: Sequence[int], after: int | None, xmax:
         ax.axvspan(after + 0.5, xmax + 0.5, color="#e8eef5", lw=0, zorder=0)
 
 
+def _check_destinations(dests: Sequence[str], bands: pd.DataFrame) -> None:
+    """Refuse destinations the simulated table does not hold (an empty panel said nothing)."""
+    have = list(dict.fromkeys(bands.destination))
+    missing = [d for d in dests if d not in have]
+    if missing:
+        raise ValueError(f"no simulated rows for {', '.join(missing)}: the table holds "
+                         f"{', '.join(map(str, have)) or 'no destination'}. Fix: choose "
+                         "destinations the scenario has")
+
+
 def _legend_handles(multi: bool, held: bool, continuation: bool, masked: bool,
-                    source: str = "UNHCR first claims") -> list[Any]:
+                    source: str | None = "UNHCR first claims") -> list[Any]:
     h: list[Any] = [plt.Line2D([], [], color=BLUE, lw=1.6,
                                label="simulated median" if multi else "simulated (one run)")]
     if multi:
         h += [Patch(color=BLUE, alpha=0.45, label="50% band"),
               Patch(color=BLUE, alpha=0.15, label="90% band")]
-    h.append(plt.Line2D([], [], color=DARK, marker="o", ls="", ms=3.6,
-                        label=f"observed ({source})"))
+    if source is not None:  # None: no observed points drawn
+        h.append(plt.Line2D([], [], color=DARK, marker="o", ls="", ms=3.6,
+                            label=f"observed ({source})"))
     if masked:
         h.append(plt.Line2D([], [], color=ORANGE, lw=2.2,
                             label="observed, masked count (an interval)"))
@@ -208,6 +223,7 @@ def applications_by_destination(sim: pd.DataFrame, observed: pd.DataFrame | None
         bands = bands[bands.year >= start]
     obs = _observed(observed, LAST_OBSERVED_YEAR if last_observed is None else last_observed)
     dests = list(destinations) if destinations else list(dict.fromkeys(bands.destination))
+    _check_destinations(dests, bands)
     multi = bool((bands.n.fillna(1) > 1).any())
     ncols = 3 if len(dests) > 4 else max(1, min(2, len(dests)))
     nrows = int(np.ceil(len(dests) / ncols))
@@ -223,11 +239,12 @@ def applications_by_destination(sim: pd.DataFrame, observed: pd.DataFrame | None
         has_masked = bool((obs.lower != obs.upper).any()) if len(obs) else False
         handles = _legend_handles(multi, bool(held_out),
                                   last_observed is not None and xmax > last_observed,
-                                  has_masked, source)
+                                  has_masked, source if len(obs) else None)
         fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 4),
                    frameon=False, bbox_to_anchor=(0.5, 0.0))
-        fig.suptitle(title or "First asylum applications by destination: simulated vs "
-                     "observed", x=0.01, ha="left", fontweight="bold")
+        fig.suptitle(title or "First asylum applications by destination: simulated"
+                     + (" vs observed" if len(obs) else ""), x=0.01, ha="left",
+                     fontweight="bold")
         fig.tight_layout(rect=(0, 0.1 if len(handles) > 4 else 0.06, 1, 1))
     return fig
 
@@ -245,6 +262,7 @@ def uk_applications(sim: pd.DataFrame, observed: pd.DataFrame | None = None, *,
     model. Observed data after 2015 are withheld on purpose and never drawn.
     """
     bands = as_bands(sim)
+    _check_destinations([destination], bands)
     b = bands[(bands.destination == destination) & (bands.year >= start)]
     obs = _observed(observed, last_observed)
     o = obs[(obs.destination == destination) & (obs.year >= start)]
@@ -276,7 +294,8 @@ def uk_applications(sim: pd.DataFrame, observed: pd.DataFrame | None = None, *,
         ax.text(0.01, 0.97, f"{start}-{last_observed}: observed {tot_obs:,.0f}, simulated "
                 f"{tot_sim:,.0f}" + (" (median)" if multi else ""), transform=ax.transAxes,
                 ha="left", va="top", fontsize=8, color=DARK)
-        handles = [Patch(color=OBS_BAR, label="observed (UNHCR first claims)")]
+        handles = [Patch(color=OBS_BAR, label="observed (UNHCR first claims)")] if len(o) \
+            else []
         handles += _legend_handles(multi, bool(held_out), False, len(masked) > 0)[
             : 3 if multi else 1]
         if held_out:
