@@ -4,6 +4,7 @@ and a real (loopback) Dask cluster. Small sizes on a shortened toy scenario."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ import pandas as pd
 import pytest
 from cli_helper import cli
 
+import onward
 from onward.api import simulate
 from onward.engine.recorder import DEST_PROFILE_ATTRS
 from onward.experiments.destinations import WHO, destinations, plot_destinations
@@ -456,3 +458,26 @@ def test_compare_says_where_abroad_went_and_explains_its_columns(tmp_path):
     proc = cli(*args, "--destination", "ALL", cwd=tmp_path)
     assert any(line.split("│")[1:3] == [" abroad ", " ALL         "]
                for line in proc.stdout.splitlines() if "│" in line), proc.stdout
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: onward.simulate("toy", seed=7.5), "seed 7.5: give a whole number from 0"),
+    (lambda: onward.simulate("toy", seed="7"), "seed '7': give a whole number"),
+    (lambda: onward.simulate("toy", seed=-1), "seed -1: give a whole number from 0"),
+    (lambda: onward.simulate("toy", seed=2**70), "give a whole number from 0"),
+    (lambda: onward.simulate("toy", until="2010"), "until '2010': give a whole number"),
+    (lambda: onward.ensemble("toy", n=0), "n 0: give a whole number of replicates >= 1"),
+    (lambda: onward.ensemble("toy", n=2, seed=-3), "seed -3: give a whole number >= 0"),
+])
+def test_the_python_api_refuses_bad_seeds_and_counts(call, message):
+    """seed=7.5 ran as 7 and was stored as 7, seed=-1 ran as 2**64 - 1 and was stored as -1;
+    ensemble(n=0) died in KeyError: 'job'."""
+    with pytest.raises(ValueError, match=re.escape(message)):
+        call()
+
+
+def test_compare_takes_one_alternative_as_well_as_a_list(tmp_path):
+    """compare("toy", "toy") read the string as the letters t, o, y ("'t': no such
+    scenario file")."""
+    with pytest.raises(ValueError, match="scenarios need distinct names"):
+        onward.compare("toy", "toy", n=1, store=tmp_path / "s.duckdb")

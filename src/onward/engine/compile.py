@@ -7,6 +7,7 @@ Inflows become persons per year. Nothing here reads target (observed) data.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -142,6 +143,8 @@ def compile_scenario(sc: Scenario, overrides: dict[str, float] | None = None,
         scenario it was filled for and is refilled for any other; do not change the
         scenario in place while reusing it.
     """
+    _check_whole("seed", seed, 0, 2**63 - 1)
+    _check_whole("until", until, None, None)
     T = sc.horizon.months
     run_months = T
     if until is not None and not sc.horizon.start.year <= until <= sc.horizon.end.year:
@@ -228,6 +231,18 @@ def compile_scenario(sc: Scenario, overrides: dict[str, float] | None = None,
         seed=sc.seed if seed is None else int(seed),
         routes=static["routes"],
     )
+
+
+def _check_whole(name: str, value: object, lo: int | None, hi: int | None) -> None:
+    """Refuse a seed or year that is not a whole number in range (``seed=7.5`` ran as 7 and
+    was stored as 7; ``seed=-1`` ran as 2**64 - 1 and was stored as -1)."""
+    if value is None:
+        return
+    ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    if ok and (lo is None or value >= lo) and (hi is None or value <= hi):
+        return
+    span = "" if lo is None else f" from {lo} to {hi:,}" if hi is not None else f" >= {lo}"
+    raise ValueError(f"{name} {value!r}: give a whole number{span}")
 
 
 def _event_lead(target: str, sc: Scenario, value: float) -> str:

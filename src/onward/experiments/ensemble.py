@@ -22,6 +22,7 @@ from onward.analysis.runs import versions
 from onward.calibration import PosteriorLeftOut
 from onward.experiments.runner import (
     Job,
+    check_count_and_seed,
     check_outputs,
     derive_seed,
     experiment_id,
@@ -199,6 +200,7 @@ def ensemble(scenario: str | Path | Scenario, n: int = 20, seed: int = 1, *,
     calibration, so the bands include parameter uncertainty. ``until`` extends the horizon;
     arrivals after the data follow the scenario's stated projection.
     """
+    check_count_and_seed(n, seed)
     outputs = check_outputs(outputs or ["applications"])
     st = Store(store)
     sc = extend_horizon(load_scenario(scenario), until)
@@ -265,6 +267,9 @@ def compare(baseline: str | Path | Scenario, alternatives: list[str | Path | Sce
         Before anything runs, for scenarios with different horizons or the same name,
         ``years`` outside the horizon, or a destination none of them has.
     """
+    check_count_and_seed(n, seed)
+    if isinstance(alternatives, str | Path | Scenario):  # one alternative, not a list
+        alternatives = [alternatives]
     outputs = check_outputs(outputs or ["applications"])
     st = Store(store)
     base = extend_horizon(load_scenario(baseline), until)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import numbers
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -178,6 +179,16 @@ def _worker_versions() -> dict[str, str]:
     from onward.analysis.runs import versions
 
     return versions()
+
+
+def check_count_and_seed(n: object, seed: object) -> None:
+    """Refuse a number of replicates below 1 (it failed later, as ``KeyError: 'job'``) and
+    a master seed that is not a whole number >= 0."""
+    whole = isinstance(n, numbers.Integral) and not isinstance(n, bool)
+    if not whole or n < 1:  # type: ignore[operator]
+        raise ValueError(f"n {n!r}: give a whole number of replicates >= 1")
+    if not (isinstance(seed, numbers.Integral) and not isinstance(seed, bool) and seed >= 0):
+        raise ValueError(f"seed {seed!r}: give a whole number >= 0")
 
 
 def experiment_id(kind: str, jobs: list[Job], outputs: list[str], **settings: Any) -> str:
