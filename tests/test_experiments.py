@@ -373,8 +373,11 @@ def test_destinations_side_by_side(short, tmp_path):
     page = report(a.experiment_id, tmp_path / "a.duckdb", tmp_path / "d.html").read_text()
     assert "Destinations side by side" in page and "Median [90% interval] per destination" \
         in page and page.count("data:image/png") >= 1
-    crp_skill = f"{a.wide.loc['CRP', 'skill']:.3g} [{a.wide.loc['CRP', 'skill_q05']:.3g}-"
-    assert crp_skill in page
+    w = a.wide.loc["CRP"]
+    assert f"{w.skill:.2f} [{w.skill_q05:.2f}-{w.skill_q95:.2f}]" in page
+    # years and counts as the terminal shows them (2003, not 2e+03)
+    assert f"{w.median_year:.0f} [{w.median_year_q05:.0f}-{w.median_year_q95:.0f}]" in page
+    assert f"{w.movers:.0f} [" in page and "e+0" not in page
 
 
 # --- Dask ----------------------------------------------------------------------------------

@@ -199,6 +199,18 @@ def destinations(scenario: str | Path | Scenario, n: int = 20, seed: int = 1, *,
     return DestinationsResult(exp, dests, vals, summary, dep)
 
 
+def interval_text(measure: str, median: float, q05: float, q95: float) -> str:
+    """``median [q05-q95]`` of one measure, as the terminal and the report both show it:
+    counts and years whole (2010, not 2.01e+03), ages, degrees and funds to one decimal,
+    shares and rates to two; ``-`` for no value."""
+    if not np.isfinite(median):
+        return "-"
+    fmt = (".0f" if measure in ("movers", "median_year", "departures", "returns",
+                                "remigrations") or measure.startswith("departures ")
+           else ".1f" if measure in ("age", "degree", "funds") else ".2f")
+    return f"{median:{fmt}} [{q05:{fmt}}-{q95:{fmt}}]"
+
+
 def _clean(x: Any) -> float | None:
     x = float(x)
     return round(x, 6) if np.isfinite(x) else None

@@ -804,7 +804,7 @@ def destinations(
 ) -> None:
     """Destinations side by side: who goes there, when, and with what outcome."""
     from onward.experiments.destinations import destinations as run_destinations
-    from onward.experiments.destinations import destinations_json, plot_destinations
+    from onward.experiments.destinations import destinations_json, interval_text, plot_destinations
 
     if n < 1:
         _fail("-n must be at least 1")
@@ -844,11 +844,7 @@ def destinations(
                 cells.append("-")
                 continue
             r = s.loc[(d, m)]
-            fmt = (".0f" if m in ("movers", "median_year", "departures", "returns",
-                                  "remigrations") or m.startswith("departures ")
-                   else ".1f" if m in ("age", "degree", "funds") else ".2f")
-            cells.append("-" if not np.isfinite(r["median"]) else
-                         f"{r['median']:{fmt}} [{r['q05']:{fmt}}-{r['q95']:{fmt}}]")
+            cells.append(interval_text(m, r["median"], r["q05"], r["q95"]))
         t.add_row(f"  {m}", *cells)
     out.print(t)
     for f in files:

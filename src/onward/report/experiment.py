@@ -89,7 +89,7 @@ def _sensitivity_body(st: Any, exp_id: str, summary: pd.DataFrame) -> str:
 def _destinations_body(st: Any, exp_id: str, values: pd.DataFrame, first: Any) -> str:
     """A destinations experiment's figure (as `onward destinations` draws it) and its table
     of medians and 90% intervals, from the stored summary and departures."""
-    from onward.experiments.destinations import destinations_figure
+    from onward.experiments.destinations import destinations_figure, interval_text
     from onward.experiments.runner import quantile_bands
 
     try:
@@ -109,8 +109,9 @@ def _destinations_body(st: Any, exp_id: str, values: pd.DataFrame, first: Any) -
                                  "when (departures per year, persons) and with what outcome "
                                  "(onward claimants): median and 90% interval over "
                                  "replicates."), "destinations")
-    wide = summary.assign(cell=[f"{m:.3g} [{a:.3g}-{b:.3g}]" for m, a, b in
-                                zip(summary["median"], summary.q05, summary.q95, strict=True)])
+    wide = summary.assign(cell=[interval_text(k, m, a, b) for k, m, a, b in
+                                zip(summary.measure, summary["median"], summary.q05,
+                                    summary.q95, strict=True)])
     table_df = wide.pivot_table(index=["aspect", "measure"], columns="destination",
                                 values="cell", aggfunc="first", sort=False)[dests]
     return body + table(table_df.reset_index(), "Median [90% interval] per destination")
