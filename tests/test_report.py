@@ -215,3 +215,25 @@ def test_a_scenario_with_its_own_counts_draws_them(toy_run):
     prov = html[html.index('id="data-provenance"'):]
     assert "This scenario brings its own observed counts" in prov and "synthetic" in prov
     assert "the selection effect." in html and "selection effect (for North Koreans" not in html
+
+
+def test_a_runs_changed_parameters_are_said_in_the_summary_and_tabulated():
+    """A run with a posterior's parameters read like a plain run: the Summary did not say
+    so, and the 16 values were one line of raw JSON (0.6671146077283002); seconds and
+    times were unrounded (1.8726710969999658, 11:36:21.219246)."""
+    from onward.report.run import run_provenance, run_sections
+
+    sc = load_scenario("toy")
+    meta = {"run_id": "run-0009", "scenario": "toy", "seed": 1, "scenario_hash": "ab",
+            "posterior": "fit1", "engine_seconds": 1.8726710969999658,
+            "created_at": "2026-11-27 11:36:21.219246",
+            "overrides": {"destinations.CRP.detection": 0.6671146077283002,
+                          "parameters.aspiration.intercept": -7.123456}}
+    summary = run_sections({}, meta, sc)[0]
+    assert summary.title == "Summary"
+    assert re.search(r"the mean of calibration (&#x27;|')fit1(&#x27;|') \(2 values",
+                     summary.body), summary.body
+    prov = run_provenance(meta)
+    assert "<td>destinations.CRP.detection</td><td>0.6671</td>" in prov
+    assert "-7.123" in prov and "0.6671146077283002" not in prov
+    assert "1.87<" in prov and "11:36:21<" in prov and ".219246" not in prov

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -116,6 +115,13 @@ def run_sections(tables: dict[str, pd.DataFrame], meta: dict[str, Any],
             facts.append(("calibration years", f"{cal[0]}-{cal[-1]}"))
         if held:
             facts.append(("held-out years (never fitted)", f"{held[0]}-{held[-1]}"))
+    if meta.get("posterior"):
+        facts.append(("parameters", f"the mean of calibration '{meta['posterior']}' "
+                      f"({len(meta.get('overrides') or {})} values, under Run provenance); "
+                      "the scenario file's own values are not used for them"))
+    elif meta.get("overrides"):
+        facts.append(("parameters", f"{len(meta['overrides'])} values changed from the "
+                      "scenario's (under Run provenance)"))
     if apps is not None:
         facts.append(("first claims, whole run (persons)", f"{int(apps.persons.sum()):,}"))
     body = (paragraph(sc.description) if sc is not None and sc.description else "") \
@@ -217,10 +223,15 @@ def run_provenance(meta: dict[str, Any]) -> str:
     """Versions, seed, scenario hash, overrides and timings of a run, as HTML."""
     keys = ("run_id", "created_at", "kind", "scenario", "scenario_hash", "seed",
             "engine_seconds", "wall_seconds", "experiment_id", "posterior")
-    items = [(k, meta[k]) for k in keys if meta.get(k) is not None]
-    if meta.get("overrides"):
-        items.append(("overrides", json.dumps(meta["overrides"], sort_keys=True)))
+    items = [(k, _shown(k, meta[k])) for k in keys if meta.get(k) is not None]
     body = key_values(items)
+    if meta.get("overrides"):
+        ov = meta["overrides"]
+        body += table(pd.DataFrame({"parameter": sorted(ov),
+                                    "value": [f"{float(ov[k]):.4g}" for k in sorted(ov)]}),
+                      "Parameter values of this run that differ from the scenario file's"
+                      + (f" (the mean of posterior '{meta['posterior']}')"
+                         if meta.get("posterior") else ""))
     versions = meta.get("versions") or {}
     if versions:
         body += table(pd.DataFrame(sorted(versions.items()), columns=["package", "version"]),
@@ -232,6 +243,16 @@ def run_provenance(meta: dict[str, Any]) -> str:
                       "written with "
                       + ", ".join(f"{k} {v}" for k, v in current().items()) + ".")
     return body
+
+
+def _shown(key: str, value: Any) -> Any:
+    """A provenance value as a reader wants it: seconds to 2 decimals, times to the
+    second."""
+    if key.endswith("_seconds") and isinstance(value, float | int):
+        return f"{value:.2f}"
+    if key == "created_at":
+        return str(value)[:19]
+    return value
 
 
 def data_provenance(scenario: Scenario | None = None) -> str:
