@@ -484,3 +484,17 @@ def test_compare_takes_one_alternative_as_well_as_a_list(tmp_path):
     scenario file")."""
     with pytest.raises(ValueError, match="scenarios need distinct names"):
         onward.compare("toy", "toy", n=1, store=tmp_path / "s.duckdb")
+
+
+def test_results_print_briefly_in_a_notebook(short, tmp_path):
+    """Typing a run's result in a notebook cell printed 272,627 characters of arrays."""
+    res = simulate(short, seed=1)
+    text = repr(res)
+    assert len(text) < 300 and "households" in text and "seed 1" in text
+    assert res.tables.__doc__ and res.tables.__doc__.strip() and \
+        type(res).applications.__doc__
+    e = ensemble(short, n=2, workers=1, store=tmp_path / "s.duckdb")
+    assert repr(e).startswith(f"EnsembleResult({e.experiment_id!r}: 2 replicates")
+    from onward.experiments.ensemble import CompareResult, EnsembleResult
+
+    assert "q05" in EnsembleResult.__doc__ and "diff_median" in CompareResult.__doc__

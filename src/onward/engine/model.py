@@ -104,6 +104,11 @@ class SimulationResult:
     _tables: dict[str, pd.DataFrame] | None = field(default=None, repr=False)
 
     def tables(self) -> dict[str, pd.DataFrame]:
+        """The run's tidy tables by name (built once, then cached): ``flows``,
+        ``applications``, ``decisions``, ``brokers``, ``stocks``, ``profile``,
+        ``destination_life``, ``destination_profile`` (and the route tables with a route
+        graph). Counts are persons unless a column says households; docs/odd.md
+        ("Outputs") gives every column."""
         if self._tables is None:
             c = self.compiled
             t = np.arange(c.run_months)
@@ -115,7 +120,16 @@ class SimulationResult:
 
     @property
     def applications(self) -> pd.DataFrame:
+        """First asylum claims per year, destination and route: ``year, destination,
+        route, persons, households`` (the calibration target, MODEL.md section 8)."""
         return self.tables()["applications"]
+
+    def __repr__(self) -> str:  # the dataclass's would print every agent array
+        c = self.compiled
+        return (f"SimulationResult(seed {c.seed}, {self.agents.n:,} households x "
+                f"{c.run_months} months from {c.start_year}, destinations "
+                f"{' '.join(c.destinations)}, engine {self.engine_seconds:.2f} s; "
+                "tables(): flows, applications, decisions, stocks, ...)")
 
 
 def _same_as_last_month(table: np.ndarray) -> np.ndarray:

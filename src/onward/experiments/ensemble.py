@@ -37,9 +37,26 @@ from onward.store import Store
 
 @dataclass
 class EnsembleResult:
+    """What :func:`ensemble` returns (also stored, under ``experiment_id``).
+
+    Attributes
+    ----------
+    experiment_id : the id to pass to ``onward report`` or ``onward export``
+    values : one row per replicate, output, year and destination: ``experiment_id, job,
+        label, replicate, seed, output, year, destination, value`` (``value`` in persons;
+        ``seed`` is the replicate's own seed, so ``onward run --seed`` reruns it)
+    bands : per output, year and destination, the median and the 5/25/75/95% quantiles
+        over replicates (``median, q05, q25, q75, q95``) and ``n`` replicates
+    """
+
     experiment_id: str
-    values: pd.DataFrame  # one row per job, output, year, destination
-    bands: pd.DataFrame  # output, year, destination, median, q05, q25, q75, q95, n
+    values: pd.DataFrame
+    bands: pd.DataFrame
+
+    def __repr__(self) -> str:
+        return (f"EnsembleResult({self.experiment_id!r}: {self.values.replicate.nunique()} "
+                f"replicates, outputs {sorted(self.values.output.unique())}; see .bands, "
+                ".values)")
 
 
 def extend_horizon(sc: Scenario, until: int | None) -> Scenario:
@@ -239,10 +256,32 @@ def _clean(x: float) -> float | None:
 
 @dataclass
 class CompareResult:
+    """What :func:`compare` returns (also stored, under ``experiment_id``).
+
+    Attributes
+    ----------
+    experiment_id : the id to pass to ``onward report`` or ``onward export``
+    values : one row per scenario (``label``), replicate, output, year and destination,
+        as :attr:`EnsembleResult.values`
+    effects : per alternative, output and destination, over ``period`` (the years
+        compared): ``baseline_median`` and ``alternative_median`` (persons), the
+        per-replicate difference alternative - baseline (``diff_median, diff_q05,
+        diff_q95``) and ratio (``ratio_median, ratio_q05, ratio_q95``; NaN where the
+        baseline is 0), over ``n`` replicates on common random numbers
+    yearly : per alternative, output, year and destination, the per-replicate difference
+        alternative - baseline as bands (``median, q05, q25, q75, q95, n``)
+    """
+
     experiment_id: str
     values: pd.DataFrame
-    effects: pd.DataFrame  # per alternative, output, destination, period: base/alt/diff/ratio
-    yearly: pd.DataFrame  # per alternative, output, year, destination
+    effects: pd.DataFrame
+    yearly: pd.DataFrame
+
+    def __repr__(self) -> str:
+        alts = sorted(self.effects.alternative.unique()) if len(self.effects) else []
+        return (f"CompareResult({self.experiment_id!r}: alternatives {alts}, "
+                f"{self.values.replicate.nunique()} replicates; see .effects, .yearly, "
+                ".values)")
 
 
 def compare(baseline: str | Path | Scenario, alternatives: list[str | Path | Scenario],
