@@ -991,3 +991,25 @@ def test_a_variants_clashing_years_are_named_where_the_variant_wrote_them(
     msg = str(error_of(path))
     assert f"v.yaml:4: calibration.{field}: years [" in msg, msg
     assert "are both calibration and held-out years" in msg and "nk-onward.yaml" not in msg
+
+
+def test_every_parameter_out_of_bounds_is_named_not_only_the_first(tmp_path: Path) -> None:
+    """discrimination_rate: 1.7 (line 5) and GBR detection: 3 (line 8): only line 8 was
+    reported; two global parameters out of range: only the first in registry order."""
+    path = write(tmp_path, "b.yaml", "extends: nk-onward\nname: b\nparameters:\n"
+                 "  integration:\n    discrimination_rate: 1.7\n    glass_ceiling: 7\n"
+                 "destinations:\n  GBR:\n    detection: 3\n")
+    msg = str(error_of(path))
+    assert "b.yaml:5: parameters.integration.discrimination_rate.value: value 1.7 is " \
+        "outside [0.0, 1.0]" in msg
+    assert "b.yaml:6: parameters.integration.glass_ceiling: value 7.0 lies outside its " \
+        "prior" in msg
+    assert "b.yaml:9: destinations.GBR.detection.value: value 3.0 is outside" in msg
+
+
+def test_a_misspelt_parameter_gets_every_near_name(tmp_path: Path) -> None:
+    path = write(tmp_path, "m.yaml", "extends: nk-onward\nname: m\nparameters:\n"
+                 "  integration:\n    discrimnation: 0.2\n")
+    msg = str(error_of(path))
+    assert "did you mean " in msg and "discrimination_rate" in msg and \
+        "wage_discrimination" in msg

@@ -31,7 +31,7 @@ import yaml
 from pydantic import ValidationError
 from yaml.constructor import SafeConstructor
 
-from onward.scenario.schema import FieldError, Month, Scenario, dotted
+from onward.scenario.schema import FieldError, FieldErrors, Month, Scenario, dotted
 
 # The pure-Python parser is used on purpose: libyaml's composer recurses in C and crashes
 # the interpreter on deeply nested input, while this one raises RecursionError. It parses
@@ -746,11 +746,13 @@ def _unknown_parameters(data: Any, lines: dict[Path_, tuple[str, int]], fname: s
                 if k in groups[g]:
                     continue
                 every = [f"{gg}.{kk}" for gg, ks in groups.items() for kk in ks]
-                near = (difflib.get_close_matches(str(k), groups[g], n=1)
+                # a few near names: "discrimnation" is as close to wage_discrimination as
+                # to discrimination_rate
+                near = (_nearest(str(k), groups[g])
                         or difflib.get_close_matches(f"{g}.{k}", every, n=1))
                 where, field_path = _locate(("parameters", g, str(k)), lines, shown, fname)
-                fix = (f"did you mean {near[0]}?" if near else "fix its spelling; `onward "
-                       "validate --list` lists the parameters")
+                fix = (f"did you mean {_one_of(near)}?" if near else "fix its spelling; "
+                       "`onward validate --list` lists the parameters")
                 out.append(f"{where}: {field_path}: unknown parameter. Fix: {fix}")
             continue
         else:
@@ -760,11 +762,29 @@ def _unknown_parameters(data: Any, lines: dict[Path_, tuple[str, int]], fname: s
     return out
 
 
+def _nearest(word: str, names: list[str]) -> list[str]:
+    """The names closest to ``word`` (difflib), every one as close as the closest."""
+    import difflib
+
+    near = difflib.get_close_matches(word, names, n=3)
+    score = [difflib.SequenceMatcher(None, word, m).ratio() for m in near]
+    return [m for m, r in zip(near, score, strict=True) if r >= score[0] - 0.02]
+
+
+def _one_of(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + f" or {names[-1]}"
+
+
 def _messages(errors: list, lines: dict[Path_, tuple[str, int]], fname: str,
               shown: dict[Path_, Path_] | None = None, prefix: Path_ = ()) -> list[str]:
     """One ``file:line: field: problem. Fix: ...`` line per pydantic error."""
     msgs: list[str] = []
+    flat = []  # a FieldErrors stands for one error per field it names
     for e in errors:
+        err = (e.get("ctx") or {}).get("error")
+        flat += [{**e, "ctx": {"error": one}} for one in err.errors] \
+            if isinstance(err, FieldErrors) else [e]
+    for e in flat:
         err = (e.get("ctx") or {}).get("error")
         path = prefix + _clean(e["loc"])
         if isinstance(err, FieldError):

@@ -221,8 +221,7 @@ class Destination(Strict):
         if missing:
             raise FieldError((), "missing destination parameters: " + _some(missing),
                              "add them (see `onward scenario show nk-onward`)")
-        for key, p in self.params.items():
-            _check_bounds(DESTINATION_PARAMETERS[key], p, (key,))
+        # the bounds are checked by the scenario, with its other parameters (all at once)
         return self
 
     def model_dump_yaml(self) -> dict[str, Any]:
@@ -245,18 +244,29 @@ def _bounds_text(spec: ParamSpec) -> tuple[str, str]:
     return f"{rng} (a {spec.kind})", fix
 
 
-def _check_bounds(spec: ParamSpec, p: Param, where: FieldPath) -> None:
-    """Raise :class:`FieldError` (path ``where`` + field) if ``p`` breaks the hard bounds."""
+def _bound_error(spec: ParamSpec, p: Param, where: FieldPath) -> FieldError | None:
+    """The :class:`FieldError` (path ``where`` + field) if ``p`` breaks the hard bounds or
+    lies outside its prior, else None."""
     for field, label, x in [("value", "value", p.value)] + (
         [("prior", "prior low", p.prior[0]), ("prior", "prior high", p.prior[1])]
         if p.prior else []
     ):
         if not spec.admits(x):
             rng, fix = _bounds_text(spec)
-            raise FieldError(where + (field,), f"{label} {x} is outside {rng}", fix)
+            return FieldError(where + (field,), f"{label} {x} is outside {rng}", fix)
     if p.prior and not (p.prior[0] <= p.value <= p.prior[1]):
-        raise FieldError(where, f"value {p.value} lies outside its prior {list(p.prior)}",
-                         "change the value or widen the prior")
+        return FieldError(where, f"value {p.value} lies outside its prior {list(p.prior)}",
+                          "change the value or widen the prior")
+    return None
+
+
+class FieldErrors(ValueError):
+    """Several :class:`FieldError` at once (every parameter out of bounds, not only the
+    first); the loader shows one line each."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(str(e) for e in errors))
 
 
 class Distribution(Strict):
@@ -997,9 +1007,12 @@ class Scenario(Strict):
         if missing:
             raise FieldError(("parameters",), "missing " + _some(missing),
                              "add them, or extend a built-in scenario (extends: nk-onward)")
-        for key, spec in GLOBAL_PARAMETERS.items():
-            g, k = key.split(".")
-            _check_bounds(spec, self.parameters[g][k], ("parameters", g, k))
+        bad = [_bound_error(spec, self.parameters[g][k], ("parameters", g, k))
+               for key, spec in GLOBAL_PARAMETERS.items() for g, k in [key.split(".")]]
+        bad += [_bound_error(DESTINATION_PARAMETERS[key], p, ("destinations", code, key))
+                for code, d in self.destinations.items() for key, p in d.params.items()]
+        if any(bad):
+            raise FieldErrors([e for e in bad if e is not None])
         p_out = (self.param("after_decision.refused_return")
                  + self.param("after_decision.refused_remigrate"))
         if p_out > 1:
