@@ -41,6 +41,10 @@ def test_run_json_is_the_only_stdout(flagship_run):
     assert uk07 == 602
     assert rows[rows.year == 2020].observed.isna().all()
     assert (cwd / "onward.duckdb").exists()
+    # the selection effect as the text table shows it: means and standardised difference
+    skill = payload["selection"]["skill"]
+    assert set(skill) == {"movers", "stayers", "std_difference"}
+    assert (skill["std_difference"] > 0) == (skill["movers"] > skill["stayers"])
 
 
 def test_run_is_stored_with_provenance(flagship_run):

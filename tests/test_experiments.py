@@ -100,6 +100,8 @@ def test_ensemble_json_is_deterministic_and_only_json(tmp_path):
         proc = cli("ensemble", "short.yaml", "-n", "3", "--seed", "2", "--workers", workers,
                    "--json", cwd=tmp_path / sub)
         outs.append(proc.stdout)
+        # the id `onward report` takes, on stderr (stdout is the JSON only)
+        assert re.search(r"experiment ensemble-[0-9a-f]+ stored \(onward report ", proc.stderr)
     assert outs[0] == outs[1]
     payload = json.loads(outs[0])  # the whole of stdout is one JSON document
     assert set(payload) == {"applications"}
@@ -116,6 +118,7 @@ def test_sensitivity_json_cli(tmp_path):
                "CRP", "--workers", "2", "--json", cwd=tmp_path)
     payload = json.loads(proc.stdout)
     assert set(payload) == {"method", "output", "destination", "years", "indices", "answer"}
+    assert re.search(r"experiment sensitivity-[0-9a-f]+ stored", proc.stderr)
     assert payload["method"] == "morris" and payload["destination"] == "CRP"
     assert payload["years"] == list(range(2000, 2005))
     assert {r["group"] for r in payload["indices"]} == {"push", "pull", "information",

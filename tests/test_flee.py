@@ -374,6 +374,8 @@ def test_cli_runs_a_flee_folder_as_json(tmp_path):
 
     runs = Store(tmp_path / "s.duckdb").list_runs()
     assert len(runs) == 1
+    # hashed as a scenario is: the first 16 hex digits of a SHA-256 (the README's words)
+    assert len(runs.scenario_hash.iloc[0]) == 16
     camps = Store(tmp_path / "s.duckdb").read_table("flee_camps")
     assert len(camps) == 20 * 4 and set(camps.columns) >= {"day", "camp", "simulated", "observed"}
     from onward.flee.summary import wide_table

@@ -42,14 +42,15 @@ def run_flee_folder(folder: str | Path, days: int | None = None, seed: int = 1,
 
 
 def folder_hash(folder: str | Path) -> str:
-    """SHA-256 over the folder's input files (names and bytes), for the store."""
+    """SHA-256 over the folder's input files (names and bytes), for the store (first 16
+    hex digits, as a scenario's hash)."""
     h = hashlib.sha256()
     root = Path(folder)
     for p in sorted(root.rglob("*")):
         if p.is_file() and p.suffix in (".csv", ".yml", ".yaml"):
             h.update(str(p.relative_to(root)).encode())
             h.update(p.read_bytes())
-    return h.hexdigest()
+    return h.hexdigest()[:16]  # as a scenario's hash: the first 16 hex digits
 
 
 def tidy_tables(run: FleeRun) -> dict[str, pd.DataFrame]:

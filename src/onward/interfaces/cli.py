@@ -150,7 +150,8 @@ def run(
                  "lower": _num(r.lower), "upper": _num(r.upper)}
                 for r in apps.itertuples()
             ],
-            "selection": {r.attribute: {"movers": _num(r.movers), "stayers": _num(r.stayers)}
+            "selection": {r.attribute: {"movers": _num(r.movers), "stayers": _num(r.stayers),
+                                        "std_difference": _num(r.std_difference)}
                           for r in sel.itertuples()},
         }
         sys.stdout.write(json.dumps(payload) + "\n")
@@ -621,6 +622,7 @@ def ensemble(
                            progress=tick)
     if as_json:
         sys.stdout.write(json.dumps(ensemble_json(res, outputs)) + "\n")
+        _stored_on_stderr(res.experiment_id)
         return
     from onward.experiments.runner import OUTPUT_KIND
 
@@ -754,6 +756,7 @@ def sensitivity(
                               progress=tick)
     if as_json:
         sys.stdout.write(json.dumps(sensitivity_json(res)) + "\n")
+        _stored_on_stderr(res.experiment_id)
         return
     what = (f"{res.output} at {res.destination}, {res.years[0]}-{res.years[-1]} "
             f"({len(res.y)} runs)")
@@ -821,6 +824,7 @@ def destinations(
             f"{output_name(store, res.experiment_id)}.png"))
     if as_json:
         sys.stdout.write(json.dumps(destinations_json(res)) + "\n")
+        _stored_on_stderr(res.experiment_id)
         return
     dests = res.destinations
     s = res.summary.set_index(["destination", "measure"])
@@ -1291,6 +1295,12 @@ def _interrupted(exc: BaseException) -> bool:
         seen.add(id(e))
         e = e.__cause__ or e.__context__
     return False
+
+
+def _stored_on_stderr(experiment_id: str) -> None:
+    """With --json, stdout holds the JSON only: the id for `onward report` goes to stderr."""
+    err.print(f"experiment {experiment_id} stored (onward report {experiment_id})",
+              markup=False, highlight=False)
 
 
 def _warn(message: str) -> None:
