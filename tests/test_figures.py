@@ -243,3 +243,21 @@ def test_wrong_tables_and_destinations_are_refused_not_drawn(run):
     assert "observed" not in fig._suptitle.get_text()
     fig = viz.uk_applications(t["applications"])  # no observed given
     assert not any("observed" in h.get_label() for h in fig.axes[0].get_legend().legend_handles)
+
+
+def test_a_panel_above_an_empty_slot_shows_its_years_and_the_legend_fits():
+    """The toy's DLT panel (above the empty third slot) had no year labels, and its legend
+    (a long synthetic-data source in one row of 3) ran past both edges of the figure."""
+    from onward.scenario import load_scenario
+
+    sc = load_scenario("toy")
+    fig = viz.applications_by_destination(
+        onward.simulate(sc, seed=1).applications, viz.observed_claims(sc),
+        held_out=sc.calibration.held_out, last_observed=viz.last_observed_year(sc),
+        source=viz.observed_label(sc))
+    fig.canvas.draw()
+    dlt = next(ax for ax in fig.axes if title(ax) == "DLT")
+    assert any(t.get_visible() and t.get_text() for t in dlt.get_xticklabels())
+    box = fig.legends[0].get_window_extent()
+    width = fig.bbox.width
+    assert box.x0 >= 0 and box.x1 <= width, (box, width)

@@ -33,8 +33,9 @@ def flee_sections(tables: dict[str, pd.DataFrame], meta: dict[str, Any], sc: Any
         "engine seconds": _fmt(meta.get("engine_seconds")),
     }
     per_camp = pd.DataFrame([
-        {"camp": camp, "simulated (last day)": r["sim_final"],
-         "observed (last day)": r["obs_final"], "mean |sim - obs|": r["mean_abs_diff"],
+        # counts as floats: the table writes every number >= 100 with separators alike
+        {"camp": camp, "simulated (last day)": float(r["sim_final"]),
+         "observed (last day)": float(r["obs_final"]), "mean |sim - obs|": r["mean_abs_diff"],
          "mean |sim - obs| rescaled": r["mean_abs_diff_rescaled"]}
         for camp, r in m["per_camp"].items()])
     fig = flee_validation_figure(wide, title=str(meta.get("scenario")))

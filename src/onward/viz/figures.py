@@ -170,6 +170,18 @@ def _shade_years(ax: plt.Axes, held_out: Sequence[int], after: int | None, xmax:
         ax.axvspan(after + 0.5, xmax + 0.5, color="#e8eef5", lw=0, zorder=0)
 
 
+def _legend_columns(handles: list[Any], width_in: float, most: int = 4) -> int:
+    """As many legend columns as fit the figure's width (a long label, such as a scenario's
+    own data source, pushed a row of 3 or 4 past both edges)."""
+    chars = [len(h.get_label()) + 6 for h in handles]  # the marker and the gap
+    room = width_in * 13  # characters of the legend's font per inch, roughly
+    for ncol in range(min(most, len(handles)), 1, -1):
+        widest = [max(chars[c::ncol]) for c in range(ncol)]
+        if sum(widest) <= room:
+            return ncol
+    return 1
+
+
 def _check_destinations(dests: Sequence[str], bands: pd.DataFrame) -> None:
     """Refuse destinations the simulated table does not hold (an empty panel said nothing)."""
     have = list(dict.fromkeys(bands.destination))
@@ -240,12 +252,16 @@ def applications_by_destination(sim: pd.DataFrame, observed: pd.DataFrame | None
         handles = _legend_handles(multi, bool(held_out),
                                   last_observed is not None and xmax > last_observed,
                                   has_masked, source if len(obs) else None)
-        fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 4),
+        ncol = _legend_columns(handles, fig.get_figwidth())
+        fig.legend(handles=handles, loc="lower center", ncol=ncol,
                    frameon=False, bbox_to_anchor=(0.5, 0.0))
         fig.suptitle(title or "First asylum applications by destination: simulated"
                      + (" vs observed" if len(obs) else ""), x=0.01, ha="left",
                      fontweight="bold")
-        fig.tight_layout(rect=(0, 0.1 if len(handles) > 4 else 0.06, 1, 1))
+        rows = -(-len(handles) // ncol)
+        # room at the bottom for the legend's rows (about a fifth of an inch each)
+        fig.tight_layout(rect=(0, min((0.12 + 0.19 * rows) / fig.get_figheight(), 0.4), 1,
+                               1))
     return fig
 
 
@@ -486,5 +502,12 @@ def _finish_grid(axes, dests: list[str], ylabel: str) -> None:
         ax.yaxis.set_major_formatter(FuncFormatter(thousands))
     for ax in list(axes.flat)[len(dests):]:
         ax.set_visible(False)
+    nrows, ncols = axes.shape
+    for k in range(min(len(dests), nrows * ncols)):
+        r, col = divmod(k, ncols)
+        if r + 1 < nrows and (r + 1) * ncols + col >= len(dests):
+            # the panel below is hidden: this one is the bottom of its column, so it shows
+            # the years (shared x axes label only the last row)
+            axes[r, col].tick_params(labelbottom=True)
     for ax in axes[:, 0]:
         ax.set_ylabel(ylabel)
