@@ -501,3 +501,34 @@ def test_results_print_briefly_in_a_notebook(short, tmp_path):
     from onward.experiments.ensemble import CompareResult, EnsembleResult
 
     assert "q05" in EnsembleResult.__doc__ and "diff_median" in CompareResult.__doc__
+
+
+def test_two_processes_running_one_experiment_store_each_job_once(short, tmp_path, monkeypatch):
+    """Two identical `onward ensemble` commands on one store each checked the finished jobs
+    once, at the start, and both stored every job: 37 job runs for 20 jobs, and bands over
+    the duplicates. Here the second process's start-of-run check sees nothing (the first
+    had not written yet) while the store already holds every job when it writes."""
+    from onward.experiments import runner
+
+    store = tmp_path / "s.duckdb"
+    first = ensemble(short, n=3, seed=4, workers=1, store=store)
+    real = runner.done_jobs
+    calls = {"n": 0}
+
+    def late(st, exp_id):  # the first look (before any write) finds nothing
+        calls["n"] += 1
+        return pd.DataFrame() if calls["n"] == 1 else real(st, exp_id)
+
+    monkeypatch.setattr(runner, "done_jobs", late)
+    second = ensemble(short, n=3, seed=4, workers=1, store=store)
+    runs = Store(store).list_runs()
+    assert (runs.kind == "ensemble-job").sum() == 3
+    pd.testing.assert_frame_equal(first.bands, second.bands)
+    # a store that already holds a job twice (written before this fix) counts it once
+    monkeypatch.setattr(runner, "done_jobs", real)
+    vals = Store(store).query("select * from experiment_values where job = 0")
+    dup = vals.drop(columns=["run_id"])
+    Store(store).write_run({"kind": "ensemble-job"}, {"experiment_values": dup})
+    third = ensemble(short, n=3, seed=4, workers=1, store=store)
+    pd.testing.assert_frame_equal(first.bands, third.bands)
+    assert len(third.values) == len(first.values)

@@ -198,11 +198,16 @@ def experiment_id(kind: str, jobs: list[Job], outputs: list[str], **settings: An
 
 
 def done_jobs(store: Store, exp_id: str) -> pd.DataFrame:
-    """Result rows of the jobs of ``exp_id`` already in the store."""
-    try:
-        df = store.query("select * from experiment_values where experiment_id = ?", [exp_id])
-    except Exception:  # no experiment has been stored yet
-        return pd.DataFrame()
+    """Result rows of the jobs of ``exp_id`` already in the store, each job's once (a
+    store written by two processes at once before jobs were stored once may hold a job
+    twice: the first is kept). A busy or unreadable store raises; it is not "no jobs"."""
+    if "experiment_values" not in {t.lower() for t in store.tables()}:
+        return pd.DataFrame()  # no experiment has been stored yet
+    df = store.query("select * from experiment_values where experiment_id = ?", [exp_id])
+    if len(df) and "run_id" in df.columns:
+        number = df.run_id.str.extract(r"(\d+)$", expand=False).astype(int)
+        first = number.groupby(df.job).transform("min")
+        df = df[number == first].reset_index(drop=True)
     return df
 
 
@@ -305,7 +310,10 @@ def run_jobs(exp_id: str, kind: str, jobs: list[Job], outputs: list[str], *,
                           "scenario_hash": scenario_hash(job.scenario), "seed": job.seed,
                           "experiment_id": exp_id, "job": job.index,
                           "overrides": job.overrides, **provenance, **(meta or {})},
-                         {"experiment_values": vals, **more})
+                         {"experiment_values": vals, **more},
+                         # another process running the same experiment may have stored it
+                         once=("experiment_values", {"experiment_id": exp_id,
+                                                     "job": job.index}))
             n_done += 1
             if progress:
                 progress(n_done, len(jobs))

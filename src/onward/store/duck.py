@@ -318,7 +318,8 @@ class Store:
 
     # ------------------------------------------------------------------ writing
 
-    def write_run(self, meta: Mapping[str, Any], tables: Mapping[str, pd.DataFrame]) -> str:
+    def write_run(self, meta: Mapping[str, Any], tables: Mapping[str, pd.DataFrame], *,
+                  once: tuple[str, Mapping[str, Any]] | None = None) -> str:
         """Write one run's tables and its ``runs`` row in a single transaction.
 
         A new table is created with ``run_id VARCHAR`` first and then the DataFrame's
@@ -343,6 +344,10 @@ class Store:
             Result tables by name. Names must match ``[A-Za-z][A-Za-z0-9_]*`` (at most
             63 characters) and may not be ``runs``; DuckDB treats them case-insensitively.
             The DataFrames may not have a ``run_id`` column.
+        once : (table, {column: value}), optional
+            Write nothing if ``table`` already has a row with these values (checked in
+            the same transaction, so two processes computing the same result store it
+            once); the existing row's run id is returned.
 
         Returns
         -------
@@ -378,6 +383,9 @@ class Store:
             con.begin()
             try:
                 _ensure_schema(con)
+                if once is not None and (have := _existing_run(con, *once)) is not None:
+                    con.rollback()
+                    return have
                 run_id = _next_run_id(con)
                 for name, frame in frames:
                     try:
@@ -819,6 +827,19 @@ def _runs_row(meta: Mapping[str, Any]) -> dict[str, Any]:
         "kind": None if kind is None else str(kind),
         "extra": _to_json("extra", extra),
     }
+
+
+def _existing_run(con: duckdb.DuckDBPyConnection, table: str,
+                  key: Mapping[str, Any]) -> str | None:
+    """The run id of a row of ``table`` with the ``key`` values, or None (no such row, or no
+    such table yet)."""
+    stored = _find_table(con, _check_table_name(table))
+    if stored is None:
+        return None
+    where = " and ".join(f"{_quote(c)} = ?" for c in key)
+    row = con.execute(f"select run_id from {_quote(stored)} where {where} limit 1",
+                      list(key.values())).fetchone()
+    return None if row is None else str(row[0])
 
 
 def _has_runs(con: duckdb.DuckDBPyConnection) -> bool:
