@@ -28,6 +28,7 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pytest
 
 from onward.calibration.abc import load_posterior, stored_generations
 from onward.experiments.ensemble import ensemble
@@ -312,3 +313,72 @@ def test_resume_after_a_kill_while_pyabc_created_its_tables(tmp_path: Path) -> N
     post = calibrate(load_text(CAL), "half", budget=6, population=3, max_generations=1,
                      workers=1, seed=3, store=store, resume=True)
     assert post.generation == 0 and len(post.particles) == 3
+
+
+def test_resume_after_a_kill_before_pyabc_wrote_its_first_population(tmp_path: Path) -> None:
+    """Found by a user: Ctrl-C 3 s into a calibration, then --resume as told, crashed in 2
+    of 8 tries with "'>=' not supported between 'NoneType' and 'int'": pyabc had recorded
+    its run but no population, so its max_t was None. Resuming starts afresh."""
+    import sqlite3
+
+    from onward.calibration.abc import _db_path, calibrate
+    from onward.scenario import load_text
+
+    store = tmp_path / "s.duckdb"
+    sc = load_text(CAL)
+    calibrate(sc, "early", budget=6, population=3, max_generations=1, workers=1, seed=3,
+              store=tmp_path / "first.duckdb")
+    db = _db_path(Store(store), "early")
+    db.parent.mkdir(parents=True, exist_ok=True)
+    src = _db_path(Store(tmp_path / "first.duckdb"), "early")
+    db.write_bytes(src.read_bytes())
+    with sqlite3.connect(db) as con:  # the run is recorded, no population yet
+        for table in ("samples", "summary_statistics", "parameters", "particles",
+                      "models", "populations"):
+            con.execute(f"delete from {table}")
+    post = calibrate(sc, "early", budget=6, population=3, max_generations=1, workers=1,
+                     seed=3, store=store, resume=True)
+    assert post.generation == 0 and len(post.particles) == 3
+
+
+def test_one_calibration_name_is_run_by_one_process_at_a_time(tmp_path: Path) -> None:
+    """Two `onward calibrate --name dup` at once on one store: the first stored a posterior
+    mixed from both processes' proposals, the second crashed on pyabc's weights. The
+    second is now refused at once, naming the first's PID."""
+    import fcntl
+
+    from onward.calibration import CalibrationError
+    from onward.calibration.abc import _db_path, calibrate
+    from onward.scenario import load_text
+
+    store = tmp_path / "s.duckdb"
+    db = _db_path(Store(store), "dup")
+    db.parent.mkdir(parents=True)
+    with open(db.with_name(db.name + ".lock"), "w") as fh:  # as a running calibration holds
+        fh.write("4242")
+        fh.flush()
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        with pytest.raises(CalibrationError, match="calibration 'dup' is being run by another "
+                           r"process \(PID 4242\) on this store. Fix: wait for it"):
+            calibrate(load_text(CAL), "dup", budget=6, population=3, max_generations=1,
+                      workers=1, seed=3, store=store)
+    # once the first has finished, the name is free
+    post = calibrate(load_text(CAL), "dup", budget=6, population=3, max_generations=1,
+                     workers=1, seed=3, store=store)
+    assert post.generation == 0
+
+
+def test_calibrate_refuses_a_store_it_cannot_open_before_simulating(tmp_path: Path) -> None:
+    """A corrupt store was found only after a whole first generation (14 s on the toy;
+    minutes on the flagship)."""
+    from onward.calibration.abc import calibrate
+    from onward.scenario import load_text
+    from onward.store import StoreError
+
+    bad = tmp_path / "corrupt.duckdb"
+    bad.write_text("this is not a database")
+    calls = []
+    with pytest.raises(StoreError):
+        calibrate(load_text(CAL), "c", budget=6, population=3, max_generations=1, workers=1,
+                  seed=3, store=bad, progress=lambda *a: calls.append(a))
+    assert not calls

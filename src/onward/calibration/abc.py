@@ -19,11 +19,12 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -260,11 +261,12 @@ def _db_path(store: Store, name: str) -> Path:
 
 
 def stored_generations(store: Store, name: str) -> pd.DataFrame:
-    """The generations of calibration ``name`` already in the store."""
-    try:
-        df = store.read_table("generations")
-    except Exception:  # no calibration table yet
-        df = pd.DataFrame()
+    """The generations of calibration ``name`` already in the store. A busy or unreadable
+    store raises (it is not "no generations": a finished calibration would be fitted
+    again over its working state)."""
+    has = "generations" in {t.lower() for t in store.tables()} if store.path.exists() \
+        else False
+    df = store.read_table("generations") if has else pd.DataFrame()
     if "name" not in df.columns:
         return pd.DataFrame(columns=["run_id", "name", "generation", "epsilon", "settings"])
     return df[df.name == name].sort_values("generation").reset_index(drop=True)
@@ -350,7 +352,55 @@ def calibrate(scenario: str | Path | Scenario, name: str, *, budget: int = 3000,
     if targets is None:
         targets = fitting_targets(sc, years)
     st = Store(store)
+    with st.connect():  # a store it cannot write fails now, not after a generation
+        pass
     db = _db_path(st, name)
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with _only_process(db, name):
+        return _calibrate(sc, name, st, db, free, targets, budget, population, min_epsilon,
+                          max_generations, seed, workers, scheduler, resume, progress)
+
+
+@contextlib.contextmanager
+def _only_process(db: Path, name: str) -> Iterator[None]:
+    """Hold an exclusive lock on the calibration's working state while it runs: a second
+    process with the same --name on the same store mixed its proposals into the first's
+    generations (and crashed on pyabc's weights)."""
+    import fcntl
+
+    lock = db.with_name(db.name + ".lock")
+    with open(lock, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.seek(0)
+            pid = fh.read().strip() or "?"
+            raise CalibrationError(
+                f"calibration '{name}' is being run by another process (PID {pid}) on this "
+                "store. Fix: wait for it to finish (then --resume or score it), or use "
+                "another --name") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _max_t(hist: Any) -> int:
+    """pyabc's last generation index; -1 when there is none (its ``max_t`` is None in a
+    database killed before its first population was written)."""
+    t = hist.max_t
+    return -1 if t is None else int(t)
+
+
+def _calibrate(sc: Scenario, name: str, st: Store, db: Path, free: dict, targets: TargetSet,
+               budget: int, population: int | None, min_epsilon: float,
+               max_generations: int, seed: int, workers: int | None,
+               scheduler: str | None, resume: bool, progress: Any) -> Posterior:
+    """The body of :func:`calibrate`, run while holding the calibration's lock."""
     gens = stored_generations(st, name)
     if not gens.empty and not resume:
         raise CalibrationError(f"a calibration named '{name}' exists in {st.path}; use "
@@ -396,11 +446,12 @@ def calibrate(scenario: str | Path | Scenario, name: str, *, budget: int = 3000,
                             model_prior=OneModel("randint", 0, 1),
                             eps=pyabc.MedianEpsilon())
 
-    db.parent.mkdir(parents=True, exist_ok=True)
     abc = make_abc()
     if resume:
         try:
             abc.load("sqlite:///" + str(db), 1)
+            if abc.history.max_t is None:  # killed before pyabc wrote a population
+                raise ValueError("the run holds no population")
         except Exception as exc:  # noqa: BLE001
             # pyabc's "Specified id 1 does not exist in database." (ValueError) or its
             # "Database has version 0" (AssertionError): killed while pyabc was creating
@@ -425,20 +476,21 @@ def calibrate(scenario: str | Path | Scenario, name: str, *, budget: int = 3000,
     try:
         while True:
             hist = abc.history
-            done_sims = int(hist.total_nr_simulations) if hist.max_t >= 0 else 0
+            max_t = _max_t(hist)
+            done_sims = int(hist.total_nr_simulations) if max_t >= 0 else 0
             stored = set(stored_generations(st, name).generation.astype(int))
             # write any finished generation that the store does not have yet
-            for t in range(0, hist.max_t + 1):
+            for t in range(0, max_t + 1):
                 if t not in stored:
                     _store_generation(st, sc, name, hist, t, names, settings)
             if progress:
                 progress("simulations", min(done_sims, budget), budget)
             pops = hist.get_all_populations()
-            last_eps = float(pops.epsilon.iloc[-1]) if hist.max_t >= 0 else np.inf
-            if (hist.max_t + 1 >= max_generations or done_sims >= budget
+            last_eps = float(pops.epsilon.iloc[-1]) if max_t >= 0 else np.inf
+            if (max_t + 1 >= max_generations or done_sims >= budget
                     or last_eps <= min_epsilon):
                 break
-            before = hist.max_t
+            before = max_t
             if before >= 0:
                 # Each generation starts from pyabc's database, exactly as a resumed run
                 # does. A reused ABCSMC object would set the next epsilon from the prior
@@ -448,7 +500,7 @@ def calibrate(scenario: str | Path | Scenario, name: str, *, budget: int = 3000,
                 abc.load("sqlite:///" + str(db), 1)
             abc.run(max_nr_populations=1, minimum_epsilon=min_epsilon,
                     max_total_nr_simulations=budget)
-            if abc.history.max_t == before:  # pyabc stopped without a new generation
+            if _max_t(abc.history) == before:  # pyabc stopped without a new generation
                 break
     finally:
         sampler.close()

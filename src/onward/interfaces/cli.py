@@ -443,11 +443,13 @@ def _say_how_to_resume(name: str, store: Path | None) -> None:
     except Exception:  # noqa: BLE001 - the store itself was interrupted: say the general
         return
     if gens:
-        said = (f"interrupted; calibration '{name}': generations 0-{gens[-1]} are stored; run "
-                "the same command with --resume to go on")
+        which = "generation 0 is" if gens[-1] == 0 else f"generations 0-{gens[-1]} are"
+        said = (f"interrupted; calibration '{name}': {which} stored; run the same command "
+                "with --resume to go on")
     else:
         said = (f"interrupted; calibration '{name}': no generation had finished, so nothing "
-                "is stored; run the same command again (with --resume or without)")
+                "is stored; run the same command again (without --resume: there is nothing "
+                "to resume)")
     err.print(said, highlight=False)
     _CTRL_C["explained"] = True
 
