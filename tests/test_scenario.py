@@ -1013,3 +1013,25 @@ def test_a_misspelt_parameter_gets_every_near_name(tmp_path: Path) -> None:
     msg = str(error_of(path))
     assert "did you mean " in msg and "discrimination_rate" in msg and \
         "wage_discrimination" in msg
+
+
+def test_a_scale_event_must_keep_its_parameter_in_range(tmp_path: Path) -> None:
+    """op: scale, value: 3 on recognition_rate (0.8 -> 2.4) validated and ran, clipped to 1
+    without a word; an event target typo got no suggestion; '(a months)'."""
+    path = write(tmp_path, "s.yaml", "extends: nk-onward\nname: s\nevents:\n  - {id: x, date: "
+                 "2009, target: destinations.GBR.recognition_rate, op: scale, value: 3}\n")
+    msg = str(error_of(path))
+    assert "s.yaml:4: events[0].value: scales recognition_rate from 0.8 to 2.4, outside " \
+        "[0.0, 1.0] (a probability). Fix: give a factor of at most 1.25" in msg
+    # applied in date order after a set: 0.5 x 1.5 = 0.75 is fine
+    write(tmp_path, "s.yaml", "extends: nk-onward\nname: s\nevents:\n"
+          "  - {id: a, date: 2010, target: destinations.GBR.recognition_rate, op: scale, "
+          "value: 1.5}\n  - {id: b, date: 2009, target: destinations.GBR.recognition_rate, "
+          "value: 0.5}\n")
+    assert load_scenario(path).name == "s"
+    path = write(tmp_path, "t.yaml", "extends: nk-onward\nname: t\nevents:\n  - {id: x, date: "
+                 "2009, target: parameters.integration.discrimnation_rate, value: 0.3}\n")
+    assert "did you mean parameters.integration.discrimination_rate?" in str(error_of(path))
+    path = write(tmp_path, "m.yaml", "extends: nk-onward\nname: m\nparameters:\n"
+                 "  resettlement:\n    support_months: 500\n")
+    assert "(in months)" in str(error_of(path))

@@ -241,7 +241,19 @@ def _bounds_text(spec: ParamSpec) -> tuple[str, str]:
         fix = f"use a value >= {lo}"
     else:
         fix = f"use a value <= {hi}"
-    return f"{rng} (a {spec.kind})", fix
+    what = "in months" if spec.kind == "months" else f"a {spec.kind}"
+    return f"{rng} ({what})", fix
+
+
+def _near_target(target: str, destinations: list[str]) -> str | None:
+    """The event target nearest a misspelt one (parameters.integration.discrimnation_rate:
+    parameters.integration.discrimination_rate), or None."""
+    import difflib
+
+    names = [f"parameters.{k}" for k in GLOBAL_PARAMETERS]
+    names += [f"destinations.{d}.{k}" for d in destinations for k in DESTINATION_PARAMETERS]
+    near = difflib.get_close_matches(target, names, n=1, cutoff=0.8)
+    return near[0] if near else None
 
 
 def _bound_error(spec: ParamSpec, p: Param, where: FieldPath) -> FieldError | None:
@@ -1156,9 +1168,10 @@ class Scenario(Strict):
                                  "crackdowns")
             if spec is None:
                 full = f"parameters.{ev.target}"
+                near = _near_target(ev.target, list(self.destinations))
                 fix = (f"write {full} (an event names a parameter with its section)"
-                       if spec_for(full) is not None else
-                       "write parameters.<group>.<name> or destinations.<ISO3>.<name>")
+                       if spec_for(full) is not None else f"did you mean {near}?" if near
+                       else "write parameters.<group>.<name> or destinations.<ISO3>.<name>")
                 raise FieldError(("events", i, "target"), f"'{ev.target}' is not a parameter",
                                  fix)
             if not self._in_horizon(ev):
@@ -1179,6 +1192,39 @@ class Scenario(Strict):
             if ev.op == "scale" and ev.value is not None and ev.value < 0:
                 raise FieldError(("events", i, "value"), "a scale factor must be >= 0",
                                  "write a factor >= 0")
+        self._check_scaled_values()
+
+    def _check_scaled_values(self) -> None:
+        """A ``scale`` event must leave its parameter inside its bounds (recognition_rate 0.8
+        scaled by 3 ran as 1.0, clipped without a word). Each target's events are applied in
+        date order from the scenario's value."""
+        order = sorted(range(len(self.events)),
+                       key=lambda k: (self.events[k].date.year, self.events[k].date.month))
+        value: dict[str, float] = {}
+        for i in order:
+            ev = self.events[i]
+            spec = spec_for(ev.target)
+            if spec is None or ev.value is None or ev.remove:
+                continue
+            if ev.target not in value:
+                value[ev.target] = self._value_of(ev.target)
+            before = value[ev.target]
+            value[ev.target] = ev.value if ev.op == "set" else before * ev.value
+            if ev.op == "scale" and not spec.admits(value[ev.target]):
+                rng, _ = _bounds_text(spec)
+                lo, hi = spec.bounds()
+                top = hi if ev.value > 1 else lo
+                most = (f"a factor of at most {top / before:.4g}" if top is not None and before
+                        and ev.value > 1 else "a smaller change")
+                raise FieldError(("events", i, "value"), f"scales {spec.name} from "
+                                 f"{before:g} to {value[ev.target]:g}, outside {rng}",
+                                 f"give {most}, or op: set with a value inside the range")
+
+    def _value_of(self, target: str) -> float:
+        parts = target.split(".")
+        if parts[0] == "parameters":
+            return self.param(f"{parts[1]}.{parts[2]}")
+        return self.destinations[parts[1]].params[parts[2]].value
 
     # convenient views -------------------------------------------------------------------
     @property
