@@ -195,6 +195,7 @@ def test_ctrl_c_exits_with_status_130_and_says_what_is_kept(tmp_path, workers):
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr
     assert "interrupted; results of finished runs are kept" in stderr
+    assert "run the same command again to go on" in " ".join(stderr.split())
     assert "Traceback" not in stderr
 
 

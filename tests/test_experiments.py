@@ -532,3 +532,9 @@ def test_two_processes_running_one_experiment_store_each_job_once(short, tmp_pat
     third = ensemble(short, n=3, seed=4, workers=1, store=store)
     pd.testing.assert_frame_equal(first.bands, third.bands)
     assert len(third.values) == len(first.values)
+
+
+def test_sobol_refuses_too_few_samples_for_its_intervals(short):
+    """sensitivity -n 1 (Sobol) reported 'ST = 4546.76 (95% CI +-0.00)'."""
+    with pytest.raises(ValueError, match=r"-n 1: Sobol' indices need at least 4 base samples"):
+        onward.sensitivity(short, method="sobol", n=1, workers=1)

@@ -312,6 +312,10 @@ def _store_indices(st: Store, exp: str, tidy: pd.DataFrame, meta: dict[str, Any]
                  {"sensitivity_indices": df})
 
 
+#: the fewest Sobol' base samples whose bootstrap intervals mean anything
+SOBOL_MIN_N = 4
+
+
 def sensitivity(scenario: str | Path | Scenario, method: str = "sobol", n: int = 64,
                 seed: int = 1, *, output: str = "applications", destination: str | None = None,
                 years: list[int] | None = None, levels: int = 4, workers: int | None = None,
@@ -328,6 +332,11 @@ def sensitivity(scenario: str | Path | Scenario, method: str = "sobol", n: int =
         raise ValueError(f"--method {method}: choose sobol or morris")
     if n < 1:
         raise ValueError("-n must be at least 1")
+    if method == "sobol" and n < SOBOL_MIN_N:
+        raise ValueError(f"-n {n}: Sobol' indices need at least {SOBOL_MIN_N} base samples "
+                         "(their 95% intervals are bootstraps over them; with fewer the "
+                         "intervals come out 0, a false precision). Fix: -n 64 or more for "
+                         "an answer to quote, or --method morris for a cheap screen")
     if method == "morris" and levels < 2:
         raise ValueError(f"--levels {levels}: a Morris grid needs at least 2 levels (SALib "
                          "divides by levels - 1). Fix: give --levels 4 (the default) or more")

@@ -1261,7 +1261,8 @@ def main() -> None:
         _exit_with_error(str(exc))
     except KeyboardInterrupt:
         if not _CTRL_C["explained"]:  # (a command that said what it kept has said enough)
-            err.print("interrupted; results of finished runs are kept in the store")
+            err.print("interrupted; results of finished runs are kept in the store; run the "
+                      "same command again to go on (an experiment skips its finished runs)")
         raise SystemExit(130) from None
     except OSError as exc:
         if isinstance(exc, BrokenPipeError):  # e.g. `onward data T --csv | head`
