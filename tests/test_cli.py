@@ -293,3 +293,18 @@ def test_reports_of_two_stores_in_one_folder_do_not_overwrite_each_other(tmp_pat
     names = sorted(p.name for p in (tmp_path / "reports").glob("*.html"))
     assert names == ["a-run-0001.html", "b-run-0001.html", "run-0001.html"]
     assert "seed 2" in (tmp_path / "reports" / "b-run-0001.html").read_text()
+
+
+def test_option_and_path_errors_say_the_fix(tmp_path):
+    """--years abc named no fix; a store path through a file said 'File exists'."""
+    proc = cli("compare", "toy", "toy", "--years", "abc", "-n", "2", "--store",
+               str(tmp_path / "s.duckdb"), cwd=tmp_path, check=False)
+    assert proc.returncode == 2
+    assert "--years: 'abc' is not a year range. Fix: write it like 2000-2012" in \
+        " ".join(proc.stderr.split())
+    (tmp_path / "afile.py").write_text("")
+    proc = cli("run", "toy", "--no-report", "--store", str(tmp_path / "afile.py" / "x.duckdb"),
+               cwd=tmp_path, check=False)
+    assert proc.returncode == 2
+    assert "afile.py: it is a file, and a folder is needed there. Fix:" in \
+        " ".join(proc.stderr.split())

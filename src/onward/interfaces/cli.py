@@ -318,10 +318,12 @@ def _print_run_summary(sc, run_id, res, apps, sel, store) -> None:
 def _years_opt(text: str | None, option: str = "--calibration-years") -> list[int] | None:
     if text is None:
         return None
-    from onward.scenario.schema import _years
+    from onward.scenario.schema import FieldError, _years
 
     try:
         return _years(text)
+    except FieldError as exc:
+        raise UserError(f"{option}: {exc.problem}. Fix: {exc.fix}") from None
     except ValueError as exc:
         raise UserError(f"{option}: {exc}") from None
 
@@ -1271,6 +1273,10 @@ def main() -> None:
         # no permission, a full disk): name it rather than print a traceback
         if not exc.filename:  # not a path: a network or system error, as it says
             _exit_with_error(str(exc.strerror or exc))
+        if isinstance(exc, FileExistsError | NotADirectoryError) and Path(
+                exc.filename).is_file():  # a folder was needed where a file is
+            _exit_with_error(f"cannot use {exc.filename}: it is a file, and a folder is "
+                             "needed there. Fix: give a path whose folders are folders")
         _exit_with_error(f"cannot use {exc.filename}: {exc.strerror or exc}. Fix: check that "
                          "the path exists and is writable (or give another with the "
                          "command's path option)")
