@@ -261,3 +261,13 @@ def test_a_panel_above_an_empty_slot_shows_its_years_and_the_legend_fits():
     box = fig.legends[0].get_window_extent()
     width = fig.bbox.width
     assert box.x0 >= 0 and box.x1 <= width, (box, width)
+
+
+def test_figure_arguments_that_cannot_work_are_named(run):
+    """movers_vs_stayers(attributes=("skil",)) died in 'Number of columns must be a positive
+    integer, not 0'; routes_sankey(stocks, flows) in an AttributeError."""
+    _, _, t, _ = run
+    with pytest.raises(ValueError, match="none of \\['skil'\\].*Fix: choose among .*skill"):
+        viz.movers_vs_stayers(t["profile"], attributes=("skil",))
+    with pytest.raises(ValueError, match="flows has no 'flow' column.*in that order"):
+        viz.routes_sankey(t["stocks"], t["flows"])

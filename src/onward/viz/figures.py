@@ -371,6 +371,11 @@ def movers_vs_stayers(profile: pd.DataFrame,
     end), with the standardised difference d = (movers - stayers) / pooled s.d."""
     p = profile.set_index(["attribute", "group"])
     attrs = [a for a in attributes if (a, "movers") in p.index and (a, "stayers") in p.index]
+    if not attrs:
+        have = sorted(set(profile.attribute)) if "attribute" in profile.columns else []
+        raise ValueError(f"none of {list(attributes)} is profiled for both movers and "
+                         f"stayers. Fix: choose among {', '.join(have) or 'no attribute'} "
+                         "(the run's profile table)")
     with plt.rc_context(STYLE):
         fig, axes = plt.subplots(1, len(attrs), figsize=(1.75 * len(attrs) + 0.4, 2.9),
                                  squeeze=False)

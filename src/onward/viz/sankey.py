@@ -174,6 +174,11 @@ def routes_sankey(flows: pd.DataFrame, stocks: pd.DataFrame, title: str | None =
                   ) -> Figure:
     """Routes of everyone who arrived: origin -> first country (or straight to a claim)
     -> destination (or stayed) -> outcome, in persons over the whole run."""
+    for arg, table, col in (("flows", flows, "flow"), ("stocks", stocks, "state")):
+        if col not in table.columns:
+            raise ValueError(f"routes_sankey: {arg} has no '{col}' column (columns "
+                             f"{list(table.columns)}). Fix: pass a run's flows and stocks "
+                             "tables, in that order")
     links = route_links(flows, stocks)
     cols: list[list[str]] = [[], [], [], []]
     for r in links.itertuples():
