@@ -308,3 +308,14 @@ def test_option_and_path_errors_say_the_fix(tmp_path):
     assert proc.returncode == 2
     assert "afile.py: it is a file, and a folder is needed there. Fix:" in \
         " ".join(proc.stderr.split())
+
+
+def test_data_csv_writes_whole_numbers_whole(tmp_path):
+    """`onward data mou_arrivals --csv` printed 831.0 (a column with gaps is float)."""
+    proc = cli("data", "mou_arrivals", "--csv", cwd=tmp_path)
+    first = proc.stdout.splitlines()[1]
+    assert first.startswith("cumulative_through_1998,1998,947,831,116,"), first
+    import io
+
+    back = pd.read_csv(io.StringIO(proc.stdout))
+    assert back.male.iloc[0] == 831

@@ -1006,7 +1006,10 @@ def data(
         sys.stdout.write(_provenance_of(d.provenance(), info.filename))
         return
     if csv:
-        df.to_csv(sys.stdout, index=False)
+        # whole-number columns with gaps are floats in pandas: write 831, not 831.0
+        whole = {c: "Int64" for c in df.columns if df[c].dtype.kind == "f"
+                 and df[c].dropna().map(float.is_integer).all()}
+        df.astype(whole).to_csv(sys.stdout, index=False)
         return
     out.print(f"[bold]{info.title}[/] ({len(df)} rows, {info.coverage})\n"
               f"source: {info.source}\nlicence: {info.licence}")
