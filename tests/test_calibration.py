@@ -772,3 +772,22 @@ def test_ard_floor_is_the_ensembles_ard_against_its_own_draws():
     assert "OTH" not in f["per_destination"]  # the aggregate is not scored overall
     assert all(type(k) is str for k in f["per_destination"])  # (not numpy strings)
     assert ard_floor(ens[ens.draw < 2], cells) is None  # too few draws
+
+
+def test_calibrate_notes_a_free_parameter_no_series_can_inform(tmp_path):
+    """A destination with no observed counts calibrated its free recognition_rate without a
+    word (its posterior can only be its prior)."""
+    from onward.scenario import load_scenario, scenario_to_yaml
+
+    sc = load_scenario("toy")
+    obs = sc.calibration.observed
+    kept = {k: v for k, v in obs.first_claims.items() if k != "ELB"}
+    sc = sc.model_copy(update={"name": "noelb", "calibration": sc.calibration.model_copy(
+        update={"observed": obs.model_copy(update={"first_claims": kept})})})
+    (tmp_path / "noelb.yaml").write_text(scenario_to_yaml(sc))
+    proc = cli("calibrate", "noelb.yaml", "--name", "n", "--budget", "4", "--population", "2",
+               "--workers", "1", "--store", "s.duckdb", "--quiet", cwd=tmp_path)
+    said = " ".join(proc.stderr.split())
+    assert "note: destinations.ELB.recognition_rate is free, but no observed series of the " \
+        "calibration years is at its destination" in said, said
+    assert "CRP.recognition_rate is free" not in said

@@ -384,6 +384,14 @@ def calibrate(
             err.print(f"note: no observed {', '.join(lacking)} for this scenario in the "
                       f"calibration years, so {'it is' if len(lacking) == 1 else 'they are'} "
                       f"not fitted; fitting {', '.join(sorted(have))}", highlight=False)
+        observed = set(fit.frame().destination)
+        blind = [k for k in sc.free_parameters() if k.startswith("destinations.")
+                 and k.split(".")[1] not in observed]
+        if blind:  # its posterior can only be its prior (or what other series imply)
+            err.print(f"note: {', '.join(blind)} {'is' if len(blind) == 1 else 'are'} free, "
+                      "but no observed series of the calibration years is at "
+                      f"{'its destination' if len(blind) == 1 else 'their destinations'}: the "
+                      "data say little about it", highlight=False)
     if resume:
         from onward.calibration.abc import stored_generations
 
