@@ -319,3 +319,32 @@ def test_data_csv_writes_whole_numbers_whole(tmp_path):
 
     back = pd.read_csv(io.StringIO(proc.stdout))
     assert back.male.iloc[0] == 831
+
+
+def test_destinations_intervals_are_never_cut_short(tmp_path, monkeypatch):
+    """Nine destinations on a 140-column terminal cut intervals short ('[0.55-0.5...'); the
+    columns are now as wide as their intervals and what does not fit goes to a second
+    table."""
+    import io
+
+    from rich.console import Console
+
+    from onward.experiments.destinations import interval_text
+    from onward.interfaces import cli as cli_module
+
+    buf = io.StringIO()
+    monkeypatch.setattr(cli_module, "out", Console(file=buf, width=50, emoji=False))
+    monkeypatch.chdir(tmp_path)
+    cli_module.destinations(scenario="toy", n=2, seed=1, posterior=None, until=None, period=5,
+                            figure=tmp_path / "f.png", workers=1, scheduler=None,
+                            as_json=False, store=tmp_path / "s.duckdb", quiet=True)
+    text = buf.getvalue()
+    assert "…" not in text
+    from onward.store import Store
+
+    summary = Store(tmp_path / "s.duckdb").query("select * from destination_summary")
+    for r in summary.itertuples():
+        cell = interval_text(r.measure, r.median, r.q05, r.q95)
+        for piece in cell.split(" "):
+            assert piece in text, (piece, r.destination, r.measure)
+    assert text.count("measure") >= 2  # 3 destinations do not fit beside each other in 50

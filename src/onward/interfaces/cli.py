@@ -840,29 +840,40 @@ def destinations(
         return
     dests = res.destinations
     s = res.summary.set_index(["destination", "measure"])
-    t = Table(title=f"Destinations side by side: median [90% interval] over {n} replicates",
-              caption="who: first movers at departure (households); when: every departure "
-                      "from the first country (persons); outcome: onward claimants",
-              box=box.SIMPLE_HEAD, padding=(0, 1), caption_justify="left")
-    width = max(len(m) for m in res.summary.measure) + 2
-    t.add_column("measure", no_wrap=True, min_width=width)  # cut names read alike
-    for d in dests:
-        t.add_column(d, justify="right")
+    rows: list[tuple[str, list[str]]] = []
     aspect = None
     for m, a in dict.fromkeys(zip(res.summary.measure, res.summary.aspect,
                                   strict=True)).keys():
         if a != aspect:
-            t.add_row(f"[bold]{a}[/]", *[""] * len(dests))
+            rows.append((f"[bold]{a}[/]", [""] * len(dests)))
             aspect = a
-        cells = []
-        for d in dests:
-            if (d, m) not in s.index:
-                cells.append("-")
-                continue
-            r = s.loc[(d, m)]
-            cells.append(interval_text(m, r["median"], r["q05"], r["q95"]))
-        t.add_row(f"  {m}", *cells)
-    out.print(t)
+        rows.append((f"  {m}", [interval_text(m, *s.loc[(d, m), ["median", "q05", "q95"]])
+                                if (d, m) in s.index else "-" for d in dests]))
+    # each column as wide as its widest median or interval: a narrow terminal puts the
+    # interval on a second line rather than cutting it ("[0.55-0.5..."); destinations
+    # that do not fit beside each other go to a second table
+    widths = [max([len(x) for _, cells in rows for x in cells[k].split(" ")] + [len(d)])
+              for k, d in enumerate(dests)]
+    label_w = max(len(m) for m in res.summary.measure) + 2
+    room = max(out.width - label_w - 4, max(widths) + 3)
+    parts: list[list[int]] = [[]]
+    for k, w in enumerate(widths):
+        if parts[-1] and sum(widths[j] + 3 for j in parts[-1]) + w + 3 > room:
+            parts.append([])
+        parts[-1].append(k)
+    for p, cols in enumerate(parts):
+        t = Table(title=(f"Destinations side by side: median [90% interval] over {n} "
+                         "replicates") if p == 0 else None,
+                  caption=("who: first movers at departure (households); when: every "
+                           "departure from the first country (persons); outcome: onward "
+                           "claimants") if p == len(parts) - 1 else None,
+                  box=box.SIMPLE_HEAD, padding=(0, 1), caption_justify="left")
+        t.add_column("measure", no_wrap=True, min_width=label_w)  # cut names read alike
+        for k in cols:
+            t.add_column(dests[k], justify="right", min_width=widths[k])
+        for label, cells in rows:
+            t.add_row(label, *[cells[k] for k in cols])
+        out.print(t)
     for f in files:
         out.print(f"figure: {f}")
     out.print(f"experiment {res.experiment_id} stored (table destination_summary)")
