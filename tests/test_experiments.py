@@ -538,3 +538,22 @@ def test_sobol_refuses_too_few_samples_for_its_intervals(short):
     """sensitivity -n 1 (Sobol) reported 'ST = 4546.76 (95% CI +-0.00)'."""
     with pytest.raises(ValueError, match=r"-n 1: Sobol' indices need at least 4 base samples"):
         onward.sensitivity(short, method="sobol", n=1, workers=1)
+
+
+def test_compare_report_shows_the_effects_as_the_terminal_does(short, tmp_path):
+    """The report tabulated nine raw float columns (difference q05 12.349999...) where the
+    terminal printed '+12 [+3, +20]'; both now use one formatter."""
+    import html
+
+    from onward.experiments.ensemble import effect_text
+    from onward.report import report
+
+    alt = load_text(SHORT + "name: toy-alt\ndestinations:\n  CRP:\n    recognition_rate: "
+                    "0.2\n", "alt.yaml")
+    res = compare(short, [alt], n=3, seed=2, workers=1, store=tmp_path / "s.duckdb")
+    page = html.unescape(report(res.experiment_id, tmp_path / "s.duckdb",
+                                tmp_path / "c.html").read_text())
+    for r in res.effects.itertuples():
+        for cell in effect_text(r).values():
+            assert f"<td>{cell}</td>" in page, cell
+    assert "difference q05" not in page

@@ -284,6 +284,21 @@ class CompareResult:
                 ".values)")
 
 
+def effect_text(row: Any) -> dict[str, str]:
+    """One row of ``effects`` as the terminal and the report both show it: baseline and
+    alternative medians, and difference and ratio as ``median [q05, q95]`` (shares to two
+    decimals, counts whole)."""
+    from onward.experiments.runner import OUTPUT_KIND
+
+    f = ".2f" if OUTPUT_KIND.get(row.output) == "share" else ".0f"
+    ratio = (f"{row.ratio_median:.2f} [{row.ratio_q05:.2f}, {row.ratio_q95:.2f}]"
+             if np.isfinite(row.ratio_median) else "n/a (baseline 0)")
+    return {"baseline": f"{row.baseline_median:{f}}",
+            "alternative": f"{row.alternative_median:{f}}",
+            "difference": f"{row.diff_median:+{f}} [{row.diff_q05:+{f}}, {row.diff_q95:+{f}}]",
+            "ratio": ratio}
+
+
 def compare(baseline: str | Path | Scenario, alternatives: list[str | Path | Scenario],
             n: int = 20, seed: int = 1, *, years: list[int] | None = None,
             posterior: str | None = None, until: int | None = None,

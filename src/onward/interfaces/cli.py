@@ -703,7 +703,7 @@ def compare(
         sys.stdout.write(json.dumps({"experiment_id": res.experiment_id, "effects": rows},
                                     sort_keys=True, default=float) + "\n")
         return
-    from onward.experiments.runner import OUTPUT_KIND
+    from onward.experiments.ensemble import effect_text
 
     for alt, g in eff.groupby("alternative", sort=False):
         t = Table(title=f"{alt} vs {res.values.label.iloc[0]}: effect over {g.period.iloc[0]} "
@@ -716,12 +716,7 @@ def compare(
         for col in ("output", "destination", "baseline", "alternative", "difference", "ratio"):
             t.add_column(col, justify="left" if col in ("output", "destination") else "right")
         for r in g.itertuples():
-            f = ".2f" if OUTPUT_KIND.get(r.output) == "share" else ".0f"
-            t.add_row(r.output, r.destination, f"{r.baseline_median:{f}}",
-                      f"{r.alternative_median:{f}}",
-                      f"{r.diff_median:+{f}} [{r.diff_q05:+{f}}, {r.diff_q95:+{f}}]",
-                      f"{r.ratio_median:.2f} [{r.ratio_q05:.2f}, {r.ratio_q95:.2f}]"
-                      if np.isfinite(r.ratio_median) else "n/a (baseline 0)")
+            t.add_row(r.output, r.destination, *effect_text(r).values())
         out.print(t)
     out.print(f"experiment {res.experiment_id} stored (table compare_effects)")
 

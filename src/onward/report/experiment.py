@@ -217,19 +217,18 @@ def experiment_sections(exp_id: str, store: Any = None) -> list[Section]:
                 last_observed=viz.last_observed_year(sc)),
                 f"{o}: each scenario's median and 90% band over paired replicates (common "
                 f"random numbers); the effects below are over {period}."), o)
-        names = {"baseline_median": "baseline (median)",
-                 "alternative_median": "alternative (median)",
-                 "diff_median": "difference (median)", "diff_q05": "difference q05",
-                 "diff_q95": "difference q95", "ratio_median": "ratio (median)",
-                 "ratio_q05": "ratio q05", "ratio_q95": "ratio q95"}
-        cols = [c for c in ("alternative", "output", "destination", "period", *names)
-                if c in effects.columns]
-        body += table(effects[cols].rename(columns=names),
+        from onward.experiments.ensemble import effect_text
+
+        shown_effects = pd.DataFrame(
+            [{"alternative": r.alternative, "output": r.output, "destination": r.destination,
+              "period": r.period, **effect_text(r)} for r in effects.itertuples()])
+        body += table(shown_effects,
                       "Effects on totals over the period (flows summed, stocks at its end, "
-                      "shares averaged): the medians over replicates of each scenario, and "
-                      "the median and 90% interval (q05-q95) of the paired replicates' "
-                      "differences and ratios (so the difference is not alternative minus "
-                      "baseline)")
+                      "shares averaged): baseline and alternative are the medians over "
+                      "replicates of each scenario; difference and ratio, the median "
+                      "[5%, 95%] of the paired replicates' differences and ratios (so the "
+                      "difference is not alternative minus baseline). As onward compare "
+                      "prints them.")
         out.append(Section("Scenarios compared", body, "compare"))
     for o in outputs:
         if kind == "compare":
