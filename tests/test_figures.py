@@ -204,6 +204,13 @@ def test_compare_scenarios_one_line_per_label():
     fig = viz.compare_scenarios(pd.concat([values, dep]), "departures")
     (alt,) = by_gid(fig.axes[0], "median:alt")
     np.testing.assert_allclose(alt.get_ydata(), [22, 24, 26, 28, 30])
+    # the years the effects are summed over are shaded (the figure did not say which)
+    fig = viz.compare_scenarios(values, period=(2007, 2008))
+    (span,) = by_gid(fig.axes[0], "period")
+    box = span.get_window_extent().transformed(fig.axes[0].transData.inverted())
+    assert np.isclose(box.x0, 2006.5) and np.isclose(box.x1, 2008.5)
+    assert any("2007-2008: the effects' period" in t.get_text()
+               for t in fig.legends[0].get_texts())
 
 
 def test_save_writes_png_and_svg(tmp_path, run):

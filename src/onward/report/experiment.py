@@ -117,6 +117,14 @@ def _destinations_body(st: Any, exp_id: str, values: pd.DataFrame, first: Any) -
     return body + table(table_df.reset_index(), "Median [90% interval] per destination")
 
 
+def _period(text: str) -> tuple[int, int] | None:
+    """``"2008-2024"`` (or ``"2010"``) as (first, last) year; None if it is not one."""
+    parts = text.split("-")
+    if not all(p.strip().isdigit() for p in parts) or len(parts) not in (1, 2):
+        return None
+    return int(parts[0]), int(parts[-1])
+
+
 def experiment_sections(exp_id: str, store: Any = None) -> list[Section]:
     """Sections of an experiment report: what was run, figures, tables, provenance."""
     from onward.store import Store, is_job_kind
@@ -214,7 +222,7 @@ def experiment_sections(exp_id: str, store: Any = None) -> list[Section]:
             body += _guard(lambda o=o, shown=shown: figure(viz.compare_scenarios(
                 values, o, destinations=shown,
                 observed=obs if o == "applications" else None,
-                last_observed=viz.last_observed_year(sc)),
+                last_observed=viz.last_observed_year(sc), period=_period(period)),
                 f"{o}: each scenario's median and 90% band over paired replicates (common "
                 f"random numbers); the effects below are over {period}."), o)
         from onward.experiments.ensemble import effect_text

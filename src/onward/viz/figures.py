@@ -448,10 +448,12 @@ def compare_scenarios(values: pd.DataFrame, output: str = "applications", *,
                       destinations: Sequence[str] | None = None,
                       years: tuple[int, int] | None = None,
                       observed: pd.DataFrame | None = None,
-                      last_observed: int = LAST_OBSERVED_YEAR) -> Figure:
+                      last_observed: int = LAST_OBSERVED_YEAR,
+                      period: tuple[int, int] | None = None) -> Figure:
     """Scenarios side by side: per destination, the median and 90% band of ``output`` over
     replicates for each scenario (``label``) of a comparison's ``values``; optionally the
-    observed first claims (up to ``last_observed``) as points."""
+    observed first claims (up to ``last_observed``) as points, and the years the effects
+    are summed over (``period``) shaded."""
     v = values[values.output == output]
     if years is not None:
         v = v[v.year.between(*years)]
@@ -466,6 +468,9 @@ def compare_scenarios(values: pd.DataFrame, output: str = "applications", *,
         fig, axes = plt.subplots(nrows, ncols, figsize=(3.3 * ncols, 2.3 * nrows + 0.6),
                                  squeeze=False, sharex=True)
         for ax, d in zip(axes.flat, dests, strict=False):
+            if period is not None:
+                ax.axvspan(period[0] - 0.5, period[1] + 0.5, color=GREY, alpha=0.25, lw=0,
+                           zorder=0, gid="period")
             for i, lab in enumerate(labels):
                 b = as_bands(v[(v.label == lab) & (v.destination == d)], output)
                 c = palette[i % len(palette)]
@@ -483,11 +488,16 @@ def compare_scenarios(values: pd.DataFrame, output: str = "applications", *,
             if (obs.lower != obs.upper).any():
                 handles.append(plt.Line2D([], [], color=ORANGE, lw=2.2,
                                           label="observed, masked (1-5)"))
-        fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 4),
-                   frameon=False)
+        if period is not None:
+            handles.append(Patch(color=GREY, alpha=0.25,
+                                 label=f"{period[0]}-{period[1]}: the effects' period"))
+        ncol = _legend_columns(handles, fig.get_figwidth())
+        fig.legend(handles=handles, loc="lower center", ncol=ncol, frameon=False)
         fig.suptitle(f"{output.replace('_', ' ').capitalize()} by scenario ({n} paired "
                      "replicates each)", x=0.01, ha="left", fontweight="bold")
-        fig.tight_layout(rect=(0, 0.07, 1, 1))
+        rows = -(-len(handles) // ncol)
+        fig.tight_layout(rect=(0, min((0.12 + 0.19 * rows) / fig.get_figheight(), 0.4), 1,
+                               1))
     return fig
 
 
