@@ -1035,3 +1035,12 @@ def test_a_scale_event_must_keep_its_parameter_in_range(tmp_path: Path) -> None:
     path = write(tmp_path, "m.yaml", "extends: nk-onward\nname: m\nparameters:\n"
                  "  resettlement:\n    support_months: 500\n")
     assert "(in months)" in str(error_of(path))
+
+
+def test_a_negative_inflow_is_named_at_its_year(tmp_path: Path) -> None:
+    """It was reported at 'values:' (line 6), not at the year that is wrong (line 9)."""
+    path = write(tmp_path, "inf.yaml", "extends: toy\nname: inf\npopulation:\n  inflow:\n"
+                 "    source: inline\n    values:\n      2000: 100\n      2001: 120\n"
+                 "      2002: -5\n      2003: 90\n")
+    msg = str(error_of(path))
+    assert "inf.yaml:9: population.inflow.values[2002]: -5 is not a count of arrivals" in msg

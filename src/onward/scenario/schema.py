@@ -444,9 +444,11 @@ class Inflow(Strict):
             if not self.values:
                 raise FieldError(("values",), "inline inflow needs values",
                                  "add values: {year: arrivals, ...}")
-            if any((not math.isfinite(v)) or v < 0 for v in self.values.values()):
-                raise FieldError(("values",), "inflow values must be finite counts >= 0",
-                                 "write counts >= 0")
+            bad = [y for y, v in self.values.items() if (not math.isfinite(v)) or v < 0]
+            if bad:  # named at its year, as a value that is no number is
+                raise FieldError(("values", bad[0]), f"{self.values[bad[0]]:g} is not a "
+                                 "count of arrivals (a finite number >= 0)",
+                                 "write a count >= 0")
             big = {y: v for y, v in self.values.items() if v > MAX_INFLOW_PER_YEAR}
             if big:
                 y, v = next(iter(big.items()))
