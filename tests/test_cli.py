@@ -348,3 +348,19 @@ def test_destinations_intervals_are_never_cut_short(tmp_path, monkeypatch):
         for piece in cell.split(" "):
             assert piece in text, (piece, r.destination, r.measure)
     assert text.count("measure") >= 2  # 3 destinations do not fit beside each other in 50
+
+
+def test_json_keeps_the_progress_bar_on_stderr(tmp_path, monkeypatch):
+    """docs/cluster.md: with --json 'the progress bar goes to stderr'; --json hid it, so a
+    500-replicate cluster run showed no progress at all. Only --quiet hides it."""
+    from onward.interfaces import cli as cli_module
+
+    asked = []
+    real = cli_module.progress_bar
+    monkeypatch.setattr(cli_module, "progress_bar",
+                        lambda title, quiet=False: asked.append(quiet) or real(title, quiet))
+    monkeypatch.chdir(tmp_path)
+    cli_module.ensemble(scenario="toy", n=1, seed=1, posterior=None, until=None, output=None,
+                        workers=1, scheduler=None, as_json=True, store=tmp_path / "s.duckdb",
+                        quiet=False)
+    assert asked == [False]

@@ -81,3 +81,87 @@ def test_local_workers_end_when_their_parent_is_killed():
     for p in left:
         os.kill(p, signal.SIGKILL)
     assert not left, f"workers {left} outlived their killed parent"
+
+
+def test_a_port_that_never_answers_is_given_up_on(monkeypatch):
+    """--scheduler tcp://host:8787 (the dashboard's port, printed just below the
+    scheduler's) hung for 715 s in silence: the port accepts and never speaks Dask."""
+    import socket
+    import threading
+
+    from onward import workers
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    held = []
+    threading.Thread(target=lambda: held.append(server.accept()), daemon=True).start()
+    monkeypatch.setattr(workers, "CONNECT_SECONDS", 3.0)
+    port = server.getsockname()[1]
+    with pytest.raises(SchedulerUnreachable, match=r"nothing answered as a Dask scheduler "
+                       r"within 3 s \(is it the dashboard's port\?"):
+        connect(f"tcp://127.0.0.1:{port}")
+    server.close()
+
+
+class _FakeClient:
+    def __init__(self, workers, versions):
+        self._workers, self._versions = workers, versions
+        self.closed = False
+
+    def scheduler_info(self):
+        return {"workers": self._workers}
+
+    def run(self, fn, *args, on_error="raise"):
+        return self._versions
+
+
+def test_workers_without_onward_are_refused_and_an_empty_cluster_is_warned_of():
+    """A worker from an environment without onward died on each task while the command
+    waited forever; a scheduler with no workers showed 'a first run compiles' and waited."""
+    import importlib.metadata
+
+    from onward.workers import ClusterError, ClusterWarning, _check_cluster
+
+    missing = importlib.metadata.PackageNotFoundError("onward")
+    with pytest.raises(ClusterError, match=r"1 of 2 Dask workers at tcp://x:1 cannot import "
+                       "onward .*Fix: start the workers with the Python environment"):
+        _check_cluster(_FakeClient({"a": {}, "b": {}}, {"a": missing, "b": "0.1.0"}),
+                       "tcp://x:1")
+    with pytest.warns(ClusterWarning, match="has no workers yet: the work waits"):
+        _check_cluster(_FakeClient({}, {}), "tcp://x:1")
+    with pytest.warns(ClusterWarning, match="run onward 0.0.1, this process"):
+        _check_cluster(_FakeClient({"a": {}}, {"a": "0.0.1"}), "tcp://x:1")
+
+
+def test_a_cluster_failure_is_one_message_with_what_to_do():
+    """A lost scheduler or a task that killed its workers ended in a 40-129 line
+    traceback with exit status 1."""
+    from onward.workers import ClusterError, cluster_failure
+
+    killed = type("KilledWorker", (Exception,), {"__module__": "distributed.scheduler"})
+    err = cluster_failure(killed("Attempted to run task 'run_job-1' on 4 different workers"),
+                          "run the same command again")
+    assert isinstance(err, ClusterError)
+    assert "KilledWorker: Attempted to run task" in str(err) and "ran out of memory" in \
+        str(err) and "Finished work is kept in the store" in str(err) and \
+        str(err).endswith("then run the same command again")
+    lost = type("FutureCancelledError", (Exception,), {"__module__": "distributed.client"})
+    assert "scheduler-connection-lost" in str(cluster_failure(
+        lost("run_job cancelled for reason: scheduler-connection-lost."), "go on"))
+    assert cluster_failure(ValueError("a model error"), "go on") is None
+
+
+def test_a_client_or_cluster_object_is_taken_for_its_address():
+    """onward.ensemble(..., scheduler=client) failed with "argument of type 'Client' is not
+    iterable"."""
+    from types import SimpleNamespace
+
+    from onward.workers import scheduler_address
+
+    assert scheduler_address("tcp://h:1") == "tcp://h:1"
+    assert scheduler_address(SimpleNamespace(scheduler_address="tcp://h:2")) == "tcp://h:2"
+    assert scheduler_address(SimpleNamespace(scheduler=SimpleNamespace(address="tcp://h:3"))) \
+        == "tcp://h:3"
+    with pytest.raises(ValueError, match="scheduler=int: give a Dask scheduler's address"):
+        scheduler_address(42)

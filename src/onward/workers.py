@@ -17,6 +17,22 @@ class SchedulerUnreachable(ValueError):
     """No Dask scheduler answers at the address given."""
 
 
+class ClusterError(RuntimeError):
+    """The Dask cluster cannot run the work: its workers lack onward, or it stopped the
+    work (the scheduler was lost, a task killed its workers). Finished work is kept."""
+
+
+class ClusterWarning(UserWarning):
+    """Something about the Dask cluster the user should know (no workers yet; workers on
+    another onward version); the work goes on."""
+
+
+#: seconds to wait for a Dask scheduler's answer before giving up (Dask's own connect
+#: timeout does not cover a port that accepts the connection but never answers, such as
+#: the dashboard's)
+CONNECT_SECONDS = 60.0
+
+
 def check_workers(workers: int | None) -> None:
     """Refuse a number of local workers below 1 (None: all local cores)."""
     if workers is not None and workers < 1:
@@ -49,21 +65,128 @@ def local_pool(workers: int) -> ProcessPoolExecutor:
                                initializer=_worker_start, initargs=(os.getpid(),))
 
 
-def connect(scheduler: str, timeout: str | None = None) -> Any:
-    """A Dask client of the scheduler at ``scheduler`` (``tcp://host:8786``); ``timeout``
-    (e.g. ``"5s"``) replaces Dask's connection timeout."""
+def scheduler_address(scheduler: Any) -> str:
+    """The address of a Dask scheduler given as an address, a ``distributed.Client`` or a
+    cluster object (``LocalCluster``, dask-jobqueue's ``SLURMCluster``)."""
+    if isinstance(scheduler, str):
+        return scheduler
+    address = getattr(scheduler, "scheduler_address", None)  # a cluster, or a Client
+    if not isinstance(address, str):
+        address = getattr(getattr(scheduler, "scheduler", None), "address", None)
+    if isinstance(address, str) and address:
+        return address
+    raise ValueError(f"scheduler={type(scheduler).__name__}: give a Dask scheduler's address "
+                     "(e.g. 'tcp://127.0.0.1:8786'), a distributed.Client or a cluster "
+                     "object (its .scheduler_address)")
+
+
+def connect(scheduler: Any, timeout: str | None = None) -> Any:
+    """A Dask client of the scheduler at ``scheduler`` (``tcp://host:8786``, or a Client or
+    cluster object: a client of its own is made, so closing it leaves the user's alone);
+    ``timeout`` (e.g. ``"5s"``) replaces Dask's connection timeout.
+
+    Raises :class:`SchedulerUnreachable` when nothing answers (within
+    :data:`CONNECT_SECONDS`) and :class:`ClusterError` when the workers cannot import
+    onward; warns (:class:`ClusterWarning`) when there are no workers yet or they run
+    another onward version.
+    """
     from distributed import Client
 
+    scheduler = scheduler_address(scheduler)
     scheme = scheduler.split("://", 1)[0] if "://" in scheduler else "tcp"
     if scheme not in ("tcp", "tls", "ws", "wss", "inproc", "ucx"):
         raise SchedulerUnreachable(
             f"--scheduler {scheduler}: '{scheme}://' is not a Dask address. Fix: give the "
             "scheduler's address as `dask scheduler` prints it, e.g. tcp://127.0.0.1:8786 "
             "(the dashboard's http:// address is another port)")
+    fix = ("Fix: start one (`dask scheduler`, or dask-jobqueue on a cluster) and give its "
+           "address, e.g. tcp://127.0.0.1:8786; or leave --scheduler out to use local cores")
     try:
-        return Client(scheduler) if timeout is None else Client(scheduler, timeout=timeout)
+        client = _within(CONNECT_SECONDS, lambda: Client(scheduler) if timeout is None
+                         else Client(scheduler, timeout=timeout))
+    except TimeoutError:
+        raise SchedulerUnreachable(
+            f"--scheduler {scheduler}: nothing answered as a Dask scheduler within "
+            f"{CONNECT_SECONDS:.0f} s (is it the dashboard's port? `dask scheduler` prints "
+            "'Scheduler at: tcp://...:8786', and the dashboard's address on the line below). "
+            + fix) from None
     except OSError as exc:  # distributed's timeout is an OSError without a file name
         raise SchedulerUnreachable(
-            f"--scheduler {scheduler}: no Dask scheduler answers there ({exc}). Fix: start "
-            "one (`dask scheduler`, or dask-jobqueue on a cluster) and give its address, "
-            "e.g. tcp://127.0.0.1:8786; or leave --scheduler out to use local cores") from None
+            f"--scheduler {scheduler}: no Dask scheduler answers there ({exc}). "
+            + fix) from None
+    try:
+        _check_cluster(client, scheduler)
+    except BaseException:
+        client.close()
+        raise
+    return client
+
+
+def _within(seconds: float, make: Any) -> Any:
+    """``make()``, or TimeoutError if it has not returned after ``seconds`` (it is left to
+    finish in a daemon thread)."""
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = make()
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            box["error"] = exc
+
+    th = threading.Thread(target=run, name="onward-dask-connect", daemon=True)
+    th.start()
+    th.join(seconds)
+    if th.is_alive():
+        raise TimeoutError
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def _check_cluster(client: Any, address: str) -> None:
+    """Refuse workers that cannot import onward (the task died on them and the command
+    waited forever); warn of no workers yet, or workers on another onward version."""
+    import importlib.metadata
+    import warnings
+
+    workers = client.scheduler_info().get("workers", {})
+    if not workers:
+        warnings.warn(ClusterWarning(
+            f"the Dask scheduler at {address} has no workers yet: the work waits until one "
+            "connects (on Slurm, until a worker job starts; squeue lists them)"), stacklevel=3)
+        return
+    found = client.run(importlib.metadata.version, "onward", on_error="return")
+    lacking = {w: v for w, v in found.items() if not isinstance(v, str)}
+    if lacking:
+        w, exc = next(iter(lacking.items()))
+        raise ClusterError(
+            f"{len(lacking)} of {len(found)} Dask workers at {address} cannot import onward "
+            f"(e.g. {w}: {type(exc).__name__}: {exc}). Fix: start the workers with the Python "
+            "environment where onward is installed (dask-jobqueue: "
+            "SLURMCluster(python='/path/to/venv/bin/python', ...))")
+    mine = importlib.metadata.version("onward")
+    other = sorted({v for v in found.values() if v != mine})
+    if other:
+        warnings.warn(ClusterWarning(
+            f"Dask workers at {address} run onward {', '.join(other)}, this process "
+            f"{mine}: results may differ from a local run"), stacklevel=3)
+
+
+#: what the distributed package raises when the cluster, not the model, failed
+_CLUSTER_FAILURES = ("FutureCancelledError", "FuturesCancelledError", "KilledWorker",
+                     "CancelledError", "CommClosedError")
+
+
+def cluster_failure(exc: BaseException, resume: str) -> ClusterError | None:
+    """A :class:`ClusterError` saying what happened and how to go on (``resume``: the
+    command to give) if ``exc`` is the cluster's failure, not the model's; else None."""
+    name = type(exc).__name__
+    if name not in _CLUSTER_FAILURES and not type(exc).__module__.startswith("distributed"):
+        return None
+    why = str(exc).strip().splitlines()[0] if str(exc).strip() else name
+    hint = (" A task that killed several workers usually ran out of memory: give each "
+            "worker more (dask worker --memory-limit, or dask-jobqueue's memory=)."
+            if name == "KilledWorker" else "")
+    return ClusterError(f"the Dask cluster stopped the work ({name}: {why[:300]}). Finished "
+                        f"work is kept in the store.{hint} Fix: check the scheduler and its "
+                        f"workers, then {resume}")

@@ -337,6 +337,10 @@ def calibrate(scenario: str | Path | Scenario, name: str, *, budget: int = 3000,
         the budget by up to one generation
     min_epsilon : stop once a generation's acceptance threshold is at or below this
     population : particles per generation (default: budget // 12, within 30..400)
+    workers : local processes for the simulations (default: all cores)
+    scheduler : run the simulations on a Dask cluster instead: its address (e.g.
+        ``"tcp://127.0.0.1:8786"``), a ``distributed.Client`` or a cluster object; the same
+        seed gives the same posterior either way
     years : calibration years (default: the scenario's); held-out years are refused here
         (the command line's --calibration-years moves the split instead, and says so)
     resume : continue the calibration ``name`` after its last finished generation

@@ -215,7 +215,10 @@ def ensemble(scenario: str | Path | Scenario, n: int = 20, seed: int = 1, *,
 
     With ``posterior``, replicate ``r`` uses the ``r``-th parameter draw from the named
     calibration, so the bands include parameter uncertainty. ``until`` extends the horizon;
-    arrivals after the data follow the scenario's stated projection.
+    arrivals after the data follow the scenario's stated projection. The replicates run on
+    ``workers`` local processes (default: all cores) or on the Dask cluster ``scheduler``
+    (an address such as ``"tcp://127.0.0.1:8786"``, a ``distributed.Client`` or a cluster
+    object); the numbers are the same either way.
     """
     check_count_and_seed(n, seed)
     outputs = check_outputs(outputs or ["applications"])

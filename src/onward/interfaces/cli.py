@@ -121,7 +121,7 @@ def run(
 
         overrides, left = for_scenario(load_posterior(posterior, store).mean(), sc)
         warn_left_out(posterior, sc.name, left)
-    with progress_bar(f"simulating {sc.name}", quiet or as_json) as bar:
+    with progress_bar(f"simulating {sc.name}", quiet) as bar:
         # the first run on a machine compiles the engine's stages before month 1 ends
         task = bar.add_task(f"starting {sc.name} (a first run on this machine compiles, ~30-60 s)",
                             total=sc.horizon.months)
@@ -504,7 +504,7 @@ def score(
     """Score a calibration on its calibration years and on the held-out years."""
     from onward.calibration.score import score as run_score
 
-    with progress_bar("posterior-predictive runs", quiet or as_json) as bar:
+    with progress_bar("posterior-predictive runs", quiet) as bar:
         task = bar.add_task("posterior-predictive runs", total=draws)
         res = run_score(scenario, name, draws=draws, seed=seed, store=store,
                         progress=lambda d, n: bar.update(task, completed=d, total=n))
@@ -627,7 +627,7 @@ def ensemble(
     outputs = output or ["applications"]
     if n < 1:
         _fail("-n must be at least 1")
-    bar, tick = _experiment_bar("replicates", quiet or as_json)
+    bar, tick = _experiment_bar("replicates", quiet)
     with bar:
         res = run_ensemble(scenario, n=n, seed=seed, posterior=posterior, until=until,
                            outputs=outputs, workers=workers, scheduler=scheduler, store=store,
@@ -683,7 +683,7 @@ def compare(
 
     outputs = output or ["applications"]
     yrs = _years_opt(years, "--years")
-    bar, tick = _experiment_bar("runs", quiet or as_json)
+    bar, tick = _experiment_bar("runs", quiet)
     with bar:
         res = run_compare(baseline, alternatives, n=n, seed=seed, years=yrs,
                           posterior=posterior, until=until, outputs=outputs, workers=workers,
@@ -755,7 +755,7 @@ def sensitivity(
     if method == "sobol" and n & (n - 1) and not as_json:
         err.print(f"note: -n {n} is not a power of 2; Sobol' estimates converge best at 2^k")
     yrs = _years_opt(years, "--years")
-    bar, tick = _experiment_bar("model runs", quiet or as_json)
+    bar, tick = _experiment_bar("model runs", quiet)
     with bar:
         res = run_sensitivity(scenario, method=method, n=n, seed=seed, output=output,
                               destination=destination, years=yrs, levels=levels,
@@ -818,7 +818,7 @@ def destinations(
 
     if n < 1:
         _fail("-n must be at least 1")
-    bar, tick = _experiment_bar("replicates", quiet or as_json)
+    bar, tick = _experiment_bar("replicates", quiet)
     with bar:
         res = run_destinations(scenario, n=n, seed=seed, posterior=posterior, until=until,
                                period=period, workers=workers, scheduler=scheduler,
@@ -1234,11 +1234,12 @@ def _show_warnings_as_lines() -> None:
     import warnings
 
     from onward.calibration import PosteriorWarning
+    from onward.workers import ClusterWarning
 
     shown = warnings.showwarning
 
     def show(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001
-        if issubclass(category, PosteriorWarning):
+        if issubclass(category, PosteriorWarning | ClusterWarning):
             _warn(str(message))
         else:
             shown(message, category, filename, lineno, file, line)
@@ -1255,6 +1256,7 @@ def main() -> None:
     from onward.engine.model import NumericalError
     from onward.scenario import ScenarioError
     from onward.store import StoreError
+    from onward.workers import ClusterError
 
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, _on_sigint)
@@ -1276,7 +1278,7 @@ def main() -> None:
         if isinstance(code, int) and not isinstance(code, bool) and code != 0:
             raise SystemExit(code)
     except (ScenarioError, StoreError, OverrideError, NumericalError, UserError,
-            CalibrationError, ValueError) as exc:
+            CalibrationError, ValueError, ClusterError) as exc:
         _exit_with_error(str(exc))
     except KeyboardInterrupt:
         if not _CTRL_C["explained"]:  # (a command that said what it kept has said enough)
