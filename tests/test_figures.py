@@ -278,3 +278,15 @@ def test_figure_arguments_that_cannot_work_are_named(run):
         viz.movers_vs_stayers(t["profile"], attributes=("skil",))
     with pytest.raises(ValueError, match="flows has no 'flow' column.*in that order"):
         viz.routes_sankey(t["stocks"], t["flows"])
+
+
+def test_one_destination_is_drawn_large_enough_to_read():
+    """A compare of --destination GBR drew one 3.3-inch panel, small on a report's page."""
+    rows = [(lab, r, y, "GBR", float(r + y)) for lab in ("base", "alt") for r in range(3)
+            for y in range(2005, 2010)]
+    values = pd.DataFrame(rows, columns=["label", "replicate", "year", "destination", "value"])
+    values["output"] = "applications"
+    one = viz.compare_scenarios(values)
+    assert one.get_figwidth() >= 6
+    two = viz.compare_scenarios(pd.concat([values, values.assign(destination="CAN")]))
+    assert two.get_figwidth() == pytest.approx(6.6)

@@ -170,6 +170,13 @@ def _shade_years(ax: plt.Axes, held_out: Sequence[int], after: int | None, xmax:
         ax.axvspan(after + 0.5, xmax + 0.5, color="#e8eef5", lw=0, zorder=0)
 
 
+def _grid_size(ncols: int, nrows: int, extra: float) -> tuple[float, float]:
+    """Inches of a grid of per-destination panels: one panel alone is drawn at twice the
+    size (it sat small in the middle of a report's page), the legend's room below."""
+    scale = 2.0 if ncols * nrows == 1 else 1.0
+    return 3.3 * ncols * scale, 2.3 * nrows * scale + extra
+
+
 def _legend_columns(handles: list[Any], width_in: float, most: int = 4) -> int:
     """As many legend columns as fit the figure's width (a long label, such as a scenario's
     own data source, pushed a row of 3 or 4 past both edges)."""
@@ -241,7 +248,7 @@ def applications_by_destination(sim: pd.DataFrame, observed: pd.DataFrame | None
     nrows = int(np.ceil(len(dests) / ncols))
     xmax = float(bands.year.max()) if len(bands) else 0.0
     with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(nrows, ncols, figsize=(3.3 * ncols, 2.3 * nrows + 0.7),
+        fig, axes = plt.subplots(nrows, ncols, figsize=_grid_size(ncols, nrows, 0.7),
                                  squeeze=False, sharex=True)
         for ax, d in zip(axes.flat, dests, strict=False):
             _shade_years(ax, held_out, last_observed, xmax)
@@ -465,7 +472,7 @@ def compare_scenarios(values: pd.DataFrame, output: str = "applications", *,
     ncols = 3 if len(dests) > 4 else max(1, min(2, len(dests)))
     nrows = int(np.ceil(len(dests) / ncols))
     with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(nrows, ncols, figsize=(3.3 * ncols, 2.3 * nrows + 0.6),
+        fig, axes = plt.subplots(nrows, ncols, figsize=_grid_size(ncols, nrows, 0.6),
                                  squeeze=False, sharex=True)
         for ax, d in zip(axes.flat, dests, strict=False):
             if period is not None:
