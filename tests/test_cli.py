@@ -364,3 +364,25 @@ def test_json_keeps_the_progress_bar_on_stderr(tmp_path, monkeypatch):
                         workers=1, scheduler=None, as_json=True, store=tmp_path / "s.duckdb",
                         quiet=False)
     assert asked == [False]
+
+
+def test_ctrl_c_inside_logging_is_raised_at_the_next_tick(monkeypatch):
+    """A Ctrl-C that landed in logging's lock release printed 'Exception ignored in:
+    <function _releaseLock>' and a traceback before the normal message."""
+    import logging
+    from types import SimpleNamespace
+
+    from onward.interfaces import cli as cli_module
+
+    monkeypatch.setitem(cli_module._CTRL_C, "seen", False)
+    in_logging = SimpleNamespace(f_code=SimpleNamespace(co_filename=logging.__file__))
+    try:
+        cli_module._on_sigint(2, in_logging)  # deferred, not raised there
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C raised inside logging")
+    assert cli_module._CTRL_C["seen"]
+    with pytest.raises(KeyboardInterrupt):
+        cli_module._stop_if_interrupted()  # the next progress tick
+    elsewhere = SimpleNamespace(f_code=SimpleNamespace(co_filename=__file__))
+    with pytest.raises(KeyboardInterrupt):
+        cli_module._on_sigint(2, elsewhere)

@@ -596,7 +596,15 @@ _CTRL_C = {"seen": False, "explained": False}
 
 def _on_sigint(signum: int, frame: Any) -> None:
     _CTRL_C["seen"] = True
+    if frame is not None and frame.f_code.co_filename.endswith(_LOGGING_FILE):
+        # inside logging's lock handling an exception is "ignored" with a traceback
+        # printed; the next progress tick raises it instead (_stop_if_interrupted)
+        return
     raise KeyboardInterrupt
+
+
+#: the logging module's file, where a Ctrl-C is deferred (see _on_sigint)
+_LOGGING_FILE = os.path.join("logging", "__init__.py")
 
 
 def _stop_if_interrupted() -> None:
