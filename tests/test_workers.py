@@ -165,3 +165,20 @@ def test_a_client_or_cluster_object_is_taken_for_its_address():
         == "tcp://h:3"
     with pytest.raises(ValueError, match="scheduler=int: give a Dask scheduler's address"):
         scheduler_address(42)
+
+
+def test_a_local_pool_failure_is_not_called_a_cluster_failure():
+    """result_of serves local futures too (the calibration sampler): their errors pass
+    through as they are, not as 'the Dask cluster stopped the work'."""
+    from concurrent.futures import CancelledError, Future
+
+    from onward.workers import cluster_failure, result_of
+
+    f: Future = Future()
+    f.set_exception(ZeroDivisionError("a model's error"))
+    with pytest.raises(ZeroDivisionError):
+        result_of(f, "go on")
+    assert cluster_failure(CancelledError(), "go on") is None
+    done: Future = Future()
+    done.set_result(7)
+    assert result_of(done, "go on") == 7

@@ -174,7 +174,19 @@ def _check_cluster(client: Any, address: str) -> None:
 
 #: what the distributed package raises when the cluster, not the model, failed
 _CLUSTER_FAILURES = ("FutureCancelledError", "FuturesCancelledError", "KilledWorker",
-                     "CancelledError", "CommClosedError")
+                     "CommClosedError")
+
+
+def result_of(future: Any, resume: str) -> Any:
+    """A Dask future's result; the cluster's failure (not the model's) as one
+    :class:`ClusterError` that says how to go on (``resume``)."""
+    try:
+        return future.result()
+    except Exception as exc:
+        failed = cluster_failure(exc, resume)
+        if failed is None:
+            raise
+        raise failed from exc
 
 
 def cluster_failure(exc: BaseException, resume: str) -> ClusterError | None:

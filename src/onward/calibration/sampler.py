@@ -34,7 +34,7 @@ import pyabc
 from pyabc.inference_util import AnalysisVars
 from pyabc.population import Particle, Sample
 
-from onward.workers import check_workers, cluster_failure, connect, local_pool
+from onward.workers import check_workers, connect, local_pool, result_of
 
 __all__ = ["DeterministicBatchSampler", "proposal_seed"]
 
@@ -361,14 +361,9 @@ class DeterministicBatchSampler(pyabc.sampler.Sampler):
                 self._wait_any([f for _, f in in_flight.values()])
                 for start in [k for k, (_, f) in in_flight.items() if f.done()]:
                     r, f = in_flight.pop(start)
-                    try:
-                        ready[start] = (r, f.result())  # a failed task raises here
-                    except Exception as exc:
-                        failed = cluster_failure(exc, "run the same command with --resume "
-                                                      "(finished generations are stored)")
-                        if failed is None:
-                            raise
-                        raise failed from exc
+                    # a failed task raises here
+                    ready[start] = (r, result_of(f, "run the same command with --resume "
+                                                    "(finished generations are stored)"))
         finally:
             self._cancel([f for _, f in in_flight.values()])
 

@@ -36,7 +36,7 @@ from onward.engine.model import SimulationResult, simulate_compiled
 from onward.engine.state import State
 from onward.scenario import Scenario, scenario_hash
 from onward.store import Store
-from onward.workers import check_workers, cluster_failure, connect, local_pool
+from onward.workers import check_workers, connect, local_pool, result_of
 
 
 def derive_seed(master: int, index: int) -> int:
@@ -257,15 +257,8 @@ class _Executor:
 
             futs = {self._pool.submit(fn, it, *args, pure=False): it for it in items}
             for fut in as_completed(list(futs)):
-                try:
-                    result = fut.result()
-                except Exception as exc:
-                    failed = cluster_failure(exc, "run the same command again (finished "
-                                                  "runs are not redone)")
-                    if failed is None:
-                        raise
-                    raise failed from exc
-                yield futs[fut], result
+                yield futs[fut], result_of(fut, "run the same command again (finished "
+                                                "runs are not redone)")
             return
         pending: dict[Future, Any] = {self._pool.submit(fn, it, *args): it for it in items}
         while pending:
