@@ -791,3 +791,16 @@ def test_calibrate_notes_a_free_parameter_no_series_can_inform(tmp_path):
     assert "note: destinations.ELB.recognition_rate is free, but no observed series of the " \
         "calibration years is at its destination" in said, said
     assert "CRP.recognition_rate is free" not in said
+
+
+def test_calibrate_notes_observed_years_outside_the_horizon(tmp_path):
+    """An observed year outside the horizon (1850 for 2015) was accepted and unused without
+    a word."""
+    (tmp_path / "y.yaml").write_text(
+        "extends: toy\nname: y\ncalibration:\n  observed:\n    source: a typo\n"
+        "    first_claims:\n      CRP: {1850: 3}\n")
+    proc = cli("calibrate", "y.yaml", "--name", "y", "--budget", "4", "--population", "2",
+               "--workers", "1", "--store", "s.duckdb", "--quiet", cwd=tmp_path)
+    said = " ".join(proc.stderr.split())
+    assert "note: observed counts of 1850 lie outside the horizon 2000-2020 and are not used" \
+        in said, said

@@ -384,6 +384,14 @@ def calibrate(
             err.print(f"note: no observed {', '.join(lacking)} for this scenario in the "
                       f"calibration years, so {'it is' if len(lacking) == 1 else 'they are'} "
                       f"not fitted; fitting {', '.join(sorted(have))}", highlight=False)
+        own = sc.calibration.observed
+        first, last = sc.horizon.start.year, sc.horizon.end.year
+        outside = sorted({y for fam in ("first_claims", "refugee_stocks") if own is not None
+                          for series in getattr(own, fam).values() for y in series
+                          if not first <= y <= last})
+        if outside:  # a typo (1850 for 2015) would otherwise go unseen
+            err.print(f"note: observed counts of {_span(outside)} lie outside the horizon "
+                      f"{first}-{last} and are not used", highlight=False)
         observed = set(fit.frame().destination)
         blind = [k for k in sc.free_parameters() if k.startswith("destinations.")
                  and k.split(".")[1] not in observed]
