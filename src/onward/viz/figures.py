@@ -189,6 +189,16 @@ def _legend_columns(handles: list[Any], width_in: float, most: int = 4) -> int:
     return 1
 
 
+def _legend_below(fig: Figure, handles: list[Any], **where: Any) -> float:
+    """Put the legend under a grid of panels (``where``: more of ``fig.legend``'s placing),
+    in as many columns as fit; return the part of the figure's height to leave it (the
+    bottom of tight_layout's rect): about a fifth of an inch a row."""
+    ncol = _legend_columns(handles, fig.get_figwidth())
+    fig.legend(handles=handles, loc="lower center", ncol=ncol, frameon=False, **where)
+    rows = -(-len(handles) // ncol)
+    return min((0.12 + 0.19 * rows) / fig.get_figheight(), 0.4)
+
+
 def _check_destinations(dests: Sequence[str], bands: pd.DataFrame) -> None:
     """Refuse destinations the simulated table does not hold (an empty panel said nothing)."""
     have = list(dict.fromkeys(bands.destination))
@@ -259,16 +269,11 @@ def applications_by_destination(sim: pd.DataFrame, observed: pd.DataFrame | None
         handles = _legend_handles(multi, bool(held_out),
                                   last_observed is not None and xmax > last_observed,
                                   has_masked, source if len(obs) else None)
-        ncol = _legend_columns(handles, fig.get_figwidth())
-        fig.legend(handles=handles, loc="lower center", ncol=ncol,
-                   frameon=False, bbox_to_anchor=(0.5, 0.0))
+        bottom = _legend_below(fig, handles, bbox_to_anchor=(0.5, 0.0))
         fig.suptitle(title or "First asylum applications by destination: simulated"
                      + (" vs observed" if len(obs) else ""), x=0.01, ha="left",
                      fontweight="bold")
-        rows = -(-len(handles) // ncol)
-        # room at the bottom for the legend's rows (about a fifth of an inch each)
-        fig.tight_layout(rect=(0, min((0.12 + 0.19 * rows) / fig.get_figheight(), 0.4), 1,
-                               1))
+        fig.tight_layout(rect=(0, bottom, 1, 1))
     return fig
 
 
@@ -498,13 +503,10 @@ def compare_scenarios(values: pd.DataFrame, output: str = "applications", *,
         if period is not None:
             handles.append(Patch(color=GREY, alpha=0.25,
                                  label=f"{period[0]}-{period[1]}: the effects' period"))
-        ncol = _legend_columns(handles, fig.get_figwidth())
-        fig.legend(handles=handles, loc="lower center", ncol=ncol, frameon=False)
+        bottom = _legend_below(fig, handles)
         fig.suptitle(f"{output.replace('_', ' ').capitalize()} by scenario ({n} paired "
                      "replicates each)", x=0.01, ha="left", fontweight="bold")
-        rows = -(-len(handles) // ncol)
-        fig.tight_layout(rect=(0, min((0.12 + 0.19 * rows) / fig.get_figheight(), 0.4), 1,
-                               1))
+        fig.tight_layout(rect=(0, bottom, 1, 1))
     return fig
 
 
