@@ -143,8 +143,8 @@ def compile_scenario(sc: Scenario, overrides: dict[str, float] | None = None,
         scenario it was filled for and is refilled for any other; do not change the
         scenario in place while reusing it.
     """
-    _check_whole("seed", seed, 0, 2**63 - 1)
-    _check_whole("until", until, None, None)
+    check_whole("seed", seed, 0, 2**63 - 1)
+    check_whole("until", until, None, None)
     T = sc.horizon.months
     run_months = T
     if until is not None and not sc.horizon.start.year <= until <= sc.horizon.end.year:
@@ -233,16 +233,18 @@ def compile_scenario(sc: Scenario, overrides: dict[str, float] | None = None,
     )
 
 
-def _check_whole(name: str, value: object, lo: int | None, hi: int | None) -> None:
-    """Refuse a seed or year that is not a whole number in range (``seed=7.5`` ran as 7 and
-    was stored as 7; ``seed=-1`` ran as 2**64 - 1 and was stored as -1)."""
-    if value is None:
+def check_whole(name: str, value: object, lo: int | None, hi: int | None,
+                what: str = "a whole number", optional: bool = True) -> None:
+    """Refuse a seed, year or count that is not a whole number in range (``seed=7.5`` ran
+    as 7 and was stored as 7; ``seed=-1`` ran as 2**64 - 1 and was stored as -1); None
+    passes when ``optional`` (the default applies)."""
+    if value is None and optional:
         return
     ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
     if ok and (lo is None or value >= lo) and (hi is None or value <= hi):
         return
     span = "" if lo is None else f" from {lo} to {hi:,}" if hi is not None else f" >= {lo}"
-    raise ValueError(f"{name} {value!r}: give a whole number{span}")
+    raise ValueError(f"{name} {value!r}: give {what}{span}")
 
 
 def _event_lead(target: str, sc: Scenario, value: float) -> str:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import numbers
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -31,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from onward.engine.compile import compile_scenario
+from onward.engine.compile import check_whole, compile_scenario
 from onward.engine.model import SimulationResult, simulate_compiled
 from onward.engine.state import State
 from onward.scenario import Scenario, scenario_hash
@@ -183,12 +182,9 @@ def _worker_versions() -> dict[str, str]:
 
 def check_count_and_seed(n: object, seed: object) -> None:
     """Refuse a number of replicates below 1 (it failed later, as ``KeyError: 'job'``) and
-    a master seed that is not a whole number >= 0."""
-    whole = isinstance(n, numbers.Integral) and not isinstance(n, bool)
-    if not whole or n < 1:  # type: ignore[operator]
-        raise ValueError(f"n {n!r}: give a whole number of replicates >= 1")
-    if not (isinstance(seed, numbers.Integral) and not isinstance(seed, bool) and seed >= 0):
-        raise ValueError(f"seed {seed!r}: give a whole number >= 0")
+    a master seed that is not a whole number >= 0 (neither may be None here)."""
+    check_whole("n", n, 1, None, "a whole number of replicates", optional=False)
+    check_whole("seed", seed, 0, None, optional=False)
 
 
 def experiment_id(kind: str, jobs: list[Job], outputs: list[str], **settings: Any) -> str:
