@@ -633,3 +633,11 @@ def test_ctrl_c_during_a_query_is_an_interrupt_not_an_error(tmp_path):
     finally:
         timer.cancel()
         signal.signal(signal.SIGINT, previous)
+
+
+def test_has_table_names_a_stored_table_in_any_case(tmp_path):
+    """done_jobs and stored_generations ask this (each had its own lower-cased scan)."""
+    st = Store(tmp_path / "s.duckdb")
+    assert not st.has_table("flows") and not (tmp_path / "s.duckdb").exists()
+    st.write_run({"scenario": "x"}, {"flows": pd.DataFrame({"year": [2020], "n": [5]})})
+    assert st.has_table("flows") and st.has_table("FLOWS") and not st.has_table("stocks")

@@ -264,9 +264,7 @@ def stored_generations(store: Store, name: str) -> pd.DataFrame:
     """The generations of calibration ``name`` already in the store. A busy or unreadable
     store raises (it is not "no generations": a finished calibration would be fitted
     again over its working state)."""
-    has = "generations" in {t.lower() for t in store.tables()} if store.path.exists() \
-        else False
-    df = store.read_table("generations") if has else pd.DataFrame()
+    df = store.read_table("generations") if store.has_table("generations") else pd.DataFrame()
     if "name" not in df.columns:
         return pd.DataFrame(columns=["run_id", "name", "generation", "epsilon", "settings"])
     return df[df.name == name].sort_values("generation").reset_index(drop=True)

@@ -197,7 +197,7 @@ def done_jobs(store: Store, exp_id: str) -> pd.DataFrame:
     """Result rows of the jobs of ``exp_id`` already in the store, each job's once (a
     store written by two processes at once before jobs were stored once may hold a job
     twice: the first is kept). A busy or unreadable store raises; it is not "no jobs"."""
-    if "experiment_values" not in {t.lower() for t in store.tables()}:
+    if not store.has_table("experiment_values"):
         return pd.DataFrame()  # no experiment has been stored yet
     df = store.query("select * from experiment_values where experiment_id = ?", [exp_id])
     if len(df) and "run_id" in df.columns:

@@ -547,6 +547,18 @@ class Store:
         with self.connect(read_only=True) as con:
             return _user_tables(con)
 
+    def has_table(self, name: str) -> bool:
+        """Whether the result table ``name`` is stored (DuckDB names are case-insensitive);
+        False for a store file not written yet.
+
+        Examples
+        --------
+        >>> Store(tmp / "results.duckdb").has_table("flows")  # doctest: +SKIP
+        True
+        """
+        with self.connect(read_only=True) as con:
+            return _find_table(con, name) is not None
+
     def query(
         self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None
     ) -> pd.DataFrame:
