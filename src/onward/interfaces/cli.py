@@ -387,8 +387,7 @@ def calibrate(
         own = sc.calibration.observed
         first, last = sc.horizon.start.year, sc.horizon.end.year
         outside = sorted({y for fam in ("first_claims", "refugee_stocks") if own is not None
-                          for series in getattr(own, fam).values() for y in series
-                          if not first <= y <= last})
+                          for _, y, *_ in own.cells(fam) if not first <= y <= last})
         if outside:  # a typo (1850 for 2015) would otherwise go unseen
             err.print(f"note: observed counts of {_span(outside)} lie outside the horizon "
                       f"{first}-{last} and are not used", highlight=False)
@@ -442,10 +441,10 @@ def calibrate(
     out.print(f"effective sample size {post.ess:.1f} of {len(post.weights)} particles")
     _report_simulations(name, budget, store)
     if post.degenerate:
-        err.print(f"[yellow]warning:[/] the weights of '{name}' are degenerate (effective "
-                  f"sample size {post.ess:.1f} of {len(post.weights)}): a few particles carry "
-                  "the posterior, so its credible intervals are too narrow to trust. Fix: "
-                  "a larger --budget or --population", markup=True, highlight=False)
+        _warn(f"the weights of '{name}' are degenerate (effective sample size "
+              f"{post.ess:.1f} of {len(post.weights)}): a few particles carry the posterior, "
+              "so its credible intervals are too narrow to trust. Fix: a larger --budget or "
+              "--population")
     at = "" if store is None else f" --store {store}"
     out.print(f"stored in {Store(store).path} as calibration '{name}'; score it with "
               f"`onward score {name}{at}`, use it with `onward run --posterior {name}{at}`")

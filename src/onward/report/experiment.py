@@ -119,10 +119,13 @@ def _destinations_body(st: Any, exp_id: str, values: pd.DataFrame, first: Any) -
 
 def _period(text: str) -> tuple[int, int] | None:
     """``"2008-2024"`` (or ``"2010"``) as (first, last) year; None if it is not one."""
-    parts = text.split("-")
-    if not all(p.strip().isdigit() for p in parts) or len(parts) not in (1, 2):
+    from onward.scenario.schema import _years
+
+    try:
+        years = _years(text)
+    except ValueError:
         return None
-    return int(parts[0]), int(parts[-1])
+    return (years[0], years[-1]) if years else None
 
 
 def experiment_sections(exp_id: str, store: Any = None) -> list[Section]:

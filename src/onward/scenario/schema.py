@@ -1214,9 +1214,8 @@ class Scenario(Strict):
             value[ev.target] = ev.value if ev.op == "set" else before * ev.value
             if ev.op == "scale" and not spec.admits(value[ev.target]):
                 rng, _ = _bounds_text(spec)
-                lo, hi = spec.bounds()
-                top = hi if ev.value > 1 else lo
-                most = (f"a factor of at most {top / before:.4g}" if top is not None and before
+                hi = spec.bounds()[1]
+                most = (f"a factor of at most {hi / before:.4g}" if hi is not None and before
                         and ev.value > 1 else "a smaller change")
                 raise FieldError(("events", i, "value"), f"scales {spec.name} from "
                                  f"{before:g} to {value[ev.target]:g}, outside {rng}",
