@@ -386,3 +386,17 @@ def test_ctrl_c_inside_logging_is_raised_at_the_next_tick(monkeypatch):
     elsewhere = SimpleNamespace(f_code=SimpleNamespace(co_filename=__file__))
     with pytest.raises(KeyboardInterrupt):
         cli_module._on_sigint(2, elsewhere)
+
+
+def test_help_shows_no_type_for_flags(tmp_path):
+    """A flag takes no value: help must not show it a type (Typer 0.29 printed ``--json
+    <bool>``, which reads as ``--json true``); options that take a value keep theirs."""
+    import re
+
+    for command in ("run", "calibrate", "ensemble", "data", "runs"):
+        text = cli(command, "--help", cwd=tmp_path).stdout
+        flags = [line for line in text.splitlines()
+                 if re.search(r"--(json|quiet|resume|csv|all|no-report)\b", line)]
+        assert flags, command
+        assert not any("<bool>" in line for line in flags), (command, flags)
+    assert "<int>" in cli("run", "--help", cwd=tmp_path).stdout  # --seed keeps its type

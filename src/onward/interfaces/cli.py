@@ -43,7 +43,13 @@ StoreOpt = Annotated[
 ]
 
 
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")]
+def _flag(*decls: str, **options):
+    """A boolean option: Typer 0.29 shows a flag's type as ``<bool>`` in help, which reads
+    as if it took a value (``--json true``); a flag takes none, so it shows no type."""
+    return typer.Option(*decls, metavar="", **options)
+
+
+QuietOpt = Annotated[bool, _flag("--quiet", "-q", help="no progress bar")]
 
 
 class UserError(Exception):
@@ -92,11 +98,11 @@ def run(
     seed: Annotated[int | None, typer.Option(help="random seed (default: the scenario's)")]
     = None,
     store: StoreOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+    as_json: Annotated[bool, _flag("--json", help="print the summary as JSON")] = False,
+    quiet: Annotated[bool, _flag("--quiet", "-q", help="no progress bar")] = False,
     posterior: Annotated[str | None, typer.Option(
         help="use the posterior mean of this stored calibration")] = None,
-    no_report: Annotated[bool, typer.Option(
+    no_report: Annotated[bool, _flag(
         "--no-report", help="do not write the HTML report ./reports/RUN-ID.html")] = False,
     days: Annotated[int | None, typer.Option(
         "--days", help="Flee folders: stop after N days (default: sim_period.csv)")] = None,
@@ -345,7 +351,7 @@ def calibrate(
         help="Dask scheduler address, e.g. tcp://host:8786")] = None,
     calibration_years: Annotated[str | None, typer.Option(
         "--calibration-years", help="e.g. 2000-2015 (default: the scenario's)")] = None,
-    resume: Annotated[bool, typer.Option(help="continue an interrupted calibration")] = False,
+    resume: Annotated[bool, _flag(help="continue an interrupted calibration")] = False,
     store: StoreOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -501,7 +507,7 @@ def score(
     = None,
     draws: Annotated[int, typer.Option(help="posterior-predictive runs")] = 40,
     seed: Annotated[int, typer.Option(help="seed of the draws")] = 1,
-    as_json: Annotated[bool, typer.Option("--json", help="print the metrics as JSON")] = False,
+    as_json: Annotated[bool, _flag("--json", help="print the metrics as JSON")] = False,
     figures: Annotated[Path | None, typer.Option(
         metavar="DIR", help="also write the calibration figures (PNG and SVG) into DIR")]
     = None,
@@ -631,7 +637,7 @@ def ensemble(
                                                      "applications")] = None,
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="bands as JSON on stdout")] = False,
+    as_json: Annotated[bool, _flag("--json", help="bands as JSON on stdout")] = False,
     store: StoreOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -689,7 +695,7 @@ def compare(
         "docs/cluster.md)")] = None,
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="effects as JSON on stdout")] = False,
+    as_json: Annotated[bool, _flag("--json", help="effects as JSON on stdout")] = False,
     store: StoreOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -755,7 +761,7 @@ def sensitivity(
     levels: Annotated[int, typer.Option(help="Morris grid levels")] = 4,
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="indices as JSON on stdout")] = False,
+    as_json: Annotated[bool, _flag("--json", help="indices as JSON on stdout")] = False,
     store: StoreOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -822,7 +828,7 @@ def destinations(
              "when given)")] = None,
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="measures as JSON on stdout")]
+    as_json: Annotated[bool, _flag("--json", help="measures as JSON on stdout")]
     = False,
     store: StoreOpt = None,
     quiet: QuietOpt = False,
@@ -896,7 +902,7 @@ def destinations(
 def validate(
     file: Annotated[str | None, typer.Argument(help="scenario YAML file or built-in name")]
     = None,
-    list_params: Annotated[bool, typer.Option("--list", help="list every parameter")] = False,
+    list_params: Annotated[bool, _flag("--list", help="list every parameter")] = False,
 ) -> None:
     """Check a scenario file; print what is wrong (file:line: field: problem. Fix: ...)."""
     from onward.scenario import scenario_hash
@@ -964,8 +970,8 @@ def scenario_new(
     name: Annotated[str, typer.Argument(help="name of the new scenario")],
     base: Annotated[str, typer.Option("--from", help="scenario to copy")] = "nk-onward",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="file to write")] = None,
-    minimal: Annotated[bool, typer.Option(help="write only `extends:` and a name")] = False,
-    force: Annotated[bool, typer.Option(help="overwrite an existing file")] = False,
+    minimal: Annotated[bool, _flag(help="write only `extends:` and a name")] = False,
+    force: Annotated[bool, _flag(help="overwrite an existing file")] = False,
 ) -> None:
     """Write an editable copy of a scenario to NAME.yaml."""
     import yaml
@@ -1006,9 +1012,9 @@ def scenario_new(
 def data(
     name: Annotated[str | None, typer.Argument(help="table to show (omit to list)")] = None,
     rows: Annotated[int, typer.Option(help="rows to show")] = 20,
-    provenance: Annotated[bool, typer.Option(
+    provenance: Annotated[bool, _flag(
         help="print the provenance document (with NAME: that table's section)")] = False,
-    csv: Annotated[bool, typer.Option("--csv", help="write the whole table as CSV")] = False,
+    csv: Annotated[bool, _flag("--csv", help="write the whole table as CSV")] = False,
 ) -> None:
     """List the packaged data tables, or show one, with its source and licence."""
     import math
@@ -1086,7 +1092,7 @@ def _provenance_of(doc: str, filename: str) -> str:
 @app.command()
 def runs(
     store: StoreOpt = None,
-    show_all: Annotated[bool, typer.Option(
+    show_all: Annotated[bool, _flag(
         "--all", help="also the single runs of experiments (kinds ending in -job)")] = False,
     kind: Annotated[str | None, typer.Option(
         help="only runs of this kind: run, calibration, ensemble, compare, sensitivity, "
