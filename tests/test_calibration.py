@@ -284,9 +284,9 @@ def test_a_posterior_of_an_unfinished_calibration_is_flagged(ref, workdir):
     calls = []
 
     def stop_after_first_generation(stage: str, done: int, total: int) -> None:
-        if stage == "simulations":
+        if stage == "generation":
             calls.append(done)
-            if len(calls) == 2:  # generation 0 is stored
+            if done == 1:  # generation 0 is stored
                 raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
@@ -804,3 +804,20 @@ def test_calibrate_notes_observed_years_outside_the_horizon(tmp_path):
     said = " ".join(proc.stderr.split())
     assert "note: observed counts of 1850 lie outside the horizon 2000-2020 and are not used" \
         in said, said
+
+
+def test_the_simulations_count_moves_within_a_generation(tmp_path):
+    """The progress bar's simulations count rises with every task, not only when a
+    generation ends (it stayed at 0 through the whole of generation 0), and ends at the
+    count pyabc stored."""
+    seen: list[tuple[str, int, int]] = []
+    run_small(tmp_path / "s.duckdb", max_generations=1,
+              progress=lambda stage, d, n: seen.append((stage, d, n)))
+    sims = [d for stage, d, _ in seen if stage == "simulations"]
+    assert sims == sorted(sims), "the count went backwards"
+    stored = int(stored_generations(Store(tmp_path / "s.duckdb"), "ref")
+                 .total_simulations.iloc[-1])
+    within = [d for d in sims if 0 < d < stored]
+    assert len(set(within)) >= 2, sims  # counted task by task during generation 0
+    assert sims[-1] == min(stored, BUDGET)
+    assert [d for stage, d, _ in seen if stage == "generation"] == [0]

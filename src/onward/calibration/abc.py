@@ -343,7 +343,10 @@ def calibrate(scenario: str | Path | Scenario, name: str, *, budget: int = 3000,
         (the command line's --calibration-years moves the split instead, and says so)
     resume : continue the calibration ``name`` after its last finished generation
     targets : fit these instead of the packaged data (e.g. synthetic data in a recovery test)
-    progress : called as ``progress(stage, done, total)``
+    progress : called as ``progress(stage, done, total)``: ``("generation", t,
+        max_generations)`` when generation ``t`` is about to start (the ones before it
+        are stored), then ``("particles", accepted, population)`` and ``("simulations",
+        run so far, budget)`` as each task of proposals comes back
     """
     _check_settings(budget, population, min_epsilon, max_generations)
     sc = load_scenario(scenario)
@@ -437,9 +440,19 @@ def _calibrate(sc: Scenario, name: str, st: Store, db: Path, free: dict, targets
     logging.getLogger("ABC").setLevel(logging.WARNING)
     _install_once_filter(logging.getLogger("ABC"))
     logging.getLogger("pyabc").setLevel(logging.WARNING)
-    sampler = DeterministicBatchSampler(
-        seed=seed, workers=workers, scheduler=scheduler, keep_alive=True,
-        progress=(lambda done, n: progress("particles", done, n)) if progress else None)
+    sampler = DeterministicBatchSampler(seed=seed, workers=workers, scheduler=scheduler,
+                                        keep_alive=True)
+    before_generation = {"simulations": 0}  # the simulations of the finished generations
+
+    def count(accepted: int, n: int) -> None:
+        # the simulations count moves with every task, not only at a generation's end
+        # (generation 0 of a 3,000-simulation calibration is a quarter of it)
+        progress("particles", accepted, n)
+        progress("simulations", min(before_generation["simulations"] + sampler.evaluated_,
+                                    budget), budget)
+
+    if progress:
+        sampler.progress = count
 
     def make_abc() -> Any:
         return pyabc.ABCSMC(_Model(sc, targets, names), prior, _Distance(targets),
@@ -485,6 +498,7 @@ def _calibrate(sc: Scenario, name: str, st: Store, db: Path, free: dict, targets
             for t in range(0, max_t + 1):
                 if t not in stored:
                     _store_generation(st, sc, name, hist, t, names, settings)
+            before_generation["simulations"] = done_sims
             if progress:
                 progress("simulations", min(done_sims, budget), budget)
             pops = hist.get_all_populations()
@@ -492,6 +506,8 @@ def _calibrate(sc: Scenario, name: str, st: Store, db: Path, free: dict, targets
             if (max_t + 1 >= max_generations or done_sims >= budget
                     or last_eps <= min_epsilon):
                 break
+            if progress:
+                progress("generation", max_t + 1, max_generations)
             before = max_t
             if before >= 0:
                 # Each generation starts from pyabc's database, exactly as a resumed run

@@ -166,7 +166,8 @@ class DeterministicBatchSampler(pyabc.sampler.Sampler):
         ``n``-th acceptance, never the result.
     progress
         Called as ``progress(accepted_so_far, n)`` after each task's particles
-        are assembled.
+        are assembled (``evaluated_`` then holds the proposals of the generation
+        evaluated so far).
     keep_alive
         Keep the workers between pyabc runs (pyabc calls :meth:`stop` at the end of
         every run; then only :meth:`close` or leaving a ``with`` block shuts them
@@ -227,6 +228,7 @@ class DeterministicBatchSampler(pyabc.sampler.Sampler):
         self.scheduler = scheduler
         self.chunk_size = chunk_size
         self.progress = progress
+        self.evaluated_ = 0
         self.keep_alive = keep_alive
         self._pool: ProcessPoolExecutor | None = None
         self._client: Any = None  # distributed.Client, imported lazily
@@ -412,6 +414,7 @@ class DeterministicBatchSampler(pyabc.sampler.Sampler):
         sample = self._create_empty_sample()
         n_appended = 0
         n_accepted = 0
+        self.evaluated_ = 0
         done = n_accepted >= n
         try:
             while not done and n_appended < stop:
@@ -426,6 +429,7 @@ class DeterministicBatchSampler(pyabc.sampler.Sampler):
                         if n_accepted >= n:
                             done = True
                             break
+                self.evaluated_ = n_appended
                 if self.progress is not None:
                     self.progress(n_accepted, n)
         finally:

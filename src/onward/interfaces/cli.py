@@ -419,11 +419,19 @@ def calibrate(
 
         def tick(stage: str, done: int, total: int) -> None:
             _stop_if_interrupted()
+            if stage == "generation":  # named on the particles bar, not a bar of its own
+                tasks["generation"] = done
+                if "particles" in tasks:
+                    bar.update(tasks["particles"], completed=0,
+                               description=f"particles of generation {done}")
+                return
             if stage not in tasks:
                 # until the first proposal is back the workers are starting (a first run
                 # on a machine compiles the engine)
                 label = (f"{stage} (starting workers; a first run on this machine "
-                         "compiles, ~30-60 s)" if stage == "simulations" and not done else stage)
+                         "compiles, ~30-60 s)" if stage == "simulations" and not done
+                         else f"particles of generation {tasks.get('generation', 0)}"
+                         if stage == "particles" else stage)
                 tasks[stage] = bar.add_task(label, total=total)
             elif stage == "particles" and "simulations" in tasks:
                 bar.update(tasks["simulations"], description="simulations")
