@@ -336,6 +336,15 @@ def test_only_loopback_names_are_served(server, headers, status):
     assert got == status
 
 
+def test_the_served_page_is_titled_before_its_script_runs(server):
+    """The HTML as served (what a tab, a bookmark or a search shows before the app's script
+    sets its title) names onward, not Solara."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(server["url"], timeout=30) as r:
+        html = r.read().decode()
+    assert "<title>onward dashboard</title>" in html, html[:400]
+
+
 def test_slider_run_changes_numbers_and_chart(page):
     page.locator(".onward-until input").fill("2010")  # a shorter run keeps the test quick
     before = _run_and_wait(page, "to 2010")

@@ -59,6 +59,9 @@ def environment(store: Path | None, scenario_dir: Path | None) -> dict[str, str]
         "SOLARA_CHECK_HOOKS": "off",
         # a closed tab's session is dropped after 10 minutes, not Solara's default 24 hours
         "SOLARA_KERNEL_CULL_TIMEOUT": "10m",
+        # the page's title before its script runs (Solara's default is "Solara ☀️"); the
+        # app sets the same with solara.Title once it has loaded
+        "SOLARA_THEME_TITLE": "onward dashboard",
     }
     if store is not None:
         env["ONWARD_STORE"] = str(Path(store).expanduser().absolute())
