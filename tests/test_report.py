@@ -154,6 +154,42 @@ def test_compare_report_shows_every_scenario_and_an_interrupted_one_says_so(tmp_
     assert "1 of 3: INCOMPLETE (interrupted)" in html
 
 
+def test_compare_report_names_the_scenario_of_each_effect(tmp_path):
+    """The compare report's effects table had a column "alternative" that held the
+    alternative's median (the scenario's name was overwritten): with two alternatives one
+    could not tell their rows apart. Each alternative now has its own table, titled
+    'ALT vs BASELINE', and the summary names the baseline."""
+    import re
+
+    from onward.experiments.ensemble import compare
+    from onward.scenario import load_text
+
+    store = tmp_path / "s.duckdb"
+    base = load_text("extends: toy\nname: toy-base\n", "base.yaml")
+    alts = [load_text("extends: toy\nname: toy-nochecks\nevents:\n"
+                      "  - {id: crp-checks-2010, remove: true}\n", "a.yaml"),
+            load_text("extends: toy\nname: toy-shut\nevents:\n  - {date: 2005, target: "
+                      "destinations.CRP.open, value: 0, label: shut, source: test}\n",
+                      "b.yaml")]
+    res = compare(base, alts, n=2, workers=1, store=store,
+                  outputs=["applications", "departures"])
+    html = report(res.experiment_id, store, tmp_path / "cmp.html").read_text()
+    text = re.sub(r"<[^>]+>", " ", html)
+    assert re.search(r"baseline\s+toy-base", text), "the summary names the baseline"
+    for alt in ("toy-nochecks", "toy-shut"):
+        assert f"{alt} vs toy-base: effects" in text, alt
+        caption = text.index(f"{alt} vs toy-base: effects")
+        rows = res.effects[(res.effects.alternative == alt)
+                           & (res.effects.output == "applications")
+                           & (res.effects.destination == "CRP")]
+        median = f"{rows.alternative_median.item():.0f}"
+        # the alternative's median is in its own table (after its caption)
+        following = text[caption:caption + 3000]
+        assert re.search(rf"\b{median}\b", following), (alt, median)
+    # no table has a column of names under "alternative" that holds numbers instead
+    assert "toy-nochecks  applications" not in text
+
+
 def test_cli_run_writes_a_report_and_report_command(tmp_path):
     proc = cli("run", "toy", "--json", cwd=tmp_path)
     payload = json.loads(proc.stdout)  # stdout stays pure JSON; the path is in it

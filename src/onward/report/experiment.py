@@ -185,6 +185,7 @@ def experiment_sections(exp_id: str, store: Any = None) -> list[Section]:
                else "replicates per scenario")
     facts = [("experiment", exp_id), ("kind", kind),
              ("scenarios", ", ".join(recorded) or ", ".join(names)),
+             *([("baseline", baseline)] if kind == "compare" else []),
              (n_label, first.get("n")), ("master seed", first.get("master_seed")),
              ("posterior", posterior),
              ("horizon extended to", first.get("until") or "scenario's end"),
@@ -230,16 +231,20 @@ def experiment_sections(exp_id: str, store: Any = None) -> list[Section]:
                 f"random numbers); the effects below are over {period}."), o)
         from onward.experiments.ensemble import effect_text
 
-        shown_effects = pd.DataFrame(
-            [{"alternative": r.alternative, "output": r.output, "destination": r.destination,
-              "period": r.period, **effect_text(r)} for r in effects.itertuples()])
-        body += table(shown_effects,
-                      "Effects on totals over the period (flows summed, stocks at its end, "
-                      "shares averaged): baseline and alternative are the medians over "
-                      "replicates of each scenario; difference and ratio, the median "
-                      "[5%, 95%] of the paired replicates' differences and ratios (so the "
-                      "difference is not alternative minus baseline). As onward compare "
-                      "prints them.")
+        # one table per alternative, titled as onward compare titles it: the columns
+        # "baseline" and "alternative" hold medians, so the scenario is named above them
+        for alt, g in effects.groupby("alternative", sort=False):
+            shown_effects = pd.DataFrame(
+                [{"output": r.output, "destination": r.destination, "period": r.period,
+                  **effect_text(r)} for r in g.itertuples()])
+            body += table(shown_effects,
+                          f"{alt} vs {baseline}: effects on totals over the period (flows "
+                          "summed, stocks at its end, shares averaged). baseline "
+                          f"({baseline}) and alternative ({alt}) are the medians over "
+                          "replicates of each scenario; difference and ratio, the median "
+                          "[5%, 95%] of the paired replicates' differences and ratios (so "
+                          "the difference is not alternative minus baseline). As onward "
+                          "compare prints them.")
         out.append(Section("Scenarios compared", body, "compare"))
     for o in outputs:
         if kind == "compare":
