@@ -290,3 +290,25 @@ def test_one_destination_is_drawn_large_enough_to_read():
     assert one.get_figwidth() >= 6
     two = viz.compare_scenarios(pd.concat([values, values.assign(destination="CAN")]))
     assert two.get_figwidth() == pytest.approx(6.6)
+
+
+def test_the_uk_total_of_an_ensemble_is_the_median_of_its_replicates_totals():
+    """The figure's "simulated N (median)" was the sum of the yearly medians (997 for an
+    ensemble whose replicates' totals had median 1,020, the number onward compare gives).
+    With replicates it is now the median of their totals; from bands alone it says it is a
+    sum of yearly medians."""
+    rows = [(0, 2000, 5.0), (0, 2001, 0.0), (0, 2002, 0.0),
+            (1, 2000, 0.0), (1, 2001, 5.0), (1, 2002, 0.0),
+            (2, 2000, 0.0), (2, 2001, 0.0), (2, 2002, 5.0)]
+    values = pd.DataFrame([(r, y, "GBR", v) for r, y, v in rows],
+                          columns=["replicate", "year", "destination", "value"])
+    values["output"] = "applications"
+
+    def label(sim):
+        fig = viz.uk_applications(sim, None, start=2000, last_observed=2002)
+        return next(t.get_text() for t in fig.axes[0].texts if "simulated" in t.get_text())
+
+    assert label(values) == ("2000-2002: simulated 5 (median of the replicates' totals)")
+    # (each replicate's total is 5; every yearly median is 0)
+    assert label(viz.as_bands(values)) == "2000-2002: simulated 0 (sum of the yearly medians)"
+    # without observed counts the label claims none ("observed 0" read as a count)
