@@ -22,6 +22,8 @@ from onward.viz.style import DARK, GREEN, GREY, ORANGE, RED, STYLE, dest_color
 OUTCOMES = ("recognised", "refused, returned", "refused, stayed or moved on",
             "no first decision yet")
 OUTCOME_COLORS = dict(zip(OUTCOMES, (GREEN, ORANGE, RED, GREY), strict=True))
+#: the source of the first country's second inflow: refused claimants sent or gone back
+BACK = "back after a refusal"
 
 
 def _place(stocks: pd.DataFrame, state: str, default: str) -> str:
@@ -35,8 +37,11 @@ def route_links(flows: pd.DataFrame, stocks: pd.DataFrame) -> pd.DataFrame:
     Columns: ``source``, ``target``, ``persons``, ``column`` (0: origin -> first country
     or direct; 1: -> destination or "stayed"; 2: destination -> outcome).
 
-    * origin -> first country: persons still there at the end plus onward departures
-      (someone who left twice counts twice: these are moves, not heads);
+    * origin -> first country: persons who arrived there, with the children born there
+      (persons still there at the end plus onward departures, less those who came back);
+    * "back after a refusal" -> first country: refused claimants who returned or were
+      removed to it (someone who left twice is counted in both departures: the links
+      after the first country are moves, not heads);
     * origin -> "direct": first claims by people who never lived in the first country;
     * first country -> destination: onward departures; -> "stayed": the final stock;
     * destination -> outcome: first decisions (recognised; refused, split into those who
@@ -70,8 +75,12 @@ def route_links(flows: pd.DataFrame, stocks: pd.DataFrame) -> pd.DataFrame:
     stayed = float(last.loc[last.state == "first_country", "persons"].sum())
     kor, dir_node, stay = (f"{first} (first country)", "direct (never lived there)",
                            f"stayed in {first}")
+    came_back = float(back.sum())
     rows: list[tuple[str, str, float, int]] = [
-        (origin, kor, stayed + float(dep.sum()), 0),
+        # arrivals (and births there): what left or stayed, less what came back (the link
+        # was stayed + departures, 44,123 persons for the flagship's ~34,500 arrivals)
+        (origin, kor, stayed + float(dep.sum()) - came_back, 0),
+        (BACK, kor, came_back, 0),
         (origin, dir_node, float(direct.sum()), 0),
         (kor, stay, stayed, 1),
     ]
@@ -193,10 +202,17 @@ def routes_sankey(flows: pd.DataFrame, stocks: pd.DataFrame, title: str | None =
     colors.update({n: "#8fa8c8" for n in stay})
     first = [n for n in cols[1] if n.endswith("(first country)")]
     colors.update({n: "#1f5a96" for n in first})
+    colors[BACK] = ORANGE
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots(figsize=(8.4, 5.0))
         draw_sankey(ax, cols, links, colors,
                     column_titles=("origin", "first country", "destination", "outcome"))
+        if first:
+            where = first[0].split(" (")[0]
+            ax.text(0.0, -0.035, f"origin -> {where}: arrivals, with the children born in "
+                    f"{where}; {BACK}: refused claimants who returned or were removed to "
+                    f"{where}", transform=ax.transAxes, ha="left", va="top", fontsize=7,
+                    color="#555555")
         years = f"{int(flows.year.min())}-{int(flows.year.max())}"
         ax.set_title(title or f"Routes, {years} (persons; moves counted each time)",
                      loc="left")
