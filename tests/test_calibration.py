@@ -821,3 +821,34 @@ def test_the_simulations_count_moves_within_a_generation(tmp_path):
     assert len(set(within)) >= 2, sims  # counted task by task during generation 0
     assert sims[-1] == min(stored, BUDGET)
     assert [d for stage, d, _ in seen if stage == "generation"] == [0]
+
+
+def test_a_degenerate_posterior_is_flagged_where_it_is_used(ref, monkeypatch):
+    """calibrate warned of degenerate weights once; score, run, ensemble and compare
+    --posterior then used the posterior in silence. Reading it now warns (the last
+    generation; one asked for by number is what it is)."""
+    from onward.calibration import DegeneratePosterior
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DegeneratePosterior)
+        assert not load_posterior("ref", ref).degenerate  # no warning for a sound one
+    monkeypatch.setattr(Posterior, "degenerate", property(lambda self: True))
+    with pytest.warns(DegeneratePosterior, match="effective sample size .* understate"):
+        load_posterior("ref", ref)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DegeneratePosterior)
+        load_posterior("ref", ref, generation=0)
+
+
+def test_resuming_on_changed_code_says_the_posterior_mixes_two_engines(ref, monkeypatch):
+    from onward.analysis import runs as runs_mod
+    from onward.calibration import CalibrationCodeChanged
+
+    meta = json.loads(stored_generations(Store(ref), "ref").settings.iloc[0])
+    assert meta["code"] == runs_mod.code_hash()  # recorded with the calibration
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CalibrationCodeChanged)
+        run_small(ref, resume=True)  # the same code: nothing to say
+    monkeypatch.setattr(runs_mod, "code_hash", lambda: "0123456789abcdef")
+    with pytest.warns(CalibrationCodeChanged, match="other onward code .* mixes the two"):
+        run_small(ref, resume=True)

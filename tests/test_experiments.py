@@ -17,8 +17,9 @@ from onward.api import simulate
 from onward.engine.recorder import DEST_PROFILE_ATTRS
 from onward.experiments.destinations import WHO, destinations, plot_destinations
 from onward.experiments.ensemble import compare, ensemble
+from onward.experiments.runner import Job
 from onward.experiments.sensitivity import MECHANISMS, mechanism_of, sensitivity, years_label
-from onward.scenario import load_text
+from onward.scenario import load_scenario, load_text
 from onward.scenario.parameters import DESTINATION_PARAMETERS, GLOBAL_PARAMETERS
 from onward.store import Store
 
@@ -557,3 +558,36 @@ def test_compare_report_shows_the_effects_as_the_terminal_does(short, tmp_path):
         for cell in effect_text(r).values():
             assert f"<td>{cell}</td>" in page, cell
     assert "difference q05" not in page
+
+
+def test_a_change_to_the_engine_is_not_answered_with_old_stored_jobs(tmp_path, monkeypatch):
+    """The experiment id held the jobs and settings but not the code: after a change to the
+    engine the same command reused the jobs stored by the old one (the version stays 0.1.0
+    through a checkout's commits). The id now includes a hash of the code and packaged data
+    that shape the numbers (not of the figures or the command line)."""
+    import shutil
+
+    import onward
+    from onward.analysis import runs as runs_mod
+    from onward.experiments.runner import experiment_id
+
+    root = Path(onward.__file__).parent
+    copy = tmp_path / "onward"
+    shutil.copytree(root, copy, ignore=shutil.ignore_patterns("__pycache__", "*.so"))
+    monkeypatch.setattr(onward, "__file__", str(copy / "__init__.py"))
+    runs_mod.code_hash.cache_clear()
+    try:
+        before = runs_mod.code_hash()
+        jobs = [Job(0, "replicate", load_scenario("toy"), {}, seed=3)]
+        exp_before = experiment_id("ensemble", jobs, ["applications"])
+        (copy / "viz" / "figures.py").write_text("# a figure changed\n", encoding="utf-8")
+        runs_mod.code_hash.cache_clear()
+        assert runs_mod.code_hash() == before  # figures do not shape the numbers
+        engine = copy / "engine" / "population.py"
+        engine.write_text(engine.read_text() + "\n# changed\n")
+        runs_mod.code_hash.cache_clear()
+        assert runs_mod.code_hash() != before
+        assert experiment_id("ensemble", jobs, ["applications"]) != exp_before
+        assert runs_mod.versions()["onward_code"] == runs_mod.code_hash()
+    finally:
+        runs_mod.code_hash.cache_clear()

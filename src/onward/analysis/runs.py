@@ -6,6 +6,8 @@ of the target series; the engine and (later) the fitting code never do.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import platform
 import time
 from collections.abc import Callable
@@ -22,8 +24,35 @@ from onward.scenario import Scenario, scenario_hash, scenario_to_yaml
 SELECTION_ATTRS = ("funds", "skill", "degree", "satisfaction", "income", "frustration")
 
 
+#: the parts of onward whose code or data shape a simulation's numbers
+_CODE_PARTS = ("engine", "rules", "scenario", "data", "experiments")
+
+
+@functools.lru_cache(maxsize=1)
+def code_hash() -> str:
+    """A hash of the source and packaged data that shape a run's numbers (16 hex digits).
+
+    The version number stays "0.1.0" through every commit of a checkout, so stored
+    experiment jobs would be reused after a change to the engine (the same command gave
+    the old numbers); the experiment id includes this hash instead, and every run records
+    it. Files are read in sorted order, as bytes, with their paths relative to the package.
+    """
+    import onward
+
+    root = Path(onward.__file__).parent
+    h = hashlib.sha256()
+    for part in _CODE_PARTS:
+        for f in sorted((root / part).rglob("*")):
+            if f.is_file() and f.suffix in (".py", ".csv", ".yaml", ".json", ".md") \
+                    and "__pycache__" not in f.parts:
+                h.update(f.relative_to(root).as_posix().encode() + b"\0")
+                h.update(f.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
 def versions() -> dict[str, str]:
-    """Versions of onward, Python and the libraries that shape a run's numbers."""
+    """Versions of onward, Python and the libraries that shape a run's numbers, and
+    :func:`code_hash` as ``onward_code``."""
     import duckdb
     import numba
     import pydantic
@@ -33,6 +62,7 @@ def versions() -> dict[str, str]:
 
     return {
         "onward": onward.__version__,
+        "onward_code": code_hash(),
         "python": platform.python_version(),
         "numpy": np.__version__,
         "numba": numba.__version__,  # compiles the engine's monthly stages

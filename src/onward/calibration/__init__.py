@@ -21,3 +21,14 @@ class PosteriorLeftOut(PosteriorWarning):
 class UnfinishedCalibration(PosteriorWarning):
     """A posterior was read from a calibration that has not reached its stopping rule (it is
     still running, or was interrupted): its intervals are wider than the finished ones."""
+
+
+class CalibrationCodeChanged(PosteriorWarning):
+    """A calibration is resumed by other onward code than the one that started it: its
+    generations ran on two engines."""
+
+
+class DegeneratePosterior(PosteriorWarning):
+    """A posterior whose weights rest on a few particles (``Posterior.degenerate``): runs
+    drawn from it repeat few parameter sets, and their bands understate the parameters'
+    uncertainty."""

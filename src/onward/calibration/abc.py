@@ -33,7 +33,12 @@ import numpy as np
 import pandas as pd
 import pyabc
 
-from onward.calibration import CalibrationError, UnfinishedCalibration
+from onward.calibration import (
+    CalibrationCodeChanged,
+    CalibrationError,
+    DegeneratePosterior,
+    UnfinishedCalibration,
+)
 from onward.calibration.sampler import DeterministicBatchSampler
 from onward.calibration.targets import TargetSet, fitting_targets, summary_statistics
 from onward.engine.compile import compile_scenario
@@ -315,8 +320,15 @@ def load_posterior(name: str, store: str | Path | Store | None = None,
     post = st.read_table("posterior", run_id)
     wide = post.pivot(index="particle", columns="parameter", values="value").sort_index()
     weights = post.drop_duplicates("particle").set_index("particle").weight.sort_index()
-    return Posterior(name, g, wide, weights.to_numpy(dtype=np.float64),
-                     float(row.epsilon.iloc[-1]))
+    out = Posterior(name, g, wide, weights.to_numpy(dtype=np.float64),
+                    float(row.epsilon.iloc[-1]))
+    if generation is None and out.degenerate:  # said where it is used, not only when fitted
+        warnings.warn(DegeneratePosterior(
+            f"the posterior '{name}' is degenerate (effective sample size {out.ess:.1f} of "
+            f"{len(out.weights)} particles): runs drawn from it repeat a few parameter sets, "
+            "so their bands and coverage understate the parameters' uncertainty. Fix: "
+            "calibrate again with a larger --budget or --population"), stacklevel=2)
+    return out
 
 
 def calibrate(scenario: str | Path | Scenario, name: str, *, budget: int = 3000,
@@ -433,6 +445,15 @@ def _calibrate(sc: Scenario, name: str, st: Store, db: Path, free: dict, targets
                 f"--population {population} cannot change that when resuming. Fix: drop "
                 "--population (or start another --name)")
         population = int(meta["population"])
+        from onward.analysis.runs import code_hash
+
+        if meta.get("code", code_hash()) != code_hash():
+            warnings.warn(
+                f"calibration '{name}' was started by other onward code (code hash "
+                f"{meta['code']}, now {code_hash()}): its stored generations ran on the old "
+                "engine and the rest will run on this one, so the posterior mixes the two. "
+                "Fix: to fit on this code alone, start again under another --name",
+                CalibrationCodeChanged, stacklevel=3)
     if not resume and db.exists():
         db.unlink()  # an earlier attempt that stored no generation
     pop = population or int(min(400, max(30, budget // 12)))
@@ -482,7 +503,10 @@ def _calibrate(sc: Scenario, name: str, st: Store, db: Path, free: dict, targets
             abc.new("sqlite:///" + str(db), {"s": np.zeros(len(targets.keys))})
     else:
         abc.new("sqlite:///" + str(db), {"s": np.zeros(len(targets.keys))})
+    from onward.analysis.runs import code_hash
+
     settings = {"scenario": sc.name, "scenario_hash": scenario_hash(sc), "seed": seed,
+                "code": code_hash(),
                 "population": pop, "budget": budget, "min_epsilon": min_epsilon,
                 "max_generations": max_generations,
                 "kernel_scaling": KERNEL_SCALING,
@@ -524,6 +548,7 @@ def _calibrate(sc: Scenario, name: str, st: Store, db: Path, free: dict, targets
         sampler.close()
     with warnings.catch_warnings():  # it stopped here, by its rules or because pyabc did
         warnings.simplefilter("ignore", UnfinishedCalibration)
+        warnings.simplefilter("ignore", DegeneratePosterior)  # (the command line says it)
         return load_posterior(name, st)
 
 

@@ -188,8 +188,13 @@ def check_count_and_seed(n: object, seed: object) -> None:
 
 
 def experiment_id(kind: str, jobs: list[Job], outputs: list[str], **settings: Any) -> str:
+    """The hash of everything that defines an experiment's numbers: its jobs, outputs and
+    settings, and the code that runs them (:func:`onward.analysis.runs.code_hash`), so a
+    changed engine never reuses jobs stored by the old one."""
+    from onward.analysis.runs import code_hash
+
     blob = json.dumps({"kind": kind, "jobs": [j.key() for j in jobs], "outputs": outputs,
-                       **settings}, sort_keys=True, default=str)
+                       "code": code_hash(), **settings}, sort_keys=True, default=str)
     return f"{kind}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
 
 
