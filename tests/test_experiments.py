@@ -198,8 +198,8 @@ def test_experiment_runs_record_versions_and_seconds(short, tmp_path):
 
 def test_compare_over_other_years_replaces_its_stored_summary(short, tmp_path):
     """A second compare of the same runs over other years printed its effects and said
-    "stored", but the store kept the first summary; it now holds the latest one (the runs
-    are reused, not run again)."""
+    "stored", but the store kept the first summary; it now holds the latest one first, and
+    the first one's other period beside it (the runs are reused, not run again)."""
     alt = load_text(SHORT + "name: toy-same\n", "same.yaml")
     db = tmp_path / "s.duckdb"
     first = compare(short, [alt], n=2, workers=1, store=db, years=[2000, 2003])
@@ -207,7 +207,8 @@ def test_compare_over_other_years_replaces_its_stored_summary(short, tmp_path):
                     destinations=["CRP"])
     assert first.experiment_id == again.experiment_id
     stored = Store(db).query("select * from compare_effects")
-    assert set(stored.period) == {"2004-2006"} and set(stored.destination) == {"CRP"}
+    assert list(dict.fromkeys(stored.period)) == ["2004-2006", "2000-2003"]
+    assert set(stored[stored.period == "2004-2006"].destination) == {"CRP"}
     runs = Store(db).list_runs()
     assert (runs.kind == "compare-job").sum() == 4 and (runs.kind == "compare").sum() == 1
 
@@ -591,3 +592,28 @@ def test_a_change_to_the_engine_is_not_answered_with_old_stored_jobs(tmp_path, m
         assert runs_mod.versions()["onward_code"] == runs_mod.code_hash()
     finally:
         runs_mod.code_hash.cache_clear()
+
+
+def test_a_compare_over_other_years_keeps_the_first_ones_effects(tmp_path):
+    """A second compare of the same runs over other years deleted the effects the first had
+    stored (compare_effects held 2000-2009 only; run-0047 was gone). Both periods are kept,
+    the newest first; the same compare again stores nothing new."""
+    store = tmp_path / "s.duckdb"
+    alt = load_text("extends: toy\nname: toy-nochecks\nevents:\n"
+                    "  - {id: crp-checks-2010, remove: true}\n", "alt.yaml")
+    first = compare("toy", [alt], n=2, workers=1, store=store, years=list(range(2010, 2021)))
+    second = compare("toy", [alt], n=2, workers=1, store=store, years=list(range(2000, 2010)))
+    assert first.experiment_id == second.experiment_id  # the same runs, reused
+    stored = Store(store).query("select * from compare_effects where experiment_id = ?",
+                                [first.experiment_id])
+    assert list(dict.fromkeys(stored.period)) == ["2000-2009", "2010-2020"]
+    late = stored[stored.period == "2010-2020"].drop(columns=["run_id", "experiment_id"])
+    pd.testing.assert_frame_equal(late.reset_index(drop=True),
+                                  first.effects.reset_index(drop=True), check_dtype=False)
+    runs = Store(store).list_runs()
+    compare("toy", [alt], n=2, workers=1, store=store, years=list(range(2000, 2010)))
+    assert len(Store(store).list_runs()) == len(runs)  # nothing new to store
+    from onward.report import report
+
+    html = report(first.experiment_id, store, tmp_path / "r.html").read_text()
+    assert "over 2000-2009 and 2010-2020" in html

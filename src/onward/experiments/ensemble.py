@@ -182,10 +182,13 @@ def _scenario_record(scenarios: list[Scenario], left_out: dict[str, list[str]]
 
 
 def _store_summary(st: Store, kind: str, exp_id: str, table: str, df: pd.DataFrame,
-                   meta: dict[str, Any]) -> None:
+                   meta: dict[str, Any], keep: tuple[str, ...] = ()) -> None:
     """Store the summary ``df`` of experiment ``exp_id`` as ``table``, once: a summary of
-    other settings of the same runs (a compare over other years or destinations) replaces
-    the stored one, written before the old one is deleted."""
+    other settings of the same runs replaces the stored one, written before the old one is
+    deleted. With ``keep`` (columns such as a compare's period), stored rows whose values
+    there the new summary lacks are kept beside it (a compare over 2000-2009 deleted the
+    effects over 2010-2020 that an earlier compare of the same runs had stored); the new
+    rows come first."""
     try:
         have = st.query(f"select * from {table} where experiment_id = ?", [exp_id])
     except Exception:  # the table does not exist yet
@@ -193,6 +196,11 @@ def _store_summary(st: Store, kind: str, exp_id: str, table: str, df: pd.DataFra
     old_runs = sorted(set(have.run_id)) if len(have) else []
     if old_runs:
         stored = have.drop(columns=["run_id", "experiment_id"]).reset_index(drop=True)
+        if keep:
+            new_keys = set(map(tuple, df[list(keep)].astype(str).to_numpy()))
+            other = [k not in new_keys for k in map(tuple, stored[list(keep)].astype(str)
+                                                     .to_numpy())]
+            df = pd.concat([df, stored[other]], ignore_index=True)
         try:
             pd.testing.assert_frame_equal(stored, df.reset_index(drop=True), check_dtype=False)
             return
@@ -381,5 +389,5 @@ def compare(baseline: str | Path | Scenario, alternatives: list[str | Path | Sce
     yearly = pd.concat(yearly_rows, ignore_index=True)
     _store_summary(st, "compare", exp, "compare_effects", effects,
                    {"scenario": base.name, "seed": seed, **meta,
-                    **_scenario_record([base, *alts], left_out)})
+                    **_scenario_record([base, *alts], left_out)}, keep=("period",))
     return CompareResult(exp, values, effects, yearly)

@@ -228,12 +228,14 @@ def experiment_sections(exp_id: str, store: Any = None) -> list[Section]:
                 observed=obs if o == "applications" else None,
                 last_observed=viz.last_observed_year(sc), period=_period(period)),
                 f"{o}: each scenario's median and 90% band over paired replicates (common "
-                f"random numbers); the effects below are over {period}."), o)
+                f"random numbers); the effects below are over "
+                f"{' and '.join(dict.fromkeys(effects.period.astype(str)))}."), o)
         from onward.experiments.ensemble import effect_text
 
         # one table per alternative, titled as onward compare titles it: the columns
         # "baseline" and "alternative" hold medians, so the scenario is named above them
-        for alt, g in effects.groupby("alternative", sort=False):
+        # (a compare of the same runs over other years keeps its effects beside these)
+        for (alt, _), g in effects.groupby(["alternative", "period"], sort=False):
             shown_effects = pd.DataFrame(
                 [{"output": r.output, "destination": r.destination, "period": r.period,
                   **effect_text(r)} for r in g.itertuples()])
