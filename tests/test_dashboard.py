@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -72,6 +73,10 @@ def nk():
     (Setting(event="gbr-designation-2010", event_date="2010-13"), "Policy date:"),
     (Setting(event="gbr-designation-2010", event_date="2031"), "outside the horizon"),
     (Setting(event="no-such-event", event_date="2005"), "is not an event"),
+    # a global parameter as `onward validate --list` prints it (it was an IndexError)
+    (Setting(overrides="network.mean_degree = 5"), "Fix: write parameters.network.mean_degree"),
+    (Setting(overrides="= 5"), "'' is not a parameter"),
+    (Setting(overrides="events.no-such.lead_months = 3"), "is not an event id"),
 ])
 def test_bad_values_become_messages(nk, setting, expected):
     with pytest.raises(InputError) as info:
@@ -93,6 +98,27 @@ def test_good_setting_moves_values_and_event(nk):
     assert str(ev.date) == "2005-06"
     assert (checked.seed, checked.until) == (4, 2010)
     assert nk.param("integration.discrimination_rate") == 0.1  # the original is untouched
+
+
+def test_opening_a_stored_run_brings_its_seed_and_overrides(tmp_path):
+    """"Open run-XXXX's scenario" took the run's file only: a run of `onward run
+    --posterior` (its values are overrides, an event's lead among them) ran again as the
+    plain scenario. The run's seed and overrides now fill the fields, and running them
+    gives the stored run's numbers."""
+    store = tmp_path / "s.duckdb"
+    ov = {"parameters.integration.glass_ceiling": 0.55,
+          "events.gbr-designation-2010.lead_months": 7.0}
+    onward.run("nk-onward", seed=4, store=store, overrides=ov)
+    run_id = onward.store.Store(store).list_runs().run_id.iloc[0]
+    seed, text = results.run_setting(run_id, store)
+    assert seed == "4" and "glass_ceiling = 0.55" in text and "lead_months = 7.0" in text
+    sc, _ = results._load_run_scenario(run_id, store)
+    checked = check_setting(sc, Setting(seed=seed, overrides=text))
+    want = onward.store.Store(store).read_table("applications", run_id)
+    got = onward.simulate(checked.scenario, seed=checked.seed).tables()["applications"]
+    assert got.persons.sum() == want.persons.sum() > 0
+    plain = onward.simulate("nk-onward", seed=4).tables()["applications"]
+    assert plain.persons.sum() != want.persons.sum()  # (the test can tell them apart)
 
 
 def test_sliders_cover_the_main_parameters(nk):
@@ -419,3 +445,19 @@ def test_small_load_holds_without_errors(server):
     (res,) = json.loads(proc.stdout)
     assert res["errors"] == 0 and res["completed"] == 4, res["problems"]
     assert time.perf_counter() - t0 < 300
+
+
+def test_a_port_in_time_wait_is_free_to_serve_on():
+    """Restarting the dashboard at once on its port was refused ("Address already in use")
+    while the last connections sat in TIME-WAIT; uvicorn itself binds with SO_REUSEADDR."""
+    port = free_port()
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind(("127.0.0.1", port))
+    server.listen()
+    client = socket.create_connection(("127.0.0.1", port))
+    conn, _ = server.accept()
+    conn.close()  # the server side closes first: its end waits in TIME-WAIT
+    client.close()
+    server.close()
+    check_options("127.0.0.1", port)  # no ServerError

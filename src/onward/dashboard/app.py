@@ -29,6 +29,7 @@ from onward.dashboard.results import (
     chart_for,
     load_choice,
     run_checked,
+    run_setting,
     scenario_choices,
     stored_flows,
     stored_runs,
@@ -260,6 +261,10 @@ def Page():
     def open_run(run_id: str) -> None:
         opened.set({**opened.value, f"run:{run_id}": f"{run_id}'s scenario (stored)"})
         key.set(f"run:{run_id}")
+        # the run's seed and overrides (a posterior's values) come with its file
+        run_seed, run_overrides = run_setting(run_id, store)
+        seed.set(run_seed)
+        overrides.set(run_overrides)
 
     task = solara.lab.use_task(simulate_now, dependencies=None)
 

@@ -243,9 +243,24 @@ def _parse_overrides(text: str, problems: list[str]) -> list[tuple[str, Any]]:
 
 def _apply(data: dict[str, Any], sc: Scenario, target: str, value: float,
            what: str, problems: list[str]) -> bool:
-    """Write ``value`` as the base value of ``target`` into the scenario mapping ``data``."""
+    """Write ``value`` as the base value of ``target`` into the scenario mapping ``data``
+    (an event's ``events.<id>.lead_months`` too, as a stored posterior run sets it)."""
     spec = spec_for(target)
     parts = target.split(".")
+    if len(parts) == 3 and parts[0] == "events" and parts[2] == "lead_months":
+        index = next((i for i, ev in enumerate(sc.events) if ev.id == parts[1]), None)
+        if index is None:
+            problems.append(f"{what}: {parts[1][:60]!r} is not an event id of scenario "
+                            f"{sc.name}. Fix: use one of "
+                            f"{', '.join(ev.id for ev in sc.events if ev.id) or 'none'}")
+            return False
+        data["events"][index]["lead_months"] = {"value": value, "source": "dashboard"}
+        return True
+    if spec is None and spec_for(f"parameters.{target}") is not None:
+        # `onward validate --list` prints a global parameter without its "parameters."
+        problems.append(f"{what}: {target[:80]!r} is not a parameter. Fix: write "
+                        f"parameters.{target}")
+        return False
     if spec is None:
         problems.append(f"{what}: {target[:80]!r} is not a parameter. Fix: write "
                         "parameters.<group>.<name> or destinations.<ISO3>.<name> (see "
@@ -269,7 +284,9 @@ def _apply(data: dict[str, Any], sc: Scenario, target: str, value: float,
 
 def _short_label(target: str) -> str:
     parts = target.split(".")
-    return f"{parts[1]} {parts[2]}" if parts[0] == "destinations" else parts[2]
+    if len(parts) != 3:  # not a parameter (said by _apply): the text as typed
+        return target
+    return f"{parts[1]} {parts[2]}" if parts[0] in ("destinations", "events") else parts[2]
 
 
 def check_setting(sc: Scenario, setting: Setting) -> Checked:

@@ -286,6 +286,24 @@ def _load_run_scenario(run_id: str, store: Path | None) -> tuple[Scenario | None
     return load_text(text, f"{run_id}.yaml"), ""
 
 
+def run_setting(run_id: str, store: Path | None) -> tuple[str, str]:
+    """The seed and the overrides (as lines of the overrides field) a stored run ran
+    with: opening a run of ``onward run --posterior`` took its file only, so running it
+    again gave the plain scenario's numbers."""
+    from onward.store import Store, StoreError
+
+    if not _RUN_ID.fullmatch(run_id):
+        return "", ""
+    try:
+        meta = Store(store, timeout=STORE_TIMEOUT).get_run(run_id)
+    except (StoreError, OSError):
+        return "", ""
+    overrides = meta.get("overrides") or {}
+    lines = "\n".join(f"{k} = {float(v)!r}" for k, v in sorted(overrides.items()))
+    seed = meta.get("seed")
+    return ("" if seed is None else str(int(seed))), lines
+
+
 # ---------------------------------------------------------------------------- store
 
 

@@ -82,6 +82,9 @@ def check_options(host: str, port: int, scenario_dir: Path | None = None) -> Non
                               f"leave it out to serve on {DEFAULT_HOST}") from None
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # as uvicorn binds: a port whose last connections are in TIME-WAIT (a dashboard
+        # stopped a moment ago) is free to listen on, and was refused for ~60 s
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as exc:
