@@ -461,3 +461,13 @@ def test_a_port_in_time_wait_is_free_to_serve_on():
     client.close()
     server.close()
     check_options("127.0.0.1", port)  # no ServerError
+
+
+def test_the_totals_name_the_scenarios_own_observed_source():
+    """The toy's synthetic counts were labelled "observed (UNHCR)" on the page."""
+    from onward import viz
+
+    toy = load_scenario("toy")
+    out = results.run_checked(check_setting(toy, Setting(until="2002")))
+    assert out.ok and out.observed_source == viz.observed_label(toy)
+    assert "UNHCR" not in out.observed_source

@@ -111,7 +111,8 @@ def Totals(outcome: Outcome, focus: str, name: str):
             with solara.Column(gap="0px"):
                 obs = float(row.observed.iloc[0])
                 same = float(row.simulated_observed_years.iloc[0])
-                solara.Text(f"{focus}: observed (UNHCR) vs simulated, same years")
+                solara.Text(f"{focus}: observed ({outcome.observed_source}) vs simulated, "
+                            "same years")
                 solara.v.Html(tag="span", children=[f"{obs:,.0f} vs {same:,.0f}"],
                               class_="onward-number")
         solara.Text(f"engine {outcome.engine_seconds:.1f} s")

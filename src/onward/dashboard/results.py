@@ -80,6 +80,8 @@ class Outcome:
     wall_seconds: float = 0.0
     event_date: str | None = None
     chart: str = ""  # the flows chart as a data: URI (PNG)
+    #: what the observed counts are (the toy's are synthetic, not UNHCR's)
+    observed_source: str = "UNHCR first claims"
 
 
 def _totals(summary: pd.DataFrame) -> pd.DataFrame:
@@ -198,15 +200,18 @@ def run_checked(checked: Checked, wait: float = 600.0) -> Outcome:
             _cache.move_to_end(key)
     if hit is not None:
         return Outcome(True, [], checked.description, hit.summary, hit.totals,
-                       hit.engine_seconds, 0.0, event_date, hit.chart)
+                       hit.engine_seconds, 0.0, event_date, hit.chart, hit.observed_source)
     t0 = time.perf_counter()
     got, message = _wait(_submit(_simulate_job, checked.scenario, checked.seed, checked.until,
                                  checked.description, event_date), wait)
     if got is None:
         return Outcome(False, [message], checked.description)
     summary, engine_seconds, chart = got
+    from onward.viz import observed_label
+
     out = Outcome(True, [], checked.description, summary, _totals(summary), engine_seconds,
-                  time.perf_counter() - t0, event_date, chart)
+                  time.perf_counter() - t0, event_date, chart,
+                  observed_label(checked.scenario))
     with _lock:
         _cache[key] = out
         while len(_cache) > CACHE_SIZE:
