@@ -835,6 +835,11 @@ def test_a_degenerate_posterior_is_flagged_where_it_is_used(ref, monkeypatch):
     monkeypatch.setattr(Posterior, "degenerate", property(lambda self: True))
     with pytest.warns(DegeneratePosterior, match="effective sample size .* understate"):
         load_posterior("ref", ref)
+    # calibrate() in Python says it too (only the command line did), once
+    with pytest.warns(DegeneratePosterior) as said:
+        post = run_small(ref, resume=True)
+    assert len(said) == 1 and "too narrow to trust" in str(said[0].message)
+    assert "\n" not in repr(post) and "particles of" in repr(post)  # not every particle
     with warnings.catch_warnings():
         warnings.simplefilter("error", DegeneratePosterior)
         load_posterior("ref", ref, generation=0)

@@ -63,6 +63,11 @@ MAX_GENERATIONS = 50
 class Posterior:
     """Particles and weights of one generation of a named calibration."""
 
+    def __repr__(self) -> str:  # one line (the dataclass's printed every particle)
+        return (f"Posterior({self.name!r}, generation {self.generation}, "
+                f"{len(self.weights)} particles of {self.particles.shape[1]} parameters, "
+                f"epsilon {self.epsilon:.4g}, effective sample size {self.ess:.1f})")
+
     name: str
     generation: int
     particles: pd.DataFrame  # one column per free parameter (dotted target path)
@@ -374,8 +379,15 @@ def calibrate(scenario: str | Path | Scenario, name: str, *, budget: int = 3000,
     db = _db_path(st, name)
     db.parent.mkdir(parents=True, exist_ok=True)
     with _only_process(db, name):
-        return _calibrate(sc, name, st, db, free, targets, budget, population, min_epsilon,
+        post = _calibrate(sc, name, st, db, free, targets, budget, population, min_epsilon,
                           max_generations, seed, workers, scheduler, resume, progress)
+    if post.degenerate:  # (in Python too: the command line printed it, calibrate() not)
+        warnings.warn(DegeneratePosterior(
+            f"the weights of '{name}' are degenerate (effective sample size {post.ess:.1f} "
+            f"of {len(post.weights)} particles): a few particles carry the posterior, so its "
+            "credible intervals are too narrow to trust. Fix: a larger --budget or "
+            "--population"), stacklevel=2)
+    return post
 
 
 @contextlib.contextmanager
