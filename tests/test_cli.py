@@ -400,3 +400,21 @@ def test_help_shows_no_type_for_flags(tmp_path):
         assert flags, command
         assert not any("<bool>" in line for line in flags), (command, flags)
     assert "<int>" in cli("run", "--help", cwd=tmp_path).stdout  # --seed keeps its type
+
+
+def test_a_run_with_a_posterior_marks_the_years_that_calibration_fitted(tmp_path):
+    """After `calibrate --calibration-years 2000-2016`, `run --posterior` still starred 2015
+    and 2016 as "held-out (never used for fitting)" and stored them so; the calibration
+    fitted them. The run takes the calibration's split."""
+    cli("calibrate", "toy", "--name", "cy", "--budget", "20", "--population", "10",
+        "--calibration-years", "2000-2016", "--workers", "1", "-q", cwd=tmp_path)
+    cli("run", "toy", "--posterior", "cy", "--no-report", "--json", cwd=tmp_path)
+    st = Store(tmp_path / "onward.duckdb")
+    run_id = st.list_runs().query("kind == 'run'").run_id.iloc[0]
+    summary = st.read_table("summary_applications", run_id)
+    held = sorted(summary[summary.held_out].year.unique())
+    assert held == list(range(2017, 2021)), held
+    plain = cli("run", "toy", "--no-report", "--json", cwd=tmp_path)  # no posterior: as is
+    run_id = json.loads(plain.stdout)["run_id"]
+    summary = st.read_table("summary_applications", run_id)
+    assert sorted(summary[summary.held_out].year.unique()) == list(range(2015, 2021))

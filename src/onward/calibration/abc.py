@@ -336,6 +336,23 @@ def load_posterior(name: str, store: str | Path | Store | None = None,
     return out
 
 
+def with_fitted_split(sc: Scenario, name: str, store: str | Path | Store | None = None
+                      ) -> Scenario:
+    """``sc`` with the calibration years and held-out years of calibration ``name``: one
+    fitted with --calibration-years 2000-2016 fitted 2015-2016, which a run with its
+    posterior still marked (and stored) as held out, "never used for fitting"."""
+    st = store if isinstance(store, Store) else Store(store)
+    gens = stored_generations(st, name)
+    if gens.empty:
+        return sc
+    years = json.loads(gens.settings.iloc[0]).get("years")
+    if not years or sorted(years) == sorted(sc.calibration.years):
+        return sc
+    held = sorted(set(sc.calibration.held_out) - set(years))
+    return sc.model_copy(update={"calibration": sc.calibration.model_copy(
+        update={"years": sorted(int(y) for y in years), "held_out": held})})
+
+
 def calibrate(scenario: str | Path | Scenario, name: str, *, budget: int = 3000,
               min_epsilon: float = 0.0, population: int | None = None,
               max_generations: int = MAX_GENERATIONS, seed: int = 1, workers: int | None = None,

@@ -122,11 +122,12 @@ def run(
     sc = _load(scenario)
     overrides = None
     if posterior:
-        from onward.calibration.abc import load_posterior
+        from onward.calibration.abc import load_posterior, with_fitted_split
         from onward.experiments.ensemble import for_scenario, warn_left_out
 
         overrides, left = for_scenario(load_posterior(posterior, store).mean(), sc)
         warn_left_out(posterior, sc.name, left)
+        sc = with_fitted_split(sc, posterior, store)  # its years are the fitted ones
     with progress_bar(f"simulating {sc.name}", quiet) as bar:
         # the first run on a machine compiles the engine's stages before month 1 ends
         task = bar.add_task(f"starting {sc.name} (a first run on this machine compiles, ~30-60 s)",
