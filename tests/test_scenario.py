@@ -1044,3 +1044,56 @@ def test_a_negative_inflow_is_named_at_its_year(tmp_path: Path) -> None:
                  "      2002: -5\n      2003: 90\n")
     msg = str(error_of(path))
     assert "inf.yaml:9: population.inflow.values[2002]: -5 is not a count of arrivals" in msg
+
+
+# --- slips a policy analyst makes (a user test, 2026-11-27) -----------------------------
+
+
+@pytest.mark.parametrize("events, expected", [
+    # "+50%" written as a factor of 50: a grant of 100 months of wage
+    ("{date: 2016, target: parameters.resettlement.settlement_grant, op: scale, value: 50, "
+     "label: x, source: y}", "did you mean a factor of 1.5 (+50%)?"),
+    # "50%" written as 50 where the unit is the native mean wage
+    ("{date: 2016, target: parameters.integration.welfare_income, value: 50, label: x, "
+     "source: y}", "did you mean 0.5 (50% as a share)?"),
+])
+def test_an_event_far_beyond_its_prior_is_refused(tmp_path, events, expected):
+    f = write(tmp_path, "k.yaml", f"extends: nk-onward\nname: k\nevents:\n  - {events}\n")
+    text = assert_clear(error_of(f), "k.yaml", 4, "events[0].value")
+    assert expected in text and "times its prior's upper end" in text
+
+
+def test_plausible_policy_events_still_load(tmp_path):
+    f = write(tmp_path, "ok.yaml", "extends: nk-onward\nname: ok\nevents:\n"
+              "  - {date: 2016, target: parameters.resettlement.settlement_grant, op: scale, "
+              "value: 2, label: x, source: y}\n"
+              "  - {date: 2016, target: parameters.integration.welfare_income, value: 0.5, "
+              "label: x, source: y}\n"
+              # meant: a prior that includes it makes a large value deliberate
+              "  - {date: 2017, target: destinations.GBR.travel_cost, value: 30, label: x, "
+              "source: y}\n"
+              "destinations:\n  GBR:\n    travel_cost: {value: 3, prior: [0, 30], "
+              "source: y}\n")
+    assert load_scenario(f).name == "ok"
+
+
+@pytest.mark.parametrize("body, line, field, expected", [
+    ("destinations:\n  UK: {recognition_rate: 0.3}\n", 4, "destinations.UK",
+     "did you mean GBR (United Kingdom)?"),
+    ("destinations:\n  Canada: {recognition_rate: 0.3}\n", 4, "destinations.Canada",
+     "did you mean CAN (Canada)?"),
+    ("events:\n  - {date: 2012, target: destinations.uk.recognition_rate, value: 0.2, "
+     "label: x, source: y}\n", 4, "events[0].target", "did you mean GBR (United Kingdom)?"),
+    ("destinations:\n  GBR: {checks_prior_nationality: yes}\n", 4,
+     "destinations.GBR.checks_prior_nationality", "write 1 (yes as a number"),
+    ("parameters:\n  integration:\n    discrimination_rate:\n", 5,
+     "parameters.integration.discrimination_rate", "write a number after the colon"),
+    ("parameters:\n  integration:\n    discrimination_rate: 50\n", 5,
+     "parameters.integration.discrimination_rate", "did you mean 0.5 (50% as a share)?"),
+    ("parameters:\n  resettlement:\n    settlement_grant: 8000000\n", 5,
+     "parameters.resettlement.settlement_grant", "(months of native wage)"),
+])
+def test_slips_of_code_and_unit_get_their_fix(tmp_path, body, line, field, expected):
+    f = write(tmp_path, "s.yaml", f"extends: nk-onward\nname: s\n{body}")
+    text = assert_clear(error_of(f), "s.yaml", line, field)
+    assert expected in text, text

@@ -183,6 +183,13 @@ def _coerce_param(v: Any, path: FieldPath = ()) -> Any:
                              "sets the value), or a mapping with value: and source:") from None
         raise FieldError(path, f"{v!r} is text (a number in quotes)",
                          f"write {v.strip()} without the quotes")
+    if isinstance(v, bool):  # YAML reads yes/no/true/false/on/off as booleans
+        raise FieldError(path, f"{'yes' if v else 'no'} (read as {v}) is not a number",
+                         f"write {int(v)} ({'yes' if v else 'no'} as a number: 1 for yes, 0 "
+                         "for no)")
+    if v is None:
+        raise FieldError(path, "no value (the key is there, its value is empty)",
+                         "write a number after the colon, or delete the line")
     return v
 
 
@@ -245,6 +252,36 @@ def _bounds_text(spec: ParamSpec) -> tuple[str, str]:
     return f"{rng} ({what})", fix
 
 
+#: an event may take a parameter up to this many times its prior's upper end (or its
+#: value, without a prior); beyond it the number is more likely a slip of unit or of
+#: "scale 50" for +50% (see Scenario._check_plausible)
+IMPLAUSIBLE = 3.0
+
+#: codes people write for a country instead of its ISO 3166 alpha-3 code
+_COMMON_CODES = {"UK": "GBR", "GB": "GBR", "ENG": "GBR", "US": "USA", "CA": "CAN",
+                 "DE": "DEU", "GER": "DEU", "NL": "NLD", "BE": "BEL", "AU": "AUS",
+                 "NO": "NOR", "KR": "KOR", "ROK": "KOR", "SK": "KOR", "KP": "PRK",
+                 "DPRK": "PRK", "NK": "PRK", "FR": "FRA", "SE": "SWE", "DK": "DNK"}
+
+
+def _near_code(code: str, countries: dict[str, Any]) -> str | None:
+    """The declared destination a mistaken code most likely means, as "GBR (United
+    Kingdom)": a common non-ISO code (UK), another case (gbr), or a country's name; None
+    if nothing is close."""
+    import difflib
+
+    dests = {c: getattr(x, "name", "") for c, x in countries.items()
+             if getattr(x, "role", None) == "destination"}
+    text = str(code).strip()
+    guess = _COMMON_CODES.get(text.upper()) or (text.upper() if text.upper() in dests
+                                                 else None)
+    if guess is None:
+        by_name = {n.lower(): c for c, n in dests.items() if n}
+        near = difflib.get_close_matches(text.lower(), list(by_name), n=1, cutoff=0.75)
+        guess = by_name[near[0]] if near else None
+    return f"{guess} ({dests[guess]})" if guess in dests else None
+
+
 def _near_target(target: str, destinations: list[str]) -> str | None:
     """The event target nearest a misspelt one (parameters.integration.discrimnation_rate:
     parameters.integration.discrimination_rate), or None."""
@@ -265,11 +302,26 @@ def _bound_error(spec: ParamSpec, p: Param, where: FieldPath) -> FieldError | No
     ):
         if not spec.admits(x):
             rng, fix = _bounds_text(spec)
-            return FieldError(where + (field,), f"{label} {x} is outside {rng}", fix)
+            lo, hi = spec.bounds()
+            hint = _percent_hint(x, lo, hi) if field == "value" else ""
+            return FieldError(where + (field,), f"{label} {x} is outside {rng}", hint + fix)
     if p.prior and not (p.prior[0] <= p.value <= p.prior[1]):
-        return FieldError(where, f"value {p.value} lies outside its prior {list(p.prior)}",
-                          "change the value or widen the prior")
+        # the unit first: a value in another unit (8000000 KRW for months of wage, 50 for
+        # 50%) is the likelier slip than a prior too narrow
+        return FieldError(where, f"value {p.value} lies outside its prior {list(p.prior)} "
+                          f"({spec.unit})", _percent_hint(p.value, *p.prior)
+                          + f"give the value in {spec.unit}, inside the prior; widen the "
+                          "prior only if such a value is plausible")
     return None
+
+
+def _percent_hint(x: float, lo: float | None, hi: float | None) -> str:
+    """'did you mean 0.5 (50 as a share)? ' when ``x`` / 100 fits [lo, hi] and ``x`` does
+    not: a percent written where a share is asked for."""
+    y = x / 100
+    if abs(x) > 1 and (lo is None or y >= lo) and (hi is None or y <= hi) and hi is not None:
+        return f"did you mean {y:g} ({x:g}% as a share)? "
+    return ""
 
 
 class FieldErrors(ValueError):
@@ -980,8 +1032,11 @@ class Scenario(Strict):
                 if c is None or c.role != "destination":
                     how = "is not declared under countries" if c is None \
                         else f"is declared as {c.role}, not as a destination"
+                    near = _near_code(code, countries) if c is None else None
                     raise FieldError(
                         (str(code),), f"{code} {how}",
+                        (f"did you mean {near}? Destinations are ISO 3166 alpha-3 codes; or "
+                         if near else "") +
                         f"declare it under countries as {code}: {{name: ..., role: destination}}"
                         ", or remove this entry",
                     )
@@ -1158,8 +1213,10 @@ class Scenario(Strict):
                                  "delete the event")
             parts = ev.target.split(".")
             if parts[0] == "destinations" and len(parts) == 3 and parts[1] not in self.destinations:
+                near = _near_code(parts[1], self.countries)
                 raise FieldError(("events", i, "target"),
                                  f"destination '{parts[1]}' is not declared",
+                                 (f"did you mean {near}? " if near else "") +
                                  f"use one of {', '.join(self.destinations)}, or declare "
                                  f"{parts[1]} under countries and destinations")
             spec = spec_for(ev.target)
@@ -1220,6 +1277,37 @@ class Scenario(Strict):
                 raise FieldError(("events", i, "value"), f"scales {spec.name} from "
                                  f"{before:g} to {value[ev.target]:g}, outside {rng}",
                                  f"give {most}, or op: set with a value inside the range")
+            self._check_plausible(i, spec, before, value[ev.target])
+
+    def _check_plausible(self, i: int, spec: Any, before: float, after: float) -> None:
+        """Refuse an event that takes a parameter far above any value its scenario thinks
+        plausible: more than :data:`IMPLAUSIBLE` times its prior's upper end, or (with no
+        prior) its value. ``op: scale, value: 50`` meant as +50% (a settlement grant of 100
+        months of wage) and ``value: 50`` meant as 50% both ran without a word; a base value
+        outside its prior is refused too."""
+        ev = self.events[i]
+        p = self._param_of(ev.target)
+        top = p.prior[1] if p is not None and p.prior else before
+        if top is None or top <= 0 or after <= IMPLAUSIBLE * top:
+            return
+        what = (f"scales {spec.name} from {before:g} to {after:g}" if ev.op == "scale"
+                else f"sets {spec.name} to {after:g}")
+        ref = (f"{after / top:.3g} times its prior's upper end {top:g}" if p is not None
+               and p.prior else f"{after / top:.3g} times its value {top:g}")
+        hint = (f"did you mean a factor of {1 + ev.value / 100:g} (+{ev.value:g}%)? "
+                if ev.op == "scale" and ev.value > 2 else _percent_hint(after, None, top))
+        raise FieldError(("events", i, "value"), f"{what} ({spec.unit}), {ref}",
+                         hint + "if you mean it, give the parameter a prior that includes "
+                         f"{after:g} (prior: [low, high] beside its value)")
+
+    def _param_of(self, target: str) -> Param | None:
+        parts = target.split(".")
+        try:
+            if parts[0] == "parameters":
+                return self.parameters[parts[1]][parts[2]]
+            return self.destinations[parts[1]].params[parts[2]]
+        except (KeyError, IndexError):
+            return None
 
     def _value_of(self, target: str) -> float:
         parts = target.split(".")
