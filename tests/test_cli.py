@@ -418,3 +418,15 @@ def test_a_run_with_a_posterior_marks_the_years_that_calibration_fitted(tmp_path
     run_id = json.loads(plain.stdout)["run_id"]
     summary = st.read_table("summary_applications", run_id)
     assert sorted(summary[summary.held_out].year.unique()) == list(range(2015, 2021))
+
+
+def test_a_variant_without_a_name_is_told_it_runs_under_its_bases(tmp_path):
+    """A variant file without name: ran and was stored as 'nk-onward' with no word (and
+    compare later refused it as a second 'nk-onward')."""
+    (tmp_path / "noname.yaml").write_text("extends: nk-onward\nparameters:\n  integration:\n"
+                                          "    discrimination_rate: 0.2\n")
+    (tmp_path / "named.yaml").write_text("extends: nk-onward\nname: named\n")
+    said = " ".join(cli("validate", "noname.yaml", cwd=tmp_path).stderr.split())
+    assert "noname.yaml has no name: of its own, so it runs as 'nk-onward'" in said
+    assert "Fix: add name: noname" in said
+    assert "no name" not in cli("validate", "named.yaml", cwd=tmp_path).stderr

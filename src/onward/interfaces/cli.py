@@ -63,7 +63,28 @@ def _fail(message: str) -> None:
 def _load(scenario: str):
     from onward.scenario import load_scenario
 
-    return load_scenario(scenario)
+    sc = load_scenario(scenario)
+    _note_inherited_name(scenario, sc.name)
+    return sc
+
+
+def _note_inherited_name(source: str, name: str) -> None:
+    """A file that extends another without a name: of its own runs under the base's name
+    (its runs are stored as the base's, and compare refuses two scenarios of one name):
+    say so once, on stderr."""
+    path = Path(source)
+    if path.suffix.lower() not in (".yaml", ".yml") or not path.is_file():
+        return
+    try:
+        import yaml
+
+        top = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except Exception:  # noqa: BLE001 - it loaded above; a second read is only for a note
+        return
+    if isinstance(top, dict) and "extends" in top and "name" not in top:
+        err.print(f"note: {path.name} has no name: of its own, so it runs as '{name}' (the "
+                  f"scenario it extends) and is stored under that name. Fix: add "
+                  f"name: {path.stem}", highlight=False, markup=False)
 
 
 def progress_bar(description: str, quiet: bool = False) -> Progress:
