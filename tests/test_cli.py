@@ -430,3 +430,20 @@ def test_a_variant_without_a_name_is_told_it_runs_under_its_bases(tmp_path):
     assert "noname.yaml has no name: of its own, so it runs as 'nk-onward'" in said
     assert "Fix: add name: noname" in said
     assert "no name" not in cli("validate", "named.yaml", cwd=tmp_path).stderr
+
+
+def test_run_totals_show_the_years_after_the_observed_ones(tmp_path):
+    """`onward run` printed the calibration and held-out years only: a policy starting after
+    them (2016 on, in the flagship) showed no effect anywhere in its output."""
+    (tmp_path / "short.yaml").write_text(
+        "extends: toy\nname: short-split\ncalibration:\n  years: 2000-2010\n"
+        "  held_out: 2011-2012\n")
+    proc = cli("run", "short.yaml", "--no-report", cwd=tmp_path)
+    assert "simulated 2013-2020" in proc.stdout, proc.stdout
+    st = Store(tmp_path / "onward.duckdb")
+    run_id = st.list_runs().run_id.iloc[0]
+    apps = st.read_table("summary_applications", run_id)
+    crp = int(apps[(apps.destination == "CRP") & (apps.year >= 2013)].simulated.sum())
+    row = next(line for line in proc.stdout.splitlines() if line.strip("│ ").startswith("CRP")
+               and "/" not in line)
+    assert row.replace("│", " ").split()[-1] == str(crp), row

@@ -318,15 +318,27 @@ def _print_run_summary(sc, run_id, res, apps, sel, store) -> None:
     lo, hi = span[0], span[-1]
     tot = apps[apps.year.between(lo, hi)].groupby("destination")[["simulated", "observed"]].sum(
         min_count=1)
-    tt = Table(title=f"Totals {lo}-{hi}")
+    # the years after the observed ones, simulated only: a policy that starts there (2016
+    # on) changed nothing the tables above show
+    later = apps[apps.year > hi]
+    after = (f"simulated {hi + 1}-{int(later.year.max())}" if len(later)
+             else None)
+    later_tot = later.groupby("destination").simulated.sum()
+    tt = Table(title=f"Totals {lo}-{hi}" + (f", and {hi + 1}-{int(later.year.max())} "
+                                            "(simulated only)" if after else ""))
     tt.add_column("destination")
     tt.add_column("simulated", justify="right")
     tt.add_column("observed", justify="right")
     tt.add_column("ratio", justify="right")
+    if after:
+        tt.add_column(after, justify="right")
     for d in dests:
         s, o = tot.loc[d, "simulated"], float(tot.loc[d, "observed"])
         ratio = f"{s / o:.2f}" if o == o and o > 0 else "-"
-        tt.add_row(d, f"{int(s)}", "-" if o != o else f"{int(o)}", ratio)
+        row = [d, f"{int(s)}", "-" if o != o else f"{int(o)}", ratio]
+        if after:
+            row.append(f"{int(later_tot.get(d, 0))}")
+        tt.add_row(*row)
     out.print(tt)
     st = Table(title="Selection effect: who moves on (means at departure vs stayers)")
     for col in ("attribute", "movers", "stayers", "std. difference"):
