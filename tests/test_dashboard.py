@@ -414,6 +414,12 @@ def test_bad_typed_values_show_messages_and_the_page_carries_on(page, server):
     total = _run_and_wait(page, "seed 2")
     assert total.replace(",", "").isdigit()
     assert page.locator(".onward-message").count() == 0
+    # a bad value after a good run: the message replaces that result (it stayed below the
+    # message, described as the last setting, and could be kept as A)
+    page.locator(".onward-seed input").fill("abc")
+    page.click(".onward-run")
+    page.wait_for_selector(".onward-message", timeout=60_000)
+    page.wait_for_selector(".onward-total-latest", state="detached", timeout=30_000)
     assert server["proc"].poll() is None
 
 

@@ -273,8 +273,9 @@ def Page():
         if task.finished and task.value is not None:
             outcome = task.value
             messages.set(outcome.messages)
-            if outcome.ok:
-                latest.set(outcome)
+            # the messages replace the result: a result left below them read as the
+            # outcome of the values that failed (and could be kept as A)
+            latest.set(outcome if outcome.ok else None)
 
     solara.use_effect(on_done, [task.finished, task.value])
 
