@@ -477,3 +477,17 @@ def test_the_totals_name_the_scenarios_own_observed_source():
     out = results.run_checked(check_setting(toy, Setting(until="2002")))
     assert out.ok and out.observed_source == viz.observed_label(toy)
     assert "UNHCR" not in out.observed_source
+
+
+def test_a_nearly_flat_series_is_drawn_inside_its_panel():
+    """background_claims = 1e6 gave yearly counts 1,000,040-1,000,052: the panel's top was
+    1,000,052.6 and the line sat on the frame, so the panel looked empty; after a run the
+    title (the run's description) lost the unit."""
+    import pandas as pd
+
+    flows = pd.DataFrame({"year": [2000, 2001, 2002], "destination": "GBR",
+                          "simulated": [1_000_040, 1_000_052, 1_000_045]})
+    fig = flows_figure(flows, "nk-onward · seed 1")
+    top = fig.axes[0].get_ylim()[1]
+    assert top >= 1.05 * 1_000_052
+    assert "persons" in fig._suptitle.get_text()

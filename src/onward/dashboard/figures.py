@@ -65,7 +65,10 @@ def flows_figure(flows: pd.DataFrame, title: str = "", event_date: str | None = 
         ax.set_title(dest, fontsize=9, loc="left")
         ax.tick_params(labelsize=7)
         ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
-        ax.set_ylim(bottom=0)
+        # from 0 with room above the highest point: a nearly flat series sat on the frame
+        # (autoscale's top margin is 5% of the range, not of the values)
+        ax.set_ylim(0, max(ax.get_ylim()[1], 1.0) * 1.08)
+        ax.yaxis.get_major_formatter().set_useOffset(False)
     for ax in axes[len(dests):]:
         ax.set_visible(False)
     legend: dict[str, object] = {}
@@ -75,5 +78,7 @@ def flows_figure(flows: pd.DataFrame, title: str = "", event_date: str | None = 
     if legend:
         fig.legend(list(legend.values()), list(legend), loc="lower center",
                    ncols=len(legend), fontsize=8, frameon=False)
-    fig.suptitle(title or "First asylum claims per year (persons)", fontsize=10)
+    # the unit stays when a run's description replaces the default title
+    fig.suptitle(f"{title} (first asylum claims per year, persons)" if title
+                 else "First asylum claims per year (persons)", fontsize=10)
     return fig
