@@ -617,3 +617,26 @@ def test_a_compare_over_other_years_keeps_the_first_ones_effects(tmp_path):
 
     html = report(first.experiment_id, store, tmp_path / "r.html").read_text()
     assert "over 2000-2009 and 2010-2020" in html
+
+
+def test_experiments_record_their_wall_time_and_what_made_them(tmp_path):
+    """The summary rows of ensembles, compares and sensitivity analyses had no wall time
+    (`onward runs` showed '-', the README promises it); a sensitivity analysis did not record
+    SALib's version (its design and intervals); a compare recorded the baseline's hash only."""
+    store = tmp_path / "s.duckdb"
+    alt = load_text("extends: toy\nname: toy-alt\nevents:\n"
+                    "  - {id: crp-checks-2010, remove: true}\n", "alt.yaml")
+    ensemble("toy", n=2, workers=1, store=store)
+    compare("toy", [alt], n=2, workers=1, store=store)
+    sensitivity("toy", method="morris", n=2, workers=1, store=store)
+    st = Store(store)
+    runs = st.list_runs()
+    for kind in ("ensemble", "compare", "sensitivity"):
+        meta = st.get_run(runs[runs.kind == kind].run_id.iloc[0])
+        assert meta["wall_seconds"] > 0, kind
+        assert meta["versions"]["onward_code"], kind
+    sens = st.get_run(runs[runs.kind == "sensitivity"].run_id.iloc[0])
+    assert sens["versions"]["salib"]
+    cmp = st.get_run(runs[runs.kind == "compare"].run_id.iloc[0])
+    assert set(cmp["scenario_hashes"]) == {"toy", "toy-alt"}
+    assert cmp["scenario_hashes"]["toy-alt"] == onward.scenario.scenario_hash(alt)

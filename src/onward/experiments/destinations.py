@@ -30,6 +30,7 @@ Examples
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,6 +165,7 @@ def destinations(scenario: str | Path | Scenario, n: int = 20, seed: int = 1, *,
                  store: str | Path | None = None,
                  progress: Callable[[int, int], None] | None = None) -> DestinationsResult:
     """Run ``n`` replicates and compare destinations by who goes, when, and the outcome."""
+    t0 = time.perf_counter()
     if n < 1:
         raise ValueError("-n must be at least 1")
     if period < 1:
@@ -195,6 +197,7 @@ def destinations(scenario: str | Path | Scenario, n: int = 20, seed: int = 1, *,
     dep = quantile_bands(values[values.output == "departures"], ["year", "destination"])
     _store_summary(st, "destinations", exp, "destination_summary", summary,
                    {"scenario": sc.name, "seed": seed, **meta,
+                    "wall_seconds": time.perf_counter() - t0,
                     **_scenario_record([sc], left_out)})
     return DestinationsResult(exp, dests, vals, summary, dep)
 

@@ -9,6 +9,7 @@ Examples
 
 from __future__ import annotations
 
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -228,6 +229,7 @@ def ensemble(scenario: str | Path | Scenario, n: int = 20, seed: int = 1, *,
     (an address such as ``"tcp://127.0.0.1:8786"``, a ``distributed.Client`` or a cluster
     object); the numbers are the same either way.
     """
+    t0 = time.perf_counter()
     check_count_and_seed(n, seed)
     outputs = check_outputs(outputs or ["applications"])
     st = Store(store)
@@ -241,6 +243,7 @@ def ensemble(scenario: str | Path | Scenario, n: int = 20, seed: int = 1, *,
     bands = quantile_bands(values, ["output", "year", "destination"])
     _store_summary(st, "ensemble", exp, "ensemble_bands", bands,
                    {"scenario": sc.name, "seed": seed, **meta,
+                    "wall_seconds": time.perf_counter() - t0,
                     **_scenario_record([sc], left_out)})
     return EnsembleResult(exp, values, bands)
 
@@ -332,6 +335,7 @@ def compare(baseline: str | Path | Scenario, alternatives: list[str | Path | Sce
         Before anything runs, for scenarios with different horizons or the same name,
         ``years`` outside the horizon, or a destination none of them has.
     """
+    t0 = time.perf_counter()
     check_count_and_seed(n, seed)
     if isinstance(alternatives, str | Path | Scenario):  # one alternative, not a list
         alternatives = [alternatives]
@@ -389,5 +393,7 @@ def compare(baseline: str | Path | Scenario, alternatives: list[str | Path | Sce
     yearly = pd.concat(yearly_rows, ignore_index=True)
     _store_summary(st, "compare", exp, "compare_effects", effects,
                    {"scenario": base.name, "seed": seed, **meta,
+                    "wall_seconds": time.perf_counter() - t0,
+                    "scenario_hashes": {x.name: scenario_hash(x) for x in [base, *alts]},
                     **_scenario_record([base, *alts], left_out)}, keep=("period",))
     return CompareResult(exp, values, effects, yearly)

@@ -34,6 +34,7 @@ Examples
 
 from __future__ import annotations
 
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -306,9 +307,13 @@ def _store_indices(st: Store, exp: str, tidy: pd.DataFrame, meta: dict[str, Any]
         pass
     df = tidy.copy()
     df.insert(0, "experiment_id", exp)
+    from importlib.metadata import version  # (SALib has no __version__)
+
     from onward.analysis.runs import versions
 
-    st.write_run({"kind": "sensitivity", "experiment_id": exp, "versions": versions(), **meta},
+    # SALib's design and bootstrap intervals make the indices: record its version too
+    st.write_run({"kind": "sensitivity", "experiment_id": exp,
+                  "versions": {**versions(), "salib": version("SALib")}, **meta},
                  {"sensitivity_indices": df})
 
 
@@ -328,6 +333,7 @@ def sensitivity(scenario: str | Path | Scenario, method: str = "sobol", n: int =
     first destination; ``ALL`` for the ``abroad`` output): a flow summed, a year-end stock
     at the last year, a share averaged (:func:`onward.experiments.runner.over_years`).
     """
+    t0 = time.perf_counter()
     if method not in METHODS:
         raise ValueError(f"--method {method}: choose sobol or morris")
     if n < 1:
@@ -379,7 +385,8 @@ def sensitivity(scenario: str | Path | Scenario, method: str = "sobol", n: int =
     tidy = _tidy(ind, method, output, destination, years_label(yrs))
     answer, sentence = _answer(ind, method, output, destination, yrs)
     _store_indices(st, exp, tidy, {"scenario": sc.name, "scenario_hash": scenario_hash(sc),
-                                   "seed": seed, **meta, "answer": answer})
+                                   "seed": seed, **meta, "answer": answer,
+                                   "wall_seconds": time.perf_counter() - t0})
     return SensitivityResult(exp, method, output, destination, yrs, params, x, y, ind, tidy,
                              answer, sentence)
 
