@@ -1097,3 +1097,12 @@ def test_slips_of_code_and_unit_get_their_fix(tmp_path, body, line, field, expec
     f = write(tmp_path, "s.yaml", f"extends: nk-onward\nname: s\n{body}")
     text = assert_clear(error_of(f), "s.yaml", line, field)
     assert expected in text, text
+
+
+def test_a_year_range_may_be_written_with_a_dash():
+    """'--years 2008–2015' (an en dash, as text copied from a report has it) was "not a year
+    range"."""
+    from onward.scenario.schema import _years
+
+    assert _years("2008–2015") == _years("2008-2015") == list(range(2008, 2016))
+    assert _years("2008 — 2009") == [2008, 2009]

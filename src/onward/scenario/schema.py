@@ -638,7 +638,8 @@ def _years(v: Any) -> list[int]:
     if isinstance(v, int) and not isinstance(v, bool):
         return [v]
     if isinstance(v, str):
-        m = re.match(r"^\s*(\d{4})\s*-\s*(\d{4})\s*$", v)
+        # an en or em dash (2008–2015, as typeset text writes a range) means the hyphen
+        m = re.match(r"^\s*(\d{4})\s*[-\u2010-\u2015]\s*(\d{4})\s*$", v)
         if m:
             a, b = int(m.group(1)), int(m.group(2))
             if a > b:
