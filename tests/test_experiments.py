@@ -640,3 +640,19 @@ def test_experiments_record_their_wall_time_and_what_made_them(tmp_path):
     cmp = st.get_run(runs[runs.kind == "compare"].run_id.iloc[0])
     assert set(cmp["scenario_hashes"]) == {"toy", "toy-alt"}
     assert cmp["scenario_hashes"]["toy-alt"] == onward.scenario.scenario_hash(alt)
+
+
+def test_every_output_says_what_it_counts(tmp_path):
+    """compare and ensemble printed numbers without units: a reader had to know that
+    applications are persons summed over the period, refugee_stock persons at its end and
+    broker_share a 0-1 mean of yearly shares."""
+    from onward.experiments.runner import OUTPUTS, output_unit
+
+    assert output_unit("applications", period=True) == "persons, total over the period"
+    assert output_unit("refugee_stock", period=True) == "persons at the period's end"
+    assert output_unit("broker_share", period=True).startswith("share 0-1, mean")
+    assert output_unit("applications") == "persons, per year"
+    assert all(output_unit(name) for name in OUTPUTS)
+    out = cli("ensemble", "toy", "-n", "2", "--workers", "1", "-q", cwd=tmp_path)
+    assert "applications (persons, per year): median [90% band]" in out.stdout
+    assert "it reflects chance alone" in " ".join(out.stdout.split())

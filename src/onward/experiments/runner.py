@@ -105,6 +105,17 @@ OUTPUTS: dict[str, Callable[[SimulationResult], pd.DataFrame]] = {
 OUTPUT_KIND = {"broker_share": "share", "refugee_stock": "stock", "abroad": "stock"}
 
 
+def output_unit(name: str, period: bool = False) -> str:
+    """What an output's numbers count, for tables: yearly (or, with ``period``, over a
+    period as :func:`over_years` combines them)."""
+    kind = OUTPUT_KIND.get(name, "flow")
+    if kind == "share":
+        return "share 0-1, " + ("mean of the yearly shares" if period else "per year")
+    if kind == "stock":
+        return "persons at " + ("the period's end" if period else "the year's end")
+    return "persons, " + ("total over the period" if period else "per year")
+
+
 def over_years(values: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     """``values`` (columns output, year, value and ``by``) combined over their years, per
     ``by`` (which holds ``output``): flows summed, stocks at the last year, shares averaged

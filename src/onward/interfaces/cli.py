@@ -695,13 +695,18 @@ def ensemble(
         sys.stdout.write(json.dumps(ensemble_json(res, outputs)) + "\n")
         _stored_on_stderr(res.experiment_id)
         return
-    from onward.experiments.runner import OUTPUT_KIND
+    from onward.experiments.runner import OUTPUT_KIND, output_unit
 
+    spread = ("chance and the posterior's parameter draws" if posterior else
+              "chance alone (one parameter set; --posterior adds the parameters' uncertainty)")
     for name in outputs:
         b = res.bands[res.bands.output == name]
         f = ".2f" if OUTPUT_KIND.get(name) == "share" else ".0f"  # a share is 0..1
-        t = Table(title=f"{name}: median [90% band] over {n} replicates",
-                  box=box.SIMPLE_HEAD, padding=(0, 1))
+        t = Table(title=f"{name} ({output_unit(name)}): median [90% band] over {n} replicates",
+                  caption=f"90% band: where the middle 90% of the replicates fall; it reflects "
+                          f"{spread}" + (f". With {n} replicates the band is about the range "
+                                         "from the lowest to the highest" if n < 20 else ""),
+                  caption_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1))
         dests = list(dict.fromkeys(b.destination))
         t.add_column("year", justify="right")
         for d in dests:
@@ -711,8 +716,9 @@ def ensemble(
             t.add_row(str(year), *[f"{g.loc[d, 'median']:{f}} [{g.loc[d, 'q05']:{f}}-"
                                    f"{g.loc[d, 'q95']:{f}}]" for d in dests])
         out.print(t)
-    out.print(f"experiment {res.experiment_id} stored; query `ensemble_bands` or "
-              "`experiment_values` with SQL (see docs/cluster.md)")
+    out.print(f"experiment {res.experiment_id} stored: `onward report {res.experiment_id}` "
+              "writes its figures; the tables are `ensemble_bands` and `experiment_values` "
+              "(SQL: docs/cluster.md)")
 
 
 @app.command()
@@ -763,6 +769,7 @@ def compare(
                                     sort_keys=True, default=float) + "\n")
         return
     from onward.experiments.ensemble import effect_text
+    from onward.experiments.runner import output_unit
 
     for alt, g in eff.groupby("alternative", sort=False):
         t = Table(title=f"{alt} vs {res.values.label.iloc[0]}: effect over {g.period.iloc[0]} "
@@ -772,12 +779,16 @@ def compare(
                           "replicates; difference, ratio: medians of the paired replicates' "
                           "differences and ratios (so not alternative minus baseline)",
                   caption_justify="left")
-        for col in ("output", "destination", "baseline", "alternative", "difference", "ratio"):
-            t.add_column(col, justify="left" if col in ("output", "destination") else "right")
+        for col in ("output", "unit", "destination", "baseline", "alternative", "difference",
+                    "ratio"):
+            t.add_column(col, justify="right" if col in ("baseline", "alternative",
+                                                          "difference", "ratio") else "left")
         for r in g.itertuples():
-            t.add_row(r.output, r.destination, *effect_text(r).values())
+            t.add_row(r.output, output_unit(r.output, period=True), r.destination,
+                      *effect_text(r).values())
         out.print(t)
-    out.print(f"experiment {res.experiment_id} stored (table compare_effects)")
+    out.print(f"experiment {res.experiment_id} stored (table compare_effects): `onward report "
+              f"{res.experiment_id}` writes its figures")
 
 
 @app.command()

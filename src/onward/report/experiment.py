@@ -231,14 +231,16 @@ def experiment_sections(exp_id: str, store: Any = None) -> list[Section]:
                 f"random numbers); the effects below are over "
                 f"{' and '.join(dict.fromkeys(effects.period.astype(str)))}."), o)
         from onward.experiments.ensemble import effect_text
+        from onward.experiments.runner import output_unit
 
         # one table per alternative, titled as onward compare titles it: the columns
         # "baseline" and "alternative" hold medians, so the scenario is named above them
         # (a compare of the same runs over other years keeps its effects beside these)
         for (alt, _), g in effects.groupby(["alternative", "period"], sort=False):
             shown_effects = pd.DataFrame(
-                [{"output": r.output, "destination": r.destination, "period": r.period,
-                  **effect_text(r)} for r in g.itertuples()])
+                [{"output": r.output, "unit": output_unit(r.output, period=True),
+                  "destination": r.destination, "period": r.period, **effect_text(r)}
+                 for r in g.itertuples()])
             body += table(shown_effects,
                           f"{alt} vs {baseline}: effects on totals over the period (flows "
                           "summed, stocks at its end, shares averaged). baseline "
