@@ -221,6 +221,17 @@ def test_store_reads_never_lock_out_a_writer(tmp_path):
                            {"t": pd.DataFrame({"x": [1]})})
     df, _ = results.stored_runs(store)
     assert len(df) == 9 and "ensemble-job" not in set(df.kind) and df.seed[0] == "2858679583"
+    # only runs the page can show are listed (an experiment's summary could be picked and
+    # then had "no simulated-vs-observed table"), a posterior's run says so, and the time
+    # is to the second
+    Store(store).write_run({"kind": "ensemble", "scenario": "w", "seed": 1},
+                           {"t": pd.DataFrame({"x": [1]})})
+    Store(store).write_run({"kind": "run", "scenario": "w", "seed": 1, "posterior": "fit1"},
+                           {"t": pd.DataFrame({"x": [1]})})
+    df, _ = results.stored_runs(store)
+    assert set(df.kind) == {"run"} and len(df) == 10
+    assert df.posterior[0] == "fit1" and df.posterior[1] == ""
+    assert len(df.created_at[0]) == len("2026-11-27 14:34:27")
 
 
 # ----------------------------------------------------------------------------- browser
@@ -433,8 +444,10 @@ def test_stored_runs_can_be_browsed(page):
     page.click(".onward-open-run")
     page.wait_for_selector("text=Recognition rate: Carpania", timeout=60_000)
     page.get_by_role("tab", name="Flows").click()
+    # with its seed (and overrides: none here), as the run was stored
+    assert page.locator(".onward-seed input").input_value() == "1"
     page.locator(".onward-until input").fill("2004")
-    _run_and_wait(page, "toy · to 2004")
+    _run_and_wait(page, "toy · seed 1 · to 2004")
 
 
 @pytest.mark.slow

@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import functools
 import io
+import json
 import multiprocessing
 import os
 import re
@@ -47,7 +48,6 @@ from onward.scenario import (
     load_text,
     scenario_hash,
 )
-from onward.store import is_job_kind
 
 #: Worker processes for runs and charts (one per core, at most 4).
 MAX_RUNNING = max(1, min(4, os.cpu_count() or 1))
@@ -322,11 +322,19 @@ def stored_runs(store: Path | None) -> tuple[pd.DataFrame | None, str]:
         return None, str(exc)
     except Exception as exc:
         return None, f"Could not read the store: {type(exc).__name__}: {str(exc)[:200]}"
-    if "kind" in df.columns:  # an experiment's single runs would bury the runs (as in
-        df = df[~is_job_kind(df.kind)]  # `onward runs`)
-    cols = [c for c in ("run_id", "kind", "scenario", "seed", "created_at", "engine_seconds")
-            if c in df.columns]
+    if "kind" in df.columns:  # the runs this page can show: those of `onward run` (an
+        # experiment's, a calibration's or a Flee folder's rows could be picked, then said
+        # "has no simulated-vs-observed table")
+        df = df[df.kind == "run"]
+    # a run of a posterior says so (it looked the same as the plain run of its scenario)
+    posterior = [(json.loads(x) if isinstance(x, str) else x or {}).get("posterior") or ""
+                 for x in df.get("extra", pd.Series([None] * len(df), index=df.index))]
+    df = df.assign(posterior=posterior)
+    cols = [c for c in ("run_id", "kind", "scenario", "posterior", "seed", "created_at",
+                        "engine_seconds") if c in df.columns]
     out = df[cols].head(MAX_LISTED_RUNS).reset_index(drop=True)
+    if "created_at" in out.columns:  # to the second (microseconds said nothing)
+        out["created_at"] = pd.to_datetime(out.created_at).dt.strftime("%Y-%m-%d %H:%M:%S")
     if "seed" in out.columns:  # a seed is an id: no thousands separators in the table
         out["seed"] = [("" if pd.isna(v) else str(int(v))) for v in out.seed]
     return out, ""
