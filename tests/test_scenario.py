@@ -1106,3 +1106,13 @@ def test_a_year_range_may_be_written_with_a_dash():
 
     assert _years("2008–2015") == _years("2008-2015") == list(range(2008, 2016))
     assert _years("2008 — 2009") == [2008, 2009]
+
+
+def test_a_misspelt_key_is_named_once_with_its_spelling(tmp_path):
+    """'taget:' in an event gave two messages ("target: Field required" and "taget: Extra
+    inputs are not permitted") and no suggestion."""
+    f = write(tmp_path, "t.yaml", "extends: nk-onward\nname: t\nevents:\n  - {date: 2012, "
+              "taget: destinations.GBR.recognition_rate, value: 0.2, label: x, source: y}\n")
+    err = error_of(f)
+    assert len(err.messages) == 1, err.messages
+    assert_clear(err, "t.yaml", 4, "events[0].taget", "did you mean target?")

@@ -784,6 +784,22 @@ def _messages(errors: list, lines: dict[Path_, tuple[str, int]], fname: str,
         err = (e.get("ctx") or {}).get("error")
         flat += [{**e, "ctx": {"error": one}} for one in err.errors] \
             if isinstance(err, FieldErrors) else [e]
+    # a misspelt key (taget:) is both an extra key and a missing field beside it: say it
+    # once, as the spelling to fix
+    missing: dict[Path_, list[str]] = {}
+    for e in flat:
+        loc = _clean(e["loc"])
+        if e["type"] == "missing" and loc:
+            missing.setdefault(loc[:-1], []).append(str(loc[-1]))
+    respelt: dict[Path_, str] = {}
+    for e in flat:
+        loc = _clean(e["loc"])
+        if e["type"] == "extra_forbidden" and len(loc) > 1 and missing.get(loc[:-1]):
+            near = _nearest(str(loc[-1]), missing[loc[:-1]])
+            if near:
+                respelt[loc] = near[0]
+    meant = {loc[:-1] + (name,) for loc, name in respelt.items()}  # the fields they meant
+    flat = [e for e in flat if not (e["type"] == "missing" and _clean(e["loc"]) in meant)]
     for e in flat:
         err = (e.get("ctx") or {}).get("error")
         path = prefix + _clean(e["loc"])
@@ -795,6 +811,8 @@ def _messages(errors: list, lines: dict[Path_, tuple[str, int]], fname: str,
         else:
             msg = e["msg"].removeprefix("Value error, ")
             hint = _hint(e["type"])
+            if _clean(e["loc"]) in respelt:
+                hint = f"did you mean {respelt[_clean(e['loc'])]}?"
             if e["type"] == "extra_forbidden" and len(path) == 1:
                 import difflib
 
