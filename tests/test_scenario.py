@@ -1116,3 +1116,24 @@ def test_a_misspelt_key_is_named_once_with_its_spelling(tmp_path):
     err = error_of(f)
     assert len(err.messages) == 1, err.messages
     assert_clear(err, "t.yaml", 4, "events[0].taget", "did you mean target?")
+
+
+def test_a_new_destination_without_a_location_is_named_in_the_variant(tmp_path, flagship):
+    """A variant adding France (a full destination) was told
+    'nk-onward.yaml:348: routes.locations: no destination location for FRA': a line of the
+    installed base it cannot edit. The message now names the variant's own line and the
+    YAML to add, which then loads."""
+    from onward.scenario.loader import scenario_to_dict
+
+    fra = scenario_to_dict(flagship)["destinations"]["NOR"] | {"name": "France"}
+    doc = {"extends": "nk-onward", "name": "fr",
+           "countries": {"FRA": {"name": "France", "role": "destination"}},
+           "destinations": {"FRA": fra}}
+    f = write(tmp_path, "fr.yaml", yaml.safe_dump(doc, sort_keys=False))
+    text = assert_clear(error_of(f), "fr.yaml", None, "destinations.FRA")
+    assert "fr.yaml:" in text and "nk-onward.yaml" not in text
+    assert "no destination location for FRA" in text and "type: destination, country: FRA" in text
+    f.write_text(f.read_text() + "routes:\n  locations:\n  - {name: Lyon, type: destination, "
+                 "country: FRA, source: t}\n  links:\n  - {from: Seoul, to: Lyon, distance_km: "
+                 "9000, mode: flight, months: 0.05, source: t}\n")
+    assert "FRA" in load_scenario(f).destinations

@@ -1159,9 +1159,17 @@ class Scenario(Strict):
             dest_loc[loc.country] = loc.name
         missing = [d for d in self.destinations if d not in dest_loc]
         if missing:
-            raise FieldError(where, "no destination location for " + _some(missing),
-                             f"add a location type: destination, country: {missing[0]} "
-                             "(and a link to it) for each")
+            d = missing[0]
+            # named at the destination where the file being loaded added it (a variant that
+            # adds FRA was pointed at its base's routes, a file it cannot edit)
+            raise FieldError(where, "no destination location for " + _some(missing) +
+                             " on the route graph",
+                             "add under routes: locations: - {name: <city>, type: "
+                             f"destination, country: {d}, source: <source>}} and links: - "
+                             f"{{from: {first.name}, to: <city>, distance_km: <km>, mode: "
+                             "flight, months: <travel time>, source: <source>} (a variant's "
+                             "locations and links add to its base's)",
+                             also=(("destinations", d),))
         for i, loc in origins:
             if first.name not in r.reachable(loc.name):
                 raise FieldError(where + (i,), f"no route from '{loc.name}' to the first "
