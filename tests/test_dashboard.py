@@ -504,3 +504,49 @@ def test_a_nearly_flat_series_is_drawn_inside_its_panel():
     top = fig.axes[0].get_ylim()[1]
     assert top >= 1.05 * 1_000_052
     assert "persons" in fig._suptitle.get_text()
+
+
+def _stub_server(pages: dict[str, tuple[int, str]]):
+    """A loopback HTTP server answering ``pages`` (path -> (status, body)), in a thread."""
+    import http.server
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            status, body = pages.get(self.path, (404, "no"))
+            self.send_response(status)
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd, f"http://127.0.0.1:{httpd.server_address[1]}/"
+
+
+def test_a_dashboard_that_cannot_work_here_says_so(server):
+    """In a venv made with --system-site-packages every page answered 500 (or stayed blank
+    for want of its scripts) while the console said it was serving. The server now checks
+    its own page once it is up and stops with the reason."""
+    from onward.dashboard.server import _check_when_up, self_check
+
+    assert self_check(server["url"]) is None  # the real one works
+    broken, url = _stub_server({"/": (500, "KeyError: 'load_extensions'")})
+    try:
+        assert "answers HTTP 500" in self_check(url)
+    finally:
+        broken.shutdown()
+    blank, url = _stub_server({"/": (200, '<script src="/_solara/cdn/app.min.js"></script>')})
+    try:
+        assert "/_solara/cdn/app.min.js answers HTTP 404" in self_check(url)
+
+        class Uvicorn:  # what _check_when_up reads and sets of uvicorn's Server
+            started, should_exit = True, False
+
+        failed: list[str] = []
+        fake = Uvicorn()
+        _check_when_up(url, failed, fake)
+        assert fake.should_exit and "Fix: install onward into this environment" in failed[0]
+    finally:
+        blank.shutdown()

@@ -20,13 +20,17 @@ from __future__ import annotations
 import errno
 import ipaddress
 import os
+import re
 import socket
 import subprocess
 import sys
+import threading
 import time
+import urllib.error
 import urllib.request
 import warnings
 from pathlib import Path
+from typing import Any
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -118,8 +122,64 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, store: Path | None
     print(f"onward dashboard on http://{host}:{port}/ (Ctrl-C to stop)", file=sys.stderr,
           flush=True)
     served = loopback_guard(app) if is_loopback(host) else app
-    uvicorn.run(served, host=host, port=port, log_level=log_level, reload=False, workers=1,
-                access_log=False)
+    server = uvicorn.Server(uvicorn.Config(served, host=host, port=port, log_level=log_level,
+                                           reload=False, workers=1, access_log=False))
+    failed: list[str] = []
+    threading.Thread(target=_check_when_up, args=(f"http://{_url_host(host)}:{port}/",
+                                                  failed, server), daemon=True).start()
+    server.run()
+    if failed:  # the page did not work here: say so, and exit with an error
+        raise ServerError(failed[0])
+
+
+def _url_host(host: str) -> str:
+    if host in ("0.0.0.0", "::", ""):  # every address: ask on loopback
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
+
+
+def self_check(url: str, timeout: float = 20.0) -> str | None:
+    """Why the dashboard at ``url`` does not work, or None: its page must answer 200 and
+    the scripts and styles it names must be there. In a virtual environment made with
+    --system-site-packages, Solara looked for its files under the environment's prefix:
+    every page answered 500 (or stayed blank on "Loading app"), while the console said the
+    dashboard was serving."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback
+    try:
+        with opener.open(url, timeout=timeout) as r:
+            html = r.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        return f"the dashboard's page answers HTTP {exc.code} at {url}"
+    except OSError as exc:
+        return f"the dashboard's page does not answer at {url} ({exc})"
+    local = [u for u in re.findall(r'(?:src|href)="(/[^"/][^"]*\.(?:js|css)[^"]*)"', html)]
+    for path in local[:4]:
+        try:
+            with opener.open(url.rstrip("/") + path, timeout=timeout):
+                pass
+        except urllib.error.HTTPError as exc:
+            return (f"the dashboard's page loads, but {path} answers HTTP {exc.code}: its "
+                    "scripts are missing from this Python environment")
+        except OSError as exc:
+            return f"the dashboard's page loads, but {path} does not ({exc})"
+    return None
+
+
+def _check_when_up(url: str, failed: list[str], server: Any, wait: float = 60.0) -> None:
+    """Once ``server`` (uvicorn's) has started, :func:`self_check` it; on a problem,
+    record the message and stop the server, so that :func:`serve` reports it."""
+    deadline = time.monotonic() + wait
+    while not server.started:
+        if time.monotonic() > deadline or server.should_exit:
+            return  # never came up: uvicorn says why
+        time.sleep(0.2)
+    problem = self_check(url)
+    if problem:
+        failed.append(f"{problem}. Fix: install onward into this environment's own Python "
+                      "(python -m venv without --system-site-packages, then pip install "
+                      "onward), or run onward from the Python its dependencies are "
+                      "installed in; the server log above may say more")
+        server.should_exit = True
 
 
 _LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "[::1]", "::1"})

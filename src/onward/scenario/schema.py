@@ -256,6 +256,8 @@ def _bounds_text(spec: ParamSpec) -> tuple[str, str]:
 #: value, without a prior); beyond it the number is more likely a slip of unit or of
 #: "scale 50" for +50% (see Scenario._check_plausible)
 IMPLAUSIBLE = 3.0
+#: ... and this many times its value before the event, for a parameter without a prior
+IMPLAUSIBLE_NO_PRIOR = 10.0
 
 #: codes people write for a country instead of its ISO 3166 alpha-3 code
 _COMMON_CODES = {"UK": "GBR", "GB": "GBR", "ENG": "GBR", "US": "USA", "CA": "CAN",
@@ -1289,20 +1291,25 @@ class Scenario(Strict):
             self._check_plausible(i, spec, before, value[ev.target])
 
     def _check_plausible(self, i: int, spec: Any, before: float, after: float) -> None:
-        """Refuse an event that takes a parameter far above any value its scenario thinks
-        plausible: more than :data:`IMPLAUSIBLE` times its prior's upper end, or (with no
-        prior) its value. ``op: scale, value: 50`` meant as +50% (a settlement grant of 100
-        months of wage) and ``value: 50`` meant as 50% both ran without a word; a base value
-        outside its prior is refused too."""
+        """Refuse an event that takes an unbounded parameter (months, a wage multiple, a
+        rate) far above any value its scenario thinks plausible: more than
+        :data:`IMPLAUSIBLE` times its prior's upper end, or (with no prior)
+        :data:`IMPLAUSIBLE_NO_PRIOR` times its value before the event. A share or a chance
+        has its bounds for that. ``op: scale, value: 50`` meant as +50% (a settlement grant
+        of 100 months of wage) and ``value: 50`` meant as 50% both ran without a word; a
+        base value outside its prior is refused too."""
         ev = self.events[i]
+        if spec.bounds()[1] is not None:  # a share or chance: its bounds are the check
+            return
         p = self._param_of(ev.target)
         top = p.prior[1] if p is not None and p.prior else before
-        if top is None or top <= 0 or after <= IMPLAUSIBLE * top:
+        factor = IMPLAUSIBLE if p is not None and p.prior else IMPLAUSIBLE_NO_PRIOR
+        if top is None or top <= 0 or after <= factor * top:
             return
         what = (f"scales {spec.name} from {before:g} to {after:g}" if ev.op == "scale"
                 else f"sets {spec.name} to {after:g}")
         ref = (f"{after / top:.3g} times its prior's upper end {top:g}" if p is not None
-               and p.prior else f"{after / top:.3g} times its value {top:g}")
+               and p.prior else f"{after / top:.3g} times its value {top:g} before the event")
         hint = (f"did you mean a factor of {1 + ev.value / 100:g} (+{ev.value:g}%)? "
                 if ev.op == "scale" and ev.value > 2 else _percent_hint(after, None, top))
         raise FieldError(("events", i, "value"), f"{what} ({spec.unit}), {ref}",
