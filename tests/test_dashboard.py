@@ -550,3 +550,14 @@ def test_a_dashboard_that_cannot_work_here_says_so(server):
         assert fake.should_exit and "Fix: install onward into this environment" in failed[0]
     finally:
         blank.shutdown()
+
+
+def test_a_long_event_label_does_not_widen_the_side_panel(page):
+    """Picking "2004-10-18: North Korean Human Rights Act: ..." widened the side panel from
+    400 to 523 px, over the tabs and the results."""
+    before = page.locator(".v-navigation-drawer").bounding_box()["width"]
+    page.locator(".onward-event .v-select__selections").click()
+    labels = page.get_by_role("option").all_inner_texts()
+    page.get_by_role("option", name=max(labels, key=len)).click()
+    page.wait_for_selector(".onward-event-date")
+    assert page.locator(".v-navigation-drawer").bounding_box()["width"] <= before + 1

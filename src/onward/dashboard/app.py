@@ -76,6 +76,15 @@ STYLE = """
 .onward-flows img { max-width: 100%; height: auto; }
 .onward-compare > .col, .onward-compare .col { min-width: 0; max-width: 50%; flex: 1 1 0; }
 .onward-main { min-width: 0; max-width: 100%; overflow-x: hidden; }
+/* a long event label is cut with an ellipsis (it widened the side panel over the results) */
+.onward-event, .onward-event .v-input__control, .onward-event .v-input__slot,
+.onward-event .v-select__slot { max-width: 100%; min-width: 0; }
+.onward-event .v-select__selections { flex-wrap: nowrap; min-width: 0; overflow: hidden; }
+.onward-event .v-select__selection { white-space: nowrap; overflow: hidden;
+                                     text-overflow: ellipsis; max-width: 100%; }
+.v-navigation-drawer { max-width: 400px !important; }
+.v-navigation-drawer__content, .v-navigation-drawer__content > div { max-width: 100%;
+                                                                    overflow-x: hidden; }
 """
 
 
@@ -295,7 +304,8 @@ def Page():
             ParamSlider(s, values)
         if event_list:
             solara.Select("Policy event to move", value=event_label.value,
-                          values=[NO_EVENT] + list(by_label), on_value=pick_event)
+                          values=[NO_EVENT] + list(by_label), on_value=pick_event,
+                          classes=["onward-event"])
             if event_label.value in by_label:
                 solara.InputText("Policy date (YYYY, YYYY-MM or YYYY-MM-DD)",
                                  value=event_date, continuous_update=True,

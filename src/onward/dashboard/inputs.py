@@ -32,7 +32,7 @@ from onward.scenario.parameters import ParamSpec, spec_for
 #: The main parameters, as (override target, label). Recognition rates are added per
 #: destination by :func:`sliders`.
 MAIN_PARAMETERS: tuple[tuple[str, str], ...] = (
-    ("parameters.integration.discrimination_rate", "Discrimination (events per month)"),
+    ("parameters.integration.discrimination_rate", "Discrimination (monthly chance of an event)"),
     ("parameters.integration.hiring_discrimination", "Hiring discrimination (share of offers)"),
     ("parameters.resettlement.support_months", "Settlement support (months)"),
     ("parameters.brokers.contacts", "Broker reach (contacts per month)"),
