@@ -561,3 +561,18 @@ def test_a_long_event_label_does_not_widen_the_side_panel(page):
     page.get_by_role("option", name=max(labels, key=len)).click()
     page.wait_for_selector(".onward-event-date")
     assert page.locator(".v-navigation-drawer").bounding_box()["width"] <= before + 1
+
+
+def test_reset_clears_every_input_and_keeps_the_result(page):
+    """Reset kept the seed, the last year and the overrides, and threw away the result on
+    screen; it now clears every input and leaves the result to compare against."""
+    page.locator(".onward-seed input").fill("5")
+    page.locator(".onward-until input").fill("2002")
+    page.locator(".onward-overrides textarea").fill("destinations.GBR.detection = 0.3")
+    _run_and_wait(page, "seed 5")
+    page.click(".onward-reset")
+    # (the fields update one round trip after the click, each in its own time)
+    page.wait_for_function("['.onward-seed input', '.onward-until input', "
+                           "'.onward-overrides textarea'].every("
+                           "s => document.querySelector(s).value === '')", timeout=30_000)
+    assert page.locator(".onward-total-latest").count() == 1

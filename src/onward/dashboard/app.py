@@ -238,13 +238,23 @@ def Page():
     latest = solara.use_reactive(None)
     pinned = solara.use_reactive(None)
 
-    def reset() -> None:
+    def reset_inputs() -> None:
+        """Every input back to the scenario's (the Reset button; it kept the seed, the last
+        year and the overrides, and threw away the result shown)."""
+        values.set({})
+        event_label.set(NO_EVENT)
+        event_date.set("")
+        seed.set("")
+        until.set("")
+        overrides.set("")
+
+    def new_scenario() -> None:  # another scenario: its own sliders, and no result yet
         values.set({})
         event_label.set(NO_EVENT)
         event_date.set("")
         latest.set(None)
 
-    solara.use_effect(reset, [key.value])
+    solara.use_effect(new_scenario, [key.value])
     controls = sliders(sc) if sc is not None else []
     event_list = events(sc) if sc is not None else []
     by_label = {e.label: e for e in event_list}
@@ -320,7 +330,8 @@ def Page():
         with solara.Row():
             solara.Button("Run", on_click=task, color="primary", disabled=task.pending,
                           classes=["onward-run"])
-            solara.Button("Reset", on_click=reset, disabled=task.pending)
+            solara.Button("Reset", on_click=reset_inputs, disabled=task.pending,
+                          classes=["onward-reset"])
             solara.Button("Keep as A", disabled=latest.value is None,
                           on_click=lambda: pinned.set(latest.value), classes=["onward-pin"])
     with solara.Column(style={"padding": "12px"}, classes=["onward-main"]):
