@@ -447,3 +447,11 @@ def test_run_totals_show_the_years_after_the_observed_ones(tmp_path):
     row = next(line for line in proc.stdout.splitlines() if line.strip("│ ").startswith("CRP")
                and "/" not in line)
     assert row.replace("│", " ").split()[-1] == str(crp), row
+
+
+def test_compare_says_what_each_alternative_changes(tmp_path):
+    (tmp_path / "alt.yaml").write_text("extends: toy\nname: toy-alt\nevents:\n"
+                                       "  - {id: crp-checks-2010, remove: true}\n")
+    proc = cli("compare", "toy", "alt.yaml", "-n", "2", "--workers", "1", "-q", cwd=tmp_path)
+    assert ("toy-alt changes against toy: event crp-checks-2010 removed (2010-06: "
+            "destinations.CRP.checks_prior_nationality = 1)") in proc.stdout, proc.stdout

@@ -188,6 +188,12 @@ def test_compare_report_names_the_scenario_of_each_effect(tmp_path):
         assert re.search(rf"\b{median}\b", following), (alt, median)
     # no table has a column of names under "alternative" that holds numbers instead
     assert "toy-nochecks  applications" not in text
+    # what each alternative changes, in words (it offered each scenario's whole YAML only)
+    words = " ".join(text.split())
+    assert "toy-nochecks changes against toy-base" in words
+    assert "event crp-checks-2010 removed" in words
+    assert re.search(r"toy-shut changes against toy-base: event #\d+ added \(2005: "
+                     r"destinations\.CRP\.open = 0\)", words), words[:2000]
 
 
 def test_cli_run_writes_a_report_and_report_command(tmp_path):

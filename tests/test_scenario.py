@@ -1137,3 +1137,26 @@ def test_a_new_destination_without_a_location_is_named_in_the_variant(tmp_path, 
                  "country: FRA, source: t}\n  links:\n  - {from: Seoul, to: Lyon, distance_km: "
                  "9000, mode: flight, months: 0.05, source: t}\n")
     assert "FRA" in load_scenario(f).destinations
+
+
+def test_what_a_variant_changes_is_said_in_words(flagship):
+    """compare's output and report name what each alternative changes (a report offered each
+    scenario's whole YAML: 1,800 lines for the flagship)."""
+    from onward.scenario.diff import scenario_changes
+
+    alt = load_text("extends: nk-onward\nname: a\nevents:\n"
+                    "  - {id: gbr-designation-2010, remove: true}\n"
+                    "  - {id: g, date: 2016, target: parameters.resettlement.settlement_grant,"
+                    " op: scale, value: 1.5, label: x, source: y}\n"
+                    "parameters:\n  integration:\n    discrimination_rate: 0.2\n", "a.yaml")
+    said = scenario_changes(flagship, alt)
+    assert said == [
+        "event g added (2016: parameters.resettlement.settlement_grant x 1.5)",
+        "event gbr-designation-2010 removed (2010-03-02: "
+        "destinations.GBR.checks_prior_nationality = 1)",
+        "parameters.integration.discrimination_rate: 0.1 -> 0.2"]
+    assert scenario_changes(flagship, flagship) == []
+    # a changed source or label changes no number: not a change
+    relabelled = load_text("extends: nk-onward\nname: b\nparameters:\n  integration:\n"
+                           "    discrimination_rate: {value: 0.1, source: other}\n", "b.yaml")
+    assert scenario_changes(flagship, relabelled) == []

@@ -770,8 +770,19 @@ def compare(
         return
     from onward.experiments.ensemble import effect_text
     from onward.experiments.runner import output_unit
+    from onward.scenario.diff import scenario_changes
 
+    base_sc = _load(baseline)
+    changes = {}
+    for a in alternatives:
+        alt_sc = _load(a)
+        changes[alt_sc.name] = scenario_changes(base_sc, alt_sc)
     for alt, g in eff.groupby("alternative", sort=False):
+        said = changes.get(alt, [])
+        out.print(f"{alt} changes against {base_sc.name}: " + (
+            "nothing that changes a run" if not said else "; ".join(said[:6])
+            + (f"; and {len(said) - 6} more (onward report {res.experiment_id})"
+               if len(said) > 6 else "")), highlight=False, markup=False)
         t = Table(title=f"{alt} vs {res.values.label.iloc[0]}: effect over {g.period.iloc[0]} "
                         f"(median [90% interval], {n} paired replicates)",
                   caption="flows: totals over the period; stocks: at its end; shares: the "

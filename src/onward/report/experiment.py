@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 from typing import Any
@@ -115,6 +116,30 @@ def _destinations_body(st: Any, exp_id: str, values: pd.DataFrame, first: Any) -
     table_df = wide.pivot_table(index=["aspect", "measure"], columns="destination",
                                 values="cell", aggfunc="first", sort=False)[dests]
     return body + table(table_df.reset_index(), "Median [90% interval] per destination")
+
+
+def _changes_body(recorded: dict[str, str], baseline: str) -> str:
+    """What each alternative changes against the baseline (from the scenarios' YAML as
+    recorded with the experiment), as a list per alternative."""
+    from onward.scenario import load_text
+    from onward.scenario.diff import scenario_changes
+
+    if baseline not in recorded or len(recorded) < 2:
+        return ""
+    try:
+        base = load_text(recorded[baseline], f"{baseline} (as recorded)")
+        parts = []
+        for name, text in recorded.items():
+            if name == baseline:
+                continue
+            said = scenario_changes(base, load_text(text, f"{name} (as recorded)"))
+            items = "".join(f"<li>{html.escape(line)}</li>" for line in said) or \
+                "<li>nothing that changes a run</li>"
+            parts.append(f"<p><b>{html.escape(name)}</b> changes against "
+                         f"{html.escape(baseline)}:</p><ul>{items}</ul>")
+        return "".join(parts)
+    except Exception:  # noqa: BLE001 - an old store's YAML: the tables below still stand
+        return ""
 
 
 def _period(text: str) -> tuple[int, int] | None:
@@ -233,6 +258,7 @@ def experiment_sections(exp_id: str, store: Any = None) -> list[Section]:
         from onward.experiments.ensemble import effect_text
         from onward.experiments.runner import output_unit
 
+        body += _changes_body(recorded, baseline)
         # one table per alternative, titled as onward compare titles it: the columns
         # "baseline" and "alternative" hold medians, so the scenario is named above them
         # (a compare of the same runs over other years keeps its effects beside these)
