@@ -455,3 +455,21 @@ def test_compare_says_what_each_alternative_changes(tmp_path):
     proc = cli("compare", "toy", "alt.yaml", "-n", "2", "--workers", "1", "-q", cwd=tmp_path)
     assert ("toy-alt changes against toy: event crp-checks-2010 removed (2010-06: "
             "destinations.CRP.checks_prior_nationality = 1)") in proc.stdout, proc.stdout
+
+
+def test_a_calibration_exports_by_its_name(tmp_path):
+    """`onward export t1` said "no run 't1'"; exporting a generation's run gave that
+    generation only. A calibration's name now exports every generation."""
+    cli("calibrate", "toy", "--name", "t1", "--budget", "45", "--population", "10",
+        "--workers", "1", "-q", cwd=tmp_path)
+    proc = cli("export", "t1", "--format", "csv", "--out", "t1", cwd=tmp_path)
+    assert {Path(x).name for x in proc.stdout.split()} == {
+        "generations.csv", "posterior.csv", "calibration.json"}
+    gens = pd.read_csv(tmp_path / "t1" / "generations.csv")
+    post = pd.read_csv(tmp_path / "t1" / "posterior.csv")
+    assert len(gens) >= 2 and sorted(post.generation.unique()) == gens.generation.tolist()
+    n_free = len(load_scenario("toy").free_parameters())
+    assert len(post) == gens.particles.sum() * n_free
+    settings = json.loads((tmp_path / "t1" / "calibration.json").read_text())
+    assert settings["name"] == "t1" and settings["seed"] == 1
+    assert settings["scenario_hash"] == scenario_hash(load_scenario("toy"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -1224,13 +1225,15 @@ def runs(
 
 @app.command()
 def export(
-    run_id: Annotated[str, typer.Argument(help="run id, e.g. run-0001, or 'latest'")],
+    run_id: Annotated[str, typer.Argument(help="run id (run-0001, latest), experiment id or "
+                                        "calibration name")],
     fmt: Annotated[str, typer.Option("--format", help="parquet or csv")] = "parquet",
     out_dir: Annotated[Path | None, typer.Option("--out", help="folder to write")] = None,
     store: StoreOpt = None,
 ) -> None:
     """Write every table of a run to Parquet or CSV files (one per table) plus run.json;
-    a Flee folder's run also to out.csv, in Flee 3.1's layout."""
+    a Flee folder's run also to out.csv, in Flee 3.1's layout; a calibration (by name) every
+    generation's particles and weights."""
     from onward.store import Store, output_name
 
     if fmt not in ("parquet", "csv"):
@@ -1238,6 +1241,15 @@ def export(
     from onward.report import resolve_target
 
     s = Store(store)
+    if not _RUN_ID_TEXT.fullmatch(run_id) and run_id != "latest":
+        from onward.calibration.abc import stored_generations
+
+        gens = stored_generations(s, run_id)
+        if len(gens):  # a calibration's name (its generations are runs of their own)
+            for f in _export_calibration(s, run_id, gens, out_dir or Path("exports")
+                                         / f"calibration-{run_id}", fmt):
+                out.print(str(f))
+            return
     ident, is_experiment = resolve_target(run_id, s)
     folder = out_dir or Path("exports") / output_name(s, ident)
     files = (_export_experiment(s, ident, folder, fmt) if is_experiment
@@ -1246,6 +1258,34 @@ def export(
         files.append(_export_flee_out(s, ident, folder))
     for f in files:
         out.print(str(f))
+
+
+_RUN_ID_TEXT = re.compile(r"run-\d+|\d+")
+
+
+def _export_calibration(st: Any, name: str, gens: Any, folder: Path, fmt: str) -> list[Path]:
+    """A calibration's generations (epsilon, acceptance, simulations), every generation's
+    particles and weights (``posterior``, long, with its generation) and its settings
+    (``calibration.json``: scenario, hash, seed, priors, the scenario's YAML)."""
+    import pandas as pd
+
+    folder.mkdir(parents=True, exist_ok=True)
+    post = pd.concat([st.read_table("posterior", rid).assign(generation=int(g))
+                      for rid, g in zip(gens.run_id, gens.generation, strict=True)],
+                     ignore_index=True)
+    files = []
+    for table_name, df in (("generations", gens.drop(columns=["settings"])),
+                           ("posterior", post)):
+        path = folder / f"{table_name}.{fmt}"
+        if fmt == "csv":
+            df.to_csv(path, index=False)
+        else:
+            df.to_parquet(path, index=False)
+        files.append(path)
+    path = folder / "calibration.json"
+    path.write_text(json.dumps({"name": name, **json.loads(gens.settings.iloc[0])}, indent=2,
+                               default=str) + "\n")
+    return [*files, path]
 
 
 def _export_flee_out(st: Any, run_id: str, folder: Path) -> Path:
