@@ -656,3 +656,18 @@ def test_every_output_says_what_it_counts(tmp_path):
     out = cli("ensemble", "toy", "-n", "2", "--workers", "1", "-q", cwd=tmp_path)
     assert "applications (persons, per year): median [90% band]" in out.stdout
     assert "it reflects chance alone" in " ".join(out.stdout.split())
+
+
+def test_every_destinations_measure_has_its_unit():
+    """`onward destinations` mixed households and persons without saying which row was
+    which (recognition_share of households beside returns of persons; funds and degree
+    without units)."""
+    from onward.experiments.destinations import WHO, measure_unit
+
+    for m in [*WHO.values(), "movers", "median_year", "departures", "departures 2000-2004",
+              "recognition_share", "returns", "return_rate", "remigrations",
+              "remigration_rate"]:
+        assert measure_unit(m), m
+    assert measure_unit("funds") == "months of wage"
+    assert "households" in measure_unit("recognition_share")
+    assert measure_unit("returns") == "persons"

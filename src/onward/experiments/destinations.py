@@ -63,6 +63,23 @@ WHO = {"skill": "skill", "funds": "funds", "children": "children", "degree": "de
        "female": "female_share"}
 OUTCOME = ("recognition_share", "returns", "return_rate", "remigrations", "remigration_rate")
 
+#: what each measure counts: "who" is first movers at departure (households, heads'
+#: traits), "when" every departure (persons), "outcome" onward claimants
+MEASURE_UNIT = {
+    "movers": "households", "skill": "0-1", "funds": "months of wage",
+    "children": "per household", "degree": "ties", "broker_share": "share of households",
+    "concealed_share": "share of households", "age": "years, of the head",
+    "female_share": "share of heads", "median_year": "year", "departures": "persons",
+    "recognition_share": "share of first decisions, households", "returns": "persons",
+    "return_rate": "per person departed", "remigrations": "persons",
+    "remigration_rate": "per person departed",
+}
+
+
+def measure_unit(measure: str) -> str:
+    """The unit of a destinations measure ("departures 2000-2004" counts persons)."""
+    return MEASURE_UNIT.get(measure, "persons" if measure.startswith("departures") else "")
+
 
 def destination_tables(res: SimulationResult) -> dict[str, pd.DataFrame]:
     """Per-job extra tables (the runner's ``extra`` hook): mover profile and outcomes."""

@@ -915,6 +915,8 @@ def destinations(
         sys.stdout.write(json.dumps(destinations_json(res)) + "\n")
         _stored_on_stderr(res.experiment_id)
         return
+    from onward.experiments.destinations import measure_unit
+
     dests = res.destinations
     s = res.summary.set_index(["destination", "measure"])
     rows: list[tuple[str, list[str]]] = []
@@ -924,14 +926,16 @@ def destinations(
         if a != aspect:
             rows.append((f"[bold]{a}[/]", [""] * len(dests)))
             aspect = a
-        rows.append((f"  {m}", [interval_text(m, *s.loc[(d, m), ["median", "q05", "q95"]])
-                                if (d, m) in s.index else "-" for d in dests]))
+        unit = measure_unit(m)
+        rows.append((f"  {m}" + (f" ({unit})" if unit else ""),
+                     [interval_text(m, *s.loc[(d, m), ["median", "q05", "q95"]])
+                      if (d, m) in s.index else "-" for d in dests]))
     # each column as wide as its widest median or interval: a narrow terminal puts the
     # interval on a second line rather than cutting it ("[0.55-0.5..."); destinations
     # that do not fit beside each other go to a second table
     widths = [max([len(x) for _, cells in rows for x in cells[k].split(" ")] + [len(d)])
               for k, d in enumerate(dests)]
-    label_w = max(len(m) for m in res.summary.measure) + 2
+    label_w = max(len(label) for label, _ in rows) + 2
     room = max(out.width - label_w - 4, max(widths) + 3)
     parts: list[list[int]] = [[]]
     for k, w in enumerate(widths):

@@ -113,9 +113,13 @@ def _destinations_body(st: Any, exp_id: str, values: pd.DataFrame, first: Any) -
     wide = summary.assign(cell=[interval_text(k, m, a, b) for k, m, a, b in
                                 zip(summary.measure, summary["median"], summary.q05,
                                     summary.q95, strict=True)])
+    from onward.experiments.destinations import measure_unit
+
     table_df = wide.pivot_table(index=["aspect", "measure"], columns="destination",
                                 values="cell", aggfunc="first", sort=False)[dests]
-    return body + table(table_df.reset_index(), "Median [90% interval] per destination")
+    table_df = table_df.reset_index()
+    table_df.insert(2, "unit", [measure_unit(m) for m in table_df.measure])
+    return body + table(table_df, "Median [90% interval] per destination")
 
 
 def _changes_body(recorded: dict[str, str], baseline: str) -> str:
