@@ -403,6 +403,25 @@ def test_slider_run_changes_numbers_and_chart(page):
     page.wait_for_selector(".onward-flows-compare-a img", timeout=60_000)
     page.wait_for_selector(".onward-flows-compare-b img", timeout=60_000)
     assert page.locator(".onward-diff").count() == 1
+    assert page.locator(".onward-two-scenarios").count() == 0  # two settings of one
+
+
+def test_a_comparison_of_two_scenarios_says_so(page):
+    """A kept from nk-onward and a toy run as B were compared without a word, and B's
+    headline read "GBR: simulated first claims 0" (the toy has no GBR)."""
+    page.locator(".onward-until input").fill("2001")
+    _run_and_wait(page, "nk-onward")
+    page.click(".onward-pin")
+    page.locator(".onward-scenario .v-select__selections").click()
+    page.get_by_role("option", name="toy (built-in)").click()
+    page.wait_for_selector("text=Recognition rate: Carpania", timeout=60_000)
+    page.locator(".onward-until input").fill("2001")
+    _run_and_wait(page, "toy")
+    page.get_by_role("tab", name="Compare").click()
+    page.wait_for_selector(".onward-two-scenarios", timeout=60_000)
+    text = page.inner_text(".onward-compare")
+    assert "GBR: simulated first claims" in text  # A's own headline
+    assert "CRP: simulated first claims" in text  # B's own, not "GBR ... 0"
 
 
 def test_bad_typed_values_show_messages_and_the_page_carries_on(page, server):

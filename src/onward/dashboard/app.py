@@ -158,17 +158,28 @@ def Compare(a: Outcome | None, b: Outcome | None, focus: str):
                     "A and the latest run then show here side by side.")
         return
     assert a.totals is not None and b.totals is not None
+    if a.scenario != b.scenario:  # a policy comparison is of one scenario's two settings
+        solara.Warning(f"A ran {a.scenario} and B {b.scenario}: two scenarios, not two "
+                       "settings of one, so B - A mixes their destinations and data. Keep "
+                       f"a run of {b.scenario} as A to compare settings.",
+                       classes=["onward-two-scenarios"])
     diff = a.totals[["destination", "simulated"]].merge(
         b.totals[["destination", "simulated"]], on="destination", how="outer",
         suffixes=(" A", " B")).fillna(0)
     diff["B - A"] = diff["simulated B"] - diff["simulated A"]
     solara.HTML(tag="div", unsafe_innerHTML=_table_html(diff, "onward-diff"))
+    solara.Text("Each chart has its own vertical scale: compare the numbers, not the heights.",
+                style={"font-size": "12px", "color": "#555"})
     with solara.Columns([1, 1], classes=["onward-compare"]):
         for label, o in (("A", a), ("B (latest)", b)):
             with solara.Column():
                 # plain text: solara.Markdown would load KaTeX, which solara-assets lacks
                 solara.Text(f"{label}: {o.description}", style={"font-weight": "600"})
-                Totals(o, focus, label[0].lower())
+                # each run's own headline destination (a toy run has no GBR)
+                dests = list(o.totals.destination)
+                shown = (focus if focus in dests else "GBR" if "GBR" in dests
+                         else str(dests[0]))
+                Totals(o, shown, label[0].lower())
                 Flows(o, f"compare-{label[0].lower()}")
                 TotalsTable(o, label[0].lower())
 
@@ -307,7 +318,8 @@ def Page():
         solara.Select("Scenario", value=offered.get(key.value, ""),
                       values=list(offered.values()),
                       on_value=lambda label: key.set(  # an unknown label changes nothing
-                          next((k for k, v in offered.items() if v == label), key.value)))
+                          next((k for k, v in offered.items() if v == label), key.value)),
+                      classes=["onward-scenario"])
         if load_message:
             solara.Error(load_message)
         for s in controls:

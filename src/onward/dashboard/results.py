@@ -82,6 +82,8 @@ class Outcome:
     chart: str = ""  # the flows chart as a data: URI (PNG)
     #: what the observed counts are (the toy's are synthetic, not UNHCR's)
     observed_source: str = "UNHCR first claims"
+    #: the scenario that ran (a comparison of two scenarios says so)
+    scenario: str = ""
 
 
 def _totals(summary: pd.DataFrame) -> pd.DataFrame:
@@ -200,7 +202,8 @@ def run_checked(checked: Checked, wait: float = 600.0) -> Outcome:
             _cache.move_to_end(key)
     if hit is not None:
         return Outcome(True, [], checked.description, hit.summary, hit.totals,
-                       hit.engine_seconds, 0.0, event_date, hit.chart, hit.observed_source)
+                       hit.engine_seconds, 0.0, event_date, hit.chart, hit.observed_source,
+                       hit.scenario)
     t0 = time.perf_counter()
     got, message = _wait(_submit(_simulate_job, checked.scenario, checked.seed, checked.until,
                                  checked.description, event_date), wait)
@@ -211,7 +214,7 @@ def run_checked(checked: Checked, wait: float = 600.0) -> Outcome:
 
     out = Outcome(True, [], checked.description, summary, _totals(summary), engine_seconds,
                   time.perf_counter() - t0, event_date, chart,
-                  observed_label(checked.scenario))
+                  observed_label(checked.scenario), checked.scenario.name)
     with _lock:
         _cache[key] = out
         while len(_cache) > CACHE_SIZE:
