@@ -674,27 +674,25 @@ def test_every_destinations_measure_has_its_unit():
     assert measure_unit("returns") == "persons"
 
 
-INERT_YAML = """extends: toy
-name: toy-inert
-parameters:
-  integration:
-    hiring_discrimination: {free: false}
-    glass_ceiling: {free: false}
-    discrimination_rate: {free: false}
-  aspiration:
-    w_recognition: {free: false}
-    intercept: {free: false}
-  decision:
-    base_hazard: {free: false}
-    tpb_w_attitude: {free: true}
-  network:
-    diaspora_share: {free: false}
-  brokers:
-    contacts: {free: false}
-destinations:
-  DLT: {recognition_rate: {free: false}}
-  ELB: {recognition_rate: {free: false}}
-"""
+def _only_free(name: str, keep: str) -> str:
+    """A variant of ``name`` whose one free parameter is the global ``keep``: every other
+    free parameter is fixed at its value (one line each, for the caller to drop)."""
+    lines = [f"extends: {name}", f"name: {name}-only", "parameters:"]
+    by_group: dict[str, list[str]] = {}
+    dests: list[str] = []
+    for target in load_scenario(name).free_parameters():
+        parts = target.split(".")
+        if parts[0] == "parameters":
+            by_group.setdefault(parts[1], []).append(f"    {parts[2]}: {{free: false}}")
+        elif parts[0] == "destinations":
+            dests.append(f"  {parts[1]}: {{{parts[2]}: {{free: false}}}}")
+    _, group, param = keep.split(".")
+    by_group.setdefault(group, []).append(f"    {param}: {{free: true}}")
+    for group, entries in by_group.items():
+        lines += [f"  {group}:", *entries]
+    return "\n".join([*lines, "destinations:", *dests]) + "\n"
+
+
 
 
 @pytest.mark.parametrize("method, index", [("morris", "mu_star"), ("sobol", "ST")])
@@ -703,7 +701,12 @@ def test_a_parameter_that_changes_nothing_gets_no_index(tmp_path, method, index)
     any value). With a stream per design row, seed noise gave it Morris mu* 82 +- 70 and
     Sobol ST 0.026 +- 0.011, an interval that excluded 0. The rows of a base sample or a
     trajectory now share their random numbers, so its index is 0."""
-    sc = load_text(INERT_YAML, "inert.yaml")
+    # every free parameter fixed but tpb_w_attitude, and the CRP recognition rate kept free
+    text = _only_free("toy", "parameters.decision.tpb_w_attitude").replace(
+        "  CRP: {recognition_rate: {free: false}}\n", "")
+    sc = load_text(text, "inert.yaml")
+    assert set(sc.free_parameters()) == {"parameters.decision.tpb_w_attitude",
+                                         "destinations.CRP.recognition_rate"}
     inert = mechanism_of("parameters.decision.tpb_w_attitude")
     assert inert != mechanism_of("destinations.CRP.recognition_rate")
     res = sensitivity(sc, method=method, n=4, seed=2, destination="CRP", workers=1,

@@ -1277,15 +1277,8 @@ def _export_calibration(st: Any, name: str, gens: Any, folder: Path, fmt: str) -
     post = pd.concat([st.read_table("posterior", rid).assign(generation=int(g))
                       for rid, g in zip(gens.run_id, gens.generation, strict=True)],
                      ignore_index=True)
-    files = []
-    for table_name, df in (("generations", gens.drop(columns=["settings"])),
-                           ("posterior", post)):
-        path = folder / f"{table_name}.{fmt}"
-        if fmt == "csv":
-            df.to_csv(path, index=False)
-        else:
-            df.to_parquet(path, index=False)
-        files.append(path)
+    files = [_write_frame(gens.drop(columns=["settings"]), folder / "generations", fmt),
+             _write_frame(post, folder / "posterior", fmt)]
     path = folder / "calibration.json"
     path.write_text(json.dumps({"name": name, **json.loads(gens.settings.iloc[0])}, indent=2,
                                default=str) + "\n")
@@ -1320,13 +1313,18 @@ def _export_experiment(st: Any, exp_id: str, folder: Path, fmt: str) -> list[Pat
     values = st.query("select * from experiment_values where experiment_id = ? "
                       "order by run_id", [exp_id])
     if len(values):
-        path = folder / f"experiment_values.{fmt}"
-        if fmt == "csv":
-            values.to_csv(path, index=False)
-        else:
-            values.to_parquet(path, index=False)
-        files.append(path)
+        files.append(_write_frame(values, folder / "experiment_values", fmt))
     return files
+
+
+def _write_frame(df: Any, stem: Path, fmt: str) -> Path:
+    """``df`` as ``stem.csv`` or ``stem.parquet`` (no index); the path written."""
+    path = stem.with_suffix(f".{fmt}")
+    if fmt == "csv":
+        df.to_csv(path, index=False)
+    else:
+        df.to_parquet(path, index=False)
+    return path
 
 
 # --- dashboard --------------------------------------------------------------------------------
