@@ -497,6 +497,13 @@ def test_results_print_briefly_in_a_notebook(short, tmp_path):
     res = simulate(short, seed=1)
     text = repr(res)
     assert len(text) < 300 and "households" in text and "seed 1" in text
+    # a run stopped early counts the households that had arrived by then, not the whole
+    # horizon's population ("31,702 households x 48 months" for a run to 2002)
+    early = simulate("nk-onward", seed=1, until=2002)
+    pending = int(early.recorder.stock_h[early.compiled.run_months - 1, 0].sum())
+    assert pending > 0
+    assert f"{early.agents.n - pending:,} of {early.agents.n:,} households arrived" in repr(
+        early)
     assert res.tables.__doc__ and res.tables.__doc__.strip() and \
         type(res).applications.__doc__
     e = ensemble(short, n=2, workers=1, store=tmp_path / "s.duckdb")

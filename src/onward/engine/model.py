@@ -126,8 +126,12 @@ class SimulationResult:
 
     def __repr__(self) -> str:  # the dataclass's would print every agent array
         c = self.compiled
-        return (f"SimulationResult(seed {c.seed}, {self.agents.n:,} households x "
-                f"{c.run_months} months from {c.start_year}, destinations "
+        # households that had set out by the last month run (the rest of the population
+        # arrives later in the horizon: a run to 2002 is not 31,702 households)
+        pending = int(self.recorder.stock_h[c.run_months - 1, State.PENDING].sum())
+        return (f"SimulationResult(seed {c.seed}, {self.agents.n - pending:,} of "
+                f"{self.agents.n:,} households arrived, {c.run_months} months from "
+                f"{c.start_year}, destinations "
                 f"{' '.join(c.destinations)}, engine {self.engine_seconds:.2f} s; "
                 "tables(): flows, applications, decisions, stocks, ...)")
 
