@@ -1249,7 +1249,7 @@ class Scenario(Strict):
                           if k > i and not self._in_horizon(e)]
                 more = (f" ({len(others)} more events fall outside: {', '.join(others)})"
                         if others else "")
-                drop = (f"; in a scenario that extends another, drop an inherited one with "
+                drop = (f"; if it comes from the scenario this one extends, drop it with "
                         f"`- {{id: {ev.id}, remove: true}}` under events") if ev.id else ""
                 raise FieldError(("events", i, "date"), f"{ev.date} is outside the horizon "
                                  f"{self.horizon.start}..{self.horizon.end}{more}",
