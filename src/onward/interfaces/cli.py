@@ -13,6 +13,7 @@ import math
 import os
 import re
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -473,10 +474,15 @@ def calibrate(
             bar.update(tasks[stage], completed=done, total=total)
 
         try:
-            post = run_calibration(sc, name, budget=budget, min_epsilon=epsilon,
-                                   population=population, seed=seed, workers=workers,
-                                   scheduler=scheduler, store=store, resume=resume,
-                                   targets=fit, progress=tick)
+            with warnings.catch_warnings():  # said below the table: under the live progress
+                # display a warning line was drawn over and lost
+                from onward.calibration import DegeneratePosterior
+
+                warnings.simplefilter("ignore", DegeneratePosterior)
+                post = run_calibration(sc, name, budget=budget, min_epsilon=epsilon,
+                                       population=population, seed=seed, workers=workers,
+                                       scheduler=scheduler, store=store, resume=resume,
+                                       targets=fit, progress=tick)
         except KeyboardInterrupt:
             _say_how_to_resume(name, store)
             raise
@@ -489,7 +495,11 @@ def calibrate(
     out.print(t)
     out.print(f"effective sample size {post.ess:.1f} of {len(post.weights)} particles")
     _report_simulations(name, budget, store)
-    # (a degenerate posterior is said by calibrate's DegeneratePosterior warning)
+    if post.degenerate:
+        _warn(f"the weights of '{name}' are degenerate (effective sample size "
+              f"{post.ess:.1f} of {len(post.weights)}): a few particles carry the posterior, "
+              "so its credible intervals are too narrow to trust. Fix: a larger --budget or "
+              "--population")
     at = "" if store is None else f" --store {store}"
     out.print(f"stored in {Store(store).path} as calibration '{name}'; score it with "
               f"`onward score {name}{at}`, use it with `onward run --posterior {name}{at}`")
