@@ -330,8 +330,9 @@ def load_posterior(name: str, store: str | Path | Store | None = None,
     if generation is None and out.degenerate:  # said where it is used, not only when fitted
         warnings.warn(DegeneratePosterior(
             f"the posterior '{name}' is degenerate (effective sample size {out.ess:.1f} of "
-            f"{len(out.weights)} particles): runs drawn from it repeat a few parameter sets, "
-            "so their bands and coverage understate the parameters' uncertainty. Fix: "
+            f"{len(out.weights)} particles): its mean and intervals rest on a few particles, "
+            "and draws from it (ensemble, compare, score) repeat a few parameter sets, so "
+            "their bands and coverage understate the parameters' uncertainty. Fix: "
             "calibrate again with a larger --budget or --population"), stacklevel=2)
     return out
 
