@@ -721,3 +721,18 @@ def test_a_parameter_that_changes_nothing_gets_no_index(tmp_path, method, index)
     got = res.indices.set_index("group")[index]
     assert got[inert] == 0, got
     assert got[mechanism_of("destinations.CRP.recognition_rate")] > 0, got
+
+
+def test_messages_name_what_the_user_wrote(tmp_path):
+    """compare of a variant without name: said "(got ['toy', 'toy'])", not which file; a
+    sensitivity answer with one mechanism of the question began "Of push, push moves"."""
+    from onward.experiments.sensitivity import _answer
+
+    (tmp_path / "nn.yaml").write_text("extends: toy\n")
+    with pytest.raises(ValueError, match=r"nn\.yaml runs as 'toy'.*Fix: give each"):
+        onward.compare("toy", [str(tmp_path / "nn.yaml")], n=1, store=tmp_path / "s.duckdb")
+    ind = pd.DataFrame({"group": ["push", "other"], "mu_star": [5.0, 1.0],
+                        "mu_star_conf": [1.0, 0.5], "sigma": [1.0, 1.0]})
+    _, sentence = _answer(ind, "morris", "applications", "CRP", [2000, 2010])
+    assert not sentence.startswith("Of push, push")
+    assert sentence.startswith("Of the mechanisms with free parameters (push, other), push")

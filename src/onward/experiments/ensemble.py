@@ -347,8 +347,12 @@ def compare(baseline: str | Path | Scenario, alternatives: list[str | Path | Sce
         raise ValueError("compare needs at least one alternative scenario")
     names = [base.name] + [a.name for a in alts]
     if len(set(names)) != len(names):
-        raise ValueError(f"scenarios need distinct names to be compared (got {names}); set "
-                         "name: in each alternative file")
+        given = [baseline, *alternatives]
+        clash = [f"{g if isinstance(g, str | Path) else 'a Scenario'} runs as '{n}'"
+                 for g, n in zip(given, names, strict=True) if names.count(n) > 1]
+        raise ValueError(f"scenarios need distinct names to be compared ({'; '.join(clash)})"
+                         ". Fix: give each alternative file its own name: (a file that "
+                         "extends another without one runs under that one's name)")
     _check_comparable(base, alts, years, destinations)
     draws, post = _posterior_draws(posterior, n, seed, st)
     jobs, left_out = _scenario_jobs([base, *alts], draws, seed, posterior=posterior)

@@ -224,7 +224,9 @@ def _answer(ind: pd.DataFrame, method: str, output: str, destination: str,
     top = pick.iloc[0]
     what = f"{output} at {destination} in {years[0]}-{years[-1]}"
     present = [g for g in QUESTION if g in set(ind.group)]
-    among = ", ".join(present) if present else "the groups present"
+    # "Of push, push moves ..." read as a slip when one mechanism of the question is free
+    among = (", ".join(present) if len(present) > 1 else
+             f"the mechanisms with free parameters ({', '.join(map(str, ind.group))})")
     if method == "sobol":
         s = (f"Of {among}, {top.group} explains most of the variance in {what}: total-order "
              f"index ST = {top.ST:.2f} (95% CI ±{top.ST_conf:.2f}), first-order S1 = "
