@@ -473,3 +473,17 @@ def test_a_calibration_exports_by_its_name(tmp_path):
     settings = json.loads((tmp_path / "t1" / "calibration.json").read_text())
     assert settings["name"] == "t1" and settings["seed"] == 1
     assert settings["scenario_hash"] == scenario_hash(load_scenario("toy"))
+
+
+def test_compare_json_carries_the_baseline_changes_and_units(tmp_path):
+    """compare --json had the effects only: no unit, no baseline, no 'changes against'."""
+    (tmp_path / "alt.yaml").write_text("extends: toy\nname: toy-alt\nevents:\n"
+                                       "  - {id: crp-checks-2010, remove: true}\n")
+    proc = cli("compare", "toy", "alt.yaml", "-n", "2", "--workers", "1", "-q", "--json",
+               cwd=tmp_path)
+    payload = json.loads(proc.stdout)
+    assert payload["baseline"] == "toy"
+    assert payload["changes"] == {"toy-alt": [
+        "event crp-checks-2010 removed (2010-06: destinations.CRP.checks_prior_nationality "
+        "= 1)"]}
+    assert {r["unit"] for r in payload["effects"]} == {"persons, total over the period"}

@@ -770,15 +770,6 @@ def compare(
         err.print("note: abroad counts every destination together (destination ALL), so "
                   "--destination leaves it out; add --destination ALL to see it",
                   highlight=False)
-    if as_json:
-        cols = ["alternative", "output", "destination", "period", "baseline_median",
-                "alternative_median", "diff_median", "diff_q05", "diff_q95", "ratio_median",
-                "ratio_q05", "ratio_q95"]
-        rows = [{k: (None if isinstance(v, float) and not np.isfinite(v) else v)
-                 for k, v in r.items()} for r in eff[cols].to_dict("records")]
-        sys.stdout.write(json.dumps({"experiment_id": res.experiment_id, "effects": rows},
-                                    sort_keys=True, default=float) + "\n")
-        return
     from onward.experiments.ensemble import effect_text
     from onward.experiments.runner import output_unit
     from onward.scenario.diff import scenario_changes
@@ -788,6 +779,17 @@ def compare(
     for a in alternatives:
         alt_sc = _load(a)
         changes[alt_sc.name] = scenario_changes(base_sc, alt_sc)
+    if as_json:
+        cols = ["alternative", "output", "destination", "period", "baseline_median",
+                "alternative_median", "diff_median", "diff_q05", "diff_q95", "ratio_median",
+                "ratio_q05", "ratio_q95"]
+        rows = [{k: (None if isinstance(v, float) and not np.isfinite(v) else v)
+                 for k, v in r.items()} | {"unit": output_unit(r["output"], period=True)}
+                for r in eff[cols].to_dict("records")]
+        sys.stdout.write(json.dumps({"experiment_id": res.experiment_id,
+                                     "baseline": base_sc.name, "changes": changes,
+                                     "effects": rows}, sort_keys=True, default=float) + "\n")
+        return
     for alt, g in eff.groupby("alternative", sort=False):
         said = changes.get(alt, [])
         out.print(f"{alt} changes against {base_sc.name}: " + (
