@@ -947,7 +947,8 @@ def destinations(
     # that do not fit beside each other go to a second table
     widths = [max([len(x) for _, cells in rows for x in cells[k].split(" ")] + [len(d)])
               for k, d in enumerate(dests)]
-    label_w = max(len(label) for label, _ in rows) + 2
+    # the names set the label column's width; their units wrap below them if need be
+    label_w = max(len(m) for m in res.summary.measure) + 4
     room = max(out.width - label_w - 4, max(widths) + 3)
     parts: list[list[int]] = [[]]
     for k, w in enumerate(widths):
@@ -961,7 +962,7 @@ def destinations(
                            "departure from the first country (persons); outcome: onward "
                            "claimants") if p == len(parts) - 1 else None,
                   box=box.SIMPLE_HEAD, padding=(0, 1), caption_justify="left")
-        t.add_column("measure", no_wrap=True, min_width=label_w)  # cut names read alike
+        t.add_column("measure", min_width=label_w)  # wrapped at spaces, never cut
         for k in cols:
             t.add_column(dests[k], justify="right", min_width=widths[k])
         for label, cells in rows:
