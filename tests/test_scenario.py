@@ -1160,3 +1160,23 @@ def test_what_a_variant_changes_is_said_in_words(flagship):
     relabelled = load_text("extends: nk-onward\nname: b\nparameters:\n  integration:\n"
                            "    discrimination_rate: {value: 0.1, source: other}\n", "b.yaml")
     assert scenario_changes(flagship, relabelled) == []
+
+
+def test_a_new_location_named_as_one_of_the_bases_is_a_clash(tmp_path, flagship):
+    """A new destination's location called Paris merged into the base's hub Paris (and its
+    broker-only link from Seoul), then failed with 'no route from Seoul to Paris without
+    broker-only links'. The clash is named where the variant wrote it."""
+    from onward.scenario.loader import scenario_to_dict
+
+    fra = scenario_to_dict(flagship)["destinations"]["NOR"] | {"name": "France"}
+    doc = {"extends": "nk-onward", "name": "fr",
+           "countries": {"FRA": {"name": "France", "role": "destination"}},
+           "destinations": {"FRA": fra},
+           "routes": {"locations": [{"name": "Paris", "type": "destination", "country": "FRA",
+                                     "source": "t"}],
+                      "links": [{"from": "Seoul", "to": "Paris", "distance_km": 9000,
+                                 "mode": "flight", "months": 0.05, "source": "t"}]}}
+    f = write(tmp_path, "fr.yaml", yaml.safe_dump(doc, sort_keys=False))
+    assert_clear(error_of(f), "fr.yaml", None, "routes.locations[0]",
+                 "'Paris' is already a location of the scenario this one extends (type hub)",
+                 "give yours another name")

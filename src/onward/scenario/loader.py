@@ -424,6 +424,7 @@ def _merge_keyed(base: list, over: list, path: Path_, child: _Doc, fname: str
             if remove:
                 removed.add(i)
             else:
+                _check_same_kind(out[i], item, path, c, child, fname)
                 merged = dict(out[i])
                 merged.update(item)
                 out[i] = merged
@@ -442,6 +443,27 @@ def _merge_keyed(base: list, over: list, path: Path_, child: _Doc, fname: str
             origin.append((None, c))
     keep = [i for i in range(len(out)) if i not in removed]
     return [out[i] for i in keep], [origin[i] for i in keep]
+
+
+def _check_same_kind(base_item: Any, item: Any, path: Path_, c: int, child: _Doc,
+                     fname: str) -> None:
+    """A variant's route location named as one of its base's but of another type (a new
+    destination called Paris, where the base has a hub Paris) is a clash of names, not an
+    edit: it merged into the base's location, links and all, and failed later with a
+    puzzling message about broker-only links."""
+    if path != ("routes", "locations") or not (isinstance(base_item, dict)
+                                                and isinstance(item, dict)):
+        return
+    old, new = base_item.get("type"), item.get("type")
+    if old is None or new is None or old == new:
+        return
+    line = child.lines.get(path + (c,))
+    where = f"{fname}:{line[1]}" if line else fname
+    name = item.get("name")
+    raise ScenarioError([
+        f"{where}: {dotted(path + (c,))}: '{name}' is already a location of the scenario "
+        f"this one extends (type {old}); a location of the same name changes that one, here "
+        f"to type {new}. Fix: give yours another name"])
 
 
 def _under(key: Path_, prefix: Path_) -> bool:

@@ -1180,10 +1180,19 @@ class Scenario(Strict):
         plain = r.reachable(first.name, broker=False)
         for code, name in dest_loc.items():
             if name not in plain:
+                # the broker-only links into it (a variant's link merges into its base's of
+                # the same from and to, keeping the base's broker_only: true)
+                into = [(k, ln) for k, ln in enumerate(self.routes.links)
+                        if ln.to == name and ln.broker_only]
+                which = "; ".join(f"{ln.from_} -> {ln.to} is broker_only" for _, ln in into)
                 raise FieldError(("routes", "links"), f"no route from '{first.name}' to "
-                                 f"'{name}' ({code}) without broker-only links",
-                                 "add a link that is not broker_only on the way (journeys "
-                                 "not arranged by a broker need one)")
+                                 f"'{name}' ({code}) without broker-only links"
+                                 + (f" ({which})" if which else ""),
+                                 (f"write broker_only: false on {into[0][1].from_} -> "
+                                  f"{into[0][1].to}, or " if into else "")
+                                 + "add a link that is not broker_only on the way (journeys "
+                                 "not arranged by a broker need one)",
+                                 also=tuple(("routes", "links", k) for k, _ in into))
         # closures (and data_until) outside the horizon are allowed and take no effect, so
         # that a scenario extending another with a shorter horizon can keep its routes
 
