@@ -444,9 +444,13 @@ def test_run_totals_show_the_years_after_the_observed_ones(tmp_path):
     run_id = st.list_runs().run_id.iloc[0]
     apps = st.read_table("summary_applications", run_id)
     crp = int(apps[(apps.destination == "CRP") & (apps.year >= 2013)].simulated.sum())
-    row = next(line for line in proc.stdout.splitlines() if line.strip("│ ").startswith("CRP")
-               and "/" not in line)
+    totals = proc.stdout[proc.stdout.index("Totals (persons)"):]
+    row = next(line for line in totals.splitlines() if line.strip("│ ").startswith("CRP"))
     assert row.replace("│", " ").split()[-1] == str(crp), row
+    # the calibration and held-out years apart, as the README says (and the report does)
+    assert "calibration 2000-2010" in totals and "held out 2011-2012" in totals
+    fitted = apps[(apps.destination == "CRP") & apps.year.between(2000, 2010)]
+    assert f"{int(fitted.simulated.sum())}/{int(fitted.observed.sum())}" in row
 
 
 def test_compare_says_what_each_alternative_changes(tmp_path):

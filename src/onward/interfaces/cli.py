@@ -316,29 +316,38 @@ def _print_run_summary(sc, run_id, res, apps, sel, store) -> None:
         mark = "*" if year in sc.calibration.held_out else ""
         t.add_row(f"{year}{mark}", *cells)
     out.print(t)
+    from onward.scenario.schema import _span
+
     span = sorted(cal) if cal else sorted(apps.year.unique())
-    lo, hi = span[0], span[-1]
-    tot = apps[apps.year.between(lo, hi)].groupby("destination")[["simulated", "observed"]].sum(
-        min_count=1)
-    # the years after the observed ones, simulated only: a policy that starts there (2016
-    # on) changed nothing the tables above show
+    hi = span[-1]
+    # the calibration years and the held-out years apart (as the report splits them), and
+    # the years after them, simulated only: a policy that starts there (2016 on) changed
+    # nothing the tables above show
+    parts = [(f"calibration {_span(sc.calibration.years)}", sorted(sc.calibration.years)),
+             (f"held out {_span(sorted(sc.calibration.held_out))}",
+              sorted(sc.calibration.held_out))] if sc.calibration.years else []
+    parts = [(label, yrs) for label, yrs in parts if yrs] or [(f"{span[0]}-{hi}", span)]
     later = apps[apps.year > hi]
-    after = (f"simulated {hi + 1}-{int(later.year.max())}" if len(later)
-             else None)
-    later_tot = later.groupby("destination").simulated.sum()
-    tt = Table(title=f"Totals {lo}-{hi}" + (f", and {hi + 1}-{int(later.year.max())} "
-                                            "(simulated only)" if after else ""))
+    tt = Table(title="Totals (persons): simulated/observed and their ratio"
+               + (f"; {hi + 1}-{int(later.year.max())} simulated only" if len(later) else ""))
     tt.add_column("destination")
-    tt.add_column("simulated", justify="right")
-    tt.add_column("observed", justify="right")
-    tt.add_column("ratio", justify="right")
-    if after:
-        tt.add_column(after, justify="right")
+    for label, _ in parts:
+        tt.add_column(label, justify="right")
+        tt.add_column("ratio", justify="right")
+    if len(later):
+        tt.add_column(f"simulated {hi + 1}-{int(later.year.max())}", justify="right")
+    later_tot = later.groupby("destination").simulated.sum()
+    sums = [apps[apps.year.isin(yrs)].groupby("destination")[["simulated", "observed"]].sum(
+        min_count=1) for _, yrs in parts]
     for d in dests:
-        s, o = tot.loc[d, "simulated"], float(tot.loc[d, "observed"])
-        ratio = f"{s / o:.2f}" if o == o and o > 0 else "-"
-        row = [d, f"{int(s)}", "-" if o != o else f"{int(o)}", ratio]
-        if after:
+        row = [d]
+        for tot in sums:
+            sim = float(tot.loc[d, "simulated"]) if d in tot.index else 0.0
+            o = float(tot.loc[d, "observed"]) if d in tot.index else float("nan")
+            sim = 0.0 if sim != sim else sim
+            row += [f"{int(sim)}/{'-' if o != o else int(o)}",
+                    f"{sim / o:.2f}" if o == o and o > 0 else "-"]
+        if len(later):
             row.append(f"{int(later_tot.get(d, 0))}")
         tt.add_row(*row)
     out.print(tt)
