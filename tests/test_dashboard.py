@@ -595,3 +595,20 @@ def test_reset_clears_every_input_and_keeps_the_result(page):
                            "'.onward-overrides textarea'].every("
                            "s => document.querySelector(s).value === '')", timeout=30_000)
     assert page.locator(".onward-total-latest").count() == 1
+
+
+def test_a_long_run_description_is_wrapped_inside_the_chart():
+    """A run that changes many values had a one-line title cut at both ends of the chart."""
+    import pandas as pd
+
+    rows = [(y, d, 10.0) for y in (2000, 2001) for d in ("GBR", "CAN", "DEU", "NLD")]
+    flows = pd.DataFrame(rows, columns=["year", "destination", "simulated"])
+    title = "toy · seed 1599 · " + " · ".join(
+        f"parameters.integration.w_frustration_{i} 0.{i}" for i in range(12))
+    fig = flows_figure(flows, title)
+    fig.canvas.draw()
+    box = fig._suptitle.get_window_extent()
+    assert box.x0 >= 0 and box.x1 <= fig.bbox.width and box.y1 <= fig.bbox.height
+    assert fig._suptitle.get_text().count("\n") >= 3
+    top_panel = max(ax.get_window_extent().y1 for ax in fig.axes if ax.get_visible())
+    assert box.y0 > top_panel  # above the panels, not over them

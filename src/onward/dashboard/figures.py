@@ -7,6 +7,7 @@ keeps no global state and so is safe to draw from several sessions' threads at o
 from __future__ import annotations
 
 import math
+import textwrap
 
 import numpy as np
 import pandas as pd
@@ -38,11 +39,16 @@ def flows_figure(flows: pd.DataFrame, title: str = "", event_date: str | None = 
     n = max(len(dests), 1)
     cols = min(columns, n)
     rows = math.ceil(n / cols)
-    height = 2.0 * rows + 0.9
+    # the run's description can be long (every changed value): wrapped to the figure's
+    # width, with room above the panels for its lines (one long line was cut at both ends)
+    heading = textwrap.wrap(f"{title} (first asylum claims per year, persons)" if title
+                            else "First asylum claims per year (persons)",
+                            width=int(3.4 * cols * 11))
+    height = 2.0 * rows + 0.75 + 0.2 * len(heading)
     fig = Figure(figsize=(3.4 * cols, height), dpi=90)
     # Fixed margins, not a constrained layout: the layout solver costs more than the drawing.
-    fig.subplots_adjust(left=0.05, right=0.99, top=1 - 0.45 / height, bottom=0.45 / height,
-                        hspace=0.35, wspace=0.18)
+    fig.subplots_adjust(left=0.05, right=0.99, top=1 - (0.3 + 0.2 * len(heading)) / height,
+                        bottom=0.45 / height, hspace=0.35, wspace=0.18)
     axes = np.atleast_1d(fig.subplots(rows, cols, sharex=True, squeeze=False)).ravel()
     for ax, dest in zip(axes, dests, strict=False):
         d = flows[flows["destination"] == dest].sort_values("year")
@@ -79,6 +85,5 @@ def flows_figure(flows: pd.DataFrame, title: str = "", event_date: str | None = 
         fig.legend(list(legend.values()), list(legend), loc="lower center",
                    ncols=len(legend), fontsize=8, frameon=False)
     # the unit stays when a run's description replaces the default title
-    fig.suptitle(f"{title} (first asylum claims per year, persons)" if title
-                 else "First asylum claims per year (persons)", fontsize=10)
+    fig.suptitle("\n".join(heading), fontsize=10)
     return fig
