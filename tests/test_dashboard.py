@@ -612,3 +612,14 @@ def test_a_long_run_description_is_wrapped_inside_the_chart():
     assert fig._suptitle.get_text().count("\n") >= 3
     top_panel = max(ax.get_window_extent().y1 for ax in fig.axes if ax.get_visible())
     assert box.y0 > top_panel  # above the panels, not over them
+
+
+def test_a_slider_that_the_overrides_set_says_so(page):
+    """After opening a posterior run, a slider showed the scenario's 0.8 while the overrides
+    field (which wins) set 0.608, and nothing said so."""
+    page.locator(".onward-overrides textarea").fill(
+        "parameters.integration.discrimination_rate = 0.05")
+    page.wait_for_selector(".onward-shadowed", timeout=30_000)
+    assert "Discrimination" in page.inner_text(".onward-shadowed")
+    page.locator(".onward-overrides textarea").fill("destinations.GBR.detection = 0.3")
+    page.wait_for_selector(".onward-shadowed", state="detached", timeout=30_000)

@@ -339,6 +339,15 @@ def Page():
         with solara.Div(classes=["onward-overrides"]):
             solara.InputTextArea("More parameters, one 'target = value' per line",
                                  value=overrides, rows=3, continuous_update=True)
+        # a slider whose parameter the field also sets shows a value that is not run
+        by_target = {c.target: c.label for c in controls}
+        written = {line.split("=", 1)[0].strip() for line in
+                   str(overrides.value or "").splitlines() if "=" in line}
+        shadowed = [by_target[t] for t in by_target if t in written]
+        if shadowed:
+            solara.Text("The field above sets " + "; ".join(shadowed) + ": its values run, "
+                        "not the sliders'.", classes=["onward-shadowed"],
+                        style={"font-size": "12px", "color": "#8a5a00"})
         with solara.Row():
             solara.Button("Run", on_click=task, color="primary", disabled=task.pending,
                           classes=["onward-run"])
