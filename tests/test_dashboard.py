@@ -342,8 +342,17 @@ def page(browser, server):
     assert "Traceback" not in log, log[-3000:]
 
 
-def _run_and_wait(pg, description_part: str) -> str:
+def _click_run(pg) -> None:
+    """Press Run once it is enabled again (for a moment after a run it is still disabled,
+    and a click then did nothing), after the fields' last keystrokes have reached the
+    server."""
+    pg.wait_for_selector(".onward-run:not([disabled])", timeout=WAIT_MS)
+    pg.wait_for_timeout(300)
     pg.click(".onward-run")
+
+
+def _run_and_wait(pg, description_part: str) -> str:
+    _click_run(pg)
     pg.wait_for_selector(f".onward-description-latest:has-text('{description_part}')",
                          timeout=WAIT_MS)
     return pg.inner_text(".onward-total-latest")
@@ -428,7 +437,7 @@ def test_bad_typed_values_show_messages_and_the_page_carries_on(page, server):
     page.locator(".onward-seed input").fill("abc")
     page.locator(".onward-overrides textarea").fill(
         "parameters.integration.discrimination_rate = 7\nnonsense")
-    page.click(".onward-run")
+    _click_run(page)
     page.wait_for_selector(".onward-message", timeout=60_000)
     text = " ".join(page.locator(".onward-message").all_inner_texts())
     assert "Seed: 'abc' is not a whole number" in text
@@ -436,7 +445,7 @@ def test_bad_typed_values_show_messages_and_the_page_carries_on(page, server):
     page.locator(".onward-overrides textarea").fill(
         "parameters.integration.discrimination_rate = 7")
     page.locator(".onward-seed input").fill("2")
-    page.click(".onward-run")
+    _click_run(page)
     page.wait_for_selector(".onward-message:has-text('outside')", timeout=60_000)
     # the session still works: fix the values and run
     page.locator(".onward-overrides textarea").fill("")
@@ -447,7 +456,7 @@ def test_bad_typed_values_show_messages_and_the_page_carries_on(page, server):
     # a bad value after a good run: the message replaces that result (it stayed below the
     # message, described as the last setting, and could be kept as A)
     page.locator(".onward-seed input").fill("abc")
-    page.click(".onward-run")
+    _click_run(page)
     page.wait_for_selector(".onward-message", timeout=60_000)
     page.wait_for_selector(".onward-total-latest", state="detached", timeout=30_000)
     assert server["proc"].poll() is None
@@ -576,6 +585,7 @@ def test_a_long_event_label_does_not_widen_the_side_panel(page):
     400 to 523 px, over the tabs and the results."""
     before = page.locator(".v-navigation-drawer").bounding_box()["width"]
     page.locator(".onward-event .v-select__selections").click()
+    page.get_by_role("option").first.wait_for(timeout=30_000)  # the menu opens a tick later
     labels = page.get_by_role("option").all_inner_texts()
     page.get_by_role("option", name=max(labels, key=len)).click()
     page.wait_for_selector(".onward-event-date")
