@@ -260,7 +260,8 @@ def test_paths_with_markers_and_awareness():
      "input_csv/locations.csv:2: row: has 7 fields, needs 8"),
     (("input_csv/locations.csv", "Ardo,R1,Aland,10,10,conflict_zone,0,50000",
       "Ardo,R1,Aland,10,10,conflict_zone,0,50,000"),
-     "input_csv/locations.csv:2: row: has 9 fields where the header (line 1) has 8"),
+     "input_csv/locations.csv:2: row: has 9 fields where the header (line 1) has 8: one "
+     "too many. Fix: a number written with a thousands comma splits in two"),
     # column names without Flee's '#': "population: 'population' is not a whole number"
     (("input_csv/locations.csv", "#name,", "name,"),
      "input_csv/locations.csv:1: header: this line names the columns but does not start "
@@ -509,3 +510,20 @@ def test_export_writes_flees_out_csv(tmp_path):
     # the seed-independent columns equal Flee's on the same days
     for col in ("refugees in camps (UNHCR)", "raw UNHCR refugee count"):
         assert ours[col].tolist() == flee[col].iloc[:30].tolist()
+
+
+def test_validate_refuses_what_run_would_refuse(tmp_path):
+    """`onward validate` said ok to a folder whose conflicts.csv has fewer rows than the
+    period's days, which `onward run` refuses (Flee 3.1 crashes); a file of a folder given
+    to validate was read as a YAML scenario."""
+    folder = tmp_path / "short"
+    shutil.copytree(TINY, folder)
+    conflicts = folder / "input_csv" / "conflicts.csv"
+    conflicts.write_text("\n".join(conflicts.read_text().splitlines()[:20]) + "\n")
+    proc = cli("validate", str(folder), cwd=tmp_path, check=False)
+    assert proc.returncode == 2
+    assert "conflicts.csv:20: rows: 19 days of conflicts for a" in " ".join(proc.stderr.split())
+    one = cli("validate", str(folder / "input_csv" / "locations.csv"), cwd=tmp_path,
+              check=False)
+    assert one.returncode == 2 and "validate the folder" in " ".join(one.stderr.split())
+    assert "YAML" not in one.stderr

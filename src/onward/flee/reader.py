@@ -215,9 +215,15 @@ def read_flee_folder(folder: str | Path) -> FleeCase:
         if header is not None and len(row) != header[1]:
             # Flee 3.1 reads the fields by position: one missing or one too many shifts
             # every value after it into the wrong column
+            more = len(row) > header[1]
             pr.error(where, "row", f"has {len(row)} fields where the header (line "
-                     f"{header[0]}) has {header[1]}", "add the missing field, or quote a "
-                     'value that holds a comma ("54,453" or write 54453)')
+                     f"{header[0]}) has {header[1]}: {'one too many' if more else 'one missing'}"
+                     if abs(len(row) - header[1]) == 1 else
+                     f"has {len(row)} fields where the header (line {header[0]}) has "
+                     f"{header[1]}",
+                     ("a number written with a thousands comma splits in two: write it "
+                      "without the comma (54453, not 54,453) or in quotes, or remove the "
+                      "extra field") if more else "add the missing field")
             continue
         name = row[0]
         if name in seen:

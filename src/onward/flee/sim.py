@@ -182,9 +182,10 @@ class _State:
         return self.movechance * (size / s.movechance_pop_base) ** s.movechance_pop_scale_factor
 
 
-def simulate_flee(case: FleeCase, days: int | None = None, seed: int = 1) -> FleeRun:
-    """Run ``case`` for ``days`` days (default: sim_period's Length) like Flee 3.1."""
-    s = case.settings
+def check_days(case: FleeCase, days: int | None = None) -> None:
+    """Refuse a run of ``days`` days (default: sim_period's Length) that the folder cannot
+    feed: fewer than one day, or fewer rows of conflicts.csv than days (Flee 3.1 crashes).
+    ``onward validate`` asks this too (it said ok to a folder ``onward run`` refused)."""
     days = case.length if days is None else int(days)
     if days < 1:
         raise FleeError([f"input_csv/sim_period.csv:1: Length: {days} days. Fix: run at "
@@ -193,6 +194,13 @@ def simulate_flee(case: FleeCase, days: int | None = None, seed: int = 1) -> Fle
         raise FleeError([f"input_csv/conflicts.csv:{case.conflict_values.shape[0] + 1}: rows: "
                          f"{case.conflict_values.shape[0]} days of conflicts for a {days}-day "
                          "run (Flee 3.1 crashes). Fix: add a row per day or run fewer days"])
+
+
+def simulate_flee(case: FleeCase, days: int | None = None, seed: int = 1) -> FleeRun:
+    """Run ``case`` for ``days`` days (default: sim_period's Length) like Flee 3.1."""
+    s = case.settings
+    days = case.length if days is None else int(days)
+    check_days(case, days)
     sched = spawn_schedule(case, days)
     rng = np.random.Generator(np.random.SFC64(np.random.SeedSequence([int(seed), 0xF1EE])))
     n_total = int(sched.initial.sum() + sched.new.sum())

@@ -1010,12 +1010,18 @@ def validate(
         _fail("give a scenario file to validate (or --list)")
     from onward.flee import is_flee_folder
 
+    inside = Path(file).resolve().parent.parent
+    if Path(file).suffix.lower() == ".csv" and is_flee_folder(str(inside)):
+        _fail(f"{file} is a file of the Flee folder {inside}: validate the folder (onward "
+              f"validate {inside}), which reads every file of it together")
     if is_flee_folder(file):  # as `onward run FOLDER` reads it
         from onward.flee import read_flee_folder
+        from onward.flee.sim import check_days
 
         case = read_flee_folder(file)
         for w in case.warnings:
             _warn(w)
+        check_days(case)  # what `onward run` would refuse before its first day
         out.print(f"[green]ok[/] {escape(str(file))}: Flee 3.1 folder '{escape(case.name)}', "
                   f"{case.n_locations} "
                   f"locations, {len(case.camps)} camps, {case.length} days from {case.start}")
