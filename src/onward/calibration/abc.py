@@ -400,12 +400,17 @@ def calibrate(scenario: str | Path | Scenario, name: str, *, budget: int = 3000,
         post = _calibrate(sc, name, st, db, free, targets, budget, population, min_epsilon,
                           max_generations, seed, workers, scheduler, resume, progress)
     if post.degenerate:  # (in Python too: the command line printed it, calibrate() not)
-        warnings.warn(DegeneratePosterior(
-            f"the weights of '{name}' are degenerate (effective sample size {post.ess:.1f} "
-            f"of {len(post.weights)} particles): a few particles carry the posterior, so its "
-            "credible intervals are too narrow to trust. Fix: a larger --budget or "
-            "--population"), stacklevel=2)
+        warnings.warn(DegeneratePosterior(degenerate_fit_note(post)), stacklevel=2)
     return post
+
+
+def degenerate_fit_note(post: Posterior) -> str:
+    """What calibrate says of a degenerate posterior it has just fitted (Python's warning
+    and the command line's line below the posterior table)."""
+    return (f"the weights of '{post.name}' are degenerate (effective sample size "
+            f"{post.ess:.1f} of {len(post.weights)} particles): a few particles carry the "
+            "posterior, so its credible intervals are too narrow to trust. Fix: a larger "
+            "--budget or --population")
 
 
 @contextlib.contextmanager
@@ -475,7 +480,7 @@ def _calibrate(sc: Scenario, name: str, st: Store, db: Path, free: dict, targets
                 f"--population {population} cannot change that when resuming. Fix: drop "
                 "--population (or start another --name)")
         population = int(meta["population"])
-        from onward.analysis.runs import code_hash
+        from onward.analysis.runs import code_hash  # (looked up at call: tests replace it)
 
         if meta.get("code", code_hash()) != code_hash():
             warnings.warn(

@@ -504,11 +504,10 @@ def calibrate(
     out.print(t)
     out.print(f"effective sample size {post.ess:.1f} of {len(post.weights)} particles")
     _report_simulations(name, budget, store)
-    if post.degenerate:
-        _warn(f"the weights of '{name}' are degenerate (effective sample size "
-              f"{post.ess:.1f} of {len(post.weights)}): a few particles carry the posterior, "
-              "so its credible intervals are too narrow to trust. Fix: a larger --budget or "
-              "--population")
+    if post.degenerate:  # (calibrate's own warning was held back during the progress bar)
+        from onward.calibration.abc import degenerate_fit_note
+
+        _warn(degenerate_fit_note(post))
     at = "" if store is None else f" --store {store}"
     out.print(f"stored in {Store(store).path} as calibration '{name}'; score it with "
               f"`onward score {name}{at}`, use it with `onward run --posterior {name}{at}`")
