@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from onward.experiments.runner import (
     run_jobs,
 )
 from onward.scenario import Scenario, load_scenario, scenario_hash, scenario_to_yaml
+from onward.scenario.diff import scenario_changes
 from onward.scenario.schema import Horizon, Month
 from onward.store import Store
 
@@ -172,9 +173,10 @@ def _scenario_jobs(scenarios: list[Scenario], draws: list[dict[str, float]], see
 def _scenario_record(scenarios: list[Scenario], left_out: dict[str, list[str]]
                      ) -> dict[str, Any]:
     """What a summary records of its scenarios: each one's YAML (so that its report shows
-    every scenario run, whatever the files hold later), and the posterior's parameters a
-    scenario has not."""
+    every scenario run, whatever the files hold later) and hash, and the posterior's
+    parameters a scenario has not."""
     out: dict[str, Any] = {"scenario_hash": scenario_hash(scenarios[0]),
+                           "scenario_hashes": {sc.name: scenario_hash(sc) for sc in scenarios},
                            "scenario_yaml": {sc.name: scenario_to_yaml(sc)
                                              for sc in scenarios}}
     if left_out:
@@ -284,12 +286,17 @@ class CompareResult:
         baseline is 0), over ``n`` replicates on common random numbers
     yearly : per alternative, output, year and destination, the per-replicate difference
         alternative - baseline as bands (``median, q05, q25, q75, q95, n``)
+    baseline : the baseline scenario's name
+    changes : per alternative, what it changes against the baseline, in words
+        (:func:`onward.scenario.diff.scenario_changes`)
     """
 
     experiment_id: str
     values: pd.DataFrame
     effects: pd.DataFrame
     yearly: pd.DataFrame
+    baseline: str = ""
+    changes: dict[str, list[str]] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         alts = sorted(self.effects.alternative.unique()) if len(self.effects) else []
@@ -398,6 +405,6 @@ def compare(baseline: str | Path | Scenario, alternatives: list[str | Path | Sce
     _store_summary(st, "compare", exp, "compare_effects", effects,
                    {"scenario": base.name, "seed": seed, **meta,
                     "wall_seconds": time.perf_counter() - t0,
-                    "scenario_hashes": {x.name: scenario_hash(x) for x in [base, *alts]},
                     **_scenario_record([base, *alts], left_out)}, keep=("period",))
-    return CompareResult(exp, values, effects, yearly)
+    return CompareResult(exp, values, effects, yearly, base.name,
+                         {a.name: scenario_changes(base, a) for a in alts})

@@ -780,13 +780,7 @@ def compare(
                   highlight=False)
     from onward.experiments.ensemble import effect_text
     from onward.experiments.runner import output_unit
-    from onward.scenario.diff import scenario_changes
 
-    base_sc = _load(baseline)
-    changes = {}
-    for a in alternatives:
-        alt_sc = _load(a)
-        changes[alt_sc.name] = scenario_changes(base_sc, alt_sc)
     if as_json:
         cols = ["alternative", "output", "destination", "period", "baseline_median",
                 "alternative_median", "diff_median", "diff_q05", "diff_q95", "ratio_median",
@@ -795,16 +789,16 @@ def compare(
                  for k, v in r.items()} | {"unit": output_unit(r["output"], period=True)}
                 for r in eff[cols].to_dict("records")]
         sys.stdout.write(json.dumps({"experiment_id": res.experiment_id,
-                                     "baseline": base_sc.name, "changes": changes,
+                                     "baseline": res.baseline, "changes": res.changes,
                                      "effects": rows}, sort_keys=True, default=float) + "\n")
         return
     for alt, g in eff.groupby("alternative", sort=False):
-        said = changes.get(alt, [])
-        out.print(f"{alt} changes against {base_sc.name}: " + (
+        said = res.changes.get(alt, [])
+        out.print(f"{alt} changes against {res.baseline}: " + (
             "nothing that changes a run" if not said else "; ".join(said[:6])
             + (f"; and {len(said) - 6} more (onward report {res.experiment_id})"
                if len(said) > 6 else "")), highlight=False, markup=False)
-        t = Table(title=f"{alt} vs {res.values.label.iloc[0]}: effect over {g.period.iloc[0]} "
+        t = Table(title=f"{alt} vs {res.baseline}: effect over {g.period.iloc[0]} "
                         f"(median [90% interval], {n} paired replicates)",
                   caption="flows: totals over the period; stocks: at its end; shares: the "
                           "mean of the yearly shares. baseline, alternative: medians over "
