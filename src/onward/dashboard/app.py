@@ -22,6 +22,7 @@ from onward.dashboard.inputs import (
     check_setting,
     events,
     focus_destination,
+    override_targets,
     sliders,
 )
 from onward.dashboard.results import (
@@ -249,20 +250,21 @@ def Page():
     latest = solara.use_reactive(None)
     pinned = solara.use_reactive(None)
 
-    def reset_inputs() -> None:
-        """Every input back to the scenario's (the Reset button; it kept the seed, the last
-        year and the overrides, and threw away the result shown)."""
+    def scenario_controls_back() -> None:  # the sliders and the event at the scenario's
         values.set({})
         event_label.set(NO_EVENT)
         event_date.set("")
+
+    def reset_inputs() -> None:
+        """Every input back to the scenario's (the Reset button; it kept the seed, the last
+        year and the overrides, and threw away the result shown)."""
+        scenario_controls_back()
         seed.set("")
         until.set("")
         overrides.set("")
 
     def new_scenario() -> None:  # another scenario: its own sliders, and no result yet
-        values.set({})
-        event_label.set(NO_EVENT)
-        event_date.set("")
+        scenario_controls_back()
         latest.set(None)
 
     solara.use_effect(new_scenario, [key.value])
@@ -340,10 +342,8 @@ def Page():
             solara.InputTextArea("More parameters, one 'target = value' per line",
                                  value=overrides, rows=3, continuous_update=True)
         # a slider whose parameter the field also sets shows a value that is not run
-        by_target = {c.target: c.label for c in controls}
-        written = {line.split("=", 1)[0].strip() for line in
-                   str(overrides.value or "").splitlines() if "=" in line}
-        shadowed = [by_target[t] for t in by_target if t in written]
+        written = override_targets(str(overrides.value or ""))
+        shadowed = [c.label for c in controls if c.target in written]
         if shadowed:
             solara.Text("The field above sets " + "; ".join(shadowed) + ": its values run, "
                         "not the sliders'.", classes=["onward-shadowed"],

@@ -241,6 +241,12 @@ def _parse_overrides(text: str, problems: list[str]) -> list[tuple[str, Any]]:
     return out
 
 
+def override_targets(text: str) -> set[str]:
+    """The targets the overrides field sets, read as :func:`check_setting` reads them
+    (comments and blank lines skipped; lines without '=' are its messages' business)."""
+    return {target for target, _ in _parse_overrides(text, [])}
+
+
 def _apply(data: dict[str, Any], sc: Scenario, target: str, value: float,
            what: str, problems: list[str]) -> bool:
     """Write ``value`` as the base value of ``target`` into the scenario mapping ``data``
