@@ -101,16 +101,14 @@ def _period_total(sim: pd.DataFrame, bands: pd.DataFrame, destination: str, star
     the median of their totals (what ``onward compare`` reports as a period's median);
     from bands alone, the sum of the yearly medians, and said so (the two differ: 997
     against 1,020 for an ensemble of 6)."""
-    if not multi:
-        return float(bands[bands.year.between(start, last)]["median"].sum()), ""
-    if {"replicate", "value"} <= set(sim.columns):
+    if multi and {"replicate", "value"} <= set(sim.columns):
         rows = sim[(sim.destination == destination) & sim.year.between(start, last)]
         if "output" in rows.columns:
             rows = rows[rows.output == "applications"]
         totals = rows.groupby("replicate").value.sum()
         return float(totals.median()), " (median of the replicates' totals)"
-    return (float(bands[bands.year.between(start, last)]["median"].sum()),
-            " (sum of the yearly medians)")
+    yearly = float(bands[bands.year.between(start, last)]["median"].sum())
+    return yearly, " (sum of the yearly medians)" if multi else ""
 
 
 def observed_claims(scenario: Any = "nk-onward") -> pd.DataFrame:

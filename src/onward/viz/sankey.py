@@ -208,7 +208,7 @@ def routes_sankey(flows: pd.DataFrame, stocks: pd.DataFrame, title: str | None =
         draw_sankey(ax, cols, links, colors,
                     column_titles=("origin", "first country", "destination", "outcome"))
         if first:
-            where = first[0].split(" (")[0]
+            where = _place(stocks, "first_country", "the first country")
             ax.text(0.0, -0.035, f"origin -> {where}: arrivals, with the children born in "
                     f"{where}; {BACK}: refused claimants who returned or were removed to "
                     f"{where}", transform=ax.transAxes, ha="left", va="top", fontsize=7,
