@@ -252,9 +252,9 @@ def _bounds_text(spec: ParamSpec) -> tuple[str, str]:
     return f"{rng} ({what})", fix
 
 
-#: an event may take a parameter up to this many times its prior's upper end (or its
-#: value, without a prior); beyond it the number is more likely a slip of unit or of
-#: "scale 50" for +50% (see Scenario._check_plausible)
+#: an event may take an unbounded parameter up to this many times its prior's upper end;
+#: beyond it the number is more likely a slip of unit or of "scale 50" for +50% (see
+#: Scenario._check_plausible)
 IMPLAUSIBLE = 3.0
 #: ... and this many times its value before the event, for a parameter without a prior
 IMPLAUSIBLE_NO_PRIOR = 10.0
@@ -1286,7 +1286,7 @@ class Scenario(Strict):
             if spec is None or ev.value is None or ev.remove:
                 continue
             if ev.target not in value:
-                value[ev.target] = self._value_of(ev.target)
+                value[ev.target] = self._param_of(ev.target).value
             before = value[ev.target]
             value[ev.target] = ev.value if ev.op == "set" else before * ev.value
             if ev.op == "scale" and not spec.admits(value[ev.target]):
@@ -1313,7 +1313,7 @@ class Scenario(Strict):
         p = self._param_of(ev.target)
         top = p.prior[1] if p is not None and p.prior else before
         factor = IMPLAUSIBLE if p is not None and p.prior else IMPLAUSIBLE_NO_PRIOR
-        if top is None or top <= 0 or after <= factor * top:
+        if top <= 0 or after <= factor * top:
             return
         what = (f"scales {spec.name} from {before:g} to {after:g}" if ev.op == "scale"
                 else f"sets {spec.name} to {after:g}")
@@ -1326,6 +1326,7 @@ class Scenario(Strict):
                          f"{after:g} (prior: [low, high] beside its value)")
 
     def _param_of(self, target: str) -> Param | None:
+        """The parameter an event's target names (None if the scenario has none)."""
         parts = target.split(".")
         try:
             if parts[0] == "parameters":
@@ -1333,12 +1334,6 @@ class Scenario(Strict):
             return self.destinations[parts[1]].params[parts[2]]
         except (KeyError, IndexError):
             return None
-
-    def _value_of(self, target: str) -> float:
-        parts = target.split(".")
-        if parts[0] == "parameters":
-            return self.param(f"{parts[1]}.{parts[2]}")
-        return self.destinations[parts[1]].params[parts[2]].value
 
     # convenient views -------------------------------------------------------------------
     @property
