@@ -257,7 +257,7 @@ def test_interrupted_and_resumed_equals_uninterrupted(ref, workdir):
         run_small(store, resume=True, seed=SEED + 5)
     # another --population on resume was silently ignored
     with pytest.raises(CalibrationError, match=f"runs {POP} particles a generation; "
-                       f"--population {POP + 5} cannot change that when resuming"):
+                       f"population={POP + 5} cannot change that when resuming"):
         run_small(store, resume=True, population=POP + 5)
     assert len(generations(store, "ref")) == MAX_GEN  # the refusals wrote nothing
 
@@ -614,11 +614,11 @@ def test_pyabc_prior_zero_warning_is_shown_once_with_its_meaning(caplog):
 
 
 @pytest.mark.parametrize("kwargs, expect", [
-    ({"budget": 0}, "--budget must be at least 1"),
-    ({"budget": 10, "population": 0}, "--population must be at least 2"),
-    ({"budget": 10, "population": -3}, "--population must be at least 2"),
-    ({"budget": 10, "min_epsilon": -1.0}, "--epsilon must be 0 or more"),
-    ({"budget": 10, "min_epsilon": float("nan")}, "--epsilon must be 0 or more"),
+    ({"budget": 0}, "^budget must be at least 1"),
+    ({"budget": 10, "population": 0}, "^population must be at least 2"),
+    ({"budget": 10, "population": -3}, "^population must be at least 2"),
+    ({"budget": 10, "min_epsilon": -1.0}, "^min_epsilon must be 0 or more"),
+    ({"budget": 10, "min_epsilon": float("nan")}, "^min_epsilon must be 0 or more"),
 ])
 def test_calibrate_refuses_settings_that_cannot_give_a_posterior(tmp_path, kwargs, expect):
     """A budget of 0 used to end in 'no calibration named ...', a negative population in
@@ -627,14 +627,14 @@ def test_calibrate_refuses_settings_that_cannot_give_a_posterior(tmp_path, kwarg
     from onward.calibration import CalibrationError
 
     store = tmp_path / "s.duckdb"
-    with pytest.raises(CalibrationError, match=re.escape(expect)):
+    with pytest.raises(CalibrationError, match=expect):
         calibrate("toy", "bad", store=store, workers=1, **kwargs)
     assert not store.exists()
 
 
 def test_score_refuses_zero_draws(tmp_path):
     """``--draws 0`` ended in an UnboundLocalError traceback; it is refused up front."""
-    with pytest.raises(ValueError, match="--draws must be at least 1"):
+    with pytest.raises(ValueError, match="^draws must be at least 1"):
         score(None, "any", draws=0, store=tmp_path / "s.duckdb")
     assert not (tmp_path / "s.duckdb").exists()
 
@@ -736,7 +736,7 @@ def test_resume_without_its_working_state_says_what_is_left(ref, tmp_path):
 
     copy = shutil.copy(ref, tmp_path / "copy.duckdb")
     with pytest.raises(CalibrationError, match=r"cannot resume 'ref': its working state "
-                       r".* is missing .* still serve --posterior ref and score"):
+                       r".* is missing .* still serve posterior='ref' and score"):
         run_small(copy, resume=True)
     with pytest.raises(CalibrationError, match="nothing to resume: no calibration named "
                        "'nope'"):

@@ -470,7 +470,7 @@ def test_lock_contention_raises_store_busy(store: Store) -> None:
         assert str(store.path) in message
         assert f"PID {child.pid}" in message
         assert "wait for the other onward command to finish" in message
-        assert "--store" in message
+        assert "use store=FILE to write elsewhere" in message  # (Python's keyword)
         with pytest.raises(StoreBusyError):
             busy.list_runs()  # DuckDB does not let readers in while another process writes
     finally:
@@ -514,7 +514,7 @@ def test_corrupt_file_is_a_store_error(tmp_path: Path) -> None:
             call()
         message = str(info.value)
         assert str(path) in message
-        assert "move it aside" in message and "--store" in message
+        assert "move it aside" in message and "store=FILE (or ONWARD_STORE)" in message
 
 
 def test_empty_file_left_by_a_crash_is_a_new_store(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ import signal
 
 import pytest
 
+from onward.options import command_line
 from onward.workers import SchedulerUnreachable, connect, local_pool
 
 
@@ -28,7 +29,7 @@ def test_local_workers_leave_ctrl_c_to_the_parent():
 def test_a_dashboard_address_is_not_taken_for_a_scheduler():
     """--scheduler http://... ended in distributed's 'unknown address scheme' without naming
     the option."""
-    with pytest.raises(SchedulerUnreachable, match=r"--scheduler http://127\.0\.0\.1:8787: "
+    with pytest.raises(SchedulerUnreachable, match=r"^scheduler='http://127\.0\.0\.1:8787': "
                        r"'http://' is not a Dask address\. Fix: .* tcp://127\.0\.0\.1:8786"):
         connect("http://127.0.0.1:8787")
 
@@ -36,8 +37,9 @@ def test_a_dashboard_address_is_not_taken_for_a_scheduler():
 def test_an_unreachable_scheduler_is_named_with_a_fix():
     """A scheduler address nobody answers at ended in "cannot use: Timed out ... Fix: check
     that the path exists" (the catch-all for files)."""
-    with pytest.raises(SchedulerUnreachable, match=r"--scheduler tcp://127\.0\.0\.1:1: no "
-                       r"Dask scheduler answers there .* Fix: start one"):
+    with (command_line(),  # as the command line spells it
+          pytest.raises(SchedulerUnreachable, match=r"--scheduler tcp://127\.0\.0\.1:1: no "
+                        r"Dask scheduler answers there .* Fix: start one")):
         connect("tcp://127.0.0.1:1", timeout="2s")
 
 

@@ -12,6 +12,8 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
+from onward.options import option
+
 
 class SchedulerUnreachable(ValueError):
     """No Dask scheduler answers at the address given."""
@@ -36,7 +38,7 @@ CONNECT_SECONDS = 60.0
 def check_workers(workers: int | None) -> None:
     """Refuse a number of local workers below 1 (None: all local cores)."""
     if workers is not None and workers < 1:
-        raise ValueError(f"--workers must be at least 1, got {workers!r}. Fix: leave it "
+        raise ValueError(f"{option('workers')} must be at least 1, got {workers!r}. Fix: leave it "
                          "out to use all local cores")
 
 
@@ -96,23 +98,24 @@ def connect(scheduler: Any, timeout: str | None = None) -> Any:
     scheme = scheduler.split("://", 1)[0] if "://" in scheduler else "tcp"
     if scheme not in ("tcp", "tls", "ws", "wss", "inproc", "ucx"):
         raise SchedulerUnreachable(
-            f"--scheduler {scheduler}: '{scheme}://' is not a Dask address. Fix: give the "
-            "scheduler's address as `dask scheduler` prints it, e.g. tcp://127.0.0.1:8786 "
+            f"{option('scheduler', scheduler)}: '{scheme}://' is not a Dask address. Fix: "
+            "give the scheduler's address as `dask scheduler` prints it, e.g. tcp://127.0.0.1:8786 "
             "(the dashboard's http:// address is another port)")
     fix = ("Fix: start one (`dask scheduler`, or dask-jobqueue on a cluster) and give its "
-           "address, e.g. tcp://127.0.0.1:8786; or leave --scheduler out to use local cores")
+           "address, e.g. tcp://127.0.0.1:8786; or leave "
+           f"{option('scheduler')} out to use local cores")
     try:
         client = _within(CONNECT_SECONDS, lambda: Client(scheduler) if timeout is None
                          else Client(scheduler, timeout=timeout))
     except TimeoutError:
         raise SchedulerUnreachable(
-            f"--scheduler {scheduler}: nothing answered as a Dask scheduler within "
+            f"{option('scheduler', scheduler)}: nothing answered as a Dask scheduler within "
             f"{CONNECT_SECONDS:.0f} s (is it the dashboard's port? `dask scheduler` prints "
             "'Scheduler at: tcp://...:8786', and the dashboard's address on the line below). "
             + fix) from None
     except OSError as exc:  # distributed's timeout is an OSError without a file name
         raise SchedulerUnreachable(
-            f"--scheduler {scheduler}: no Dask scheduler answers there ({exc}). "
+            f"{option('scheduler', scheduler)}: no Dask scheduler answers there ({exc}). "
             + fix) from None
     try:
         _check_cluster(client, scheduler)

@@ -43,6 +43,7 @@ from onward.calibration.sampler import DeterministicBatchSampler
 from onward.calibration.targets import TargetSet, fitting_targets, summary_statistics
 from onward.engine.compile import compile_scenario
 from onward.engine.model import NumericalError, simulate_compiled
+from onward.options import option
 from onward.scenario import Scenario, load_scenario, scenario_hash, scenario_to_yaml
 from onward.store import Store
 
@@ -333,7 +334,8 @@ def load_posterior(name: str, store: str | Path | Store | None = None,
             f"{len(out.weights)} particles): its mean and intervals rest on a few particles, "
             "and draws from it (ensemble, compare, score) repeat a few parameter sets, so "
             "their bands and coverage understate the parameters' uncertainty. Fix: "
-            "calibrate again with a larger --budget or --population"), stacklevel=2)
+            f"calibrate again with a larger {option('budget')} or {option('population')}"),
+            stacklevel=2)
     return out
 
 
@@ -410,7 +412,7 @@ def degenerate_fit_note(post: Posterior) -> str:
     return (f"the weights of '{post.name}' are degenerate (effective sample size "
             f"{post.ess:.1f} of {len(post.weights)} particles): a few particles carry the "
             "posterior, so its credible intervals are too narrow to trust. Fix: a larger "
-            "--budget or --population")
+            f"{option('budget')} or {option('population')}")
 
 
 @contextlib.contextmanager
@@ -429,8 +431,8 @@ def _only_process(db: Path, name: str) -> Iterator[None]:
             pid = fh.read().strip() or "?"
             raise CalibrationError(
                 f"calibration '{name}' is being run by another process (PID {pid}) on this "
-                "store. Fix: wait for it to finish (then --resume or score it), or use "
-                "another --name") from None
+                f"store. Fix: wait for it to finish (then {option('resume')} or score it), or "
+                f"use another {option('name')}") from None
         fh.seek(0)
         fh.truncate()
         fh.write(str(os.getpid()))
@@ -456,29 +458,32 @@ def _calibrate(sc: Scenario, name: str, st: Store, db: Path, free: dict, targets
     gens = stored_generations(st, name)
     if not gens.empty and not resume:
         raise CalibrationError(f"a calibration named '{name}' exists in {st.path}; use "
-                               "--resume to continue it or another --name")
+                               f"{option('resume', True, flag='--resume')} to continue it or "
+                               f"another {option('name')}")
     if resume and not db.exists():
         if gens.empty:
             raise CalibrationError(f"nothing to resume: no calibration named '{name}' in "
-                                   f"{st.path}. Fix: start it without --resume (`onward "
+                                   f"{st.path}. Fix: start it without {option('resume')} "
+                                   "(`onward "
                                    "runs --kind calibration` lists the stored ones)")
         raise CalibrationError(
             f"cannot resume '{name}': its working state {db} is missing (it lies next to "
             f"the store; was the store copied without its .onward-calibrations folder?). Its "
-            f"{len(gens)} stored generations still serve --posterior {name} and score. Fix: "
-            "copy that file back, or fit again under another --name")
+            f"{len(gens)} stored generations still serve {option('posterior', name)} and "
+            f"score. Fix: copy that file back, or fit again under another {option('name')}")
     if resume and not gens.empty:
         meta = json.loads(gens.settings.iloc[0])
         if meta["scenario_hash"] != scenario_hash(sc) or meta["seed"] != seed:
             raise CalibrationError(
                 f"calibration '{name}' was started with another scenario (a changed file or "
-                f"other --calibration-years) or seed (hash {meta['scenario_hash']}, seed "
-                f"{meta['seed']}); resume with the same ones or choose another --name")
+                f"other {option('years', flag='--calibration-years')}) or seed (hash "
+                f"{meta['scenario_hash']}, seed {meta['seed']}); resume with the same ones or "
+                f"choose another {option('name')}")
         if population is not None and population != int(meta["population"]):
             raise CalibrationError(
                 f"calibration '{name}' runs {int(meta['population'])} particles a generation; "
-                f"--population {population} cannot change that when resuming. Fix: drop "
-                "--population (or start another --name)")
+                f"{option('population', population)} cannot change that when resuming. "
+                f"Fix: drop {option('population')} (or start another {option('name')})")
         population = int(meta["population"])
         from onward.analysis.runs import code_hash  # (looked up at call: tests replace it)
 
@@ -487,7 +492,7 @@ def _calibrate(sc: Scenario, name: str, st: Store, db: Path, free: dict, targets
                 f"calibration '{name}' was started by other onward code (code hash "
                 f"{meta['code']}, now {code_hash()}): its stored generations ran on the old "
                 "engine and the rest will run on this one, so the posterior mixes the two. "
-                "Fix: to fit on this code alone, start again under another --name",
+                f"Fix: to fit on this code alone, start again under another {option('name')}",
                 CalibrationCodeChanged, stacklevel=3)
     if not resume and db.exists():
         db.unlink()  # an earlier attempt that stored no generation
@@ -531,7 +536,8 @@ def _calibrate(sc: Scenario, name: str, st: Store, db: Path, free: dict, targets
             if not gens.empty:
                 raise CalibrationError(
                     f"cannot resume '{name}': its working database {db} is unreadable "
-                    f"({type(exc).__name__}: {exc}). Fix: start again under another --name "
+                    f"({type(exc).__name__}: {exc}). Fix: start again under another "
+                    f"{option('name')} "
                     "(the stored generations stay in the store)") from exc
             db.unlink()
             abc = make_abc()
@@ -591,13 +597,16 @@ def _check_settings(budget: int, population: int | None, min_epsilon: float,
                     max_generations: int) -> None:
     """Refuse settings that cannot give a posterior, before anything runs."""
     if budget < 1:
-        raise CalibrationError(f"--budget must be at least 1 simulation, got {budget}. Fix: "
+        raise CalibrationError(f"{option('budget')} must be at least 1 simulation, got "
+                               f"{budget}. Fix: "
                                "give the number of simulations to spend (e.g. 3000)")
     if population is not None and population < 2:
-        raise CalibrationError(f"--population must be at least 2 particles, got {population}. "
+        raise CalibrationError(f"{option('population')} must be at least 2 particles, got "
+                               f"{population}. "
                                "Fix: leave it out (budget // 12, within 30..400) or give more")
     if not min_epsilon >= 0:  # (NaN too)
-        raise CalibrationError(f"--epsilon must be 0 or more (a distance), got {min_epsilon}. "
+        raise CalibrationError(f"{option('min_epsilon', flag='--epsilon')} must be 0 or more "
+                               f"(a distance), got {min_epsilon}. "
                                "Fix: leave it out to stop on the budget alone")
     if max_generations < 1:
         raise CalibrationError(f"max_generations must be at least 1, got {max_generations}")

@@ -34,6 +34,7 @@ import pyabc
 from pyabc.inference_util import AnalysisVars
 from pyabc.population import Particle, Sample
 
+from onward.options import option
 from onward.workers import check_workers, connect, local_pool, result_of
 
 __all__ = ["DeterministicBatchSampler", "proposal_seed"]
@@ -364,8 +365,9 @@ class DeterministicBatchSampler(pyabc.sampler.Sampler):
                 for start in [k for k, (_, f) in in_flight.items() if f.done()]:
                     r, f = in_flight.pop(start)
                     # a failed task raises here
-                    ready[start] = (r, result_of(f, "run the same command with --resume "
-                                                    "(finished generations are stored)"))
+                    ready[start] = (r, result_of(
+                        f, f"run the same command with {option('resume', True, flag='--resume')} "
+                        "(finished generations are stored)"))
         finally:
             self._cancel([f for _, f in in_flight.values()])
 

@@ -31,6 +31,7 @@ from onward.calibration.abc import Posterior, load_posterior
 from onward.calibration.targets import scoring_targets
 from onward.engine.compile import compile_scenario
 from onward.engine.model import simulate_compiled
+from onward.options import option
 from onward.scenario import Scenario, load_scenario, load_text
 
 AGGREGATE = "OTH"
@@ -146,7 +147,8 @@ def score(scenario: str | Path | Scenario | None, name: str | None = None, *,
         scenario, name = None, scenario
 
     if draws < 1:
-        raise ValueError(f"--draws must be at least 1 posterior-predictive run, got {draws}. "
+        raise ValueError(f"{option('draws')} must be at least 1 posterior-predictive run, "
+                         f"got {draws}. "
                          "Fix: leave it out (40) or give more")
     st = Store(store)
     post = load_posterior(name, st)

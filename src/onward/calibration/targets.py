@@ -24,6 +24,7 @@ import pandas as pd
 from onward.calibration import CalibrationError
 from onward.engine.model import SimulationResult
 from onward.engine.state import State
+from onward.options import option
 from onward.scenario import Scenario
 
 #: weight of each target family in the distance
@@ -138,7 +139,8 @@ def fitting_targets(sc: Scenario, years: list[int] | None = None) -> TargetSet:
 
         raise CalibrationError(
             f"scenario '{sc.name}': calibration years {_span(out)} are outside its horizon "
-            f"{first}-{last}. Fix: set calibration.years (or --calibration-years) inside it, "
+            f"{first}-{last}. Fix: set calibration.years (or "
+            f"{option('years', flag='--calibration-years')}) inside it, "
             "or move horizon.start or horizon.end")
     leak = sorted(set(years) & set(sc.calibration.held_out))
     if leak:

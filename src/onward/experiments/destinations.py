@@ -54,6 +54,7 @@ from onward.experiments.runner import (
     quantile_bands,
     run_jobs,
 )
+from onward.options import option
 from onward.scenario import Scenario, load_scenario
 from onward.store import Store
 
@@ -184,9 +185,9 @@ def destinations(scenario: str | Path | Scenario, n: int = 20, seed: int = 1, *,
     """Run ``n`` replicates and compare destinations by who goes, when, and the outcome."""
     t0 = time.perf_counter()
     if n < 1:
-        raise ValueError("-n must be at least 1")
+        raise ValueError(f"{option('n', flag='-n')} must be at least 1")
     if period < 1:
-        raise ValueError("--period must be at least 1 year")
+        raise ValueError(f"{option('period')} must be at least 1 year")
     st = Store(store)
     sc = extend_horizon(load_scenario(scenario), until)
     draws, post = _posterior_draws(posterior, n, seed, st)

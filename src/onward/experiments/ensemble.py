@@ -31,6 +31,7 @@ from onward.experiments.runner import (
     quantile_bands,
     run_jobs,
 )
+from onward.options import option
 from onward.scenario import Scenario, load_scenario, scenario_hash, scenario_to_yaml
 from onward.scenario.diff import scenario_changes
 from onward.scenario.schema import Horizon, Month
@@ -72,8 +73,9 @@ def extend_horizon(sc: Scenario, until: int | None) -> Scenario:
         and an earlier year used to be ignored without a word.
     """
     if until is not None and until < sc.horizon.end.year:
-        raise ValueError(f"--until {until} is before the end of {sc.name}'s horizon "
-                         f"({sc.horizon.end.year}); --until only extends a horizon. Fix: give "
+        raise ValueError(f"{option('until', until)} is before the end of {sc.name}'s "
+                         f"horizon ({sc.horizon.end.year}); {option('until')} only extends a "
+                         f"horizon. Fix: give "
                          f"a year after {sc.horizon.end.year}, or leave it out")
     if until is None or until == sc.horizon.end.year:
         return sc
@@ -90,19 +92,22 @@ def _check_comparable(base: Scenario, alts: list[Scenario], years: list[int] | N
             raise ValueError(
                 f"{a.name} runs {a.horizon.start}..{a.horizon.end} but {base.name} runs "
                 f"{h.start}..{h.end}; effects would set totals over different periods "
-                "against each other. Fix: give them the same horizon (or --until YEAR to "
-                "extend every one to that year's end)")
+                "against each other. Fix: give them the same horizon (or "
+                f"{option('until', 'YEAR', placeholder=True)} to extend every one to that "
+                "year's end)")
     if years:
         outside = sorted(set(years) - set(h.years))
         if outside:
-            raise ValueError(f"--years {min(years)}-{max(years)} reaches outside the horizon "
-                             f"{h.start.year}-{h.end.year} (no year {outside[0]}). Fix: give "
-                             "years inside it, or --until YEAR to extend the horizon")
+            raise ValueError(f"{option('years')} {min(years)}-{max(years)} reaches outside "
+                             f"the horizon {h.start.year}-{h.end.year} (no year "
+                             f"{outside[0]}). Fix: give years inside it, or "
+                             f"{option('until', 'YEAR', placeholder=True)} to extend the horizon")
     if destinations:
         known = sorted({d for sc in (base, *alts) for d in sc.destination_codes})
         unknown = sorted(set(destinations) - set(known) - {"ALL"})  # ALL: abroad's
         if unknown:
-            raise ValueError(f"--destination {unknown[0]} is not a destination of these "
+            raise ValueError(f"{option('destinations', flag='--destination')} {unknown[0]} "
+                             "is not a destination of these "
                              f"scenarios. Fix: use one of {', '.join(known)} (or ALL, for "
                              "the output abroad)")
 

@@ -33,6 +33,7 @@ import pandas as pd
 from onward.engine.compile import check_whole, compile_scenario
 from onward.engine.model import SimulationResult, simulate_compiled
 from onward.engine.state import State
+from onward.options import option
 from onward.scenario import Scenario, scenario_hash
 from onward.store import Store
 from onward.workers import check_workers, connect, local_pool, result_of
@@ -132,11 +133,14 @@ def over_years(values: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def check_outputs(names: Iterable[str]) -> list[str]:
+def check_outputs(names: Iterable[str], keyword: str = "outputs") -> list[str]:
+    """``names`` if every one is an output, else a ValueError naming the option ``keyword``
+    (the command line's ``--output``)."""
     names = list(names)
     bad = [n for n in names if n not in OUTPUTS]
     if bad:
-        raise ValueError(f"--output {', '.join(bad)}: unknown; choose from "
+        raise ValueError(f"{option(keyword, ', '.join(bad), flag='--output')}: unknown; choose "
+                         "from "
                          f"{', '.join(OUTPUTS)}")
     return names
 

@@ -54,6 +54,7 @@ from onward.experiments.runner import (
     over_years,
     run_jobs,
 )
+from onward.options import option
 from onward.scenario import Scenario, load_scenario, scenario_hash
 from onward.store import Store
 
@@ -234,7 +235,7 @@ def _answer(ind: pd.DataFrame, method: str, output: str, destination: str,
     else:
         s = (f"Of {among}, {top.group} moves {what} most: mean absolute elementary effect "
              f"mu* = {top.mu_star:.4g} (95% CI ±{top.mu_star_conf:.4g}). Morris ranks "
-             "influence; use --method sobol for shares of variance.")
+             f"influence; use {option('method', 'sobol')} for shares of variance.")
     above = ranked[(ranked[key] > top[key]) & ~ranked.group.isin(QUESTION)]
     if len(above) and len(asked):
         s += (" Parameters outside the four mechanisms rank higher still ("
@@ -242,7 +243,8 @@ def _answer(ind: pd.DataFrame, method: str, output: str, destination: str,
                           for g, v in zip(above.group, above[key], strict=True)) + ").")
     if not np.isfinite(top[key]):
         s = (f"The output {what} did not vary across the runs, so no mechanism explains "
-             "its variance (check --destination, --years and --output).")
+             f"its variance (check {option('destination')}, {option('years')} and "
+             f"{option('output')}).")
         return str(top.group), s
     caveat = _caveat(ind, method, pick, key)
     if caveat:
@@ -339,31 +341,36 @@ def sensitivity(scenario: str | Path | Scenario, method: str = "sobol", n: int =
     """
     t0 = time.perf_counter()
     if method not in METHODS:
-        raise ValueError(f"--method {method}: choose sobol or morris")
+        raise ValueError(f"{option('method', method)}: choose sobol or morris")
     if n < 1:
-        raise ValueError("-n must be at least 1")
+        raise ValueError(f"{option('n', flag='-n')} must be at least 1")
     if method == "sobol" and n < SOBOL_MIN_N:
-        raise ValueError(f"-n {n}: Sobol' indices need at least {SOBOL_MIN_N} base samples "
-                         "(their 95% intervals are bootstraps over them; with fewer the "
-                         "intervals come out 0, a false precision). Fix: -n 64 or more for "
-                         "an answer to quote, or --method morris for a cheap screen")
+        raise ValueError(f"{option('n', n, flag='-n')}: Sobol' indices need at least "
+                         f"{SOBOL_MIN_N} base samples (their 95% intervals are bootstraps "
+                         "over them; with fewer the intervals come out 0, a false "
+                         f"precision). Fix: {option('n', 64, flag='-n')} or more for an "
+                         f"answer to quote, or {option('method', 'morris')} for a cheap "
+                         "screen")
     if method == "morris" and levels < 2:
-        raise ValueError(f"--levels {levels}: a Morris grid needs at least 2 levels (SALib "
-                         "divides by levels - 1). Fix: give --levels 4 (the default) or more")
-    check_outputs([output])
+        raise ValueError(f"{option('levels', levels)}: a Morris grid needs at least 2 levels "
+                         f"(SALib divides by levels - 1). Fix: give {option('levels', 4)} "
+                         "(the default) or more")
+    check_outputs([output], "output")
     sc = load_scenario(scenario)
     if destination is None:
         destination = ("ALL" if output == "abroad" else
                        "GBR" if "GBR" in sc.destination_codes else sc.destination_codes[0])
     valid = ["ALL"] if output == "abroad" else sc.destination_codes
     if destination not in valid:
-        raise ValueError(f"--destination {destination}: not a destination of '{sc.name}' "
+        raise ValueError(f"{option('destination', destination)}: not a destination of "
+                         f"'{sc.name}' "
                          f"for {output}; choose from {', '.join(valid)}")
     first, last = sc.horizon.start.year, sc.horizon.end.year
     yrs = sorted(set(years or sc.calibration.years or range(first, last + 1)))
     outside = [y for y in yrs if not first <= y <= last]
     if outside:
-        raise ValueError(f"--years: {outside[0]} lies outside the horizon {first}-{last}")
+        raise ValueError(f"{option('years')}: {outside[0]} lies outside the horizon "
+                         f"{first}-{last}")
     problem, params = _problem(sc)
     x = _design(problem, method, n, seed, levels)
     names = problem["names"]

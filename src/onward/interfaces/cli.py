@@ -25,6 +25,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from onward.options import command_line
+
 app = typer.Typer(
     name="onward",
     help="Simulate, calibrate and explain onward migration.",
@@ -32,6 +34,14 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _command_line(ctx: typer.Context) -> None:
+    # messages shared with the Python API name options as flags while a command runs
+    ctx.with_resource(command_line())
+
+
 scenario_app = typer.Typer(help="Show or copy scenarios.", no_args_is_help=True)
 app.add_typer(scenario_app, name="scenario")
 

@@ -47,6 +47,8 @@ from typing import Any, Literal
 import duckdb
 import pandas as pd
 
+from onward.options import option
+
 __all__ = [
     "ENV_VAR",
     "RUNS_TABLE",
@@ -71,7 +73,6 @@ _TABLE_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,62}")
 _RUN_ID_RE = re.compile(r"run-(\d+)")
 _PID_RE = re.compile(r"PID (\d+)")
 _HOLDER_RE = re.compile(r"held in (.+?) \(PID")
-_FIX = "wait for the other onward command to finish, or use --store to write elsewhere"
 
 #: Columns of ``runs``, in order, with their DuckDB types.
 _RUN_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -250,7 +251,8 @@ class Store:
         if self.path.is_dir():
             raise StoreError(
                 f"results store {self.path} is a directory, not a DuckDB file; "
-                "use --store (or ONWARD_STORE) to point onward at a file path"
+                f"use {option('store', 'FILE', placeholder=True)} (or ONWARD_STORE) to point "
+                "onward at a file path"
             )
         deadline = time.monotonic() + max(self.timeout, 0.0)
         delay = 0.02
@@ -287,7 +289,8 @@ class Store:
             holder = f" ({name}PID {pid.group(1)})"
         return (
             f"results store {self.path} is in use by another process{holder}; gave up after "
-            f"{self.timeout:g} s. Fix: {_FIX}."
+            f"{self.timeout:g} s. Fix: wait for the other onward command to finish, or use "
+            f"{option('store', 'FILE', placeholder=True)} to write elsewhere."
         )
 
     def _open_error_message(self, exc: duckdb.Error) -> str:
@@ -297,7 +300,9 @@ class Store:
                 f"results store {self.path} is not a DuckDB database this version of DuckDB "
                 f"({duckdb.__version__}) can read: it may be corrupt, written by another "
                 "DuckDB version, or a different kind of file. Fix: move it aside (or delete "
-                "it) to start a new store, or use --store (or ONWARD_STORE) to point onward "
+                f"it) to start a new store, or use {option('store', 'FILE', placeholder=True)} (or "
+                "ONWARD_STORE) to point "
+                "onward "
                 f"at another file. DuckDB said: {message}"
             )
         if "different configuration" in message:

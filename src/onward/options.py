@@ -1,0 +1,39 @@
+"""How a message names an option: as the command line spells it (``--workers 0``) when a
+command of the command line is running, as the Python keyword (``workers=0``) otherwise.
+
+The checks of :mod:`onward.calibration`, :mod:`onward.experiments` and
+:mod:`onward.workers` serve both; a notebook user told ``--workers must be at least 1``
+would look for a flag that their call does not have.
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+_COMMAND_LINE: ContextVar[bool] = ContextVar("onward_command_line", default=False)
+_NO_VALUE = object()
+
+
+def option(keyword: str, value: object = _NO_VALUE, *, flag: str | None = None,
+           placeholder: bool = False) -> str:
+    """The option ``keyword`` (the Python keyword), with ``value`` if given, as the running
+    interface spells it: ``--keyword-name VALUE`` (or ``flag``, where the command line names
+    it otherwise) or ``keyword_name=VALUE`` (the value's repr, unless it is a
+    ``placeholder`` such as ``YEAR``)."""
+    if _COMMAND_LINE.get():
+        name = flag or "--" + keyword.replace("_", "-")
+        # a flag set (True) is the flag alone: --resume
+        return name if value is _NO_VALUE or value is True else f"{name} {value}"
+    if value is _NO_VALUE:
+        return keyword
+    return f"{keyword}={value if placeholder else repr(value)}"
+
+
+@contextmanager
+def command_line() -> Iterator[None]:
+    """Name options as the command line does while the block runs."""
+    token = _COMMAND_LINE.set(True)
+    try:
+        yield
+    finally:
+        _COMMAND_LINE.reset(token)
