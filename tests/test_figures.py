@@ -325,3 +325,31 @@ def test_the_uk_total_of_an_ensemble_is_the_median_of_its_replicates_totals():
     # (each replicate's total is 5; every yearly median is 0)
     assert label(viz.as_bands(values)) == "2000-2002: simulated 0 (sum of the yearly medians)"
     # without observed counts the label claims none ("observed 0" read as a count)
+
+
+def test_the_uk_total_sums_the_years_that_have_an_observed_row():
+    """The note read "2000-2015: observed 1,328, simulated 968", the simulated total taking
+    in 2000-02, for which the UK has no observed row. Both now sum the same years."""
+    values = pd.DataFrame({"year": [2000, 2001, 2002], "destination": "GBR",
+                           "persons": [7, 11, 13]})
+    obs = pd.DataFrame({"year": [2001, 2002], "destination": "GBR", "observed": [10, 20],
+                        "lower": [10, 20], "upper": [10, 20], "masked": False})
+    fig = viz.uk_applications(values, obs, start=2000, last_observed=2002)
+    text = next(t.get_text() for t in fig.axes[0].texts if "simulated" in t.get_text())
+    assert text == "2001-2002: observed 30, simulated 24"
+
+
+def test_compare_scenarios_names_the_unit_of_stocks_and_shares():
+    """The compare report's axes read "refugee stock per year" and "broker share per
+    year": a year-end stock counts persons and a share is 0-1."""
+    rows = [(lab, r, y, "GBR", 0.1 * r) for lab in ("base", "alt") for r in range(3)
+            for y in range(2005, 2008)]
+    values = pd.DataFrame(rows, columns=["label", "replicate", "year", "destination", "value"])
+    labels = {}
+    for output in ("refugee_stock", "broker_share", "applications"):
+        fig = viz.compare_scenarios(values.assign(output=output), output)
+        labels[output] = " ".join(a.get_ylabel() for a in fig.axes)
+    assert "persons at the year's end" in labels["refugee_stock"]
+    assert "share 0-1" in labels["broker_share"]
+    assert "persons, per year" in labels["applications"]
+    assert not any("stock per year" in t or "share per year" in t for t in labels.values())

@@ -6,6 +6,7 @@ import base64
 import json
 import re
 
+import pandas as pd
 import pytest
 from cli_helper import cli
 
@@ -174,6 +175,13 @@ def test_compare_report_names_the_scenario_of_each_effect(tmp_path):
     res = compare(base, alts, n=2, workers=1, store=store,
                   outputs=["applications", "departures"])
     html = report(res.experiment_id, store, tmp_path / "cmp.html").read_text()
+    # abroad counts every destination together: a comparison asked for CRP alone drew an
+    # "ALL" panel beside it
+    crp = compare(base, alts[:1], n=1, workers=1, store=store,
+                  outputs=["applications", "abroad"], destinations=["CRP"])
+    crp_html = report(crp.experiment_id, store, tmp_path / "crp.html").read_text()
+    assert "abroad: not drawn; it counts every destination together" in crp_html
+    assert "abroad: each scenario's median" not in crp_html
     text = re.sub(r"<[^>]+>", " ", html)
     assert re.search(r"baseline\s+toy-base", text), "the summary names the baseline"
     for alt in ("toy-nochecks", "toy-shut"):
@@ -279,3 +287,51 @@ def test_a_runs_changed_parameters_are_said_in_the_summary_and_tabulated():
     assert "<td>destinations.CRP.detection</td><td>0.6671</td>" in prov
     assert "-7.123" in prov and "0.6671146077283002" not in prov
     assert "1.87<" in prov and "11:36:21<" in prov and ".219246" not in prov
+
+
+def test_claim_totals_set_like_against_like():
+    """The totals summed simulated claims over every year but observed ones over the years
+    with a data row: BEL's held-out ratio read 10.34 (393 simulated in 2013-15 against 38
+    observed in 2013 alone) where like against like gives 1.95. Both now sum the same
+    cells; a masked count makes the observed total and the ratio a range."""
+    from onward.analysis.runs import claim_totals
+    from onward.report.run import totals
+
+    nan = float("nan")
+    summary = pd.DataFrame({
+        "year": [2013, 2014, 2015, 2013, 2014, 2015],
+        "destination": ["BEL"] * 3 + ["USA"] * 3,
+        "simulated": [74, 160, 159, 10, 20, 20],
+        "observed": [38, nan, nan, 5, 3, nan],
+        "lower": [38, nan, nan, 1, 3, nan],
+    })
+    t = claim_totals(summary, [2013, 2014, 2015]).set_index("destination")
+    assert t.loc["BEL", "simulated"] == 74 and t.loc["BEL", "observed"] == 38
+    assert t.loc["BEL", "ratio"] == pytest.approx(74 / 38)
+    assert t.loc["BEL", "simulated_all_years"] == 393
+    assert t.loc["USA", "simulated"] == 30 and t.loc["USA", "observed_lower"] == 4
+    assert t.loc["USA", "ratio"] == pytest.approx(30 / 8)
+    assert t.loc["USA", "ratio_lower_observed"] == pytest.approx(30 / 4)
+    # the report's table, from a run's applications and the observed cells
+    apps = summary.rename(columns={"simulated": "persons"})[["year", "destination",
+                                                             "persons"]]
+    obs = summary.dropna(subset=["observed"])[["year", "destination", "observed", "lower"]]
+    shown = totals(apps, obs, [2013, 2014, 2015]).set_index("destination")
+    assert shown.loc["BEL", "ratio"] == "1.95"
+    assert shown.loc["USA", "observed"] == "4-8" and shown.loc["USA", "ratio"] == "3.75-7.50"
+    assert shown.loc["BEL", "simulated (every year)"] == 393
+
+
+def test_the_article_figure_is_drawn_for_the_packaged_population_only(tmp_path):
+    """A new case with a GBR destination (inline inflow, no counts of its own) got a
+    figure titled "North Koreans' asylum applications in the UK, 2000-2015 and after" in
+    its report. The article's figure belongs to scenarios of the packaged population."""
+    from onward import viz
+
+    nk = load_scenario("nk-onward")
+    inline = nk.population.inflow.model_copy(update={"source": "inline"})
+    other = nk.model_copy(update={"population": nk.population.model_copy(
+        update={"inflow": inline})})
+    assert viz.has_article_figure(nk)
+    assert not viz.has_article_figure(other)
+    assert not viz.has_article_figure(load_scenario("toy"))  # no GBR

@@ -111,6 +111,36 @@ def applications_summary(sc: Scenario, res: SimulationResult) -> pd.DataFrame:
     return out.sort_values(["year", "destination"]).reset_index(drop=True)
 
 
+def claim_totals(summary: pd.DataFrame, years: list[int]) -> pd.DataFrame:
+    """First claims per destination summed over ``years``, simulated against observed.
+
+    ``summary`` has a row per (year, destination) with ``simulated`` and, where a data row
+    exists, ``observed``, ``lower`` and ``upper`` (:func:`applications_summary`). The
+    simulated total that the ratio uses is summed over the same cells as the observed one
+    (``simulated``: the years with a data row for that destination), so that a destination
+    with data in one year of three is not set three years against one;
+    ``simulated_all_years`` sums every year. ``observed_lower`` counts a masked count at
+    its lower end (UNHCR's 5 as 1), so the ratio lies between ``ratio`` (observed at its
+    upper end) and ``ratio_lower_observed``.
+    """
+    part = summary[summary.year.isin(years)]
+    dests = list(dict.fromkeys(part.destination))
+    with_data = part[part.observed.notna()]
+    g = with_data.groupby("destination")
+    lower = with_data.lower if "lower" in with_data else with_data.observed
+    out = pd.DataFrame({
+        "simulated": g["simulated"].sum(),
+        "observed": g["observed"].sum(),  # (g.observed is groupby's own flag)
+        "observed_lower": lower.groupby(with_data.destination).sum(),
+    }).reindex(dests)
+    out["ratio"] = out.simulated / out.observed.where(out.observed > 0)
+    out["ratio_lower_observed"] = out.simulated / out.observed_lower.where(
+        out.observed_lower > 0)
+    out["simulated_all_years"] = part.groupby("destination").simulated.sum().reindex(dests)
+    out.index.name = "destination"
+    return out.reset_index()
+
+
 def selection_summary(res: SimulationResult) -> pd.DataFrame:
     """Movers vs stayers: means and the standardised difference of each attribute."""
     prof = res.tables()["profile"]

@@ -292,6 +292,7 @@ def _run_flee(folder: str, days: int | None, seed: int, store, as_json: bool,
 
 
 def _print_run_summary(sc, run_id, res, apps, sel, store) -> None:
+    from onward.analysis.runs import claim_totals
     from onward.store import Store
 
     dests = sc.destination_codes
@@ -339,7 +340,12 @@ def _print_run_summary(sc, run_id, res, apps, sel, store) -> None:
     parts = [(label, yrs) for label, yrs in parts if yrs] or [(f"{span[0]}-{hi}", span)]
     later = apps[apps.year > hi]
     tt = Table(title="Totals (persons): simulated/observed and their ratio"
-               + (f"; {hi + 1}-{int(later.year.max())} simulated only" if len(later) else ""))
+               + (f"; {hi + 1}-{int(later.year.max())} simulated only" if len(later) else ""),
+               caption="Both summed over the years with a data row (a number above, not -), "
+                       "so the ratio sets like against like; a destination without one shows "
+                       "its simulated total over every year. A masked count (1-5) makes the "
+                       "observed total a range, and the ratio one too.",
+               caption_justify="left")
     tt.add_column("destination")
     for label, _ in parts:
         tt.add_column(label, justify="right")
@@ -347,16 +353,22 @@ def _print_run_summary(sc, run_id, res, apps, sel, store) -> None:
     if len(later):
         tt.add_column(f"simulated {hi + 1}-{int(later.year.max())}", justify="right")
     later_tot = later.groupby("destination").simulated.sum()
-    sums = [apps[apps.year.isin(yrs)].groupby("destination")[["simulated", "observed"]].sum(
-        min_count=1) for _, yrs in parts]
+    sums = [claim_totals(apps, yrs).set_index("destination") for _, yrs in parts]
     for d in dests:
         row = [d]
         for tot in sums:
-            sim = float(tot.loc[d, "simulated"]) if d in tot.index else 0.0
-            o = float(tot.loc[d, "observed"]) if d in tot.index else float("nan")
-            sim = 0.0 if sim != sim else sim
-            row += [f"{int(sim)}/{'-' if o != o else int(o)}",
-                    f"{sim / o:.2f}" if o == o and o > 0 else "-"]
+            r = tot.loc[d] if d in tot.index else None
+            if r is None or r.observed != r.observed:  # no data row in these years
+                sim = 0 if r is None or r.simulated_all_years != r.simulated_all_years \
+                    else int(r.simulated_all_years)
+                row += [f"{sim}/-", "-"]
+                continue
+            lo, o = int(r.observed_lower), int(r.observed)
+            row.append(f"{int(r.simulated)}/{o if lo == o else f'{lo}-{o}'}")
+            ratio = "-" if o == 0 else f"{r.ratio:.2f}"
+            if o and lo != o:
+                ratio += f"-{r.ratio_lower_observed:.2f}" if lo else "+"
+            row.append(ratio)
         if len(later):
             row.append(f"{int(later_tot.get(d, 0))}")
         tt.add_row(*row)

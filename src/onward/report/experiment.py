@@ -227,11 +227,10 @@ def experiment_sections(exp_id: str, store: Any = None) -> list[Section]:
         outputs = []  # the runs vary the parameters: their spread is the design, not noise
     if "applications" in outputs and kind != "compare":
         app = values[values.output == "applications"]
-        own = sc is not None and sc.calibration.observed is not None
         body = _guard(lambda: figure(viz.uk_applications(app, obs, held_out=held),
                                      "UK first claims: ensemble median with 50% and 90% "
                                      "bands; observed up to 2015 (bars)."), "UK figure") \
-            if "GBR" in set(app.destination) and not own else ""
+            if "GBR" in set(app.destination) and viz.has_article_figure(sc) else ""
         body += _guard(lambda: figure(viz.applications_by_destination(
             app, obs, held_out=held,
             start=int(obs.year.min()) if obs is not None and len(obs) else None,
@@ -252,6 +251,12 @@ def experiment_sections(exp_id: str, store: Any = None) -> list[Section]:
         for o in outputs:
             shown = [d for d in dict.fromkeys(values[values.output == o].destination)
                      if not chosen or d in chosen] or None
+            if chosen and shown is None:  # abroad (ALL) under --destination GBR: drew ALL
+                body += paragraph(f"{o}: not drawn; it counts every destination together "
+                                  f"(ALL), and the comparison was asked for "
+                                  f"{', '.join(sorted(chosen))} only (onward compare "
+                                  "--destination ALL draws it).")
+                continue
             body += _guard(lambda o=o, shown=shown: figure(viz.compare_scenarios(
                 values, o, destinations=shown,
                 observed=obs if o == "applications" else None,

@@ -57,14 +57,44 @@ def regenerate_network(sc: Scenario, seed: int, overrides: dict[str, float] | No
 
 
 def totals(apps: pd.DataFrame, observed: pd.DataFrame, years: list[int]) -> pd.DataFrame:
-    """Per destination: simulated and observed first claims summed over ``years`` (observed
-    only where a data row exists), and their ratio."""
-    sim = apps[apps.year.isin(years)].groupby("destination").persons.sum()
-    obs = observed[observed.year.isin(years)].groupby("destination")["observed"].sum() \
-        if len(observed) else pd.Series(dtype=float)
-    out = pd.DataFrame({"simulated": sim, "observed": obs.reindex(sim.index)})
-    out["ratio"] = out.simulated / out.observed.where(out.observed > 0)
-    return out.reset_index()
+    """Per destination: simulated and observed first claims summed over the years of
+    ``years`` that have a data row (:func:`onward.analysis.runs.claim_totals`), their
+    ratio (a range where a masked count makes the observed total one), and the simulated
+    total over every year."""
+    from onward.analysis.runs import claim_totals
+
+    sim = apps.groupby(["year", "destination"], as_index=False).persons.sum().rename(
+        columns={"persons": "simulated"})
+    cols = ["year", "destination", "observed", "lower"]
+    obs = observed[cols] if len(observed) else pd.DataFrame(columns=cols)
+    both = sim.merge(obs.astype({"year": "int64", "destination": "object",
+                                 "observed": "float64", "lower": "float64"}),
+                     on=["year", "destination"], how="left")
+    t = claim_totals(both, years)
+
+    def observed_text(r) -> str:
+        if r.observed != r.observed:
+            return "-"
+        lo, hi = int(r.observed_lower), int(r.observed)
+        return f"{hi:,}" if lo == hi else f"{lo:,}-{hi:,}"
+
+    def ratio_text(r) -> str:
+        if not r.observed > 0:
+            return "-"
+        text = f"{r.ratio:.2f}"
+        if r.observed_lower != r.observed:
+            text += f"-{r.ratio_lower_observed:.2f}" if r.observed_lower > 0 else "+"
+        return text
+
+    return pd.DataFrame({
+        "destination": t.destination,
+        "simulated (years with data)": [("-" if r.simulated != r.simulated
+                                         else f"{int(r.simulated):,}")
+                                        for r in t.itertuples()],
+        "observed": [observed_text(r) for r in t.itertuples()],
+        "ratio": [ratio_text(r) for r in t.itertuples()],
+        "simulated (every year)": t.simulated_all_years.fillna(0).astype(int),
+    })
 
 
 def yearly_wide(apps: pd.DataFrame, observed: pd.DataFrame) -> pd.DataFrame:
@@ -131,7 +161,7 @@ def run_sections(tables: dict[str, pd.DataFrame], meta: dict[str, Any],
     own = sc is not None and sc.calibration.observed is not None
     last = viz.last_observed_year(sc)
     source = viz.observed_label(sc)
-    if apps is not None and "GBR" in set(apps.destination) and not own:
+    if apps is not None and "GBR" in set(apps.destination) and viz.has_article_figure(sc):
         uk = "GBR"
         body = _guard(lambda: figure(
             viz.uk_applications(apps, obs, destination=uk, held_out=held),
@@ -155,7 +185,10 @@ def run_sections(tables: dict[str, pd.DataFrame], meta: dict[str, Any],
         for label, years in (("calibration years", cal), ("held-out years", held)):
             if years:
                 body += table(totals(apps, obs, years),
-                              f"Totals {years[0]}-{years[-1]} ({label}), persons")
+                              f"Totals {years[0]}-{years[-1]} ({label}), persons. Simulated "
+                              "and observed are summed over the years with a data row, so "
+                              "the ratio sets like against like; a masked count (1-5) "
+                              "makes the observed total, and the ratio, a range.")
         out.append(Section("Applications by destination", body, "applications"))
     if "stocks" in tables:
         out.append(Section("Stocks by state", _guard(lambda: figure(

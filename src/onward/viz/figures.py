@@ -96,18 +96,22 @@ def as_bands(sim: pd.DataFrame, output: str = "applications") -> pd.DataFrame:
 
 
 def _period_total(sim: pd.DataFrame, bands: pd.DataFrame, destination: str, start: int,
-                  last: int, multi: bool) -> tuple[float, str]:
-    """The simulated total over ``start``-``last`` and how it was taken: with replicates,
-    the median of their totals (what ``onward compare`` reports as a period's median);
-    from bands alone, the sum of the yearly medians, and said so (the two differ: 997
-    against 1,020 for an ensemble of 6)."""
+                  last: int, multi: bool, years: Any = None) -> tuple[float, str]:
+    """The simulated total over ``start``-``last`` (only ``years`` of them, if given: those
+    with an observed row) and how it was taken: with replicates, the median of their totals
+    (what ``onward compare`` reports as a period's median); from bands alone, the sum of
+    the yearly medians, and said so (the two differ: 997 against 1,020 for an ensemble of
+    6)."""
+    def within(year: pd.Series) -> pd.Series:
+        return year.between(start, last) if years is None else year.isin(list(years))
+
     if multi and {"replicate", "value"} <= set(sim.columns):
-        rows = sim[(sim.destination == destination) & sim.year.between(start, last)]
+        rows = sim[(sim.destination == destination) & within(sim.year)]
         if "output" in rows.columns:
             rows = rows[rows.output == "applications"]
         totals = rows.groupby("replicate").value.sum()
         return float(totals.median()), " (median of the replicates' totals)"
-    yearly = float(bands[bands.year.between(start, last)]["median"].sum())
+    yearly = float(bands[within(bands.year)]["median"].sum())
     return yearly, " (sum of the yearly medians)" if multi else ""
 
 
@@ -122,6 +126,18 @@ def observed_claims(scenario: Any = "nk-onward") -> pd.DataFrame:
 
     sc = load_scenario(scenario)
     return observed_first_claims(sc)
+
+
+def has_article_figure(scenario: Any) -> bool:
+    """Whether the article's figure (North Koreans' UK first claims, UNHCR's bars) belongs
+    in a scenario's report: a scenario of the packaged North Korean population
+    (``population.inflow.source: data``) without counts of its own and with the UK as a
+    destination. Any other scenario with a GBR got a figure titled for North Koreans over
+    2000-2015, whatever its people and years."""
+    if scenario is None or "GBR" not in scenario.destination_codes:
+        return False
+    own = scenario.calibration.observed
+    return scenario.population.inflow.source == "data" and not (own and own.first_claims)
 
 
 def last_observed_year(scenario: Any) -> int:
@@ -334,9 +350,17 @@ def uk_applications(sim: pd.DataFrame, observed: pd.DataFrame | None = None, *,
                     "continuation:\nsimulated only", ha="center", va="top", fontsize=8,
                     color="#41597a")
         tot_obs = float(o[o.year <= last_observed].observed.sum())
-        tot_sim, how = _period_total(sim, b, destination, start, last_observed, multi)
+        # both totals over the years with an observed row, so that they compare
+        seen_years = sorted(int(y) for y in o.year.unique() if start <= y <= last_observed)
+        tot_sim, how = _period_total(sim, b, destination, start, last_observed, multi,
+                                     seen_years if len(o) else None)
         seen = f"observed {tot_obs:,.0f}, " if len(o) else ""  # none given: no "observed 0"
-        ax.text(0.01, 0.97, f"{start}-{last_observed}: {seen}simulated "
+        span = f"{start}-{last_observed}"
+        if len(o) and seen_years != list(range(start, last_observed + 1)):
+            span = (f"{seen_years[0]}-{seen_years[-1]}" if seen_years == list(
+                range(seen_years[0], seen_years[-1] + 1)) else f"{len(seen_years)} years "
+                f"with data, {seen_years[0]}-{seen_years[-1]}") if seen_years else span
+        ax.text(0.01, 0.97, f"{span}: {seen}simulated "
                 f"{tot_sim:,.0f}" + how, transform=ax.transAxes,
                 ha="left", va="top", fontsize=8, color=DARK)
         handles = [Patch(color=OBS_BAR, label="observed (UNHCR first claims)")] if len(o) \
@@ -507,7 +531,10 @@ def compare_scenarios(values: pd.DataFrame, output: str = "applications", *,
                 ax.plot(b.year, b["median"], color=c, lw=1.5, gid=f"median:{lab}")
             if output == "applications" and len(obs):
                 _draw_observed(ax, obs[obs.destination == d])
-        _finish_grid(axes, dests, f"{output.replace('_', ' ')} per year")
+        from onward.experiments.runner import output_unit
+
+        # a stock counts persons at the year's end and a share is 0-1, not "per year"
+        _finish_grid(axes, dests, f"{output.replace('_', ' ')}\n({output_unit(output)})")
         n = int(v.replicate.nunique()) if "replicate" in v.columns else 0
         handles = [plt.Line2D([], [], color=palette[i % len(palette)], lw=1.5,
                               label=f"{lab}: median, 90% band") for i, lab in enumerate(labels)]
