@@ -41,7 +41,7 @@ from onward.calibration.targets import (
     scoring_targets,
     summary_statistics,
 )
-from onward.scenario import load_text
+from onward.scenario import load_scenario, load_text
 from onward.store import Store
 
 HELD_OUT = [2013, 2014, 2015]
@@ -857,3 +857,28 @@ def test_resuming_on_changed_code_says_the_posterior_mixes_two_engines(ref, monk
     monkeypatch.setattr(runs_mod, "code_hash", lambda: "0123456789abcdef")
     with pytest.warns(CalibrationCodeChanged, match="other onward code .* mixes the two"):
         run_small(ref, resume=True)
+
+
+def test_a_scenario_without_counts_of_its_own_is_not_fitted_to_north_koreans(tmp_path):
+    """A new case (inline inflow, no calibration.observed) with the UK, Germany and Sweden
+    as destinations was calibrated and scored against the packaged counts of North
+    Koreans without a word, while `onward run` said it had no observed data. The packaged
+    series now serve the packaged population only; another scenario fits its own counts,
+    and with none it is refused, naming the field to add."""
+    from onward.calibration import CalibrationError
+
+    nk = load_scenario("nk-onward")
+    assert {"first_claims", "uk_grant_rates", "refugee_stocks"} <= {
+        k[0] for k in fitting_targets(nk).keys}
+    inline = nk.population.inflow.model_copy(update={"source": "inline"})
+    other = nk.model_copy(update={"population": nk.population.model_copy(
+        update={"inflow": inline})})
+    with pytest.raises(CalibrationError, match=r"no observed target in years 2000-2012.*"
+                       r"Fix: give the scenario's own counts in calibration.observed"):
+        fitting_targets(other)
+    assert scoring_targets(other, [2013, 2014]) is None
+    (tmp_path / "noobs.yaml").write_text("extends: toy\nname: toy-noobs\n"
+                                         "calibration:\n  observed: null\n")
+    with pytest.raises(CalibrationError, match="no observed target"):
+        calibrate(str(tmp_path / "noobs.yaml"), "x", budget=10, workers=1,
+                  store=tmp_path / "s.duckdb")

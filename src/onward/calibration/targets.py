@@ -93,11 +93,18 @@ def _targets(sc: Scenario, years: list[int]) -> list[Target]:
     cells: list[Target] = []
     wanted = set(years)
     own = sc.calibration.observed
+    # The packaged series (UNHCR's first claims and refugee stocks, the Home Office's grant
+    # rates) count North Koreans: they serve a scenario of the packaged population
+    # (population.inflow.source: data), as the run's summary and figures take them. Any
+    # other scenario brings its own counts in calibration.observed; without them a family
+    # has no data here (the command line says it is not fitted), where a new case used to
+    # be fitted to North Koreans' claims without a word.
+    packaged = sc.population.inflow.source == "data"
     for fam in ("first_claims", "refugee_stocks"):  # the scenario's own counts
         if own is not None and fam in sc.calibration.targets and getattr(own, fam):
             cells += [Target(fam, d, y, obs, lo, hi)
                       for d, y, obs, lo, hi in own.cells(fam) if y in wanted]
-    if "first_claims" in sc.calibration.targets and not (own and own.first_claims):
+    if packaged and "first_claims" in sc.calibration.targets and not (own and own.first_claims):
         fc = data.first_claims(dests, years=sorted(wanted),
                                other_excludes=tuple(sc.calibration.other_excludes),
                                other_code=other)
@@ -105,13 +112,14 @@ def _targets(sc: Scenario, years: list[int]) -> list[Target]:
             if int(r.year) in wanted:
                 cells.append(Target("first_claims", r.destination, int(r.year),
                                     float(r.observed), float(r.lower), float(r.upper)))
-    if "uk_grant_rates" in sc.calibration.targets and UK in dests:
+    if packaged and "uk_grant_rates" in sc.calibration.targets and UK in dests:
         gr = data.uk_grant_rates(years=sorted(wanted))
         for r in gr.itertuples():
             if int(r.year) in wanted and (r.grants + r.refusals) > 0:
                 rate = float(r.grant_rate)
                 cells.append(Target("uk_grant_rates", UK, int(r.year), rate, rate, rate))
-    if "refugee_stocks" in sc.calibration.targets and not (own and own.refugee_stocks):
+    if packaged and "refugee_stocks" in sc.calibration.targets and not (
+            own and own.refugee_stocks):
         rs = data.refugee_stocks([d for d in dests], years=sorted(wanted),
                                  other_excludes=tuple(sc.calibration.other_excludes),
                                  other_code=other)
