@@ -1180,3 +1180,36 @@ def test_a_new_location_named_as_one_of_the_bases_is_a_clash(tmp_path, flagship)
     assert_clear(error_of(f), "fr.yaml", None, "routes.locations[0]",
                  "'Paris' is already a location of the scenario this one extends (type hub)",
                  "give yours another name")
+
+
+def test_inline_inflow_years_that_would_be_lost_are_refused(tmp_path: Path) -> None:
+    """A year left out of inline values ran as no arrivals, and a year before the horizon
+    was dropped, both without a word (4,000 persons short in a user's scenario)."""
+    toy = scenario_to_yaml(load_scenario("toy"))
+    assert "      2005: 800.0\n" in toy
+    p = write(tmp_path, "gap.yaml", toy.replace("      2005: 800.0\n", ""))
+    assert_clear(error_of(p), "gap.yaml", None, "population.inflow.values",
+                 "no value for 2005, between 2000 and 2012", "0 for a year without")
+    p = write(tmp_path, "early.yaml", "extends: toy\nname: early\npopulation:\n"
+              "  inflow:\n    values: {1998: 100, 1999: 100}\n")
+    assert_clear(error_of(p), "early.yaml", 5, "population.inflow.values[1998]",
+                 "1998-1999 is before the horizon's start", "inflow.initial")
+    # a variant starting later can set its base's earlier years to 0
+    later = "\n".join(f"      {y}: 0" for y in range(2000, 2003))
+    p = write(tmp_path, "later.yaml", "extends: toy\nname: later\n"
+              "horizon: {start: 2003-01, end: 2020-12}\npopulation:\n  inflow:\n"
+              f"    values:\n{later}\n")
+    assert load_scenario(p).horizon.start.year == 2003
+
+
+@pytest.mark.parametrize("body,field,hint", [
+    ("female_share: 45", "population.attributes.female_share.value", "did you mean 0.45"),
+    ("female_share: {value: 0.5, prior: [0.2, 80], free: true}",
+     "population.attributes.female_share.prior", "did you mean 0.8"),
+])
+def test_a_female_share_is_a_share(tmp_path: Path, body: str, field: str, hint: str) -> None:
+    """A percent (45) made every arrival a woman without a word; a share outside [0, 1]
+    is refused, with the share it likely meant."""
+    p = write(tmp_path, "child.yaml", "extends: toy\nname: child\npopulation:\n"
+              f"  attributes:\n    {body}\n")
+    assert_clear(error_of(p), "child.yaml", 5, field, "outside [0, 1]", hint)

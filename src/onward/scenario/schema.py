@@ -468,6 +468,16 @@ class Attributes(Strict):
 
     @model_validator(mode="after")
     def _no_records(self) -> Attributes:
+        if isinstance(self.female_share, Param):
+            # a share of arrivals: 45 (a percent) made every arrival a woman without a word
+            p = self.female_share
+            for field, label, x in [("value", "value", p.value)] + (
+                    [("prior", "prior low", p.prior[0]), ("prior", "prior high", p.prior[1])]
+                    if p.prior else []):
+                if not 0 <= x <= 1:
+                    raise FieldError(("female_share", field), f"{label} {x:g} is outside "
+                                     "[0, 1] (a share of arrivals)",
+                                     _percent_hint(x, 0.0, 1.0) + "write a share from 0 to 1")
         if self.microdata is not None:
             raise FieldError(("microdata",), "microdata is read by the loader from the "
                              "scenario's folder, and this scenario was not loaded from a file",
@@ -1103,6 +1113,24 @@ class Scenario(Strict):
                              "they are shares of the refused: lower the upper end of a "
                              "prior (or the fixed value of the other) so that they sum to "
                              "at most 1")
+        inflow = self.population.inflow
+        if inflow.source == "inline" and inflow.values:
+            early = sorted(y for y, v in inflow.values.items()
+                           if y < self.horizon.start.year and v > 0)
+            if early:
+                raise FieldError(("population", "inflow", "values", early[0]),
+                                 f"{_span(early)} is before the horizon's start "
+                                 f"({self.horizon.start}): those arrivals would never enter "
+                                 "the run", "count the persons present at the start in "
+                                 "population.inflow.initial, and remove the earlier years (or, "
+                                 "in a scenario that extends another, set them to 0)")
+            years = sorted(inflow.values)
+            gaps = sorted(set(range(years[0], years[-1] + 1)) - set(years))
+            if gaps:  # a year left out was taken as no arrivals at all
+                raise FieldError(("population", "inflow", "values"), f"no value for "
+                                 f"{_span(gaps)}, between {years[0]} and {years[-1]}: a year "
+                                 "left out would bring no arrivals", "give every year from "
+                                 "the first to the last (0 for a year without arrivals)")
         self._check_events()
         self._check_calibration()
         for i, code in enumerate(self.calibration.other_excludes):
