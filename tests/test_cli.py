@@ -47,6 +47,14 @@ def test_run_json_is_the_only_stdout(flagship_run):
     assert (skill["std_difference"] > 0) == (skill["movers"] > skill["stayers"])
 
 
+def test_the_observed_counts_say_which_count_cases(flagship_run):
+    """The figures and tables said "persons" of UNHCR counts of which a few USA and
+    Australian rows count cases (households); they say so now."""
+    cwd, proc = flagship_run
+    html = (cwd / "reports" / f"{json.loads(proc.stdout)['run_id']}.html").read_text()
+    assert "except a few USA and Australian rows that count cases" in html
+
+
 def test_run_is_stored_with_provenance(flagship_run):
     cwd, proc = flagship_run
     payload = json.loads(proc.stdout)

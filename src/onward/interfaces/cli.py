@@ -300,7 +300,8 @@ def _print_run_summary(sc, run_id, res, apps, sel, store) -> None:
     if own is not None and own.first_claims:
         source = f"observed: {own.source}"
     elif sc.population.inflow.source == "data":
-        source = "observed: UNHCR first claims (N+V); 5 = a masked count of 1-5"
+        source = ("observed: UNHCR first claims (N+V), persons except a few USA and "
+                  "Australian rows that count cases; 5 = a masked count of 1-5")
     else:
         source = "no observed data (calibration.observed gives a scenario's own)"
     t = Table(title=f"First asylum claims, simulated/observed (persons) — {sc.name}",

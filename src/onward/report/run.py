@@ -173,7 +173,8 @@ def run_sections(tables: dict[str, pd.DataFrame], meta: dict[str, Any],
                            body, "uk"))
     if apps is not None:
         masked = ("a masked count is drawn as its interval" if own else
-                  "a masked UNHCR count, printed 5, is drawn as the interval 1-5")
+                  "a masked UNHCR count, printed 5, is drawn as the interval 1-5; persons, "
+                  "except a few USA and Australian rows that count cases")
         body = _guard(lambda: figure(
             viz.applications_by_destination(apps, obs, held_out=held,
                                             start=cal[0] if cal else None,
