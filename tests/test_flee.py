@@ -269,6 +269,11 @@ def test_paths_with_markers_and_awareness():
     # separated by ';' (a European spreadsheet): one message, not one per line
     (("input_csv/routes.csv", "Ardo,Cimo,120,0", "Ardo;Cimo;120;0"),
      "input_csv/routes.csv:2: row: is separated by ';' (Flee 3.1 reads commas)"),
+    # registration corrections separated by ';' were skipped as one-field rows: the
+    # corrections were dropped without a word
+    (("input_csv/registration_corrections.csv", "Camp-East,2020-03-01,normalize",
+      "Camp-East;2020-03-01;normalize"),
+     "input_csv/registration_corrections.csv:1: row: is separated by ';'"),
     # not UTF-8 (a file saved as Latin-1): the decoder's message named no file
     (("source_data/camp-north.csv", "2020-01-01,100", "# Sé\udce9gou\n2020-01-01,100"),
      "source_data/camp-north.csv:1: file: not UTF-8 text"),

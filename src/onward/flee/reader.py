@@ -547,6 +547,8 @@ def read_flee_folder(folder: str | Path) -> FleeCase:
     if rpath.is_file() and not pr.errors:
         for i, row in enumerate(_rows(rpath)):
             where = f"input_csv/registration_corrections.csv:{i + 1}"
+            if _semicolons(row, where, pr):
+                continue
             if len(row) <= 1:
                 continue
             if row[0] not in layout:
