@@ -274,6 +274,10 @@ def test_paths_with_markers_and_awareness():
     (("input_csv/registration_corrections.csv", "Camp-East,2020-03-01,normalize",
       "Camp-East;2020-03-01;normalize"),
      "input_csv/registration_corrections.csv:1: row: is separated by ';'"),
+    # conflicts.csv separated by ';' read as one column named '#Day;Ardo;...': every
+    # conflict column was lost without a word
+    (("input_csv/conflicts.csv", "#Day,Ardo,Bexa,Nowhere,Cimo,", "#Day;Ardo;Bexa;Nowhere;Cimo;"),
+     "input_csv/conflicts.csv:1: row: is separated by ';'"),
     # not UTF-8 (a file saved as Latin-1): the decoder's message named no file
     (("source_data/camp-north.csv", "2020-01-01,100", "# Sé\udce9gou\n2020-01-01,100"),
      "source_data/camp-north.csv:1: file: not UTF-8 text"),

@@ -454,6 +454,8 @@ def read_flee_folder(folder: str | Path) -> FleeCase:
     if not crow:
         pr.error("input_csv/conflicts.csv:1", "header", "the file is empty",
                  "write a header #Day,<location>,... and one row per day")
+    elif _semicolons(crow[0], "input_csv/conflicts.csv:1", pr):
+        pass  # every column would be lost: one message for the file
     else:
         header = [h.strip() for h in crow[0]]
         for j in range(1, len(header)):
@@ -470,6 +472,8 @@ def read_flee_folder(folder: str | Path) -> FleeCase:
                 conflict_cols.append(ix)
         for i, row in enumerate(crow[1:]):
             where = f"input_csv/conflicts.csv:{i + 2}"
+            if _semicolons(row, where, pr):
+                continue
             if not any(c.strip() for c in row):
                 pr.error(where, "row", "is blank; rows are the days in order, so a blank "
                          "one would shift every later day", "remove the blank line")
