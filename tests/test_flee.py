@@ -278,6 +278,11 @@ def test_paths_with_markers_and_awareness():
     # conflict column was lost without a word
     (("input_csv/conflicts.csv", "#Day,Ardo,Bexa,Nowhere,Cimo,", "#Day;Ardo;Bexa;Nowhere;Cimo;"),
      "input_csv/conflicts.csv:1: row: is separated by ';'"),
+    # a thousands comma in a series was read as the part before it (25,281 as 25)
+    (("source_data/camp-north.csv", "2020-03-01,700", "2020-03-01,1,700"),
+     "source_data/camp-north.csv:3: value: 1,700 is a number written with a thousands "
+     "comma, which splits in two (Flee 3.1 would read 1). Fix: write it without the comma "
+     "(1700, not 1,700)"),
     # not UTF-8 (a file saved as Latin-1): the decoder's message named no file
     (("source_data/camp-north.csv", "2020-01-01,100", "# Sé\udce9gou\n2020-01-01,100"),
      "source_data/camp-north.csv:1: file: not UTF-8 text"),

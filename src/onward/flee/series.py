@@ -12,6 +12,7 @@ first date and the last value after the last date.
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -63,6 +64,14 @@ def read_series_file(path: Path, start: date, hasten: int, pr: Problems,
         except ValueError:
             pr.error(f"{rel}:{line}", "date", f"{row[0]!r} is not a date YYYY-MM-DD",
                      "write the date as YYYY-MM-DD")
+            continue
+        number = ",".join(f.strip() for f in row[1:]).rstrip(",")
+        if len(row) > 2 and re.fullmatch(r"\d{1,3}(,\d{3})+", number):
+            # Flee 3.1 reads row[1] only: 25,281 would be read as 25
+            pr.error(f"{rel}:{line}", "value", f"{number} is a number written with a "
+                     f"thousands comma, which splits in two (Flee 3.1 would read "
+                     f"{int(row[1])})", f"write it without the comma "
+                     f"({number.replace(',', '')}, not {number})")
             continue
         try:
             v = int(row[1])
