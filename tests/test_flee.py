@@ -320,6 +320,26 @@ def test_a_byte_order_mark_and_trailing_blank_lines_are_read_as_flee_reads_the_f
     assert case.start == tiny_case.start
 
 
+def test_an_empty_field_in_data_layout_is_ignored_at_the_end_and_named_elsewhere(
+        tmp_path, tiny_case):
+    """A trailing comma on a data_layout.csv row (Excel writes one) was read as a file
+    named '' ("cannot use .../source_data: Is a directory", no file:line); it is ignored at
+    the end of a row and named with its file:line between two files."""
+    folder = tmp_path / "case"
+    shutil.copytree(TINY, folder)
+    layout = folder / "source_data" / "data_layout.csv"
+    text = layout.read_text()
+    layout.write_text("".join(line + ",\n" for line in text.splitlines()))
+    case = read_flee_folder(folder)
+    assert np.array_equal(case.total.values, tiny_case.total.values)
+    assert np.array_equal(case.camp_series["Camp-South"].values,
+                          tiny_case.camp_series["Camp-South"].values)
+    layout.write_text(text.replace("camp-south.csv,camp-south-b.csv",
+                                   "camp-south.csv,,camp-south-b.csv"))
+    with pytest.raises(FleeError, match=r"data_layout.csv:4: file: a file name is empty"):
+        read_flee_folder(folder)
+
+
 def test_settings_flee_ignores_are_warned():
     text = ("move_rules:\n  capacity_scaling: 1.0\n  camp_weight: 2\nspawn_rules:\n"
             "  camps_are_sinks: true\n  empty_camps_on_day0: true\nnew_section: 1\n")

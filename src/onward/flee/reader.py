@@ -501,12 +501,18 @@ def read_flee_folder(folder: str | Path) -> FleeCase:
     layout: dict[str, Series] = {}
     for i, row in enumerate(_rows(src / "data_layout.csv")):
         where = f"source_data/data_layout.csv:{i + 1}"
+        while len(row) > 1 and not row[-1].strip():
+            row = row[:-1]  # an empty field at the end (Excel writes one): no file to read
         if len(row) <= 1:
             continue
         if row[0] == "":
             pr.error(where, "name", "is empty (Flee 3.1 crashes on it)", "write a name")
             continue
         if row[0][0] == "#":
+            continue
+        if any(not f.strip() for f in row[1:]):
+            pr.error(where, "file", "a file name is empty (Flee 3.1 crashes on it)",
+                     "remove the empty field between the commas")
             continue
         d, v = read_series_file(src / row[1], start, settings_hasten, pr,
                                 f"source_data/{row[1]}")
