@@ -283,6 +283,10 @@ def test_paths_with_markers_and_awareness():
      "source_data/camp-north.csv:3: value: 1,700 is a number written with a thousands "
      "comma, which splits in two (Flee 3.1 would read 1). Fix: write it without the comma "
      "(1700, not 1,700)"),
+    # a latitude that is not a number passed (Flee 3.1 crashes on float())
+    (("input_csv/locations.csv", "Cimo,R2,Aland,11,10.5,town,,20000",
+      "Cimo,R2,Aland,abc,10.5,town,,20000"),
+     "input_csv/locations.csv:4: latitude: 'abc' is not a number"),
     # not UTF-8 (a file saved as Latin-1): the decoder's message named no file
     (("source_data/camp-north.csv", "2020-01-01,100", "# Sé\udce9gou\n2020-01-01,100"),
      "source_data/camp-north.csv:1: file: not UTF-8 text"),

@@ -231,6 +231,13 @@ def read_flee_folder(folder: str | Path) -> FleeCase:
                      "give each location a unique name")
             continue
         seen[name] = i + 1
+        for col, text in (("latitude", row[3]), ("longitude", row[4])):
+            try:
+                if text.strip():
+                    float(text)
+            except ValueError:  # Flee 3.1 crashes on float()
+                pr.error(where, col, f"{text!r} is not a number (Flee 3.1 crashes on it)",
+                         "write decimal degrees with a point, as 18.44")
         if home is None:
             home = row[2] if row[2] else "unknown"
         ctry = row[2] if row[2] else "unknown"
