@@ -502,6 +502,24 @@ def test_routes_as_one_line_per_empty_file_and_semicolons(tmp_path):
                  "(did you mean camp_weight?)"]
 
 
+@pytest.mark.parametrize("path", ["source_data/camp-north.csv", "source_data/data_layout.csv",
+                                  "input_csv/sim_period.csv"])
+def test_a_file_separated_by_semicolons_is_named_as_such(tmp_path, path):
+    """A series file, data_layout.csv or sim_period.csv separated by ';' was refused as
+    "no data rows", "no 'total' row" or "StartDate: missing"; it is named as separated by
+    ';', with that message alone."""
+    folder = tmp_path / "case"
+    shutil.copytree(TINY, folder)
+    f = folder / path
+    f.write_text(f.read_text().replace(",", ";"))
+    with pytest.raises(FleeError) as exc:
+        read_flee_folder(folder)
+    assert exc.value.messages == [f"{path}:1: row: is separated by ';' (Flee 3.1 reads "
+                                  "commas), as are any later rows like it. Fix: save the "
+                                  "file as CSV with commas (in Excel: CSV UTF-8, comma "
+                                  "delimited)"]
+
+
 def test_a_folder_given_as_dot_is_named_by_its_directory(monkeypatch):
     """`onward run .` gave the case an empty name (title ': 3 days', scenario 'flee:')."""
     monkeypatch.chdir(TINY)

@@ -39,6 +39,19 @@ class Problems:
             raise FleeError(self.errors)
 
 
+def semicolons(row: list[str], where: str, pr: Problems) -> bool:
+    """Refuse a row separated by semicolons (as a spreadsheet in many European locales saves
+    CSV), once per file; True if refused."""
+    if len(row) != 1 or ";" not in row[0]:
+        return False
+    rel = where.rsplit(":", 1)[0]
+    if not any(e.startswith(f"{rel}:") and "separated by ';'" in e for e in pr.errors):
+        pr.error(where, "row", "is separated by ';' (Flee 3.1 reads commas), as are any "
+                 "later rows like it", "save the file as CSV with commas (in Excel: CSV "
+                 "UTF-8, comma delimited)")
+    return True
+
+
 def read_text(path: Path, rel: str) -> str:
     """The text of a file of a Flee folder (``rel``: its name in messages), without the
     byte-order mark Excel's "CSV UTF-8" writes; a file that is not UTF-8 is a

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from onward.engine.kernel import Graph
-from onward.flee.errors import FleeError, Problems, read_text
+from onward.flee.errors import FleeError, Problems, read_text, semicolons
 from onward.flee.series import (
     Series,
     correct_registrations,
@@ -104,19 +104,6 @@ def _looks_like_header(row: list[str]) -> bool:
         and "type" in row[5].strip().lower()
 
 
-def _semicolons(row: list[str], where: str, pr: Problems) -> bool:
-    """Refuse a row separated by semicolons (as a spreadsheet in many European locales saves
-    CSV), once per file; True if refused."""
-    if len(row) != 1 or ";" not in row[0]:
-        return False
-    rel = where.rsplit(":", 1)[0]
-    if not any(e.startswith(f"{rel}:") and "separated by ';'" in e for e in pr.errors):
-        pr.error(where, "row", "is separated by ';' (Flee 3.1 reads commas), as are any "
-                 "later rows like it", "save the file as CSV with commas (in Excel: CSV "
-                 "UTF-8, comma delimited)")
-    return True
-
-
 def _int(text: str, where: str, name: str, pr: Problems, fix: str) -> int | None:
     try:
         return int(text)
@@ -157,6 +144,9 @@ def read_flee_folder(folder: str | Path) -> FleeCase:
     for i, row in enumerate(_rows(inp / "sim_period.csv")):
         where = f"input_csv/sim_period.csv:{i + 1}"
         if not row:
+            continue
+        if semicolons(row, where, pr):
+            start_row = True  # named as separated by ';', not also as missing
             continue
         if row[0].lower() == "startdate" and len(row) > 1:
             start_row = True  # a bad date is named above, not also as missing
@@ -205,7 +195,7 @@ def read_flee_folder(folder: str | Path) -> FleeCase:
                      "so it is read as a location", f"write #{row[0]} (Flee 3.1 skips lines "
                      "that start with #)")
             continue
-        if _semicolons(row, where, pr):
+        if semicolons(row, where, pr):
             continue
         if len(row) < 8:
             pr.error(where, "row", f"has {len(row)} fields, needs 8 (name, region, country, "
@@ -332,7 +322,7 @@ def read_flee_folder(folder: str | Path) -> FleeCase:
             if len(row) > 4:
                 link_cols.extend(c.strip() for c in row[4:])
             continue
-        if _semicolons(row, where, pr):
+        if semicolons(row, where, pr):
             continue
         if len(row) < 3:
             pr.error(where, "row", "needs name1,name2,distance[,forced_redirection]",
@@ -461,7 +451,7 @@ def read_flee_folder(folder: str | Path) -> FleeCase:
     if not crow:
         pr.error("input_csv/conflicts.csv:1", "header", "the file is empty",
                  "write a header #Day,<location>,... and one row per day")
-    elif _semicolons(crow[0], "input_csv/conflicts.csv:1", pr):
+    elif semicolons(crow[0], "input_csv/conflicts.csv:1", pr):
         pass  # every column would be lost: one message for the file
     else:
         header = [h.strip() for h in crow[0]]
@@ -479,7 +469,7 @@ def read_flee_folder(folder: str | Path) -> FleeCase:
                 conflict_cols.append(ix)
         for i, row in enumerate(crow[1:]):
             where = f"input_csv/conflicts.csv:{i + 2}"
-            if _semicolons(row, where, pr):
+            if semicolons(row, where, pr):
                 continue
             if not any(c.strip() for c in row):
                 pr.error(where, "row", "is blank; rows are the days in order, so a blank "
@@ -510,6 +500,8 @@ def read_flee_folder(folder: str | Path) -> FleeCase:
         where = f"source_data/data_layout.csv:{i + 1}"
         while len(row) > 1 and not row[-1].strip():
             row = row[:-1]  # an empty field at the end (Excel writes one): no file to read
+        if row and not row[0].startswith("#") and semicolons(row, where, pr):
+            continue
         if len(row) <= 1:
             continue
         if row[0] == "":
@@ -564,7 +556,7 @@ def read_flee_folder(folder: str | Path) -> FleeCase:
     if rpath.is_file() and not pr.errors:
         for i, row in enumerate(_rows(rpath)):
             where = f"input_csv/registration_corrections.csv:{i + 1}"
-            if _semicolons(row, where, pr):
+            if semicolons(row, where, pr):
                 continue
             if len(row) <= 1:
                 continue

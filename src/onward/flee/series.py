@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from onward.flee.errors import Problems, read_text
+from onward.flee.errors import Problems, read_text, semicolons
 
 
 @dataclass
@@ -49,6 +49,8 @@ def read_series_file(path: Path, start: date, hasten: int, pr: Problems,
     rows = list(csv.reader(text.splitlines()))
     for i, row in enumerate(rows):
         line = i + 1
+        if row and not row[0].startswith("#") and semicolons(row, f"{rel}:{line}", pr):
+            continue
         if i == 0 and (len(row) <= 1 or not row[0] or row[0] in ("Date", "DateTime")):
             continue
         if len(row) < 2:
