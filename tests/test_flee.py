@@ -344,6 +344,27 @@ def test_an_empty_field_in_data_layout_is_ignored_at_the_end_and_named_elsewhere
         read_flee_folder(folder)
 
 
+def test_an_empty_field_at_the_end_of_every_location_row_is_accepted(tmp_path, tiny_case):
+    """Excel's trailing empty field on every locations.csv row gave one "has 9 fields where
+    the header has 8: one too many" per row and a spurious "rows: no locations"; the empty
+    field is ignored. A row with a field too many otherwise is still refused, without
+    "no locations"."""
+    folder = tmp_path / "case"
+    shutil.copytree(TINY, folder)
+    locs = folder / "input_csv" / "locations.csv"
+    lines = locs.read_text().splitlines()
+    locs.write_text(lines[0] + "\n" + "".join(line + ",\n" for line in lines[1:]))
+    case = read_flee_folder(folder)
+    assert case.loc_names == tiny_case.loc_names
+    assert np.array_equal(case.pop, tiny_case.pop)
+    assert case.attributes == tiny_case.attributes
+    locs.write_text(lines[0] + "\n" + "".join(line + ",x\n" for line in lines[1:]))
+    with pytest.raises(FleeError) as exc:
+        read_flee_folder(folder)
+    assert len(exc.value.messages) == len(lines) - 1
+    assert "no locations" not in str(exc.value)
+
+
 def test_settings_flee_ignores_are_warned():
     text = ("move_rules:\n  capacity_scaling: 1.0\n  camp_weight: 2\nspawn_rules:\n"
             "  camps_are_sinks: true\n  empty_camps_on_day0: true\nnew_section: 1\n")

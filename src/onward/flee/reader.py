@@ -202,6 +202,8 @@ def read_flee_folder(folder: str | Path) -> FleeCase:
                      "lat, lon, location_type, conflict_date, population)",
                      "complete the row")
             continue
+        if header is not None and len(row) == header[1] + 1 and not row[-1].strip():
+            row = row[:-1]  # an empty field at the end (Excel writes one): nothing shifts
         if header is not None and len(row) != header[1]:
             # Flee 3.1 reads the fields by position: one missing or one too many shifts
             # every value after it into the wrong column
@@ -289,7 +291,7 @@ def read_flee_folder(folder: str | Path) -> FleeCase:
             caps.append(-1)
             pops.append(popv)
         attrs.append(extra)
-    if not names:
+    if not names and not any(e.startswith("input_csv/locations.csv:") for e in pr.errors):
         pr.error("input_csv/locations.csv:1", "rows", "no locations", "add location rows")
     pr.raise_if_any()
     index = {n: j for j, n in enumerate(names)}
