@@ -365,6 +365,25 @@ def test_an_empty_field_at_the_end_of_every_location_row_is_accepted(tmp_path, t
     assert "no locations" not in str(exc.value)
 
 
+def test_days_that_can_never_fire_are_warned(tmp_path):
+    """A closure starting outside the period, one ending before it starts and a
+    conflict_date after the last day passed without a word; each is warned (not refused:
+    Flee 3.1 runs them so)."""
+    folder = tmp_path / "case"
+    shutil.copytree(TINY, folder)
+    closures = folder / "input_csv" / "closures.csv"
+    closures.write_text(closures.read_text() + "location,Cimo,,200,210\n"
+                        "location,Dovo,,50,40\n")
+    locs = folder / "input_csv" / "locations.csv"
+    locs.write_text(locs.read_text().replace("Bexa,R1,Aland,10.5,10.2,conflict_zone,10,",
+                                             "Bexa,R1,Aland,10.5,10.2,conflict_zone,500,"))
+    warned = "\n".join(read_flee_folder(folder).warnings)
+    assert "closures.csv:6: closure_start: day 200 is outside the period (days 0-119" in warned
+    assert "closures.csv:7: closure_end: day 40 is before closure_start 50" in warned
+    assert "locations.csv:3: conflict_date: 500 is after the last day of the period" in warned
+    assert "closures.csv:2" not in warned and "closures.csv:3" not in warned
+
+
 def test_settings_flee_ignores_are_warned():
     text = ("move_rules:\n  capacity_scaling: 1.0\n  camp_weight: 2\nspawn_rules:\n"
             "  camps_are_sinks: true\n  empty_camps_on_day0: true\nnew_section: 1\n")

@@ -112,6 +112,19 @@ def _int(text: str, where: str, name: str, pr: Problems, fix: str) -> int | None
         return None
 
 
+def _warn_closure_days(start: int, end: int, length: int, where: str, pr: Problems) -> None:
+    """Closure days that Flee 3.1 accepts but that cannot do what they seem to: events fire
+    only on day ``start`` and day ``end`` of the run (days 0 to Length - 1)."""
+    last = length - 1
+    if length > 0 and not 0 <= start <= last:
+        pr.warn(where, "closure_start", f"day {start} is outside the period (days 0-{last} "
+                "of sim_period.csv), so the closure never happens (as in Flee 3.1)")
+    elif end < start:
+        pr.warn(where, "closure_end", f"day {end} is before closure_start {start}: the "
+                f"reopening comes first, so from day {start} the closure lasts to the end "
+                "of the run (as in Flee 3.1)")
+
+
 def read_flee_folder(folder: str | Path) -> FleeCase:
     """Read and check a Flee 3.1 folder; raises :class:`FleeError` listing every problem."""
     folder = Path(folder)
@@ -255,6 +268,11 @@ def read_flee_folder(folder: str | Path) -> FleeCase:
                       "write 0 (conflict from day 0) or the day the conflict starts")
             if cd is not None and cd > 0:
                 ltype = "town"
+            if cd is not None and length > 0 and cd >= length:
+                pr.warn(where, "conflict_date", f"{cd} is after the last day of the period "
+                        f"(day {length - 1} of sim_period.csv's Length {length}); the location "
+                        "is a town throughout unless conflicts.csv says otherwise (as in Flee "
+                        "3.1)")
         if "camp" in ltype:
             k = KIND_CAMP
             is_idp = "idp" in ltype
@@ -441,6 +459,7 @@ def read_flee_folder(folder: str | Path) -> FleeCase:
                 pr.warn(where, "remove_forced_redirection", "the flag has no effect on "
                         "movement in Flee 3.1; ignored")
                 continue
+            _warn_closure_days(s0, s1, length, where, pr)
             closures.append(Closure(kind, row[1], row[2], s0, s1, where))
 
     # --- conflicts.csv
