@@ -442,12 +442,15 @@ def test_cli_runs_a_flee_folder_as_json(tmp_path):
     payload = json.loads(proc.stdout)
     assert list(payload) == ["run_id", "report", "seed", "case", "days", "agents",
                              "engine_seconds", "ard", "ard_rescaled", "mase",
-                             "total_error_mean", "per_camp"]
+                             "total_error_mean", "per_camp", "warnings"]
     assert payload["run_id"] == "run-0001" and payload["seed"] == 1
     assert (tmp_path / payload["report"]).is_file()
     assert payload["case"] == "tiny" and payload["days"] == 20
     assert set(payload["per_camp"]) == {"Camp-North", "Camp-East", "Camp-South", "Camp-West"}
     assert "sum_from_camps" in proc.stderr  # ignored settings are named, on stderr
+    # ... and in the JSON (they reached neither it nor the report)
+    assert any("sum_from_camps" in w for w in payload["warnings"])
+    assert "sum_from_camps" in (tmp_path / payload["report"]).read_text()
 
     from onward.store import Store
 
@@ -463,6 +466,25 @@ def test_cli_runs_a_flee_folder_as_json(tmp_path):
     m = flee_metrics(wide)
     assert m["ard"] == pytest.approx(payload["ard"])
     assert m["ard_rescaled"] == pytest.approx(payload["ard_rescaled"])
+
+
+def test_warnings_are_shown_with_the_errors_of_a_refused_folder(tmp_path):
+    """When a folder was refused, the warnings found before (a misspelt key that may
+    explain the error) were not shown."""
+    folder = tmp_path / "bad"
+    shutil.copytree(TINY, folder)
+    sset = folder / "simsetting.yml"
+    sset.write_text(sset.read_text().replace("camp_weight:", "camp_weigth:"))
+    routes = folder / "input_csv" / "routes.csv"
+    routes.write_text(routes.read_text().replace("Ardo,Cimo,120,0", "Ardo,Cimmo,120,0"))
+    with pytest.raises(FleeError) as exc:
+        read_flee_folder(folder)
+    assert any("did you mean camp_weight?" in w for w in exc.value.warnings)
+    for cmd in ("run", "validate"):
+        proc = cli(cmd, str(folder), cwd=tmp_path, check=False)
+        text = " ".join(proc.stderr.split())
+        assert proc.returncode == 2
+        assert "did you mean camp_weight?" in text and "'Cimmo' is not in" in text, text
 
 
 def test_cli_refuses_bad_flee_folder(tmp_path):

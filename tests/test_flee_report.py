@@ -20,6 +20,9 @@ def test_flee_run_report_has_validation_sections(tmp_path):
     assert titles[:2] == ["Validation against the UNHCR camp series", "Camps over time"]
     assert html.count("data:image/png;base64,") == 1
     assert not re.search(r'(src|href)="https?://', html)
+    # the reader's warnings are in the report (they were on the terminal only)
+    assert "Warnings from reading the folder" in titles
+    assert payload["warnings"] and all(w.split(": ")[0] in html for w in payload["warnings"])
     # the metrics shown are the run's own
     assert f"{payload['ard']:.4g}" in html and f"{payload['ard_rescaled']:.4g}" in html
     for camp, r in payload["per_camp"].items():

@@ -10,14 +10,16 @@ from pathlib import Path
 class FleeError(ValueError):
     """A Flee folder cannot be run; ``str(err)`` is the message to show the user.
 
-    ``messages`` holds one line per problem.
+    ``messages`` holds one line per problem; ``warnings`` the warnings found before the
+    reading stopped (shown with the errors, as a warning may explain one).
 
     >>> str(FleeError(["a.csv:3: population: 'x' is not a whole number. Fix: write 1200."]))
     "a.csv:3: population: 'x' is not a whole number. Fix: write 1200."
     """
 
-    def __init__(self, messages: list[str]):
+    def __init__(self, messages: list[str], warnings: list[str] | None = None):
         self.messages = [m.replace("\n", " ") for m in messages]
+        self.warnings = list(warnings or [])
         super().__init__("\n".join(self.messages))
 
 
@@ -36,7 +38,7 @@ class Problems:
 
     def raise_if_any(self) -> None:
         if self.errors:
-            raise FleeError(self.errors)
+            raise FleeError(self.errors, self.warnings)
 
 
 def semicolons(row: list[str], where: str, pr: Problems) -> bool:

@@ -3,7 +3,8 @@
 >>> from onward.flee.summary import run_flee_folder           # doctest: +SKIP
 >>> payload, run = run_flee_folder("tests/data/flee/tiny", days=30)  # doctest: +SKIP
 >>> sorted(payload)                                           # doctest: +SKIP
-['agents', 'ard', 'ard_rescaled', 'case', 'days', 'engine_seconds', 'mase', 'per_camp']
+['agents', 'ard', 'ard_rescaled', 'case', 'days', 'engine_seconds', 'mase', 'per_camp',
+ 'total_error_mean', 'warnings']
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ def run_flee_folder(folder: str | Path, days: int | None = None, seed: int = 1,
         "mase": m["mase"],
         "total_error_mean": m["total_error_mean"],
         "per_camp": m["per_camp"],
+        "warnings": list(case.warnings),  # file:line: field: problem, as on stderr
     }
     return payload, run
 
@@ -95,6 +97,7 @@ def store_flee_run(run: FleeRun, payload: dict[str, Any], store: str | Path | No
         "ard": payload["ard"],
         "ard_rescaled": payload["ard_rescaled"],
         "mase": payload["mase"],
+        "warnings": payload.get("warnings", []),
     }
     return Store(store).write_run(meta, tidy_tables(run))
 

@@ -234,11 +234,22 @@ def report(
     out.print(f"report: {path}")
 
 
+def _read_flee_warned(folder: str):
+    """Read a Flee folder; when it is refused, print the warnings found so far before the
+    errors (a warning, such as a misspelt key, may explain an error)."""
+    from onward.flee import FleeError, read_flee_folder
+
+    try:
+        return read_flee_folder(folder)
+    except FleeError as exc:
+        for w in exc.warnings:
+            _warn(w)
+        raise
+
+
 def _run_flee(folder: str, days: int | None, seed: int, store, as_json: bool,
               no_report: bool = False) -> None:
     """``onward run DIR`` for a Flee 3.1 folder (logic in onward.flee.summary)."""
-    from onward.flee import read_flee_folder
-
     if days is not None and days < 1:
         _fail(f"--days {days}: give a number of days >= 1 (or leave it out for "
               "sim_period.csv's Length)")
@@ -246,7 +257,7 @@ def _run_flee(folder: str, days: int | None, seed: int, store, as_json: bool,
         _fail(f"--seed {seed}: give a whole number >= 0")
     from onward.flee.summary import store_flee_run, timed_run
 
-    for w in read_flee_folder(folder).warnings:
+    for w in _read_flee_warned(folder).warnings:
         _warn(w)
     payload, frun, wall = timed_run(folder, days, seed)
     run_id = store_flee_run(frun, payload, store, wall)
@@ -1031,10 +1042,9 @@ def validate(
         _fail(f"{file} is a file of the Flee folder {inside}: validate the folder (onward "
               f"validate {inside}), which reads every file of it together")
     if is_flee_folder(file):  # as `onward run FOLDER` reads it
-        from onward.flee import read_flee_folder
         from onward.flee.sim import check_days
 
-        case = read_flee_folder(file)
+        case = _read_flee_warned(file)
         for w in case.warnings:
             _warn(w)
         check_days(case)  # what `onward run` would refuse before its first day

@@ -47,8 +47,19 @@ def flee_sections(tables: dict[str, pd.DataFrame], meta: dict[str, Any], sc: Any
                  "the daily ard and ard rescaled.")
             + table(per_camp, "Per camp") + table(over_time(wide), "Every 30 days: "
                                                   "simulated/observed per camp")),
+        Section("Warnings from reading the folder", _warnings(meta.get("warnings"))),
         Section("Provenance of this run", run_provenance(meta)),
     ]
+
+
+def _warnings(warnings: list[str] | None) -> str:
+    """The reader's warnings (file:line: field: problem), as the terminal showed them."""
+    if warnings is None:
+        return paragraph("Not recorded (a run stored before warnings were kept).")
+    if not warnings:
+        return paragraph("None: every file was read as written.")
+    return paragraph(f"{len(warnings)} warning(s): the run went ahead as Flee 3.1 would, "
+                     "but check each.") + "".join(paragraph(w) for w in warnings)
 
 
 def _fmt(v: Any) -> str:
