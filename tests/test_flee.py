@@ -582,6 +582,24 @@ def test_a_file_separated_by_semicolons_is_named_as_such(tmp_path, path):
                                   "delimited)"]
 
 
+def test_a_misspelt_section_and_a_second_layout_row_say_what_is_not_used(tmp_path):
+    """`move_rule:` for `move_rules:` gave one "did you mean" and ran every move rule at
+    its default without saying so; a camp's second data_layout.csv row was ignored without a
+    word (the first is used, as in Flee 3.1)."""
+    _, w = read_settings_text("move_rule:\n  camp_weight: 3\n  max_move_speed: 200\n")
+    assert w == ["simsetting.yml:1: move_rule: not read by Flee 3.1; ignored (did you mean "
+                 "move_rules?); so its 2 setting(s) (camp_weight, max_move_speed) are not "
+                 "applied and take Flee 3.1's defaults"]
+    folder = tmp_path / "case"
+    shutil.copytree(TINY, folder)
+    layout = folder / "source_data" / "data_layout.csv"
+    layout.write_text(layout.read_text() + "Camp-North,camp-east.csv\n")
+    case = read_flee_folder(folder)
+    assert "source_data/data_layout.csv:6: Camp-North: is also on line 2; only that first " \
+        "row's series is used" in case.warnings
+    assert case.camp_series["Camp-North"].values[-1] == 800  # camp-north.csv's, not camp-east.csv's
+
+
 def test_a_folder_given_as_dot_is_named_by_its_directory(monkeypatch):
     """`onward run .` gave the case an empty name (title ': 3 days', scenario 'flee:')."""
     monkeypatch.chdir(TINY)

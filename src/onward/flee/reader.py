@@ -517,6 +517,7 @@ def read_flee_folder(folder: str | Path) -> FleeCase:
 
     # --- source_data
     layout: dict[str, Series] = {}
+    layout_line: dict[str, int] = {}
     for i, row in enumerate(_rows(src / "data_layout.csv")):
         where = f"source_data/data_layout.csv:{i + 1}"
         while len(row) > 1 and not row[-1].strip():
@@ -547,7 +548,12 @@ def read_flee_folder(folder: str | Path) -> FleeCase:
             merged = merge_tables(d, v, d2, v2)
             if merged is not None:
                 d, v = merged
-        if row[0] not in layout and len(d):
+        if row[0] in layout_line:
+            pr.warn(where, row[0], f"is also on line {layout_line[row[0]]}; only that first "
+                    "row's series is used")
+            continue
+        layout_line[row[0]] = i + 1
+        if len(d):
             layout[row[0]] = Series(row[0], d, v)
     if "total" not in layout and not pr.errors:
         pr.error("source_data/data_layout.csv:1", "total", "no 'total' row",

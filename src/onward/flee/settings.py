@@ -227,7 +227,10 @@ def read_settings_text(text: str, name: str = "simsetting.yml",
                       "number_of_steps", "conflict_input_file"}
     for key in data:
         if key not in known_sections:
-            pr.warn(at(key), key, _unread(key, known_sections))
+            lost = data[key] if isinstance(data[key], dict) else {}
+            pr.warn(at(key), key, _unread(key, known_sections) + (
+                f"; so its {len(lost)} setting(s) ({', '.join(map(str, lost))}) are not "
+                "applied and take Flee 3.1's defaults" if lost else ""))
         elif ("", key) in _IGNORED_BY_FLEE:
             pr.warn(at(key), key, _IGNORED_BY_FLEE[("", key)] + "; ignored")
     if data.get("flood_rules") is not None:
