@@ -522,6 +522,19 @@ def test_other_commands_say_what_a_flee_folder_is(tmp_path):
     assert bad.returncode == 2 and "lacks input_csv/" in " ".join(bad.stderr.split())
 
 
+def test_validate_and_run_say_they_take_a_flee_folder(tmp_path):
+    """`onward validate --help` said 'scenario YAML file or built-in name', and a path that
+    does not exist listed the built-in scenarios but not a Flee folder."""
+    helptext = " ".join(cli("validate", "--help", cwd=tmp_path).stdout.split())
+    assert "built-in name or Flee 3.1 folder" in helptext
+    for cmd in ("validate", "run"):
+        proc = cli(cmd, str(tmp_path / "nowhere"), cwd=tmp_path, check=False)
+        text = " ".join(proc.stderr.split())
+        assert proc.returncode == 2 and "no such scenario file" in text
+        assert "or give a Flee 3.1 folder (a directory holding input_csv/ and source_data/)" \
+            in text, text
+
+
 def test_a_bad_start_date_is_named_once(tmp_path):
     folder = tmp_path / "case"
     shutil.copytree(TINY, folder)

@@ -80,6 +80,21 @@ def _load(scenario: str):
     return sc
 
 
+def _load_or_flee(arg: str):
+    """:func:`_load` for the commands that also take a Flee 3.1 folder (run, validate):
+    a path that does not exist is named with that third choice too."""
+    from onward.scenario import ScenarioError
+
+    try:
+        return _load(arg)
+    except ScenarioError as exc:
+        if Path(arg).exists() or "no such scenario file" not in str(exc):
+            raise
+        raise ScenarioError([f"{exc.messages[0]}; or give a Flee 3.1 folder (a directory "
+                             "holding input_csv/ and source_data/)", *exc.messages[1:]]
+                            ) from None
+
+
 def _note_inherited_name(source: str, name: str) -> None:
     """A file that extends another without a name: of its own runs under the base's name
     (its runs are stored as the base's, and compare refuses two scenarios of one name):
@@ -152,7 +167,7 @@ def run(
     if days is not None:
         _fail(f"--days applies to Flee folders only; {scenario!r} is not one. Fix: drop "
               "--days or give a folder with input_csv/ and source_data/")
-    sc = _load(scenario)
+    sc = _load_or_flee(scenario)
     overrides = None
     if posterior:
         from onward.calibration.abc import load_posterior, with_fitted_split
@@ -1014,11 +1029,11 @@ def destinations(
 
 @app.command()
 def validate(
-    file: Annotated[str | None, typer.Argument(help="scenario YAML file or built-in name")]
-    = None,
+    file: Annotated[str | None, typer.Argument(
+        help="scenario YAML file, built-in name or Flee 3.1 folder")] = None,
     list_params: Annotated[bool, _flag("--list", help="list every parameter")] = False,
 ) -> None:
-    """Check a scenario file; print what is wrong (file:line: field: problem. Fix: ...)."""
+    """Check a scenario file or a Flee 3.1 folder; print what is wrong (file:line: field: problem. Fix: ...)."""  # noqa: E501 - one paragraph: --help rewraps it
     from onward.scenario import scenario_hash
 
     if list_params:
@@ -1052,7 +1067,7 @@ def validate(
                   f"{case.n_locations} "
                   f"locations, {len(case.camps)} camps, {case.length} days from {case.start}")
         return
-    sc = _load(file)
+    sc = _load_or_flee(file)
     out.print(f"[green]ok[/] {file}: scenario '{sc.name}', {len(sc.destinations)} destinations, "
               f"{len(sc.events)} events, {len(sc.free_parameters())} free parameters, "
               f"horizon {sc.horizon.start}..{sc.horizon.end}, hash {scenario_hash(sc)}")
