@@ -306,6 +306,37 @@ def test_bad_folders_are_refused_with_file_line_field_fix(tmp_path, edit, expect
     assert "Fix:" in msg
 
 
+def test_errors_of_independent_files_are_named_in_one_pass(tmp_path):
+    """Problems were reported one stage at a time (fix simsetting.yml, run again, then
+    locations.csv, then ...). Errors of independent files now come together; what follows
+    from a refused row (routes naming the location of a refused row) is not reported."""
+    folder = tmp_path / "case"
+    shutil.copytree(TINY, folder)
+    edits = [("simsetting.yml", "camp_weight: 3.0", "camp_weight: -3.0"),
+             ("input_csv/locations.csv", "Cimo,R2,Aland,11,10.5,town,,20000",
+              "Cimo,R2,Aland,11,10.5,town,20000"),
+             ("input_csv/routes.csv", "Ardo,Cimo,120,0", "Ardo,Dovo,12o,0"),
+             ("input_csv/closures.csv", "location,Gila,,30,45", "location,Gila,,3O,45"),
+             ("input_csv/conflicts.csv", "1,1,0,0,0\n", "1,1,x,0,0\n"),
+             ("source_data/camp-north.csv", "2020-03-01,700", "2020-03-01,7.5e2")]
+    for path, old, new in edits:
+        f = folder / path
+        assert old in f.read_text()
+        f.write_text(f.read_text().replace(old, new, 1))
+    with pytest.raises(FleeError) as exc:
+        read_flee_folder(folder)
+    files = [m.split(":")[0] for m in exc.value.messages]
+    assert files == [path for path, _, _ in edits], exc.value.messages
+    # a bad StartDate: the series (whose dates count from it) are not read, the rest is
+    sp = folder / "input_csv" / "sim_period.csv"
+    sp.write_text(sp.read_text().replace("2020-01-01", "2020-13-01"))
+    with pytest.raises(FleeError) as exc:
+        read_flee_folder(folder)
+    files = [m.split(":")[0] for m in exc.value.messages]
+    assert files == ["simsetting.yml", "input_csv/sim_period.csv"] + [
+        path for path, _, _ in edits[1:-1]], exc.value.messages
+
+
 def test_a_byte_order_mark_and_trailing_blank_lines_are_read_as_flee_reads_the_file(
         tmp_path, tiny_case):
     """Excel's "CSV UTF-8" starts each file with a byte-order mark, which was read as part

@@ -104,6 +104,11 @@ def _looks_like_header(row: list[str]) -> bool:
         and "type" in row[5].strip().lower()
 
 
+def _has_errors(pr: Problems, rel: str) -> bool:
+    """Whether a file (``input_csv/locations.csv``) already has an error."""
+    return any(e.startswith(f"{rel}:") for e in pr.errors)
+
+
 def _int(text: str, where: str, name: str, pr: Problems, fix: str) -> int | None:
     try:
         return int(text)
@@ -146,7 +151,12 @@ def read_flee_folder(folder: str | Path) -> FleeCase:
     pr.raise_if_any()
     from onward.flee.settings import read_settings_text
 
-    settings, swarn = read_settings_text(read_text(sset, "simsetting.yml"), "simsetting.yml")
+    try:
+        settings, swarn = read_settings_text(read_text(sset, "simsetting.yml"),
+                                             "simsetting.yml")
+    except FleeError as exc:  # named with the other files' errors, below
+        pr.errors.extend(exc.messages)
+        settings, swarn = FleeSettings(), exc.warnings
     pr.warnings.extend(swarn)
     settings_hasten = settings.hasten
 
@@ -173,8 +183,9 @@ def read_flee_folder(folder: str | Path) -> FleeCase:
     if start is None and not start_row:
         pr.error("input_csv/sim_period.csv:1", "StartDate", "missing",
                  "add a line StartDate,YYYY-MM-DD")
-    pr.raise_if_any()
-    assert start is not None
+    # the files below are checked even when one before has errors, so that one run names
+    # them all; a check that needs what a refused file would give (a location's name, the
+    # start date, a series) is skipped instead of reporting a consequence as a new error
 
     # --- locations.csv
     names: list[str] = []
@@ -309,9 +320,9 @@ def read_flee_folder(folder: str | Path) -> FleeCase:
             caps.append(-1)
             pops.append(popv)
         attrs.append(extra)
-    if not names and not any(e.startswith("input_csv/locations.csv:") for e in pr.errors):
+    locs_failed = _has_errors(pr, "input_csv/locations.csv")
+    if not names and not locs_failed:
         pr.error("input_csv/locations.csv:1", "rows", "no locations", "add location rows")
-    pr.raise_if_any()
     index = {n: j for j, n in enumerate(names)}
     if settings.extra.get("camps_are_sicks") and any("deactivation_probability" in a
                                                       for a in attrs):
@@ -350,7 +361,7 @@ def read_flee_folder(folder: str | Path) -> FleeCase:
             continue
         a, b = index.get(row[0]), index.get(row[1])
         for nm, ix, col in ((row[0], a, "name1"), (row[1], b, "name2")):
-            if ix is None:
+            if ix is None and not locs_failed:
                 pr.error(where, col, f"{nm!r} is not in locations.csv (Flee 3.1 exits)",
                          "fix the spelling or add the location")
         try:
@@ -396,7 +407,7 @@ def read_flee_folder(folder: str | Path) -> FleeCase:
                 dist_l.append(dist)
                 speed_l.append(sp)
                 walk_l.append(wp)
-    if not pair_dist and not any(e.startswith("input_csv/routes.csv:") for e in pr.errors):
+    if not pair_dist and not locs_failed and not _has_errors(pr, "input_csv/routes.csv"):
         pr.error("input_csv/routes.csv:1", "rows", "no links between locations, so nobody "
                  "could move", "add a row name1,name2,distance (km) for each road")
     src_a = np.asarray(src_l, dtype=np.int64)
@@ -440,9 +451,10 @@ def read_flee_folder(folder: str | Path) -> FleeCase:
                                 "closure closes nothing (as in Flee 3.1)")
             elif kind in ("camp", "idpcamp", "location", "remove_forced_redirection"):
                 if row[1] not in index:
-                    pr.error(where, "name1", f"{row[1]!r} is not in locations.csv (Flee 3.1 "
-                             "would act on the first location instead)",
-                             "fix the spelling")
+                    if not locs_failed:
+                        pr.error(where, "name1", f"{row[1]!r} is not in locations.csv (Flee "
+                                 "3.1 would act on the first location instead)",
+                                 "fix the spelling")
                     continue
             elif kind == "link":
                 if len(row[1]) != 1:
@@ -484,7 +496,7 @@ def read_flee_folder(folder: str | Path) -> FleeCase:
             elif header[j]:
                 col_pos.append(j)
                 ix = index.get(header[j], -1)
-                if ix < 0:
+                if ix < 0 and not locs_failed:
                     pr.warn("input_csv/conflicts.csv:1", header[j], "is not in locations.csv; "
                             "its column is ignored (as in Flee 3.1)")
                 conflict_cols.append(ix)
@@ -518,7 +530,7 @@ def read_flee_folder(folder: str | Path) -> FleeCase:
     # --- source_data
     layout: dict[str, Series] = {}
     layout_line: dict[str, int] = {}
-    for i, row in enumerate(_rows(src / "data_layout.csv")):
+    for i, row in enumerate(_rows(src / "data_layout.csv") if start is not None else []):
         where = f"source_data/data_layout.csv:{i + 1}"
         while len(row) > 1 and not row[-1].strip():
             row = row[:-1]  # an empty field at the end (Excel writes one): no file to read
@@ -535,6 +547,7 @@ def read_flee_folder(folder: str | Path) -> FleeCase:
             pr.error(where, "file", "a file name is empty (Flee 3.1 crashes on it)",
                      "remove the empty field between the commas")
             continue
+        assert start is not None  # (no rows are read without it)
         d, v = read_series_file(src / row[1], start, settings_hasten, pr,
                                 f"source_data/{row[1]}")
         for extra_file in row[2:]:
@@ -555,7 +568,8 @@ def read_flee_folder(folder: str | Path) -> FleeCase:
         layout_line[row[0]] = i + 1
         if len(d):
             layout[row[0]] = Series(row[0], d, v)
-    if "total" not in layout and not pr.errors:
+    layout_failed = start is None or _has_errors(pr, "source_data/data_layout.csv")
+    if "total" not in layout_line and not layout_failed:
         pr.error("source_data/data_layout.csv:1", "total", "no 'total' row",
                  "add total,refugees.csv")
     is_camp = [k == KIND_CAMP for k in kinds]
@@ -575,12 +589,12 @@ def read_flee_folder(folder: str | Path) -> FleeCase:
             is_town[j] = False
     camps = [j for j in range(len(names)) if is_camp[j]]
     for j in camps:
-        if names[j] not in layout and not pr.errors:
+        if names[j] not in layout_line and not layout_failed:
             pr.error("source_data/data_layout.csv:1", names[j], "the camp has no series row "
                      "(Flee 3.1 exits)", f"add {names[j]},<file>.csv")
 
     rpath = inp / "registration_corrections.csv"
-    if rpath.is_file() and not pr.errors:
+    if rpath.is_file() and start is not None:
         for i, row in enumerate(_rows(rpath)):
             where = f"input_csv/registration_corrections.csv:{i + 1}"
             if semicolons(row, where, pr):
@@ -588,9 +602,10 @@ def read_flee_folder(folder: str | Path) -> FleeCase:
             if len(row) <= 1:
                 continue
             if row[0] not in layout:
-                pr.error(where, "name", f"{row[0]!r} has no series in data_layout.csv "
-                         "(Flee 3.1 exits)", "fix the name")
-                continue
+                if row[0] not in layout_line and not layout_failed:
+                    pr.error(where, "name", f"{row[0]!r} has no series in data_layout.csv "
+                             "(Flee 3.1 exits)", "fix the name")
+                continue  # (a series with errors is named there)
             try:
                 day = (parse_date(row[1]) - start).days
             except ValueError:
@@ -614,6 +629,7 @@ def read_flee_folder(folder: str | Path) -> FleeCase:
         pr.warn("input_csv/" + demo[0] + ":1", "demographics", "agent attributes ("
                 + ", ".join(demo) + ") change no move rule under these settings; not drawn")
     pr.raise_if_any()
+    assert start is not None  # (a missing StartDate is an error above)
 
     return FleeCase(
         folder=folder, name=folder.resolve().name, settings=settings, warnings=pr.warnings,

@@ -47,6 +47,7 @@ def read_series_file(path: Path, start: date, hasten: int, pr: Problems,
         pr.error(f"{rel}:1", "file", "does not exist", "add the file or fix data_layout.csv")
         return np.zeros(0), np.zeros(0)
     rows = list(csv.reader(text.splitlines()))
+    errors = len(pr.errors)
     for i, row in enumerate(rows):
         line = i + 1
         if row and not row[0].startswith("#") and semicolons(row, f"{rel}:{line}", pr):
@@ -91,7 +92,7 @@ def read_series_file(path: Path, start: date, hasten: int, pr: Problems,
             continue
         days.append(float((d - start).days))
         vals.append(v / float(hasten))
-    if not days and not pr.errors:
+    if not days and len(pr.errors) == errors:  # (rows refused above are named already)
         pr.error(f"{rel}:1", "rows", "no data rows", "add rows of date,value")
     return np.asarray(days, dtype=np.float64), np.asarray(vals, dtype=np.float64)
 
