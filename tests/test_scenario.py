@@ -1213,3 +1213,47 @@ def test_a_female_share_is_a_share(tmp_path: Path, body: str, field: str, hint: 
     p = write(tmp_path, "child.yaml", "extends: toy\nname: child\npopulation:\n"
               f"  attributes:\n    {body}\n")
     assert_clear(error_of(p), "child.yaml", 5, field, "outside [0, 1]", hint)
+
+
+def test_calibration_years_and_counts_outside_the_horizon_are_noted_where_written(
+        tmp_path: Path) -> None:
+    """Calibration years outside the horizon validated ok and only calibrate refused them
+    (with no file:line); a count of 2030 for a horizon ending 2020 was kept without a word.
+    Both load (a variant shortening its base's horizon keeps its calibration block) but are
+    noted at the line that wrote them."""
+    notes: list[str] = []
+    load_scenario(write(tmp_path, "yrs.yaml", "extends: toy\nname: yrs\ncalibration:\n"
+                        "  years: 1995-2014\n  held_out: []\n  observed:\n"
+                        "    source: a typo\n    first_claims:\n      CRP: {2030: 3}\n"),
+                  notes)
+    assert len(notes) == 2, notes
+    assert notes[0].startswith(f"{tmp_path}/yrs.yaml:4: calibration.years: 1995-1999 "
+                               "outside the horizon 2000-2020"), notes
+    assert "`onward calibrate` refuses them. Fix: set calibration.years inside 2000-2020" \
+        in notes[0]
+    assert "yrs.yaml:9: calibration.observed.first_claims.CRP.2030: a count of 2030, " \
+        "outside the horizon 2000-2020" in notes[1] and "Fix: remove it" in notes[1], notes
+    # a shorter variant: its base's years are noted (calibrate refuses them), with the fix
+    # in the variant; its base's held-out years and counts are expected, not noted
+    notes = []
+    load_scenario(write(tmp_path, "short.yaml", "extends: toy\nname: short\n"
+                        "horizon: {end: 2010}\nevents:\n"
+                        "- {id: bor-antidiscrimination-2015, remove: true}\n"),
+                  notes)
+    assert len(notes) == 1, notes
+    assert "toy.yaml:181: calibration.years: 2011-2014 outside the horizon 2000-2010 " \
+        f"({tmp_path}/short.yaml:3)" in notes[0], notes
+    assert f"inside 2000-2010 in {tmp_path}/short.yaml (this block is its base's)" in notes[0]
+    notes = []
+    load_scenario("toy", notes)
+    assert notes == []
+
+
+def test_validate_prints_the_notes(tmp_path: Path) -> None:
+    from cli_helper import cli
+
+    write(tmp_path, "yrs.yaml", "extends: toy\nname: yrs\ncalibration:\n  years: 1995-2014\n")
+    proc = cli("validate", "yrs.yaml", cwd=tmp_path)
+    said = " ".join(proc.stderr.split())
+    assert "note: yrs.yaml:4: calibration.years: 1995-1999 outside the horizon 2000-2020" \
+        in said, said

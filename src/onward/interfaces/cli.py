@@ -75,8 +75,11 @@ def _fail(message: str) -> None:
 def _load(scenario: str):
     from onward.scenario import load_scenario
 
-    sc = load_scenario(scenario)
+    notes: list[str] = []
+    sc = load_scenario(scenario, notes)
     _note_inherited_name(scenario, sc.name)
+    for note in notes:  # loads and runs, but calibrate or score will not use it as written
+        err.print(f"note: {note}", highlight=False, markup=False)
     return sc
 
 

@@ -31,7 +31,7 @@ import yaml
 from pydantic import ValidationError
 from yaml.constructor import SafeConstructor
 
-from onward.scenario.schema import FieldError, FieldErrors, Month, Scenario, dotted
+from onward.scenario.schema import FieldError, FieldErrors, Month, Scenario, _span, dotted
 
 # The pure-Python parser is used on purpose: libyaml's composer recurses in C and crashes
 # the interpreter on deeply nested input, while this one raises RecursionError. It parses
@@ -854,12 +854,16 @@ def _messages(errors: list, lines: dict[Path_, tuple[str, int]], fname: str,
     return msgs
 
 
-def load_scenario(name_or_path: str | Path | Scenario) -> Scenario:
+def load_scenario(name_or_path: str | Path | Scenario,
+                  notes: list[str] | None = None) -> Scenario:
     """Load and validate a scenario by built-in name or path.
 
     A :class:`Scenario` object is validated again, as a copy: one changed in Python after
     loading (``sc.destinations["GBR"].params["detection"].value = 5``) is checked as a file
     with those values would be.
+
+    ``notes``, if given, receives one ``file:line: field: problem. Fix: ...`` line per
+    thing that loads but will not work as written (:func:`calibration_notes`).
 
     Raises
     ------
@@ -872,14 +876,69 @@ def load_scenario(name_or_path: str | Path | Scenario) -> Scenario:
     path = resolve_path(name_or_path)
     doc = _read(path)
     expand_microdata(doc, str(path))
-    return validate_dict(doc.data, doc.lines, str(path), doc.shown)
+    sc = validate_dict(doc.data, doc.lines, str(path), doc.shown)
+    if notes is not None:
+        notes += calibration_notes(sc, doc.lines, str(path), doc.shown)
+    return sc
 
 
-def load_text(text: str, fname: str = "<string>") -> Scenario:
-    """Validate a scenario given as YAML text (``extends`` resolves against built-ins)."""
+def calibration_notes(sc: Scenario, lines: dict[Path_, tuple[str, int]], fname: str,
+                      shown: dict[Path_, Path_] | None = None) -> list[str]:
+    """Calibration years and observed counts outside the horizon, one line each.
+
+    These are notes, not errors: a scenario as recorded with a run, or a variant that
+    shortens its base's horizon for an experiment, carries the base's calibration block
+    whole, and it runs. But ``onward calibrate`` refuses calibration years outside the
+    horizon (noted wherever they come from), and held-out years and counts outside it are
+    never used (noted where the file being loaded wrote them: its base's are expected).
+    """
+    first, last = sc.horizon.start.year, sc.horizon.end.year
+    span = f"{first}-{last}"
+    shown = shown or {}
+    where_h, _ = _locate(("horizon",), lines, shown, fname)
+    out = []
+    cal = sc.calibration
+    for key in ("years", "held_out"):
+        outside = sorted(y for y in getattr(cal, key) if not first <= y <= last)
+        path: Path_ = ("calibration", key)
+        mine = lines.get(path, (fname,))[0] == fname
+        if not outside or not (mine or key == "years"):
+            continue
+        where, field_path = _locate(path, lines, shown, fname)
+        what = ("`onward calibrate` refuses them" if key == "years"
+                else "never simulated, so never scored")
+        here = "" if mine else f" in {fname} (this block is its base's)"
+        also = " (or give calibrate --calibration-years)" if key == "years" else ""
+        out.append(f"{where}: {field_path}: {_span(outside)} outside the horizon {span} "
+                   f"({where_h}): {what}. Fix: set calibration.{key} inside {span}{here}"
+                   f"{also}, or move the horizon")
+    obs = cal.observed
+    for fam in ("first_claims", "refugee_stocks"):
+        cells = [(c, y) for c, y, *_ in obs.cells(fam)] if obs is not None else []
+        outside = [(c, y) for c, y in cells if not first <= y <= last
+                   and lines.get(("calibration", "observed", fam, c, str(y)),
+                                 (fname,))[0] == fname]
+        if outside:
+            code, year = outside[0]
+            where, field_path = _locate(("calibration", "observed", fam, code, str(year)),
+                                        lines, shown, fname)
+            more = (f" (with {len(outside) - 1} more: "
+                    f"{_span(sorted({y for _, y in outside}))})" if len(outside) > 1 else "")
+            out.append(f"{where}: {field_path}: a count of {year}, outside the horizon {span}"
+                       f"{more}: never simulated, so never compared or fitted. Fix: remove "
+                       "it (a typo of the year?), or move the horizon to include it")
+    return out
+
+
+def load_text(text: str, fname: str = "<string>", notes: list[str] | None = None) -> Scenario:
+    """Validate a scenario given as YAML text (``extends`` resolves against built-ins);
+    ``notes`` as for :func:`load_scenario`."""
     doc = _resolve(_parse_yaml(text, fname), fname, None, ())
     expand_microdata(doc, fname, from_file=False)
-    return validate_dict(doc.data, doc.lines, fname, doc.shown)
+    sc = validate_dict(doc.data, doc.lines, fname, doc.shown)
+    if notes is not None:
+        notes += calibration_notes(sc, doc.lines, fname, doc.shown)
+    return sc
 
 
 # --- microdata: records of real people in, binned counts out ---------------------------------
