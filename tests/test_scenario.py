@@ -1257,3 +1257,17 @@ def test_validate_prints_the_notes(tmp_path: Path) -> None:
     said = " ".join(proc.stderr.split())
     assert "note: yrs.yaml:4: calibration.years: 1995-1999 outside the horizon 2000-2020" \
         in said, said
+
+
+def test_a_variant_switching_the_inflow_source_is_named_at_its_own_line(tmp_path: Path
+                                                                        ) -> None:
+    """`inflow: {source: data}` in a variant of an inline base pointed at the base's
+    `table: null` line, a file the user did not edit; the variant's source: is named."""
+    p = write(tmp_path, "t.yaml", "extends: toy\nname: t\npopulation:\n"
+              "  inflow: {source: data}\n")
+    assert_clear(error_of(p), "t.yaml", 4, "population.inflow.source",
+                 "inflow from data needs a table")
+    p = write(tmp_path, "u.yaml", "extends: nk-onward\nname: u\npopulation:\n"
+              "  inflow:\n    source: inline\n")
+    assert_clear(error_of(p), "u.yaml", 5, "population.inflow.source",
+                 "inline inflow needs values")

@@ -506,8 +506,9 @@ class Inflow(Strict):
     def _ok(self) -> Inflow:
         if self.source == "inline":
             if not self.values:
+                # named at source where a variant set it over its base's table
                 raise FieldError(("values",), "inline inflow needs values",
-                                 "add values: {year: arrivals, ...}")
+                                 "add values: {year: arrivals, ...}", also=(("source",),))
             bad = [y for y, v in self.values.items() if (not math.isfinite(v)) or v < 0]
             if bad:  # named at its year, as a value that is no number is
                 raise FieldError(("values", bad[0]), f"{self.values[bad[0]]:g} is not a "
@@ -521,7 +522,7 @@ class Inflow(Strict):
                                  "check the number for a typo (it counts persons a year)")
         elif not self.table:
             raise FieldError(("table",), "inflow from data needs a table",
-                             "add table: <name> (see `onward data`)")
+                             "add table: <name> (see `onward data`)", also=(("source",),))
         else:
             from onward.data.series import ARRIVAL_TABLES
 
