@@ -1271,3 +1271,24 @@ def test_a_variant_switching_the_inflow_source_is_named_at_its_own_line(tmp_path
               "  inflow:\n    source: inline\n")
     assert_clear(error_of(p), "u.yaml", 5, "population.inflow.source",
                  "inline inflow needs values")
+
+
+def test_a_destination_written_from_scratch_is_told_every_missing_field(tmp_path: Path
+                                                                        ) -> None:
+    """A destination without a name said 'Input should be a valid string (got None)', and
+    its missing parameters were cut off ('... and 5 more')."""
+    from onward.scenario.parameters import DESTINATION_PARAMETERS
+
+    p = write(tmp_path, "new.yaml", "extends: toy\nname: new\ncountries:\n"
+              "  NEW: {name: Newland, role: destination}\ndestinations:\n"
+              "  NEW:\n    recognition_rate: 0.5\n")
+    text = assert_clear(error_of(p), "new.yaml", 6, "destinations.NEW.name: Field required")
+    assert "valid string" not in text, text
+    p = write(tmp_path, "new2.yaml", "extends: toy\nname: new\ncountries:\n"
+              "  NEW: {name: Newland, role: destination}\ndestinations:\n"
+              "  NEW:\n    name: Newland\n    recognition_rate: 0.5\n")
+    text = assert_clear(error_of(p), "new2.yaml", 6, "destinations.NEW: missing destination "
+                        "parameters", "onward validate --list")
+    for k in DESTINATION_PARAMETERS:
+        assert k == "recognition_rate" or k in text, (k, text)
+    assert "more" not in text, text

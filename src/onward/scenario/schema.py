@@ -211,9 +211,9 @@ class Destination(Strict):
             return data
         if "params" in data:
             return data
-        name = data.get("name")
         params = {k: _coerce_param(v, (k,)) for k, v in data.items() if k != "name"}
-        return {"name": name, "params": params}
+        # a name left out is missing (not None, which read as "not a valid string")
+        return {"params": params} | ({"name": data["name"]} if "name" in data else {})
 
     @model_validator(mode="after")
     def _known(self) -> Destination:
@@ -226,8 +226,10 @@ class Destination(Strict):
                 )
         missing = sorted(set(DESTINATION_PARAMETERS) - set(self.params))
         if missing:
-            raise FieldError((), "missing destination parameters: " + _some(missing),
-                             "add them (see `onward scenario show nk-onward`)")
+            # every one named: "... and 5 more" left the writer of a new file guessing
+            raise FieldError((), "missing destination parameters: " + ", ".join(missing),
+                             "add each with its value and source (`onward validate --list` "
+                             "describes them)")
         # the bounds are checked by the scenario, with its other parameters (all at once)
         return self
 
