@@ -459,7 +459,11 @@ def test_cli_calibrate_and_score(tmp_path):
     gens = stored_generations(Store(tmp_path / "s.duckdb"), "x")
     used = int(gens.total_simulations.iloc[-1])
     plural = "s" * (len(gens) != 1)
-    assert f"{used:,} simulations in {len(gens)} generation{plural} (budget 60)" in proc.stdout
+    pre = int(gens.total_simulations.iloc[0]) - int(gens.samples.iloc[0])
+    assert f"{used:,} simulations (budget 60): {pre:,} in pyabc's calibration sample" \
+        in proc.stdout, proc.stdout
+    assert f"and {used - pre:,} in {len(gens)} generation{plural}" in " ".join(
+        proc.stdout.split())
     # the hints name the store they were given
     assert "score it with `onward score x --store s.duckdb`" in " ".join(proc.stdout.split())
     assert ("times the budget" in proc.stderr) == (used > 120)
@@ -882,3 +886,23 @@ def test_a_scenario_without_counts_of_its_own_is_not_fitted_to_north_koreans(tmp
     with pytest.raises(CalibrationError, match="no observed target"):
         calibrate(str(tmp_path / "noobs.yaml"), "x", budget=10, workers=1,
                   store=tmp_path / "s.duckdb")
+
+
+def test_the_simulations_note_counts_pyabcs_calibration_sample(tmp_path, capsys):
+    """'127 simulations in 1 generation (budget 30)' then 'generation 0 alone ran 97':
+    the other 30 were pyabc's calibration sample (prior draws that set generation 0's
+    epsilon), counted in the total but in no generation. Both lines now say so."""
+    from onward.interfaces import cli as cli_module
+
+    st = Store(tmp_path / "s.duckdb")
+    st.write_run({"kind": "calibration", "calibration": "n1"}, {"generations": pd.DataFrame([{
+        "name": "n1", "generation": 0, "epsilon": 4.5, "particles": 30, "samples": 97,
+        "acceptance_rate": 30 / 97, "effective_sample_size": 30.0,
+        "total_simulations": 127, "settings": "{}"}])})
+    cli_module._report_simulations("n1", 30, tmp_path / "s.duckdb")
+    said = capsys.readouterr()
+    text = " ".join((said.out + said.err).split())
+    assert "127 simulations (budget 30): 30 in pyabc's calibration sample (draws from the " \
+        "prior that set generation 0's epsilon) and 97 in 1 generation" in text, text
+    assert "127 simulations, 4.2 times the budget: 30 in the calibration sample, and " \
+        "generation 0 alone ran 97 to accept 30 particles" in text, text

@@ -597,16 +597,22 @@ def _report_simulations(name: str, budget: int, store: Path | None) -> None:
         return
     last = gens.iloc[-1]
     total = int(last.total_simulations)
-    out.print(f"{total:,} simulations in {len(gens)} generation{'s' * (len(gens) != 1)} "
-              f"(budget {budget:,})")
+    # pyabc first draws a population from the prior to set generation 0's epsilon (its
+    # calibration sample); the total counts it, the generations' samples do not
+    pre = int(gens.total_simulations.iloc[0]) - int(gens.samples.iloc[0])
+    in_gens = f"{total - pre:,} in {len(gens)} generation{'s' * (len(gens) != 1)}"
+    out.print(f"{total:,} simulations (budget {budget:,}): " + (
+        f"{pre:,} in pyabc's calibration sample (draws from the prior that set generation "
+        f"0's epsilon) and {in_gens}" if pre else in_gens))
     if total > 2 * budget:
         worst = gens.loc[gens.samples.idxmax()]
+        first = f"{pre:,} in the calibration sample, and " if pre else ""
         err.print(f"[yellow]note:[/] {total:,} simulations, {total / budget:.1f} times the "
-                  f"budget: generation {int(worst.generation)} alone ran "
+                  f"budget: {first}generation {int(worst.generation)} alone ran "
                   f"{int(worst.samples):,} to accept {int(worst.particles)} particles "
-                  f"(acceptance {float(worst.acceptance_rate):.1%}), and a generation always "
-                  "completes. Fix: a smaller --population makes each generation shorter",
-                  markup=True, highlight=False)
+                  f"(acceptance {float(worst.acceptance_rate):.1%}); a generation always "
+                  "completes. Fix: a smaller --population makes the calibration sample and "
+                  "each generation shorter", markup=True, highlight=False)
 
 
 @app.command()
