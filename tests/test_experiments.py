@@ -660,7 +660,8 @@ def test_every_output_says_what_it_counts(tmp_path):
 
     assert output_unit("applications", period=True) == "persons, total over the period"
     assert output_unit("refugee_stock", period=True) == "persons at the period's end"
-    assert output_unit("broker_share", period=True).startswith("share 0-1, mean")
+    # of persons: the run's brokers table, figure and report weigh households
+    assert output_unit("broker_share", period=True).startswith("share 0-1 of persons, mean")
     assert output_unit("applications") == "persons, per year"
     assert all(output_unit(name) for name in OUTPUTS)
     out = cli("ensemble", "toy", "-n", "2", "--workers", "1", "-q", cwd=tmp_path)

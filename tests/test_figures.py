@@ -139,6 +139,9 @@ def test_broker_share_line(run):
     np.testing.assert_allclose(line.get_ydata(), (y.broker_departures / y.departures))
     assert ((line.get_ydata() >= 0) & (line.get_ydata() <= 1)).all()
     assert "broker" in ax.get_ylabel()
+    # households, where compare's broker_share of the same name weighs persons
+    title = ax.get_title(loc="left") or ax.get_title()
+    assert title.endswith("of all onward departures (households)"), title
 
 
 def test_route_links_reconcile_with_flows(run):

@@ -111,7 +111,9 @@ def output_unit(name: str, period: bool = False) -> str:
     period as :func:`over_years` combines them)."""
     kind = OUTPUT_KIND.get(name, "flow")
     if kind == "share":
-        return "share 0-1, " + ("mean of the yearly shares" if period else "per year")
+        # of persons: the run's brokers table and report weigh households instead
+        return "share 0-1 of persons, " + ("mean of the yearly shares" if period
+                                           else "per year")
     if kind == "stock":
         return "persons at " + ("the period's end" if period else "the year's end")
     return "persons, " + ("total over the period" if period else "per year")

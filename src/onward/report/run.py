@@ -209,7 +209,9 @@ def run_sections(tables: dict[str, pd.DataFrame], meta: dict[str, Any],
     if "brokers" in tables:
         out.append(Section("Brokers", _guard(lambda: figure(
             viz.broker_share(tables["brokers"]),
-            "Share of onward departures that a broker arranged, per year."), "brokers"),
+            "Share of onward departures that a broker arranged, per year, counted in "
+            "households (`onward compare --output broker_share` counts persons, so the two "
+            "differ where households differ in size)."), "brokers"),
             "brokers"))
     if "flows" in tables and "stocks" in tables:
         links = viz.route_links(tables["flows"], tables["stocks"])

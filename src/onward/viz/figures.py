@@ -489,7 +489,9 @@ def broker_share(brokers: pd.DataFrame, top: int = 3, min_departures: int = 10) 
         ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=8))
         ax.legend(frameon=False, loc="upper left", ncol=2)
         total = yearly.broker_departures.sum() / yearly.departures.sum() if len(yearly) else 0
-        ax.set_title(f"Moves mediated by brokers: {total:.0%} of all onward departures")
+        # households: `compare --output broker_share` weighs persons, under the same name
+        ax.set_title(f"Moves mediated by brokers: {total:.0%} of all onward departures "
+                     "(households)")
         fig.tight_layout()
     return fig
 
