@@ -346,3 +346,11 @@ def test_the_monthly_check_names_the_first_bad_column():
             col[e.n] = np.nan  # not arrived
             e._check(39)
             col[e.n] = 0.0
+
+
+def test_the_selection_effect_includes_aspiration():
+    """onward run's selection table left out aspiration, whose difference between movers
+    and stayers is the largest."""
+    sel = selection_summary(simulate("toy")).set_index("attribute")
+    assert "aspiration" in sel.index
+    assert sel.loc["aspiration"].movers > sel.loc["aspiration"].stayers

@@ -21,7 +21,11 @@ from onward.engine.compile import compile_scenario
 from onward.engine.model import SimulationResult, simulate_compiled
 from onward.scenario import Scenario, scenario_hash, scenario_to_yaml
 
-SELECTION_ATTRS = ("funds", "skill", "degree", "satisfaction", "income", "frustration")
+#: the attributes of the selection effect (`onward run`'s table and its --json); aspiration
+#: (movers' at departure, stayers' at the year end) is among them although the decision
+#: reads it: its difference is the largest, and leaving it out hid that
+SELECTION_ATTRS = ("funds", "skill", "degree", "satisfaction", "income", "frustration",
+                   "aspiration")
 
 
 #: the parts of onward whose code or data shape a simulation's numbers
