@@ -335,3 +335,15 @@ def test_the_article_figure_is_drawn_for_the_packaged_population_only(tmp_path):
     assert viz.has_article_figure(nk)
     assert not viz.has_article_figure(other)
     assert not viz.has_article_figure(load_scenario("toy"))  # no GBR
+
+
+def test_the_table_of_first_claims_marks_the_held_out_years(toy_run):
+    """The report's 'Table: first claims by year' did not mark the held-out years, where
+    `onward run` marks them with *."""
+    tmp, store, run_id, res = toy_run
+    html = write_run_report(run_id, store, tmp / "held.html", result=res).read_text()
+    part = html[html.index('id="table-applications"'):]
+    part = part[:part.index("</table>")]
+    assert "* held-out year (never used for fitting)" in part
+    # toy: calibration 2000-2014, held out 2015-2020
+    assert "<td>2014</td>" in part and "<td>2015*</td>" in part and "<td>2020*</td>" in part

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -97,8 +97,10 @@ def totals(apps: pd.DataFrame, observed: pd.DataFrame, years: list[int]) -> pd.D
     })
 
 
-def yearly_wide(apps: pd.DataFrame, observed: pd.DataFrame) -> pd.DataFrame:
-    """Year x destination cells 'simulated / observed' (observed '-' where no data row)."""
+def yearly_wide(apps: pd.DataFrame, observed: pd.DataFrame,
+                held_out: Sequence[int] = ()) -> pd.DataFrame:
+    """Year x destination cells 'simulated / observed' (observed '-' where no data row);
+    a year of ``held_out`` reads ``2019*``, as `onward run` marks it."""
     sim = apps.groupby(["year", "destination"]).persons.sum()
     obs = observed.set_index(["year", "destination"])["observed"] if len(observed) else None
     cells = {}
@@ -109,7 +111,11 @@ def yearly_wide(apps: pd.DataFrame, observed: pd.DataFrame) -> pd.DataFrame:
     s.index = pd.MultiIndex.from_tuples(s.index, names=["year", "destination"])
     wide = s.unstack("destination")
     dests = list(dict.fromkeys(apps.destination))
-    return wide[[d for d in dests if d in wide.columns]].reset_index()
+    out = wide[[d for d in dests if d in wide.columns]].reset_index()
+    if len(held_out):
+        held = {int(y) for y in held_out}
+        out["year"] = [f"{int(y)}*" if int(y) in held else str(int(y)) for y in out.year]
+    return out
 
 
 def _guard(build: Callable[[], str], what: str) -> str:
@@ -230,7 +236,8 @@ def run_sections(tables: dict[str, pd.DataFrame], meta: dict[str, Any],
             "network"), "network"))
     if apps is not None:
         out.append(Section("Table: first claims by year", table(
-            yearly_wide(apps, obs), "simulated / observed (persons); - no data row"),
+            yearly_wide(apps, obs, held), "simulated / observed (persons); - no data row"
+            + ("; * held-out year (never used for fitting)" if held else "")),
             "table-applications"))
     if sc is not None:
         from onward.scenario import scenario_to_yaml
