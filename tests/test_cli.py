@@ -27,7 +27,7 @@ def test_run_json_is_the_only_stdout(flagship_run):
     assert payload["scenario"] == "nk-onward" and payload["seed"] == 3
     rows = pd.DataFrame(payload["applications"])
     assert set(rows.columns) == {"year", "destination", "simulated", "observed", "lower",
-                                 "upper"}
+                                 "upper", "held_out"}
     # a masked count carries its interval (UNHCR's printed 5 stands for 1-5)
     masked = rows[(rows.lower != rows.upper) & (rows.observed == 5)]  # one masked row
     assert len(masked) and (masked.lower == 1).all() and (masked.upper == 5).all()
@@ -499,3 +499,14 @@ def test_compare_json_carries_the_baseline_changes_and_units(tmp_path):
         "event crp-checks-2010 removed (2010-06: destinations.CRP.checks_prior_nationality "
         "= 1)"]}
     assert {r["unit"] for r in payload["effects"]} == {"persons, total over the period"}
+
+
+def test_run_json_says_which_years_are_held_out(tmp_path):
+    """`onward run --json` had no held-out field: a script could not split the rows into
+    calibration and held-out years as the text table's * does."""
+    proc = cli("run", "toy", "--json", "--no-report", "-q", cwd=tmp_path)
+    payload = json.loads(proc.stdout)
+    assert payload["calibration_years"] == list(range(2000, 2015))
+    assert payload["held_out_years"] == list(range(2015, 2021))
+    rows = pd.DataFrame(payload["applications"])
+    assert (rows.held_out == rows.year.between(2015, 2020)).all()

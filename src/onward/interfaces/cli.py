@@ -195,17 +195,22 @@ def run(
     seed_used = res.compiled.seed
     report_path = None if no_report or run_id is None else _run_report(run_id, store, res)
     if as_json:
+        held = set(sc.calibration.held_out)  # (with --posterior, the fitted split)
         payload = {
             "run_id": run_id,
             "report": None if report_path is None else str(report_path),
             "scenario": sc.name,
             "seed": seed_used,
             "engine_seconds": round(res.engine_seconds, 4),
+            # so a script can split the rows as the text table's * does
+            "calibration_years": sorted(sc.calibration.years),
+            "held_out_years": sorted(held),
             "applications": [
                 {"year": int(r.year), "destination": r.destination,
                  "simulated": int(r.simulated), "observed": _num(r.observed),
                  # a masked count is the interval [lower, upper] (UNHCR's printed 5: 1-5)
-                 "lower": _num(r.lower), "upper": _num(r.upper)}
+                 "lower": _num(r.lower), "upper": _num(r.upper),
+                 "held_out": int(r.year) in held}
                 for r in apps.itertuples()
             ],
             "selection": {r.attribute: {"movers": _num(r.movers), "stayers": _num(r.stayers),
