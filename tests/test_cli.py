@@ -510,3 +510,15 @@ def test_run_json_says_which_years_are_held_out(tmp_path):
     assert payload["held_out_years"] == list(range(2015, 2021))
     rows = pd.DataFrame(payload["applications"])
     assert (rows.held_out == rows.year.between(2015, 2020)).all()
+
+
+def test_the_selection_table_says_what_stayers_are(tmp_path):
+    """The README called stayers 'residents who never moved'; they are household-years of
+    onward households not yet moved at each year end. The table and the README say so."""
+    proc = cli("run", "toy", "--no-report", "-q", cwd=tmp_path)
+    said = " ".join(proc.stdout.split())
+    assert "stayers: household-years of onward households not yet moved, at each year end" \
+        in said, said
+    readme = " ".join((Path(__file__).parents[1] / "README.md").read_text().split())
+    assert "residents who never moved" not in readme
+    assert "stayers are household-years" in readme

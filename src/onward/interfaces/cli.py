@@ -408,7 +408,10 @@ def _print_run_summary(sc, run_id, res, apps, sel, store) -> None:
             row.append(f"{int(later_tot.get(d, 0))}")
         tt.add_row(*row)
     out.print(tt)
-    st = Table(title="Selection effect: who moves on (means at departure vs stayers)")
+    st = Table(title="Selection effect: who moves on (means at departure vs stayers)",
+               caption="stayers: household-years of onward households not yet moved, at "
+                       "each year end (one that moves later counts for each year before)",
+               caption_justify="left")
     for col in ("attribute", "movers", "stayers", "std. difference"):
         st.add_column(col, justify="right" if col != "attribute" else "left")
     for r in sel.itertuples():

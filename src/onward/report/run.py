@@ -208,8 +208,11 @@ def run_sections(tables: dict[str, pd.DataFrame], meta: dict[str, Any],
                 "connected, funded and educated)" if sc is not None and sc.name == "nk-onward"
                 else "")
         body = _guard(lambda: figure(viz.movers_vs_stayers(prof),
-                                     "Movers at departure vs residents who never moved: the "
-                                     f"selection effect{cite}."), "movers vs stayers")
+                                     "Movers at departure vs stayers: the selection effect"
+                                     f"{cite}. Stayers are household-years: onward households "
+                                     "not yet moved, counted at every year end (one that "
+                                     "moves later counts for each year before)."),
+                      "movers vs stayers")
         out.append(Section("Who moves on: movers vs stayers",
                            body + table(wide, "Means by group"), "profile"))
     if "brokers" in tables:
