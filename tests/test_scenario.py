@@ -1292,3 +1292,23 @@ def test_a_destination_written_from_scratch_is_told_every_missing_field(tmp_path
     for k in DESTINATION_PARAMETERS:
         assert k == "recognition_rate" or k in text, (k, text)
     assert "more" not in text, text
+
+
+@pytest.mark.parametrize("body,field,problem", [
+    ("age: {kind: normal, mean: 300, sd: 10, min: 16, max: 75, source: typo}",
+     "population.attributes.age.mean", "mean 300 is outside [min, max] = [16, 75]: most "
+     "draws are clipped to max 75"),
+    ("children: {kind: constant, mean: 9, max: 6, source: typo}",
+     "population.attributes.children.mean", "every draw is clipped to max 6"),
+    ("funds: {kind: lognormal, mean: -3, sd: 0.5, min: 1, source: typo}",
+     "population.attributes.funds.mean", "median exp(mean) 0.0497871 is outside"),
+    ("skill: {kind: beta, a: 2, b: 8, min: 0.6, source: typo}",
+     "population.attributes.skill.min", "mean a/(a+b) 0.2 is outside [min, max] = [0.6, inf]"),
+])
+def test_an_attribute_centred_outside_its_bounds_is_refused(tmp_path: Path, body: str,
+                                                            field: str, problem: str) -> None:
+    """`age: {kind: normal, mean: 300, max: 75}` validated ok and clipped every arrival to
+    75."""
+    p = write(tmp_path, "child.yaml", "extends: toy\nname: child\npopulation:\n"
+              f"  attributes:\n    {body}\n")
+    assert_clear(error_of(p), "child.yaml", 5, field, problem, "or widen min/max")

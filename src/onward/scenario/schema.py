@@ -383,6 +383,7 @@ class Distribution(Strict):
                              "swap them, or make min at most max")
         if self.kind == "poisson" and (self.mean or 0) < 0:
             raise FieldError(("mean",), "poisson mean must be >= 0", "write a number >= 0")
+        self._centre_inside()
         if self.kind == "histogram":
             _check_histogram(self.edges or [], self.weights or [])
         elif self.edges is not None or self.weights is not None:
@@ -390,6 +391,32 @@ class Distribution(Strict):
                              f"a {self.kind} distribution has no edges or weights",
                              "remove them, or write kind: histogram")
         return self
+
+    def _centre_inside(self) -> None:
+        """Draws are clipped to [min, max]: a centre outside it (age mean 300 with max 75)
+        clipped most arrivals to the bound, everyone for a constant, without a word."""
+        if self.min is None and self.max is None:
+            return
+        if self.kind in ("normal", "poisson", "constant"):
+            what, x, field = "mean", self.mean, "mean"
+        elif self.kind == "lognormal":  # mean and sd are of the logarithm
+            what, field = "median exp(mean)", "mean"
+            x = math.exp(min(self.mean or 0.0, 700.0))
+        elif self.kind == "beta":
+            what, x = "mean a/(a+b)", (self.a or 0.0) / ((self.a or 0.0) + (self.b or 1.0))
+            field = "min" if self.min is not None and x < self.min else "max"
+        else:  # a histogram's bins say where its values lie
+            return
+        lo = -math.inf if self.min is None else self.min
+        hi = math.inf if self.max is None else self.max
+        if x is None or lo <= x <= hi:
+            return
+        bound = f"max {hi:g}" if x > hi else f"min {lo:g}"
+        share = "every draw is" if self.kind == "constant" else "most draws are"
+        raise FieldError((field,), f"{what} {x:g} is outside [min, max] = [{lo:g}, {hi:g}]: "
+                         f"{share} clipped to {bound}",
+                         f"give a {what.split()[0]} inside [{lo:g}, {hi:g}] (in the "
+                         "attribute's own unit), or widen min/max")
 
 
 def _check_histogram(edges: list[float], weights: list[float]) -> None:
