@@ -522,3 +522,14 @@ def test_the_selection_table_says_what_stayers_are(tmp_path):
     readme = " ".join((Path(__file__).parents[1] / "README.md").read_text().split())
     assert "residents who never moved" not in readme
     assert "stayers are household-years" in readme
+
+
+def test_messages_to_a_file_are_not_wrapped(tmp_path):
+    """Errors written to a file or a pipe were wrapped at 80 columns, breaking grep and an
+    editor's file:line jump; each is one line now (a terminal still wraps them)."""
+    (tmp_path / "bad.yaml").write_text("extends: toy\nname: bad\npopulation:\n  inflow:\n"
+                                       "    values: {1995: 100}\n")
+    proc = cli("validate", "bad.yaml", cwd=tmp_path, check=False)
+    assert proc.returncode == 2
+    (line,) = [x for x in proc.stderr.splitlines() if x.strip()]
+    assert line.startswith("error: bad.yaml:5: population.inflow.values") and "Fix:" in line

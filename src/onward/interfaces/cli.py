@@ -47,7 +47,9 @@ app.add_typer(scenario_app, name="scenario")
 
 # emoji=False: ":100:" in "conflicts.csv:100: ..." is a line number, not an emoji code
 out = Console(width=None if sys.stdout.isatty() else 140, emoji=False)
-err = Console(stderr=True, emoji=False)
+# messages to a file or a pipe stay one line each (file:line jumps and grep need them
+# whole); a terminal wraps them to its width
+err = Console(stderr=True, emoji=False, soft_wrap=not sys.stderr.isatty())
 
 StoreOpt = Annotated[
     Path | None,
