@@ -267,3 +267,39 @@ def test_a_worker_unpickles_a_generations_payload_once() -> None:
     c = sm._evaluate_chunk(payload, 3, 0, range(3, 6))
     assert [p.sum_stat["calls"] for p in c] == [1, 2, 3]
     assert [p.parameter["u"] for p in b] == [p.parameter["u"] for p in c]
+
+
+class _LostClient:
+    """A Dask client whose scheduler has gone: every wait ends in its cancelled futures."""
+
+    def submit(self, *args, **kwargs):
+        return object()
+
+    def cancel(self, futures):
+        pass
+
+    def close(self):
+        pass
+
+
+def test_a_lost_scheduler_is_one_cluster_error(monkeypatch) -> None:
+    """`onward calibrate --scheduler` ended in a FuturesCancelledError traceback (exit 1)
+    when the scheduler died: the wait for the next finished task raised it, outside the
+    handling of each task's result."""
+    distributed = pytest.importorskip("distributed")
+    from distributed.client import CancelledFuturesGroup, FutureCancelledError
+
+    from onward.workers import ClusterError
+
+    def lost(*args, **kwargs):
+        raise distributed.client.FuturesCancelledError([CancelledFuturesGroup(
+            [FutureCancelledError("k", "scheduler-connection-lost")],
+            "scheduler-connection-lost")])
+
+    monkeypatch.setattr(distributed, "wait", lost)
+    s = DeterministicBatchSampler(seed=1, workers=2, scheduler="tcp://127.0.0.1:1")
+    s._client = _LostClient()
+    with pytest.raises(ClusterError, match=r"the Dask cluster stopped the work "
+                       r"\(FuturesCancelledError: .*scheduler-connection-lost.*Fix: .*"
+                       r"resume=True"):
+        s.sample_until_n_accepted(5, _failing_particle, t=0)

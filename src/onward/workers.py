@@ -198,7 +198,8 @@ def cluster_failure(exc: BaseException, resume: str) -> ClusterError | None:
     name = type(exc).__name__
     if name not in _CLUSTER_FAILURES and not type(exc).__module__.startswith("distributed"):
         return None
-    why = str(exc).strip().splitlines()[0] if str(exc).strip() else name
+    # (FuturesCancelledError gives its reasons, scheduler-connection-lost, on later lines)
+    why = " ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or name
     hint = (" A task that killed several workers usually ran out of memory: give each "
             "worker more (dask worker --memory-limit, or dask-jobqueue's memory=)."
             if name == "KilledWorker" else "")

@@ -35,7 +35,7 @@ from pyabc.inference_util import AnalysisVars
 from pyabc.population import Particle, Sample
 
 from onward.options import option
-from onward.workers import check_workers, connect, local_pool, result_of
+from onward.workers import check_workers, cluster_failure, connect, local_pool, result_of
 
 __all__ = ["DeterministicBatchSampler", "proposal_seed"]
 
@@ -48,6 +48,12 @@ _TAG_PARENT = 1
 _CHUNK = 4
 #: tasks in flight per worker (one running, one queued behind it)
 _IN_FLIGHT_PER_WORKER = 2
+
+def _resume() -> str:
+    """How to go on after the cluster stopped a calibration (as the interface spells it)."""
+    return (f"run the same command with {option('resume', True, flag='--resume')} "
+            "(finished generations are stored)")
+
 
 #: The global RNGs are process-wide; a Dask worker with several threads would
 #: otherwise interleave the draws of concurrently running proposals.
@@ -323,7 +329,13 @@ class DeterministicBatchSampler(pyabc.sampler.Sampler):
         if self.scheduler is not None:
             from distributed import wait
 
-            wait(futures, return_when="FIRST_COMPLETED")
+            try:  # a lost scheduler raises here, before any result is asked for
+                wait(futures, return_when="FIRST_COMPLETED")
+            except Exception as exc:
+                failed = cluster_failure(exc, _resume())
+                if failed is None:
+                    raise
+                raise failed from exc
         else:
             wait_futures(futures, return_when=FIRST_COMPLETED)
 
@@ -365,9 +377,7 @@ class DeterministicBatchSampler(pyabc.sampler.Sampler):
                 for start in [k for k, (_, f) in in_flight.items() if f.done()]:
                     r, f = in_flight.pop(start)
                     # a failed task raises here
-                    ready[start] = (r, result_of(
-                        f, f"run the same command with {option('resume', True, flag='--resume')} "
-                        "(finished generations are stored)"))
+                    ready[start] = (r, result_of(f, _resume()))
         finally:
             self._cancel([f for _, f in in_flight.values()])
 
