@@ -641,3 +641,34 @@ def test_has_table_names_a_stored_table_in_any_case(tmp_path):
     assert not st.has_table("flows") and not (tmp_path / "s.duckdb").exists()
     st.write_run({"scenario": "x"}, {"flows": pd.DataFrame({"year": [2020], "n": [5]})})
     assert st.has_table("flows") and st.has_table("FLOWS") and not st.has_table("stocks")
+
+
+class _FullDiskConnection:
+    """A connection whose commit fails as DuckDB's does on a full disk."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
+        self._con, self._path = con, path
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._con, name)
+
+    def commit(self) -> None:
+        raise duckdb.TransactionException(
+            f'TransactionContext Error: Failed to commit: Could not write file "{self._path}'
+            '.wal": No space left on device')
+
+
+def test_a_full_disk_is_a_store_error_and_keeps_the_stored_runs(store: Store, monkeypatch
+                                                                  ) -> None:
+    """A full disk mid-ensemble ended in a _duckdb.TransactionException traceback (exit 1)."""
+    store.write_run({}, {"flows": _flows(1)})
+    opened = Store._open
+    monkeypatch.setattr(Store, "_open", lambda self, read_only: _FullDiskConnection(
+        opened(self, read_only), self.path))
+    with pytest.raises(StoreError, match=r"could not write to results store .*: its disk is "
+                       r"full; this run was not stored, and the runs stored before it are kept"
+                       r".* Fix: free space on that disk, or use store=FILE to write "
+                       r"elsewhere\. DuckDB said: .*No space left on device"):
+        store.write_run({}, {"flows": _flows(2)})
+    monkeypatch.undo()
+    assert list(store.list_runs().run_id) == ["run-0001"]

@@ -313,6 +313,17 @@ class Store:
             )
         return f"could not open results store {self.path}: {message}"
 
+    def _write_error_message(self, exc: BaseException) -> str:
+        full = "No space left" in str(exc) or "Disk quota" in str(exc)
+        why = "its disk is full" if full else "the file system refused the write"
+        return (
+            f"could not write to results store {self.path}: {why}; this run was not stored, "
+            "and the runs stored before it are kept (an experiment run again skips its "
+            f"finished jobs). Fix: {'free space on that disk' if full else 'check the disk'}"
+            f", or use {option('store', 'FILE', placeholder=True)} to write elsewhere. "
+            f"DuckDB said: {exc}"
+        )
+
     def _check_writer(self) -> None:
         if os.getpid() != self._owner_pid:
             raise StoreError(
@@ -400,9 +411,11 @@ class Store:
                         raise
                 _insert_runs_row(con, run_id, row)
                 con.commit()
-            except BaseException:
+            except BaseException as exc:
                 with suppress(duckdb.Error):
                     con.rollback()
+                if _is_write_failure(exc):
+                    raise StoreError(self._write_error_message(exc)) from exc
                 raise
         return run_id
 
@@ -727,6 +740,15 @@ def is_interrupt(exc: BaseException) -> bool:
     or the "Query interrupted" a commit raises. Callers that treat a failed query as "no
     table yet" would otherwise swallow the user's Ctrl-C."""
     return isinstance(exc, duckdb.InterruptException) or str(exc) == "Query interrupted"
+
+
+def _is_write_failure(exc: BaseException) -> bool:
+    """Whether a write failed in the file system (a full disk: DuckDB's commit raises a
+    TransactionException that "Could not write file"), not in the data or by Ctrl-C."""
+    if is_interrupt(exc) or not isinstance(exc, duckdb.IOException | duckdb.TransactionException):
+        return False
+    return not _is_lock_conflict(exc) if isinstance(exc, duckdb.IOException) else \
+        "could not write" in str(exc).lower() or "no space left" in str(exc).lower()
 
 
 def _is_lock_conflict(exc: duckdb.Error) -> bool:
