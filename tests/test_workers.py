@@ -123,17 +123,31 @@ def test_workers_without_onward_are_refused_and_an_empty_cluster_is_warned_of():
     waited forever; a scheduler with no workers showed 'a first run compiles' and waited."""
     import importlib.metadata
 
-    from onward.workers import ClusterError, ClusterWarning, _check_cluster
+    from onward.workers import ClusterError, ClusterWarning, _check_cluster, _worker_code
 
     missing = importlib.metadata.PackageNotFoundError("onward")
     with pytest.raises(ClusterError, match=r"1 of 2 Dask workers at tcp://x:1 cannot import "
                        "onward .*Fix: start the workers with the Python environment"):
-        _check_cluster(_FakeClient({"a": {}, "b": {}}, {"a": missing, "b": "0.1.0"}),
+        _check_cluster(_FakeClient({"a": {}, "b": {}}, {"a": missing, "b": _worker_code()}),
                        "tcp://x:1")
     with pytest.warns(ClusterWarning, match="has no workers yet: the work waits"):
         _check_cluster(_FakeClient({}, {}), "tcp://x:1")
-    with pytest.warns(ClusterWarning, match="run onward 0.0.1, this process"):
-        _check_cluster(_FakeClient({"a": {}}, {"a": "0.0.1"}), "tcp://x:1")
+
+
+def test_workers_running_other_onward_code_are_refused():
+    """Workers on another checkout with the same version string (0.1.0) were accepted, and
+    their jobs stored under this process's experiment id (which holds its code hash)."""
+    from onward.workers import ClusterError, _check_cluster, _worker_code
+
+    version, code = _worker_code()
+    with pytest.raises(ClusterError, match=(
+            r"^1 of 2 Dask workers at tcp://x:1 run other onward code than this process "
+            rf"\(onward {version}, code {code}\): b \(onward {version}, code 0123456789abcdef\)\."
+            r".* Fix: start every worker from the same checkout or installation")):
+        _check_cluster(_FakeClient({"a": {}, "b": {}}, {"a": (version, code),
+                                                        "b": (version, "0123456789abcdef")}),
+                       "tcp://x:1")
+    _check_cluster(_FakeClient({"a": {}}, {"a": (version, code)}), "tcp://x:1")
 
 
 def test_a_cluster_failure_is_one_message_with_what_to_do():
@@ -184,3 +198,4 @@ def test_a_local_pool_failure_is_not_called_a_cluster_failure():
     done: Future = Future()
     done.set_result(7)
     assert result_of(done, "go on") == 7
+

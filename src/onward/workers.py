@@ -25,8 +25,8 @@ class ClusterError(RuntimeError):
 
 
 class ClusterWarning(UserWarning):
-    """Something about the Dask cluster the user should know (no workers yet; workers on
-    another onward version); the work goes on."""
+    """Something about the Dask cluster the user should know (no workers yet); the work
+    goes on."""
 
 
 #: seconds to wait for a Dask scheduler's answer before giving up (Dask's own connect
@@ -88,9 +88,9 @@ def connect(scheduler: Any, timeout: str | None = None) -> Any:
     ``timeout`` (e.g. ``"5s"``) replaces Dask's connection timeout.
 
     Raises :class:`SchedulerUnreachable` when nothing answers (within
-    :data:`CONNECT_SECONDS`) and :class:`ClusterError` when the workers cannot import
-    onward; warns (:class:`ClusterWarning`) when there are no workers yet or they run
-    another onward version.
+    :data:`CONNECT_SECONDS`) and :class:`ClusterError` when workers cannot import onward
+    or run other onward code (:func:`onward.analysis.runs.code_hash`); warns
+    (:class:`ClusterWarning`) when there are no workers yet.
     """
     from distributed import Client
 
@@ -146,10 +146,19 @@ def _within(seconds: float, make: Any) -> Any:
     return box["value"]
 
 
+def _worker_code() -> tuple[str, str]:
+    """onward's version and :func:`onward.analysis.runs.code_hash` in this process (run on
+    each Dask worker: it fails there, and says why, if the worker cannot import onward)."""
+    import onward
+    from onward.analysis.runs import code_hash
+
+    return onward.__version__, code_hash()
+
+
 def _check_cluster(client: Any, address: str) -> None:
-    """Refuse workers that cannot import onward (the task died on them and the command
-    waited forever); warn of no workers yet, or workers on another onward version."""
-    import importlib.metadata
+    """Refuse workers that cannot import onward (each died on its first task and the
+    command waited forever) and workers that run other onward code (their jobs were stored
+    under this code's experiment id, and reused by later runs); warn of no workers yet."""
     import warnings
 
     workers = client.scheduler_info().get("workers", {})
@@ -158,8 +167,8 @@ def _check_cluster(client: Any, address: str) -> None:
             f"the Dask scheduler at {address} has no workers yet: the work waits until one "
             "connects (on Slurm, until a worker job starts; squeue lists them)"), stacklevel=3)
         return
-    found = client.run(importlib.metadata.version, "onward", on_error="return")
-    lacking = {w: v for w, v in found.items() if not isinstance(v, str)}
+    found = client.run(_worker_code, on_error="return")
+    lacking = {w: v for w, v in found.items() if not isinstance(v, tuple)}
     if lacking:
         w, exc = next(iter(lacking.items()))
         raise ClusterError(
@@ -167,12 +176,18 @@ def _check_cluster(client: Any, address: str) -> None:
             f"(e.g. {w}: {type(exc).__name__}: {exc}). Fix: start the workers with the Python "
             "environment where onward is installed (dask-jobqueue: "
             "SLURMCluster(python='/path/to/venv/bin/python', ...))")
-    mine = importlib.metadata.version("onward")
-    other = sorted({v for v in found.values() if v != mine})
+    version, code = _worker_code()
+    other = {w: v for w, v in found.items() if v[1] != code}
     if other:
-        warnings.warn(ClusterWarning(
-            f"Dask workers at {address} run onward {', '.join(other)}, this process "
-            f"{mine}: results may differ from a local run"), stacklevel=3)
+        named = ", ".join(f"{w} (onward {v}, code {c})"
+                          for w, (v, c) in sorted(other.items())[:3])
+        more = f" and {len(other) - 3} more" if len(other) > 3 else ""
+        raise ClusterError(
+            f"{len(other)} of {len(found)} Dask workers at {address} run other onward code "
+            f"than this process (onward {version}, code {code}): {named}{more}. Their results "
+            "would be stored as this code's and reused by later runs. Fix: start every worker "
+            "from the same checkout or installation as this command (the same environment "
+            "and PYTHONPATH), then run the command again")
 
 
 #: what the distributed package raises when the cluster, not the model, failed
