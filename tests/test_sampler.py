@@ -278,6 +278,9 @@ class _LostClient:
     def cancel(self, futures):
         pass
 
+    def nthreads(self):
+        return {"tcp://127.0.0.1:2": 1}
+
     def close(self):
         pass
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 import pytest
 
@@ -199,3 +200,38 @@ def test_a_local_pool_failure_is_not_called_a_cluster_failure():
     done.set_result(7)
     assert result_of(done, "go on") == 7
 
+
+class _ShrinkingClient:
+    """A Dask client whose workers all leave after the first look."""
+
+    def __init__(self, looks_with_workers: int) -> None:
+        self.looks = looks_with_workers
+
+    def nthreads(self):
+        self.looks -= 1
+        return {"tcp://w:1": 1} if self.looks >= 0 else {}
+
+
+def test_work_left_without_workers_is_given_up_on(monkeypatch):
+    """A worker that could not import onward died on its first task and the command then
+    waited in silence forever; the work now stops once no worker is back in time. A
+    cluster that never had a worker (Slurm jobs pending) is still waited for."""
+    import distributed
+
+    from onward import workers
+    from onward.workers import ClusterError, DaskWait
+
+    def never(*args, **kwargs):
+        raise TimeoutError
+
+    monkeypatch.setattr(distributed, "wait", never)
+    monkeypatch.setattr(workers, "WATCH_SECONDS", 0.01)
+    monkeypatch.setattr(workers, "NO_WORKERS_SECONDS", 0.2)
+    with pytest.raises(ClusterError, match=r"^every Dask worker has died or left, and none came "
+                       r"back within 0\.2 s: the work would wait forever\. Finished work is kept "
+                       r"in the store\. Fix: .*then go on$"):
+        DaskWait(_ShrinkingClient(1), "go on").wait_any([object()])
+    pending = DaskWait(_ShrinkingClient(0), "go on")
+    deadline = time.monotonic() + 0.5
+    while time.monotonic() < deadline:
+        pending.check()  # never had a worker: waits, as connect() warned

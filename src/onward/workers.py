@@ -9,6 +9,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
@@ -188,6 +189,86 @@ def _check_cluster(client: Any, address: str) -> None:
             "would be stored as this code's and reused by later runs. Fix: start every worker "
             "from the same checkout or installation as this command (the same environment "
             "and PYTHONPATH), then run the command again")
+
+
+#: how long the work waits for a Dask worker once every worker it had has died or left
+#: (seconds): the scheduler keeps the tasks, and the command waited for them forever
+NO_WORKERS_SECONDS = 120.0
+#: how often a wait for Dask tasks looks whether the cluster still has workers (seconds)
+WATCH_SECONDS = 5.0
+
+
+class DaskWait:
+    """Waits for the tasks of a Dask ``client``: the cluster's failure, or a cluster left
+    without workers for :data:`NO_WORKERS_SECONDS` after having some, raises one
+    :class:`ClusterError` that says how to go on (``resume``). A cluster that has had no
+    workers yet (Slurm jobs pending) is waited for, as :func:`connect` warned."""
+
+    def __init__(self, client: Any, resume: str) -> None:
+        self.client, self.resume = client, resume
+        self._seen = bool(self._workers())
+        self._none_since: float | None = None
+        self._checked = time.monotonic()
+
+    def _workers(self) -> int:
+        try:
+            return len(self.client.nthreads())
+        except Exception as exc:
+            failed = cluster_failure(exc, self.resume)
+            if failed is None:
+                raise
+            raise failed from exc
+
+    def check(self) -> None:
+        """Raise :class:`ClusterError` if the cluster has been without workers too long
+        (looks at most every :data:`WATCH_SECONDS`)."""
+        now = time.monotonic()
+        if now - self._checked < WATCH_SECONDS:
+            return
+        self._checked = now
+        if self._workers():
+            self._seen, self._none_since = True, None
+            return
+        if not self._seen:
+            return
+        if self._none_since is None:
+            self._none_since = now
+        elif now - self._none_since >= NO_WORKERS_SECONDS:
+            raise ClusterError(
+                "every Dask worker has died or left, and none came back within "
+                f"{NO_WORKERS_SECONDS:g} s: the work would wait forever. Finished work is kept "
+                "in the store. Fix: read the workers' logs (a worker that cannot import onward, "
+                "or runs out of memory, dies on its first task), start workers again, then "
+                f"{self.resume}")
+
+    def wait_any(self, futures: list[Any]) -> None:
+        """Return once one of ``futures`` has finished."""
+        from distributed import wait
+
+        while True:
+            try:
+                wait(futures, timeout=WATCH_SECONDS, return_when="FIRST_COMPLETED")
+                return
+            except TimeoutError:
+                pass
+            except Exception as exc:  # a lost scheduler raises here
+                failed = cluster_failure(exc, self.resume)
+                if failed is None:
+                    raise
+                raise failed from exc
+            self.check()
+
+    def as_completed(self, futures: list[Any]) -> Iterator[Any]:
+        """``futures`` as they finish (whatever their outcome)."""
+        from distributed import as_completed
+
+        done = as_completed(futures)
+        while not done.is_empty():
+            batch = done.next_batch(block=False)
+            if not batch:
+                self.check()
+                time.sleep(0.1)
+            yield from batch
 
 
 #: what the distributed package raises when the cluster, not the model, failed

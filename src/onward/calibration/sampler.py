@@ -35,7 +35,7 @@ from pyabc.inference_util import AnalysisVars
 from pyabc.population import Particle, Sample
 
 from onward.options import option
-from onward.workers import check_workers, cluster_failure, connect, local_pool, result_of
+from onward.workers import DaskWait, check_workers, connect, local_pool, result_of
 
 __all__ = ["DeterministicBatchSampler", "proposal_seed"]
 
@@ -239,6 +239,7 @@ class DeterministicBatchSampler(pyabc.sampler.Sampler):
         self.keep_alive = keep_alive
         self._pool: ProcessPoolExecutor | None = None
         self._client: Any = None  # distributed.Client, imported lazily
+        self._dask_wait: DaskWait | None = None
 
     # ------------------------------------------------------------------ executor
     @property
@@ -280,6 +281,7 @@ class DeterministicBatchSampler(pyabc.sampler.Sampler):
         if self._client is not None:
             self._client.close()
             self._client = None
+            self._dask_wait = None
 
     def __enter__(self) -> DeterministicBatchSampler:
         return self
@@ -296,6 +298,7 @@ class DeterministicBatchSampler(pyabc.sampler.Sampler):
         state = dict(self.__dict__)
         state["_pool"] = None
         state["_client"] = None
+        state["_dask_wait"] = None
         return state
 
     # ------------------------------------------------------------------ sampling
@@ -327,15 +330,9 @@ class DeterministicBatchSampler(pyabc.sampler.Sampler):
 
     def _wait_any(self, futures: list[Any]) -> None:
         if self.scheduler is not None:
-            from distributed import wait
-
-            try:  # a lost scheduler raises here, before any result is asked for
-                wait(futures, return_when="FIRST_COMPLETED")
-            except Exception as exc:
-                failed = cluster_failure(exc, _resume())
-                if failed is None:
-                    raise
-                raise failed from exc
+            if self._dask_wait is None:
+                self._dask_wait = DaskWait(self._get_client(), _resume())
+            self._dask_wait.wait_any(futures)
         else:
             wait_futures(futures, return_when=FIRST_COMPLETED)
 

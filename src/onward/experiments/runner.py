@@ -36,7 +36,7 @@ from onward.engine.state import State
 from onward.options import option
 from onward.scenario import Scenario, scenario_hash
 from onward.store import Store
-from onward.workers import check_workers, connect, local_pool, result_of
+from onward.workers import DaskWait, check_workers, connect, local_pool, result_of
 
 
 def derive_seed(master: int, index: int) -> int:
@@ -271,12 +271,10 @@ class _Executor:
                 yield it, fn(it, *args)
             return
         if self.scheduler:
-            from distributed import as_completed
-
+            resume = "run the same command again (finished runs are not redone)"
             futs = {self._pool.submit(fn, it, *args, pure=False): it for it in items}
-            for fut in as_completed(list(futs)):
-                yield futs[fut], result_of(fut, "run the same command again (finished "
-                                                "runs are not redone)")
+            for fut in DaskWait(self._pool, resume).as_completed(list(futs)):
+                yield futs[fut], result_of(fut, resume)
             return
         pending: dict[Future, Any] = {self._pool.submit(fn, it, *args): it for it in items}
         while pending:
