@@ -739,3 +739,18 @@ def test_messages_name_what_the_user_wrote(tmp_path):
     _, sentence = _answer(ind, "morris", "applications", "CRP", [2000, 2010])
     assert not sentence.startswith("Of push, push")
     assert sentence.startswith("Of the mechanisms with free parameters (push, other), push")
+
+
+def test_a_job_run_by_other_code_is_not_stored(short, tmp_path, monkeypatch):
+    """A Dask worker on another checkout (same version 0.1.0, another code hash) had its
+    jobs stored under this process's experiment id, whose hash is this code's: a later run
+    reused them. Workers checked at connect() are refused; one that joins later is caught
+    by the code hash each job reports."""
+    from onward.experiments import runner
+    from onward.workers import ClusterError
+
+    monkeypatch.setattr(runner, "_worker_versions", lambda: {"onward_code": "0123456789abcdef"})
+    with pytest.raises(ClusterError, match=r"^job 0 was run by a worker with other onward code "
+                       r"\(0123456789abcdef\) than this process .* Fix: start every worker"):
+        ensemble(short, n=2, seed=1, workers=1, store=tmp_path / "s.duckdb")
+    assert _runs(tmp_path / "s.duckdb", "ensemble-job") == 0
