@@ -461,7 +461,7 @@ def test_lock_contention_raises_store_busy(store: Store) -> None:
     try:
         assert child.stdout is not None
         assert child.stdout.readline().strip() == "locked"
-        busy = Store(store.path, timeout=0.5)
+        busy = Store(store.path, timeout=0.5, write_timeout=0.5)
         start = time.monotonic()
         with pytest.raises(StoreBusyError) as info:
             busy.write_run({}, {"flows": _flows(1)})
@@ -469,7 +469,7 @@ def test_lock_contention_raises_store_busy(store: Store) -> None:
         message = str(info.value)
         assert str(store.path) in message
         assert f"PID {child.pid}" in message
-        assert "wait for the other onward command to finish" in message
+        assert "Fix: close that program's connection to the store" in message
         assert "use store=FILE to write elsewhere" in message  # (Python's keyword)
         with pytest.raises(StoreBusyError):
             busy.list_runs()  # DuckDB does not let readers in while another process writes
@@ -663,8 +663,8 @@ def test_a_full_disk_is_a_store_error_and_keeps_the_stored_runs(store: Store, mo
     """A full disk mid-ensemble ended in a _duckdb.TransactionException traceback (exit 1)."""
     store.write_run({}, {"flows": _flows(1)})
     opened = Store._open
-    monkeypatch.setattr(Store, "_open", lambda self, read_only: _FullDiskConnection(
-        opened(self, read_only), self.path))
+    monkeypatch.setattr(Store, "_open", lambda self, *args: _FullDiskConnection(
+        opened(self, *args), self.path))
     with pytest.raises(StoreError, match=r"could not write to results store .*: its disk is "
                        r"full; this run was not stored, and the runs stored before it are kept"
                        r".* Fix: free space on that disk, or use store=FILE to write "
@@ -672,3 +672,32 @@ def test_a_full_disk_is_a_store_error_and_keeps_the_stored_runs(store: Store, mo
         store.write_run({}, {"flows": _flows(2)})
     monkeypatch.undo()
     assert list(store.list_runs().run_id) == ["run-0001"]
+
+
+def test_a_write_waits_long_for_a_reader_and_says_who_holds_the_store(
+        store: Store, monkeypatch) -> None:
+    """A notebook's read-only connection held for over 30 s stopped a long ensemble
+    ('gave up after 30 s. Fix: wait for the other onward command to finish') and lost the
+    job in flight. A write now waits far longer, saying now and then who holds the file."""
+    from onward.store import StoreBusyWarning, duck
+
+    store.write_run({}, {"flows": _flows(1)})
+    monkeypatch.setattr(duck, "BUSY_NOTICE_SECONDS", 0.3)
+    child = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_CHILD.replace("duckdb.connect(sys.argv[1])",
+                                                   "duckdb.connect(sys.argv[1], read_only=True)")
+         .replace("time.sleep(60)", "time.sleep(2)"), str(store.path)],
+        stdout=subprocess.PIPE, env=_child_env(), text=True)
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "locked"
+        with pytest.warns(StoreBusyWarning, match=rf"is held by another process \(.*PID "
+                          rf"{child.pid}\); waited \d+ s to write it, and waits up to 6 h\. "
+                          r"Fix: close that program's connection"):
+            assert Store(store.path, timeout=0.5).write_run({}, {"flows": _flows(2)}) == \
+                "run-0002"
+    finally:
+        child.kill()
+        child.wait(timeout=30)
+        if child.stdout is not None:
+            child.stdout.close()

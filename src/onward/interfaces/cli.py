@@ -1445,12 +1445,13 @@ def _show_warnings_as_lines() -> None:
     import warnings
 
     from onward.calibration import PosteriorWarning
+    from onward.store import StoreBusyWarning
     from onward.workers import ClusterWarning
 
     shown = warnings.showwarning
 
     def show(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001
-        if issubclass(category, PosteriorWarning | ClusterWarning):
+        if issubclass(category, PosteriorWarning | ClusterWarning | StoreBusyWarning):
             _warn(str(message))
         else:
             shown(message, category, filename, lineno, file, line)

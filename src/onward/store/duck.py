@@ -39,6 +39,7 @@ import math
 import os
 import re
 import time
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -54,6 +55,7 @@ __all__ = [
     "RUNS_TABLE",
     "Store",
     "StoreBusyError",
+    "StoreBusyWarning",
     "StoreError",
     "UnknownRunError",
     "default_store_path",
@@ -103,6 +105,19 @@ class StoreError(Exception):
 
 class StoreBusyError(StoreError):
     """Another process holds the store file and did not let go within the timeout."""
+
+
+class StoreBusyWarning(UserWarning):
+    """A write waits for another process that holds the store file (said every
+    :data:`BUSY_NOTICE_SECONDS`)."""
+
+
+#: how long :meth:`Store.write_run` waits for another process to let go of the file
+#: (seconds): a command that has computed a result waits rather than lose it (a notebook's
+#: connection, even a read-only one, held for a minute killed a day-long ensemble)
+WRITE_WAIT_SECONDS = 6 * 3600.0
+#: how often a write that waits says what holds the file (seconds)
+BUSY_NOTICE_SECONDS = 30.0
 
 
 class UnknownRunError(StoreError, KeyError):
@@ -172,6 +187,11 @@ class Store:
     timeout : float, default 30.0
         How many seconds to keep retrying when another process holds the file, before
         raising :class:`StoreBusyError`.
+    write_timeout : float, optional
+        The same for :meth:`write_run` (default :data:`WRITE_WAIT_SECONDS`, or
+        ``timeout`` if longer): a result already computed is worth a long wait. While it
+        waits it warns (:class:`StoreBusyWarning`) every :data:`BUSY_NOTICE_SECONDS`,
+        naming the process that holds the file.
 
     Examples
     --------
@@ -189,10 +209,13 @@ class Store:
     1  run-0001  2021  7
     """
 
-    def __init__(self, path: str | os.PathLike[str] | None = None, *, timeout: float = 30.0):
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, timeout: float = 30.0,
+                 write_timeout: float | None = None):
         raw = default_store_path() if path is None else Path(path).expanduser()
         self.path: Path = raw.absolute()
         self.timeout: float = float(timeout)
+        self.write_timeout: float = (max(WRITE_WAIT_SECONDS, self.timeout)
+                                     if write_timeout is None else float(write_timeout))
         self._owner_pid: int = os.getpid()
 
     def __repr__(self) -> str:
@@ -201,7 +224,8 @@ class Store:
     # ------------------------------------------------------------------ connections
 
     @contextmanager
-    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    def connect(self, read_only: bool = False, *, wait: float | None = None
+                ) -> Iterator[duckdb.DuckDBPyConnection]:
         """Open a short-lived connection to the store file and close it on exit.
 
         Lock conflicts with another process are retried with exponential backoff for up
@@ -214,6 +238,10 @@ class Store:
         read_only : bool, default False
             Open the file read-only. Several processes may read at once, but none of
             them while a process writes.
+        wait : float, optional
+            Seconds to retry while another process holds the file (default
+            :attr:`timeout`); a wait longer than :data:`BUSY_NOTICE_SECONDS` warns
+            (:class:`StoreBusyWarning`) that often, naming the holder.
 
         Yields
         ------
@@ -233,7 +261,7 @@ class Store:
         ...     con.execute("SELECT 42").fetchall()
         [(42,)]
         """
-        con = self._open(read_only)
+        con = self._open(read_only, self.timeout if wait is None else wait)
         try:
             yield con
         except (duckdb.Error, RuntimeError) as exc:
@@ -243,7 +271,7 @@ class Store:
         finally:
             con.close()
 
-    def _open(self, read_only: bool) -> duckdb.DuckDBPyConnection:
+    def _open(self, read_only: bool, wait: float) -> duckdb.DuckDBPyConnection:
         if read_only and not self.path.exists():
             return duckdb.connect(":memory:")
         if not read_only:
@@ -254,7 +282,9 @@ class Store:
                 f"use {option('store', 'FILE', placeholder=True)} (or ONWARD_STORE) to point "
                 "onward at a file path"
             )
-        deadline = time.monotonic() + max(self.timeout, 0.0)
+        start = time.monotonic()
+        deadline = start + max(wait, 0.0)
+        notice = start + BUSY_NOTICE_SECONDS
         delay = 0.02
         while True:
             try:
@@ -262,10 +292,17 @@ class Store:
             except duckdb.Error as exc:
                 message = str(exc)
                 if _is_lock_conflict(exc):
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        raise StoreBusyError(self._busy_message(message)) from exc
-                    time.sleep(min(delay, remaining))
+                    now = time.monotonic()
+                    if now >= deadline:
+                        raise StoreBusyError(self._busy_message(message, wait)) from exc
+                    if now >= notice:
+                        notice = now + BUSY_NOTICE_SECONDS
+                        warnings.warn(StoreBusyWarning(
+                            f"results store {self.path} is held by another process"
+                            f"{_holder(message)}; waited {now - start:.0f} s to "
+                            f"{'read' if read_only else 'write'} it, and waits up to "
+                            f"{_duration(wait)}. {self._busy_fix()}"), stacklevel=4)
+                    time.sleep(min(delay, deadline - now))
                     delay = min(delay * 2, 0.5)
                     continue
                 if read_only and "does not exist" in message:
@@ -280,17 +317,17 @@ class Store:
                     continue
                 raise StoreError(self._open_error_message(exc)) from exc
 
-    def _busy_message(self, duck_message: str) -> str:
-        holder = ""
-        pid = _PID_RE.search(duck_message)
-        if pid:
-            program = _HOLDER_RE.search(duck_message)
-            name = f"{Path(program.group(1)).name}, " if program else ""
-            holder = f" ({name}PID {pid.group(1)})"
+    def _busy_message(self, duck_message: str, wait: float) -> str:
         return (
-            f"results store {self.path} is in use by another process{holder}; gave up after "
-            f"{self.timeout:g} s. Fix: wait for the other onward command to finish, or use "
-            f"{option('store', 'FILE', placeholder=True)} to write elsewhere."
+            f"results store {self.path} is in use by another process{_holder(duck_message)}; "
+            f"gave up after {_duration(wait)}. {self._busy_fix()}"
+        )
+
+    def _busy_fix(self) -> str:
+        return (
+            "Fix: close that program's connection to the store (a notebook's or a duckdb "
+            "shell's, even a read-only one, keeps onward from writing) or wait for it to "
+            f"finish, or use {option('store', 'FILE', placeholder=True)} to write elsewhere."
         )
 
     def _open_error_message(self, exc: duckdb.Error) -> str:
@@ -395,7 +432,7 @@ class Store:
         ]
         _check_distinct([name for name, _ in frames], "table names")
         row["table_names"] = json.dumps([name for name, _ in frames])
-        with self.connect() as con:
+        with self.connect(wait=self.write_timeout) as con:
             con.begin()
             try:
                 _ensure_schema(con)
@@ -740,6 +777,25 @@ def is_interrupt(exc: BaseException) -> bool:
     or the "Query interrupted" a commit raises. Callers that treat a failed query as "no
     table yet" would otherwise swallow the user's Ctrl-C."""
     return isinstance(exc, duckdb.InterruptException) or str(exc) == "Query interrupted"
+
+
+def _holder(duck_message: str) -> str:
+    """" (python3.11, PID 1234)": the process DuckDB names as holding the file, or ""."""
+    pid = _PID_RE.search(duck_message)
+    if not pid:
+        return ""
+    program = _HOLDER_RE.search(duck_message)
+    name = f"{Path(program.group(1)).name}, " if program else ""
+    return f" ({name}PID {pid.group(1)})"
+
+
+def _duration(seconds: float) -> str:
+    """``seconds`` as a person reads it: "30 s", "10 min", "6 h"."""
+    if seconds < 120:
+        return f"{seconds:g} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:g} h"
 
 
 def _is_write_failure(exc: BaseException) -> bool:
