@@ -44,6 +44,18 @@ def test_an_unreachable_scheduler_is_named_with_a_fix():
         connect("tcp://127.0.0.1:1", timeout="2s")
 
 
+def test_a_refused_connection_is_reported_at_once():
+    """--scheduler tcp://127.0.0.1:1 (nothing listening) took 30 s to fail: Dask retries a
+    refused connection for its whole connect timeout."""
+    start = time.monotonic()
+    with (command_line(),
+          pytest.raises(SchedulerUnreachable, match=r"^--scheduler tcp://127\.0\.0\.1:1: no "
+                        r"Dask scheduler answers there \(the connection to 127\.0\.0\.1:1 was "
+                        r"refused: nothing listens on that port\)\. Fix: start one")):
+        connect("tcp://127.0.0.1:1")
+    assert time.monotonic() - start < 5
+
+
 _ORPHAN_SCRIPT = """
 import os, sys, time
 from onward.workers import local_pool

@@ -105,6 +105,11 @@ def connect(scheduler: Any, timeout: str | None = None) -> Any:
     fix = ("Fix: start one (`dask scheduler`, or dask-jobqueue on a cluster) and give its "
            "address, e.g. tcp://127.0.0.1:8786; or leave "
            f"{option('scheduler')} out to use local cores")
+    refused = _refused(scheduler) if scheme == "tcp" else None
+    if refused is not None:  # Dask would retry for its whole connect timeout (30 s)
+        raise SchedulerUnreachable(
+            f"{option('scheduler', scheduler)}: no Dask scheduler answers there ({refused}). "
+            + fix)
     try:
         client = _within(CONNECT_SECONDS, lambda: Client(scheduler) if timeout is None
                          else Client(scheduler, timeout=timeout))
@@ -124,6 +129,26 @@ def connect(scheduler: Any, timeout: str | None = None) -> Any:
         client.close()
         raise
     return client
+
+
+def _refused(address: str) -> str | None:
+    """Why nothing can be listening at the TCP ``address`` (the connection was refused,
+    or the host does not exist), or None if something accepts it or the answer is slow."""
+    import socket
+
+    host, _, port = address.split("://", 1)[-1].rpartition(":")
+    host = host.strip("[]")
+    if not host or not port.isdigit():
+        return None  # Dask says what is wrong with the address
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except ConnectionRefusedError:
+        return f"the connection to {host}:{port} was refused: nothing listens on that port"
+    except socket.gaierror as exc:
+        return f"no host {host!r} is known ({exc.strerror})"
+    except OSError:
+        return None  # slow or unrouted: Dask's own timeout decides
+    return None
 
 
 def _within(seconds: float, make: Any) -> Any:
