@@ -701,3 +701,28 @@ def test_a_write_waits_long_for_a_reader_and_says_who_holds_the_store(
         child.wait(timeout=30)
         if child.stdout is not None:
             child.stdout.close()
+
+
+def test_a_store_in_a_missing_folder_is_refused(tmp_path: Path) -> None:
+    """--store with a typo in its folder made that folder and a new, empty store in it."""
+    path = tmp_path / "reslts" / "onward.duckdb"
+    with pytest.raises(StoreError, match=r"the folder .*reslts does not exist\. Fix: check the "
+                       r"path for a typo, create the folder \(mkdir -p .*reslts\), or use "
+                       r"store=FILE with a file in an existing folder"):
+        Store(path).write_run({}, {"flows": _flows(1)})
+    assert not path.parent.exists()
+    assert Store(path).list_runs().empty  # reading a store that is not there is no error
+
+
+def test_an_unwritable_store_says_what_to_do(tmp_path: Path, monkeypatch) -> None:
+    """An unwritable store file gave 'could not open results store ...: IO Error: ...
+    Operation not permitted' and no Fix."""
+    def denied(*args, **kwargs):
+        raise duckdb.IOException(f'IO Error: Cannot open file "{tmp_path}/r.duckdb": '
+                                 "Operation not permitted")
+
+    monkeypatch.setattr(duckdb, "connect", denied)
+    with pytest.raises(StoreError, match=r"could not open results store .*Operation not "
+                       r"permitted\. Fix: make the file and its folder writable for this user "
+                       r".*, or use store=FILE to use another file\.$"):
+        Store(tmp_path / "r.duckdb").write_run({}, {})

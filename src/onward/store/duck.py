@@ -231,7 +231,8 @@ class Store:
         Lock conflicts with another process are retried with exponential backoff for up
         to :attr:`timeout` seconds. A read-only connection to a file that does not exist
         yet is an empty in-memory database, so that readers see an empty store rather
-        than an error. A read-write connection creates the file and its folder.
+        than an error. A read-write connection creates the file, in a folder that must
+        exist (a typo in the folder made a new, empty store elsewhere).
 
         Parameters
         ----------
@@ -274,8 +275,13 @@ class Store:
     def _open(self, read_only: bool, wait: float) -> duckdb.DuckDBPyConnection:
         if read_only and not self.path.exists():
             return duckdb.connect(":memory:")
-        if not read_only:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not read_only and not self.path.parent.is_dir():
+            raise StoreError(
+                f"results store {self.path}: the folder {self.path.parent} does not exist. "
+                f"Fix: check the path for a typo, create the folder (mkdir -p "
+                f"{self.path.parent}), or use {option('store', 'FILE', placeholder=True)} "
+                "with a file in an existing folder"
+            )
         if self.path.is_dir():
             raise StoreError(
                 f"results store {self.path} is a directory, not a DuckDB file; "
@@ -348,7 +354,16 @@ class Store:
                 "(read-only vs read-write); close that connection first. "
                 f"DuckDB said: {message}"
             )
-        return f"could not open results store {self.path}: {message}"
+        denied = ("permission denied", "operation not permitted", "read-only file system")
+        if any(d in message.lower() for d in denied):
+            fix = ("make the file and its folder writable for this user (ls -l shows who owns "
+                   "them)")
+        else:
+            fix = "check the file and the disk it is on"
+        return (
+            f"could not open results store {self.path}: {message}. Fix: {fix}, or use "
+            f"{option('store', 'FILE', placeholder=True)} to use another file."
+        )
 
     def _write_error_message(self, exc: BaseException) -> str:
         full = "No space left" in str(exc) or "Disk quota" in str(exc)
