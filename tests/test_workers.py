@@ -181,6 +181,25 @@ def test_a_cluster_failure_is_one_message_with_what_to_do():
     assert cluster_failure(ValueError("a model error"), "go on") is None
 
 
+def test_a_lost_scheduler_is_said_without_the_task_ids():
+    """The message of a calibration whose scheduler died went on with 'Futures:
+    ['_evaluate_chunk-de64...', ...' up to its 300 characters."""
+    from distributed.client import (
+        CancelledFuturesGroup,
+        FutureCancelledError,
+        FuturesCancelledError,
+    )
+
+    from onward.workers import cluster_failure
+
+    exc = FuturesCancelledError([CancelledFuturesGroup(
+        [FutureCancelledError(f"_evaluate_chunk-{i}", "scheduler-connection-lost")
+         for i in range(4)], "scheduler-connection-lost")])
+    message = str(cluster_failure(exc, "go on"))
+    assert "4 Futures cancelled for reason: scheduler-connection-lost" in message
+    assert "_evaluate_chunk" not in message
+
+
 def test_a_client_or_cluster_object_is_taken_for_its_address():
     """onward.ensemble(..., scheduler=client) failed with "argument of type 'Client' is not
     iterable"."""

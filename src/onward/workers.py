@@ -321,6 +321,7 @@ def cluster_failure(exc: BaseException, resume: str) -> ClusterError | None:
         return None
     # (FuturesCancelledError gives its reasons, scheduler-connection-lost, on later lines)
     why = " ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or name
+    why = why.split(" Futures: ")[0].split(" Future: ")[0]  # (a list of task ids follows)
     hint = (" A task that killed several workers usually ran out of memory: give each "
             "worker more (dask worker --memory-limit, or dask-jobqueue's memory=)."
             if name == "KilledWorker" else "")
