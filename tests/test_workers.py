@@ -120,9 +120,17 @@ def test_a_port_that_never_answers_is_given_up_on(monkeypatch):
 
 
 class _FakeClient:
-    def __init__(self, workers, versions):
+    def __init__(self, workers, versions, scheduler=None):
+        from onward.workers import _worker_code
+
         self._workers, self._versions = workers, versions
+        self._scheduler = scheduler or _worker_code()
         self.closed = False
+
+    def run_on_scheduler(self, fn):
+        if isinstance(self._scheduler, Exception):
+            raise self._scheduler
+        return self._scheduler
 
     def scheduler_info(self):
         return {"workers": self._workers}
@@ -266,3 +274,20 @@ def test_work_left_without_workers_is_given_up_on(monkeypatch):
     deadline = time.monotonic() + 0.5
     while time.monotonic() < deadline:
         pending.check()  # never had a worker: waits, as connect() warned
+
+
+def test_a_scheduler_on_other_code_is_refused():
+    """A scheduler started before the code changed (or from another environment) failed
+    every task with a RuntimeError traceback, 'Error during deserialization of the task
+    graph': it unpickles the tasks with the onward it loaded."""
+    from onward.workers import ClusterError, _check_cluster, _worker_code
+
+    version, code = _worker_code()
+    with pytest.raises(ClusterError, match=r"^the Dask scheduler at tcp://x:1 runs other onward "
+                       rf"code \(onward {version}, code 0123456789abcdef\) than this process "
+                       rf"\(onward {version}, code {code}\)\. Fix: start the scheduler from"):
+        _check_cluster(_FakeClient({}, {}, (version, "0123456789abcdef")), "tcp://x:1")
+    with pytest.raises(ClusterError, match=r"^the Dask scheduler at tcp://x:1 cannot import "
+                       r"onward's code \(AttributeError: no _worker_code\)\. Fix: start the "
+                       "scheduler"):
+        _check_cluster(_FakeClient({}, {}, AttributeError("no _worker_code")), "tcp://x:1")

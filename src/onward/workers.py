@@ -182,11 +182,27 @@ def _worker_code() -> tuple[str, str]:
 
 
 def _check_cluster(client: Any, address: str) -> None:
-    """Refuse workers that cannot import onward (each died on its first task and the
-    command waited forever) and workers that run other onward code (their jobs were stored
-    under this code's experiment id, and reused by later runs); warn of no workers yet."""
+    """Refuse a scheduler or workers that cannot import onward (each worker died on its
+    first task and the command waited forever) or run other onward code (their jobs were
+    stored under this code's experiment id, and reused by later runs); warn of no workers
+    yet."""
     import warnings
 
+    version, code = _worker_code()
+    # the scheduler unpickles every task, so it needs onward too, and the same (one started
+    # before a change keeps the old modules: every task failed in 'Error during
+    # deserialization of the task graph')
+    fix = ("Fix: start the scheduler from the same checkout or installation as this command "
+           "(the same environment and PYTHONPATH), then run the command again")
+    try:
+        there = client.run_on_scheduler(_worker_code)
+    except Exception as exc:
+        raise ClusterError(f"the Dask scheduler at {address} cannot import onward's code "
+                           f"({type(exc).__name__}: {exc}). {fix}") from None
+    if there[1] != code:
+        raise ClusterError(f"the Dask scheduler at {address} runs other onward code (onward "
+                           f"{there[0]}, code {there[1]}) than this process (onward {version}, "
+                           f"code {code}). {fix}")
     workers = client.scheduler_info().get("workers", {})
     if not workers:
         warnings.warn(ClusterWarning(
@@ -202,7 +218,6 @@ def _check_cluster(client: Any, address: str) -> None:
             f"(e.g. {w}: {type(exc).__name__}: {exc}). Fix: start the workers with the Python "
             "environment where onward is installed (dask-jobqueue: "
             "SLURMCluster(python='/path/to/venv/bin/python', ...))")
-    version, code = _worker_code()
     other = {w: v for w, v in found.items() if v[1] != code}
     if other:
         named = ", ".join(f"{w} (onward {v}, code {c})"
