@@ -726,3 +726,22 @@ def test_an_unwritable_store_says_what_to_do(tmp_path: Path, monkeypatch) -> Non
                        r"permitted\. Fix: make the file and its folder writable for this user "
                        r".*, or use store=FILE to use another file\.$"):
         Store(tmp_path / "r.duckdb").write_run({}, {})
+
+
+def test_a_file_system_without_locking_is_said_at_once(tmp_path: Path, monkeypatch) -> None:
+    """DuckDB's 'Could not set lock on file ...: No locks available' (NFS without a lock
+    daemon) was taken for another process holding the file, so a write waited its whole
+    timeout (6 h), warning of a holder that did not exist. It is refused at once."""
+    import time
+
+    import duckdb
+
+    def no_locks(*args, **kwargs):
+        raise duckdb.IOException('IO Error: Could not set lock on file "x.duckdb": No locks '
+                                 "available")
+
+    monkeypatch.setattr(duckdb, "connect", no_locks)
+    start = time.monotonic()
+    with pytest.raises(StoreError, match="refuses DuckDB's file lock .* local disk"):
+        Store(tmp_path / "x.duckdb").write_run({}, {})
+    assert time.monotonic() - start < 5

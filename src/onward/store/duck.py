@@ -343,9 +343,8 @@ class Store:
                 f"results store {self.path} is not a DuckDB database this version of DuckDB "
                 f"({duckdb.__version__}) can read: it may be corrupt, written by another "
                 "DuckDB version, or a different kind of file. Fix: move it aside (or delete "
-                f"it) to start a new store, or use {option('store', 'FILE', placeholder=True)} (or "
-                "ONWARD_STORE) to point "
-                "onward "
+                "it) to start a new store, or use "
+                f"{option('store', 'FILE', placeholder=True)} (or ONWARD_STORE) to point onward "
                 f"at another file. DuckDB said: {message}"
             )
         if "different configuration" in message:
@@ -358,6 +357,9 @@ class Store:
         if any(d in message.lower() for d in denied):
             fix = ("make the file and its folder writable for this user (ls -l shows who owns "
                    "them)")
+        elif "lock" in message.lower():  # (a conflict with another process is waited for)
+            fix = ("the file system refuses DuckDB's file lock (NFS or Lustre without "
+                   "locking): put the store on a local disk")
         else:
             fix = "check the file and the disk it is on"
         return (
@@ -823,7 +825,12 @@ def _is_write_failure(exc: BaseException) -> bool:
 
 
 def _is_lock_conflict(exc: duckdb.Error) -> bool:
-    return isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower()
+    """Another process holds the file (DuckDB: 'Could not set lock on file ...: Conflicting
+    lock is held in PROGRAM (PID N)'). A file system without locking ('No locks available',
+    NFS without a lock daemon) is not one: waiting for it would wait the whole timeout."""
+    text = str(exc).lower()
+    return isinstance(exc, duckdb.IOException) and (
+        "conflicting lock" in text or "resource temporarily unavailable" in text)
 
 
 def _is_empty_file(path: Path) -> bool:
