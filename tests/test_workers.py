@@ -265,11 +265,19 @@ def test_work_left_without_workers_is_given_up_on(monkeypatch):
 
     monkeypatch.setattr(distributed, "wait", never)
     monkeypatch.setattr(workers, "WATCH_SECONDS", 0.01)
-    monkeypatch.setattr(workers, "NO_WORKERS_SECONDS", 0.2)
-    with pytest.raises(ClusterError, match=r"^every Dask worker has died or left, and none came "
-                       r"back within 0\.2 s: the work would wait forever\. Finished work is kept "
-                       r"in the store\. Fix: .*then go on$"):
+    import dask.config
+
+    with dask.config.set({"onward.no-workers-timeout": "200ms"}), pytest.raises(
+            ClusterError, match=r"^every Dask worker has died or left, and none came "
+            r"back within 0\.2 s: the work would wait forever\. Finished work is kept "
+            r"in the store\. Fix: .*then go on \(where new workers wait longer in a queue, "
+            r"raise Dask's onward.no-workers-timeout\)$"):
         DaskWait(_ShrinkingClient(1), "go on").wait_any([object()])
+    # a Slurm job replacing one past its wall time may wait in the queue: the default gives
+    # it half an hour, and it can wait for ever
+    assert workers.no_workers_seconds() == 1800
+    with dask.config.set({"onward.no-workers-timeout": None}):
+        assert workers.no_workers_seconds() is None
     pending = DaskWait(_ShrinkingClient(0), "go on")
     deadline = time.monotonic() + 0.5
     while time.monotonic() < deadline:

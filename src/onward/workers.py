@@ -9,6 +9,7 @@ import os
 import signal
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
@@ -186,7 +187,6 @@ def _check_cluster(client: Any, address: str) -> None:
     first task and the command waited forever) or run other onward code (their jobs were
     stored under this code's experiment id, and reused by later runs); warn of no workers
     yet."""
-    import warnings
 
     version, code = _worker_code()
     # the scheduler unpickles every task, so it needs onward too, and the same (one started
@@ -232,8 +232,21 @@ def _check_cluster(client: Any, address: str) -> None:
 
 
 #: how long the work waits for a Dask worker once every worker it had has died or left
-#: (seconds): the scheduler keeps the tasks, and the command waited for them forever
-NO_WORKERS_SECONDS = 120.0
+#: (seconds), unless Dask's config sets ``onward.no-workers-timeout``: the scheduler keeps
+#: the tasks, and the command waited for them forever. Long enough for a Slurm job that
+#: replaces one past its wall time to leave the queue on most clusters.
+NO_WORKERS_SECONDS = 1800.0
+
+
+def no_workers_seconds() -> float | None:
+    """:data:`NO_WORKERS_SECONDS`, or Dask's ``onward.no-workers-timeout`` ("2 hours";
+    ``null`` waits forever): set it in ~/.config/dask/ or ``DASK_ONWARD__NO_WORKERS_TIMEOUT``
+    where replacement jobs wait longer in the queue."""
+    import dask.config
+    from dask.utils import parse_timedelta
+
+    value = dask.config.get("onward.no-workers-timeout", NO_WORKERS_SECONDS)
+    return None if value is None else float(parse_timedelta(value, default="seconds"))
 #: how often a wait for Dask tasks looks whether the cluster still has workers (seconds)
 WATCH_SECONDS = 5.0
 
@@ -249,6 +262,7 @@ class DaskWait:
         self._seen = bool(self._workers())
         self._none_since: float | None = None
         self._checked = time.monotonic()
+        self._limit = no_workers_seconds()
 
     def _workers(self) -> int:
         try:
@@ -273,13 +287,19 @@ class DaskWait:
             return
         if self._none_since is None:
             self._none_since = now
-        elif now - self._none_since >= NO_WORKERS_SECONDS:
+            if self._limit is None or self._limit > 60:
+                warnings.warn(ClusterWarning(
+                    "every Dask worker has died or left; waiting for new ones "
+                    + ("for ever" if self._limit is None else f"up to {self._limit:g} s")
+                    + " (Dask config onward.no-workers-timeout)"), stacklevel=2)
+        elif self._limit is not None and now - self._none_since >= self._limit:
             raise ClusterError(
                 "every Dask worker has died or left, and none came back within "
-                f"{NO_WORKERS_SECONDS:g} s: the work would wait forever. Finished work is kept "
+                f"{self._limit:g} s: the work would wait forever. Finished work is kept "
                 "in the store. Fix: read the workers' logs (a worker that cannot import onward, "
                 "or runs out of memory, dies on its first task), start workers again, then "
-                f"{self.resume}")
+                f"{self.resume} (where new workers wait longer in a queue, raise Dask's "
+                "onward.no-workers-timeout)")
 
     def wait_any(self, futures: list[Any]) -> None:
         """Return once one of ``futures`` has finished."""
