@@ -1190,16 +1190,21 @@ def test_inline_inflow_years_that_would_be_lost_are_refused(tmp_path: Path) -> N
     p = write(tmp_path, "gap.yaml", toy.replace("      2005: 800.0\n", ""))
     assert_clear(error_of(p), "gap.yaml", None, "population.inflow.values",
                  "no value for 2005, between 2000 and 2012", "0 for a year without")
+    # years before the start are a note, not an error: a variant starting its base later
+    # keeps the base's earlier years (and a run recorded with it must reload)
     p = write(tmp_path, "early.yaml", "extends: toy\nname: early\npopulation:\n"
               "  inflow:\n    values: {1998: 100, 1999: 100}\n")
-    assert_clear(error_of(p), "early.yaml", 5, "population.inflow.values[1998]",
-                 "1998-1999 is before the horizon's start", "inflow.initial")
-    # a variant starting later can set its base's earlier years to 0
-    later = "\n".join(f"      {y}: 0" for y in range(2000, 2003))
+    notes: list[str] = []
+    load_scenario(p, notes)
+    (note,) = [n for n in notes if "inflow" in n]
+    assert note.startswith(f"{p}:5: population.inflow.values") and "arrivals in 1998-1999 " \
+        "(200 persons) are before the horizon's start (2000-01) and never enter the run. " \
+        "Fix: count those present at the start in population.inflow.initial" in note
     p = write(tmp_path, "later.yaml", "extends: toy\nname: later\n"
-              "horizon: {start: 2003-01, end: 2020-12}\npopulation:\n  inflow:\n"
-              f"    values:\n{later}\n")
-    assert load_scenario(p).horizon.start.year == 2003
+              "horizon: {start: 2003-01, end: 2020-12}\n")
+    notes = []
+    assert load_scenario(p, notes).horizon.start.year == 2003
+    assert any(n.startswith(f"{p}:3: horizon: arrivals in 2000-2002") for n in notes), notes
 
 
 @pytest.mark.parametrize("body,field,hint", [

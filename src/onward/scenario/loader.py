@@ -31,6 +31,7 @@ import yaml
 from pydantic import ValidationError
 from yaml.constructor import SafeConstructor
 
+from onward.options import option
 from onward.scenario.schema import FieldError, FieldErrors, Month, Scenario, _span, dotted
 
 # The pure-Python parser is used on purpose: libyaml's composer recurses in C and crashes
@@ -879,6 +880,7 @@ def load_scenario(name_or_path: str | Path | Scenario,
     sc = validate_dict(doc.data, doc.lines, str(path), doc.shown)
     if notes is not None:
         notes += calibration_notes(sc, doc.lines, str(path), doc.shown)
+        notes += inflow_notes(sc, doc.lines, str(path), doc.shown)
     return sc
 
 
@@ -908,7 +910,9 @@ def calibration_notes(sc: Scenario, lines: dict[Path_, tuple[str, int]], fname: 
         what = ("`onward calibrate` refuses them" if key == "years"
                 else "never simulated, so never scored")
         here = "" if mine else f" in {fname} (this block is its base's)"
-        also = " (or give calibrate --calibration-years)" if key == "years" else ""
+        also = (f" (or give calibrate "
+                f"{option('years', 'YEARS', flag='--calibration-years', placeholder=True)})"
+                if key == "years" else "")
         out.append(f"{where}: {field_path}: {_span(outside)} outside the horizon {span} "
                    f"({where_h}): {what}. Fix: set calibration.{key} inside {span}{here}"
                    f"{also}, or move the horizon")
@@ -930,6 +934,29 @@ def calibration_notes(sc: Scenario, lines: dict[Path_, tuple[str, int]], fname: 
     return out
 
 
+def inflow_notes(sc: Scenario, lines: dict[Path_, tuple[str, int]], fname: str,
+                 shown: dict[Path_, Path_] | None = None) -> list[str]:
+    """Inline arrivals before the horizon's start, which never enter the run (one line).
+
+    A note, not an error: a variant that starts its base later keeps the base's earlier
+    years, and a run recorded with it reloads. Named at the values if the file being loaded
+    wrote them, else at its horizon."""
+    inflow = sc.population.inflow
+    early = sorted(y for y, v in (inflow.values or {}).items()
+                   if y < sc.horizon.start.year and v > 0) if inflow.source == "inline" else []
+    if not early:
+        return []
+    path: Path_ = ("population", "inflow", "values", str(early[0]))
+    mine = lines.get(path, (fname,))[0] == fname
+    where, field_path = _locate(path if mine else ("horizon",), lines, shown or {}, fname)
+    persons = sum(inflow.values[y] for y in early)
+    return [f"{where}: {field_path}: arrivals in {_span(early)} ({persons:,.0f} persons) are "
+            f"before the horizon's start ({sc.horizon.start}) and never enter the run. Fix: "
+            "count those present at the start in population.inflow.initial"
+            + (", and remove the earlier years" if mine else ", and set the base's earlier "
+               "years to 0 in population.inflow.values")]
+
+
 def load_text(text: str, fname: str = "<string>", notes: list[str] | None = None) -> Scenario:
     """Validate a scenario given as YAML text (``extends`` resolves against built-ins);
     ``notes`` as for :func:`load_scenario`."""
@@ -938,6 +965,7 @@ def load_text(text: str, fname: str = "<string>", notes: list[str] | None = None
     sc = validate_dict(doc.data, doc.lines, fname, doc.shown)
     if notes is not None:
         notes += calibration_notes(sc, doc.lines, fname, doc.shown)
+        notes += inflow_notes(sc, doc.lines, fname, doc.shown)
     return sc
 
 

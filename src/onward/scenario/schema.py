@@ -1145,17 +1145,11 @@ class Scenario(Strict):
                              "at most 1")
         inflow = self.population.inflow
         if inflow.source == "inline" and inflow.values:
-            early = sorted(y for y, v in inflow.values.items()
-                           if y < self.horizon.start.year and v > 0)
-            if early:
-                raise FieldError(("population", "inflow", "values", early[0]),
-                                 f"{_span(early)} is before the horizon's start "
-                                 f"({self.horizon.start}): those arrivals would never enter "
-                                 "the run", "count the persons present at the start in "
-                                 "population.inflow.initial, and remove the earlier years (or, "
-                                 "in a scenario that extends another, set them to 0)")
+            # (arrivals before the horizon's start are a note of the loader: a variant
+            # that starts later keeps its base's earlier years)
             years = sorted(inflow.values)
-            gaps = sorted(set(range(years[0], years[-1] + 1)) - set(years))
+            gaps = sorted(set(range(max(years[0], self.horizon.start.year), years[-1] + 1))
+                          - set(years))  # (years before the start are a loader's note)
             if gaps:  # a year left out was taken as no arrivals at all
                 raise FieldError(("population", "inflow", "values"), f"no value for "
                                  f"{_span(gaps)}, between {years[0]} and {years[-1]}: a year "
