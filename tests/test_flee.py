@@ -707,3 +707,16 @@ def test_validate_refuses_what_run_would_refuse(tmp_path):
               check=False)
     assert one.returncode == 2 and "validate the folder" in " ".join(one.stderr.split())
     assert "YAML" not in one.stderr
+
+
+def test_a_series_with_a_third_column_named_in_its_header_is_read(tmp_path):
+    """The thousands-comma check refused a series whose header names a third column
+    (Date,refugees,capacity; 2020-03-01,700,900 read as '700,900'), which Flee 3.1 reads
+    (row[1]); a third field is suspected only beyond the header's columns."""
+    folder = tmp_path / "case"
+    shutil.copytree(TINY, folder)
+    f = folder / "source_data" / "camp-north.csv"
+    rows = f.read_text().splitlines()
+    f.write_text("\n".join(["Date,refugees,capacity"] + [r + ",900" for r in rows]) + "\n")
+    case, plain = read_flee_folder(folder), read_flee_folder(TINY)
+    assert repr(case.camp_series) == repr(plain.camp_series)

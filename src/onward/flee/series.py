@@ -48,11 +48,13 @@ def read_series_file(path: Path, start: date, hasten: int, pr: Problems,
         return np.zeros(0), np.zeros(0)
     rows = list(csv.reader(text.splitlines()))
     errors = len(pr.errors)
+    columns = 2  # a header row may name more (Date,refugees,capacity): Flee reads row[1]
     for i, row in enumerate(rows):
         line = i + 1
         if row and not row[0].startswith("#") and semicolons(row, f"{rel}:{line}", pr):
             continue
         if i == 0 and (len(row) <= 1 or not row[0] or row[0] in ("Date", "DateTime")):
+            columns = max(columns, len([f for f in row if f.strip()]))
             continue
         if len(row) < 2:
             continue
@@ -69,7 +71,9 @@ def read_series_file(path: Path, start: date, hasten: int, pr: Problems,
                      "write the date as YYYY-MM-DD")
             continue
         number = ",".join(f.strip() for f in row[1:]).rstrip(",")
-        if len(row) > 2 and re.fullmatch(r"\d{1,3}(,\d{3})+", number):
+        filled = len(row) - next((k for k, f in enumerate(reversed(row)) if f.strip()),
+                                 len(row))
+        if filled > columns and re.fullmatch(r"\d{1,3}(,\d{3})+", number):
             # Flee 3.1 reads row[1] only: 25,281 would be read as 25
             pr.error(f"{rel}:{line}", "value", f"{number} is a number written with a "
                      f"thousands comma, which splits in two (Flee 3.1 would read "
