@@ -720,3 +720,28 @@ def test_a_series_with_a_third_column_named_in_its_header_is_read(tmp_path):
     f.write_text("\n".join(["Date,refugees,capacity"] + [r + ",900" for r in rows]) + "\n")
     case, plain = read_flee_folder(folder), read_flee_folder(TINY)
     assert repr(case.camp_series) == repr(plain.camp_series)
+
+
+def test_a_bad_latitude_does_not_hide_the_other_files_name_errors(tmp_path):
+    """Any error in locations.csv, even one that keeps its location (a latitude 'abc'),
+    turned off every 'not in locations.csv' check of routes.csv, closures.csv and
+    conflicts.csv, so a second run found the next typo. Only names that may be those of
+    refused rows are spared now."""
+    folder = tmp_path / "case"
+    shutil.copytree(TINY, folder)
+    locs = folder / "input_csv" / "locations.csv"
+    locs.write_text(locs.read_text().replace("Cimo,R2,Aland,11,10.5", "Cimo,R2,Aland,abc,10.5"))
+    routes = folder / "input_csv" / "routes.csv"
+    routes.write_text(routes.read_text().replace("Ardo,Cimo,120,0", "Ardo,Cimmo,120,0"))
+    with pytest.raises(FleeError) as exc:
+        read_flee_folder(folder)
+    text = "\n".join(exc.value.messages)
+    assert "locations.csv:4: latitude: 'abc' is not a number" in text
+    assert "routes.csv:2: name2: 'Cimmo' is not in locations.csv" in text
+    # a refused row's name is not reported again as missing where it is used
+    locs.write_text(locs.read_text().replace("Cimo,R2,Aland,abc,10.5,town,,20000",
+                                             "Cimo,R2,Aland,11,10.5,town,,20k,extra,more"))
+    routes.write_text(routes.read_text().replace("Cimmo", "Cimo"))
+    with pytest.raises(FleeError) as exc:
+        read_flee_folder(folder)
+    assert not any("'Cimo' is not in locations.csv" in m for m in exc.value.messages)

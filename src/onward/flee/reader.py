@@ -200,6 +200,9 @@ def read_flee_folder(folder: str | Path) -> FleeCase:
     home: str | None = None
     header: tuple[int, int] | None = None  # (line, fields) of the column names
     seen: dict[str, int] = {}
+    # names of refused rows ("" for one whose name cannot be read): another file's name
+    # that is not a location is reported only when it cannot be one of them
+    lost: set[str] = set()
     for i, row in enumerate(_rows(inp / "locations.csv")):
         where = f"input_csv/locations.csv:{i + 1}"
         if len(row) == 0:
@@ -207,6 +210,7 @@ def read_flee_folder(folder: str | Path) -> FleeCase:
         if row[0] == "":
             pr.error(where, "name", "is empty (Flee 3.1 crashes on it)",
                      "write a location name or start the line with #")
+            lost.add("")
             continue
         if row[0][0] == "#":
             if len(row) >= 8 and header is None:
@@ -218,13 +222,16 @@ def read_flee_folder(folder: str | Path) -> FleeCase:
             pr.error(where, "header", "this line names the columns but does not start with #, "
                      "so it is read as a location", f"write #{row[0]} (Flee 3.1 skips lines "
                      "that start with #)")
+            lost.add(row[0])
             continue
         if semicolons(row, where, pr):
+            lost.add("")  # (its name is not the first field)
             continue
         if len(row) < 8:
             pr.error(where, "row", f"has {len(row)} fields, needs 8 (name, region, country, "
                      "lat, lon, location_type, conflict_date, population)",
                      "complete the row")
+            lost.add(row[0])
             continue
         if header is not None and len(row) == header[1] + 1 and not row[-1].strip():
             row = row[:-1]  # an empty field at the end (Excel writes one): nothing shifts
@@ -240,6 +247,7 @@ def read_flee_folder(folder: str | Path) -> FleeCase:
                      ("a number written with a thousands comma splits in two: write it "
                       "without the comma (54453, not 54,453) or in quotes, or remove the "
                       "extra field") if more else "add the missing field")
+            lost.add(row[0])
             continue
         name = row[0]
         if name in seen:
@@ -320,7 +328,14 @@ def read_flee_folder(folder: str | Path) -> FleeCase:
             caps.append(-1)
             pops.append(popv)
         attrs.append(extra)
-    locs_failed = _has_errors(pr, "input_csv/locations.csv")
+    if not names and _has_errors(pr, "input_csv/locations.csv"):
+        lost.add("")  # (the file itself was refused: no name is known)
+    locs_failed = bool(lost)
+
+    def maybe_lost(name: str) -> bool:
+        """Whether ``name`` may be a location of a refused row of locations.csv."""
+        return "" in lost or name in lost
+
     if not names and not locs_failed:
         pr.error("input_csv/locations.csv:1", "rows", "no locations", "add location rows")
     index = {n: j for j, n in enumerate(names)}
@@ -361,7 +376,7 @@ def read_flee_folder(folder: str | Path) -> FleeCase:
             continue
         a, b = index.get(row[0]), index.get(row[1])
         for nm, ix, col in ((row[0], a, "name1"), (row[1], b, "name2")):
-            if ix is None and not locs_failed:
+            if ix is None and not maybe_lost(nm):
                 pr.error(where, col, f"{nm!r} is not in locations.csv (Flee 3.1 exits)",
                          "fix the spelling or add the location")
         try:
@@ -451,7 +466,7 @@ def read_flee_folder(folder: str | Path) -> FleeCase:
                                 "closure closes nothing (as in Flee 3.1)")
             elif kind in ("camp", "idpcamp", "location", "remove_forced_redirection"):
                 if row[1] not in index:
-                    if not locs_failed:
+                    if not maybe_lost(row[1]):
                         pr.error(where, "name1", f"{row[1]!r} is not in locations.csv (Flee "
                                  "3.1 would act on the first location instead)",
                                  "fix the spelling")
@@ -496,7 +511,7 @@ def read_flee_folder(folder: str | Path) -> FleeCase:
             elif header[j]:
                 col_pos.append(j)
                 ix = index.get(header[j], -1)
-                if ix < 0 and not locs_failed:
+                if ix < 0 and not maybe_lost(header[j]):
                     pr.warn("input_csv/conflicts.csv:1", header[j], "is not in locations.csv; "
                             "its column is ignored (as in Flee 3.1)")
                 conflict_cols.append(ix)
