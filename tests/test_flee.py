@@ -642,6 +642,9 @@ def test_a_misspelt_section_and_a_second_layout_row_say_what_is_not_used(tmp_pat
     assert "source_data/data_layout.csv:6: Camp-North: is also on line 2; only that first " \
         "row's series is used" in case.warnings
     assert case.camp_series["Camp-North"].values[-1] == 800  # camp-north.csv's, not camp-east.csv's
+    # the second row's file is not read: a file nothing uses does not refuse the folder
+    layout.write_text(layout.read_text() + "Camp-East,no-such-file.csv\n")
+    assert "no-such-file" not in " ".join(read_flee_folder(folder).warnings)
 
 
 def test_a_folder_given_as_dot_is_named_by_its_directory(monkeypatch):

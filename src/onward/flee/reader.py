@@ -562,6 +562,10 @@ def read_flee_folder(folder: str | Path) -> FleeCase:
             pr.error(where, "file", "a file name is empty (Flee 3.1 crashes on it)",
                      "remove the empty field between the commas")
             continue
+        if row[0] in layout_line:  # (its files are not read: they are never used)
+            pr.warn(where, row[0], f"is also on line {layout_line[row[0]]}; only that first "
+                    "row's series is used")
+            continue
         assert start is not None  # (no rows are read without it)
         d, v = read_series_file(src / row[1], start, settings_hasten, pr,
                                 f"source_data/{row[1]}")
@@ -576,10 +580,6 @@ def read_flee_folder(folder: str | Path) -> FleeCase:
             merged = merge_tables(d, v, d2, v2)
             if merged is not None:
                 d, v = merged
-        if row[0] in layout_line:
-            pr.warn(where, row[0], f"is also on line {layout_line[row[0]]}; only that first "
-                    "row's series is used")
-            continue
         layout_line[row[0]] = i + 1
         if len(d):
             layout[row[0]] = Series(row[0], d, v)
