@@ -89,7 +89,7 @@ def observed_first_claims(sc: Scenario) -> pd.DataFrame:
                 for d, y, obs, lo, hi in own.cells("first_claims")]
         return pd.DataFrame(rows, columns=["year", "destination", "observed", "lower",
                                            "upper", "masked"])
-    if sc.population.inflow.source != "data":
+    if not sc.packaged_population:
         return pd.DataFrame(columns=["year", "destination", "observed", "lower", "upper",
                                      "masked"])
     from onward import data
@@ -143,6 +143,23 @@ def claim_totals(summary: pd.DataFrame, years: list[int]) -> pd.DataFrame:
     out["simulated_all_years"] = part.groupby("destination").simulated.sum().reindex(dests)
     out.index.name = "destination"
     return out.reset_index()
+
+
+def claim_total_text(r: Any, thousands: bool = True) -> tuple[str, str]:
+    """A row of :func:`claim_totals` as the CLI and the report print it: the observed total
+    (``lo-hi`` where a masked count makes a range) and the ratio (``a-b``, or ``a+`` where
+    the observed total may be 0); ``("-", "-")`` without a data row."""
+    if r.observed != r.observed:
+        return "-", "-"
+    lo, hi = int(r.observed_lower), int(r.observed)
+    n = "{:,}" if thousands else "{}"
+    observed = n.format(hi) if lo == hi else f"{n.format(lo)}-{n.format(hi)}"
+    if hi == 0:
+        return observed, "-"
+    ratio = f"{r.ratio:.2f}"
+    if lo != hi:
+        ratio += f"-{r.ratio_lower_observed:.2f}" if lo else "+"
+    return observed, ratio
 
 
 def selection_summary(res: SimulationResult) -> pd.DataFrame:

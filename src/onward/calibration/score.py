@@ -187,7 +187,7 @@ def score(scenario: str | Path | Scenario | None, name: str | None = None, *,
         "calibration": ard_floor(pred["claims"], cells[cells.year.isin(cal_years)]),
         "held_out": ard_floor(pred["claims"], held_cells) if len(held_cells) else None}
     # people who left the first country vs MOU "residence unknown" counts
-    ru = data.residence_unknown() if sc.population.inflow.source == "data" else pd.DataFrame()
+    ru = data.residence_unknown() if sc.packaged_population else pd.DataFrame()
     c = pred["compiled"]
     comp = []
     for r in ru.itertuples():

@@ -93,13 +93,10 @@ def _targets(sc: Scenario, years: list[int]) -> list[Target]:
     cells: list[Target] = []
     wanted = set(years)
     own = sc.calibration.observed
-    # The packaged series (UNHCR's first claims and refugee stocks, the Home Office's grant
-    # rates) count North Koreans: they serve a scenario of the packaged population
-    # (population.inflow.source: data), as the run's summary and figures take them. Any
-    # other scenario brings its own counts in calibration.observed; without them a family
-    # has no data here (the command line says it is not fitted), where a new case used to
-    # be fitted to North Koreans' claims without a word.
-    packaged = sc.population.inflow.source == "data"
+    # the packaged series count North Koreans (Scenario.packaged_population); any other
+    # scenario's family without counts of its own has no data here (the command line says
+    # it is not fitted), where a new case was fitted to North Koreans' claims
+    packaged = sc.packaged_population
     for fam in ("first_claims", "refugee_stocks"):  # the scenario's own counts
         if own is not None and fam in sc.calibration.targets and getattr(own, fam):
             cells += [Target(fam, d, y, obs, lo, hi)

@@ -328,14 +328,14 @@ def _run_flee(folder: str, days: int | None, seed: int, store, as_json: bool,
 
 
 def _print_run_summary(sc, run_id, res, apps, sel, store) -> None:
-    from onward.analysis.runs import claim_totals
+    from onward.analysis.runs import claim_total_text, claim_totals
     from onward.store import Store
 
     dests = sc.destination_codes
     own = sc.calibration.observed
     if own is not None and own.first_claims:
         source = f"observed: {own.source}"
-    elif sc.population.inflow.source == "data":
+    elif sc.packaged_population:
         source = ("observed: UNHCR first claims (N+V), persons except a few USA and "
                   "Australian rows that count cases; 5 = a masked count of 1-5")
     else:
@@ -400,12 +400,8 @@ def _print_run_summary(sc, run_id, res, apps, sel, store) -> None:
                     else int(r.simulated_all_years)
                 row += [f"{sim}/-", "-"]
                 continue
-            lo, o = int(r.observed_lower), int(r.observed)
-            row.append(f"{int(r.simulated)}/{o if lo == o else f'{lo}-{o}'}")
-            ratio = "-" if o == 0 else f"{r.ratio:.2f}"
-            if o and lo != o:
-                ratio += f"-{r.ratio_lower_observed:.2f}" if lo else "+"
-            row.append(ratio)
+            observed, ratio = claim_total_text(r, thousands=False)
+            row += [f"{int(r.simulated)}/{observed}", ratio]
         if len(later):
             row.append(f"{int(later_tot.get(d, 0))}")
         tt.add_row(*row)

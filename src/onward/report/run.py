@@ -61,7 +61,7 @@ def totals(apps: pd.DataFrame, observed: pd.DataFrame, years: list[int]) -> pd.D
     ``years`` that have a data row (:func:`onward.analysis.runs.claim_totals`), their
     ratio (a range where a masked count makes the observed total one), and the simulated
     total over every year."""
-    from onward.analysis.runs import claim_totals
+    from onward.analysis.runs import claim_total_text, claim_totals
 
     sim = apps.groupby(["year", "destination"], as_index=False).persons.sum().rename(
         columns={"persons": "simulated"})
@@ -72,27 +72,13 @@ def totals(apps: pd.DataFrame, observed: pd.DataFrame, years: list[int]) -> pd.D
                      on=["year", "destination"], how="left")
     t = claim_totals(both, years)
 
-    def observed_text(r) -> str:
-        if r.observed != r.observed:
-            return "-"
-        lo, hi = int(r.observed_lower), int(r.observed)
-        return f"{hi:,}" if lo == hi else f"{lo:,}-{hi:,}"
-
-    def ratio_text(r) -> str:
-        if not r.observed > 0:
-            return "-"
-        text = f"{r.ratio:.2f}"
-        if r.observed_lower != r.observed:
-            text += f"-{r.ratio_lower_observed:.2f}" if r.observed_lower > 0 else "+"
-        return text
-
     return pd.DataFrame({
         "destination": t.destination,
         "simulated (years with data)": [("-" if r.simulated != r.simulated
                                          else f"{int(r.simulated):,}")
                                         for r in t.itertuples()],
-        "observed": [observed_text(r) for r in t.itertuples()],
-        "ratio": [ratio_text(r) for r in t.itertuples()],
+        "observed": [claim_total_text(r)[0] for r in t.itertuples()],
+        "ratio": [claim_total_text(r)[1] for r in t.itertuples()],
         "simulated (every year)": t.simulated_all_years.fillna(0).astype(int),
     })
 

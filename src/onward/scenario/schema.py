@@ -1400,6 +1400,14 @@ class Scenario(Strict):
     def destination_codes(self) -> list[str]:
         return list(self.destinations)
 
+    @property
+    def packaged_population(self) -> bool:
+        """Whether the population is the packaged North Korean one (``population.inflow
+        .source: data``): then the packaged series (UNHCR's first claims and refugee
+        stocks, the Home Office's grant rates, the Ministry's "residence unknown") count
+        the same people and serve as its observed data where it brings none of its own."""
+        return self.population.inflow.source == "data"
+
     def param(self, path: str) -> float:
         """The value of a global parameter, e.g. ``param("integration.glass_ceiling")``."""
         g, k = path.split(".")

@@ -137,7 +137,7 @@ def has_article_figure(scenario: Any) -> bool:
     if scenario is None or "GBR" not in scenario.destination_codes:
         return False
     own = scenario.calibration.observed
-    return scenario.population.inflow.source == "data" and not (own and own.first_claims)
+    return scenario.packaged_population and not (own and own.first_claims)
 
 
 def last_observed_year(scenario: Any) -> int:
