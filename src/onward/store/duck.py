@@ -276,6 +276,12 @@ class Store:
         if read_only and not self.path.exists():
             return duckdb.connect(":memory:")
         if not read_only and not self.path.parent.is_dir():
+            blocker = next((p for p in self.path.parents if p.exists()), None)
+            if blocker is not None and not blocker.is_dir():  # a file where a folder goes
+                raise StoreError(
+                    f"results store {self.path}: cannot use {blocker}: it is a file, and a "
+                    "folder is needed there. Fix: give a path whose folders are folders "
+                    f"({option('store', 'FILE', placeholder=True)})")
             raise StoreError(
                 f"results store {self.path}: the folder {self.path.parent} does not exist. "
                 f"Fix: check the path for a typo, create the folder (mkdir -p "
