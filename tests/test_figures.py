@@ -356,3 +356,24 @@ def test_compare_scenarios_names_the_unit_of_stocks_and_shares():
     assert "share 0-1" in labels["broker_share"]
     assert "persons, per year" in labels["applications"]
     assert not any("stock per year" in t or "share per year" in t for t in labels.values())
+
+
+def test_applications_by_destination_takes_a_scenarios_own_data():
+    """Drawn for toy, the figure used the packaged data's defaults: toy's counts for
+    2016-2020 were dropped and shaded 'simulated only (data withheld)', and its made-up
+    points labelled 'observed (UNHCR first claims)'. scenario= fills them from the
+    scenario (its counts, held-out years, last observed year and source)."""
+    import onward
+
+    sc = onward.load_scenario("toy")
+    res = onward.simulate(sc, seed=1)
+    fig = viz.applications_by_destination(res.applications, scenario="toy")
+    labels = " ".join(t.get_text() for leg in fig.legends for t in leg.get_texts())
+    assert "UNHCR" not in labels and viz.observed_label(sc) in labels
+    years = {float(x) for ax in fig.axes for line in by_gid(ax, "observed")
+             for x in line.get_xdata()}
+    assert max(years) == viz.last_observed_year(sc) > 2015  # toy's counts run to 2020
+    # without scenario= the packaged data's last year (2015) cuts them, as before
+    fig = viz.applications_by_destination(res.applications, viz.observed_claims(sc))
+    assert max(float(x) for ax in fig.axes for line in by_gid(ax, "observed")
+               for x in line.get_xdata()) <= 2015

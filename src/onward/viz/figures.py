@@ -261,12 +261,17 @@ def _legend_handles(multi: bool, held: bool, continuation: bool, masked: bool,
     return h
 
 
+#: an argument left out (where None means something of its own)
+_UNSET: Any = object()
+
+
 def applications_by_destination(sim: pd.DataFrame, observed: pd.DataFrame | None = None, *,
                                 destinations: Sequence[str] | None = None,
-                                held_out: Sequence[int] = (),
-                                last_observed: int | None = LAST_OBSERVED_YEAR,
+                                held_out: Sequence[int] | None = None,
+                                last_observed: Any = _UNSET,
                                 start: int | None = None, title: str | None = None,
-                                source: str = "UNHCR first claims") -> Figure:
+                                source: str | None = None,
+                                scenario: Any = None) -> Figure:
     """Yearly asylum applications per destination: simulated bands over observed points.
 
     Parameters
@@ -277,8 +282,26 @@ def applications_by_destination(sim: pd.DataFrame, observed: pd.DataFrame | None
         are drawn as vertical intervals. Years after ``last_observed`` are never drawn.
     destinations : panels to draw (default: every destination of ``sim``)
     held_out : years shaded as held out (not fitted)
+    last_observed : the last observed year drawn (default 2015, the packaged data's);
+        None: no year is shaded as simulated only
     start : first year shown (default: the first simulated year)
+    source : what the observed points are, for the legend (default UNHCR first claims)
+    scenario : a scenario (or its name or path) whose own observed counts, held-out years,
+        last observed year and source fill what is not given: ``scenario="toy"`` draws
+        toy's made-up counts as such, where the defaults are the packaged data's
     """
+    if scenario is not None:
+        from onward.scenario import load_scenario
+
+        sc = load_scenario(scenario)
+        observed = observed_claims(sc) if observed is None else observed
+        held_out = sc.calibration.held_out if held_out is None else held_out
+        if last_observed is _UNSET:
+            last_observed = last_observed_year(sc) if len(observed) else None
+        source = observed_label(sc) if source is None else source
+    held_out = () if held_out is None else held_out
+    last_observed = LAST_OBSERVED_YEAR if last_observed is _UNSET else last_observed
+    source = "UNHCR first claims" if source is None else source
     bands = as_bands(sim)
     if start is not None:
         bands = bands[bands.year >= start]
@@ -319,7 +342,9 @@ def uk_applications(sim: pd.DataFrame, observed: pd.DataFrame | None = None, *,
 
     Song's article shows UK applications 2000-2015 ("over a thousand applications"); this
     figure reproduces it from the packaged UNHCR first claims and continues it with the
-    model. Observed data after 2015 are withheld on purpose and never drawn.
+    model. Observed data after 2015 are withheld on purpose and never drawn. It belongs to
+    the flagship (:func:`has_article_figure`); for another scenario draw
+    ``applications_by_destination(sim, scenario=...)``.
     """
     bands = as_bands(sim)
     _check_destinations([destination], bands)
