@@ -534,3 +534,27 @@ def test_messages_to_a_file_are_not_wrapped(tmp_path):
     (line,) = [x for x in proc.stderr.splitlines() if x.strip()]
     assert line.startswith("error: bad.yaml:5: population.attributes.female_share") \
         and len(line) > 100 and "Fix:" in line
+
+
+def test_destinations_keeps_every_column_within_the_width(tmp_path, monkeypatch):
+    """`onward destinations nk-onward` printed a table wider than the output and cut it:
+    the USA column lost its header and OTH vanished. Every destination now keeps its
+    header and its values, in a second table where they do not fit beside the others."""
+    import io
+
+    from rich.console import Console
+    from typer.testing import CliRunner
+
+    from onward.interfaces import cli as cli_module
+
+    buffer = io.StringIO()
+    monkeypatch.setattr(cli_module, "out", Console(file=buffer, width=70, emoji=False))
+    result = CliRunner().invoke(cli_module.app, [
+        "destinations", "toy", "-n", "2", "--workers", "1", "-q",
+        "--store", str(tmp_path / "s.duckdb")])
+    assert result.exit_code == 0, result.output
+    text = buffer.getvalue()
+    table = text[:text.index("experiment ")]
+    assert max(len(line) for line in table.splitlines()) <= 70
+    heads = [line.split() for line in table.splitlines() if line.strip().startswith("measure")]
+    assert sorted(h for head in heads for h in head[1:]) == ["CRP", "DLT", "ELB"]

@@ -1030,7 +1030,9 @@ def destinations(
                   box=box.SIMPLE_HEAD, padding=(0, 1), caption_justify="left")
         t.add_column("measure", min_width=label_w)  # wrapped at spaces, never cut
         for k in cols:
-            t.add_column(dests[k], justify="right", min_width=widths[k])
+            # as wide as its widest token: wider, Rich let a column take a whole
+            # "median [interval]", the table outgrew the width and its last columns were cut
+            t.add_column(dests[k], justify="right", min_width=widths[k], max_width=widths[k])
         for label, cells in rows:
             t.add_row(label, *[cells[k] for k in cols])
         out.print(t)
