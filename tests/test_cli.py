@@ -467,6 +467,9 @@ def test_compare_says_what_each_alternative_changes(tmp_path):
     proc = cli("compare", "toy", "alt.yaml", "-n", "2", "--workers", "1", "-q", cwd=tmp_path)
     assert ("toy-alt changes against toy: event crp-checks-2010 removed (2010-06: "
             "destinations.CRP.checks_prior_nationality = 1)") in proc.stdout, proc.stdout
+    # two replicates give no interval to quote: "90% interval" was printed without a word
+    assert "With 2 paired replicates the interval is about the range of their " \
+        "differences" in " ".join(proc.stdout.split())
 
 
 def test_a_calibration_exports_by_its_name(tmp_path):

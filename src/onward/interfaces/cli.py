@@ -862,12 +862,16 @@ def compare(
             "nothing that changes a run" if not said else "; ".join(said[:6])
             + (f"; and {len(said) - 6} more (onward report {res.experiment_id})"
                if len(said) > 6 else "")), highlight=False, markup=False)
+        few = (f". With {n} paired replicate{'s' if n != 1 else ''} the interval is about "
+               "the range of their differences (one replicate: no interval at all), not an "
+               "interval to quote: give -n 20 or more" if n < 20 else "")
         t = Table(title=f"{alt} vs {res.baseline}: effect over {g.period.iloc[0]} "
-                        f"(median [90% interval], {n} paired replicates)",
+                        f"(median [90% interval], {n} paired "
+                        f"replicate{'s' if n != 1 else ''})",
                   caption="flows: totals over the period; stocks: at its end; shares: the "
                           "mean of the yearly shares. baseline, alternative: medians over "
                           "replicates; difference, ratio: medians of the paired replicates' "
-                          "differences and ratios (so not alternative minus baseline)",
+                          "differences and ratios (so not alternative minus baseline)" + few,
                   caption_justify="left")
         for col in ("output", "unit", "destination", "baseline", "alternative", "difference",
                     "ratio"):
