@@ -377,3 +377,20 @@ def test_applications_by_destination_takes_a_scenarios_own_data():
     fig = viz.applications_by_destination(res.applications, viz.observed_claims(sc))
     assert max(float(x) for ax in fig.axes for line in by_gid(ax, "observed")
                for x in line.get_xdata()) <= 2015
+
+
+def test_compare_scenarios_calls_a_masked_count_an_interval():
+    """The compare figure's legend said 'observed, masked (1-5)' of intervals such as
+    37-47 (an aggregate of countries, one masked); it says an interval, as the others."""
+    rows = [(lab, r, y, "OTH", 40.0) for lab in ("base", "alt") for r in range(2)
+            for y in (2013, 2014)]
+    values = pd.DataFrame(rows, columns=["label", "replicate", "year", "destination", "value"])
+    values["output"] = "applications"
+    obs = pd.DataFrame({"year": [2014], "destination": ["OTH"], "observed": [47],
+                        "lower": [37], "upper": [47], "masked": [True]})
+    fig = viz.compare_scenarios(values, observed=obs)
+    labels = [t.get_text() for leg in fig.legends for t in leg.get_texts()]
+    labels += [t.get_text() for ax in fig.axes if ax.get_legend()
+               for t in ax.get_legend().get_texts()]
+    assert "observed, masked count (an interval)" in labels and not any(
+        "(1-5)" in x for x in labels)

@@ -570,7 +570,7 @@ def compare_scenarios(values: pd.DataFrame, output: str = "applications", *,
                                       label="observed"))
             if (obs.lower != obs.upper).any():
                 handles.append(plt.Line2D([], [], color=ORANGE, lw=2.2,
-                                          label="observed, masked (1-5)"))
+                                          label="observed, masked count (an interval)"))
         if period is not None:
             handles.append(Patch(color=GREY, alpha=0.25,
                                  label=f"{period[0]}-{period[1]}: the effects' period"))
