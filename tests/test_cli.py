@@ -561,3 +561,23 @@ def test_destinations_keeps_every_column_within_the_width(tmp_path, monkeypatch)
     assert max(len(line) for line in table.splitlines()) <= 70
     heads = [line.split() for line in table.splitlines() if line.strip().startswith("measure")]
     assert sorted(h for head in heads for h in head[1:]) == ["CRP", "DLT", "ELB"]
+
+
+def test_runs_shows_whole_experiment_ids(tmp_path, monkeypatch):
+    """`onward runs` cut experiment ids ("destinations-7e34c34777…"), so they could not
+    be pasted into `onward report`."""
+    from onward.experiments.destinations import destinations
+
+    import io
+
+    from rich.console import Console
+    from typer.testing import CliRunner
+
+    from onward.interfaces import cli as cli_module
+
+    res = destinations("toy", n=1, workers=1, store=tmp_path / "onward.duckdb")
+    for width in (140, 90):  # (a terminal's width)
+        buffer = io.StringIO()
+        monkeypatch.setattr(cli_module, "out", Console(file=buffer, width=width, emoji=False))
+        CliRunner().invoke(cli_module.app, ["runs", "--store", str(tmp_path / "onward.duckdb")])
+        assert res.experiment_id in buffer.getvalue(), buffer.getvalue()

@@ -1298,9 +1298,17 @@ def runs(
         return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.2f}"
 
     t = Table(title=f"Runs in {st.path}")
+    # an id is pasted into `onward report ID`: it keeps its whole width (it was cut to
+    # "destinations-7e34c34777…"), and the other columns fold where the width runs short
+    ids = {"run_id": [str(v) for v in df.run_id],
+           "experiment / calibration / posterior": [what(r) for r in df.itertuples()]}
     for col in ("run_id", "kind", "experiment / calibration / posterior", "scenario", "seed",
                 "scenario_hash", "created_at", "engine_s", "wall_s"):
-        t.add_column(col)
+        if col in ids:
+            t.add_column(col, no_wrap=True,
+                         min_width=max([len(v) for v in ids[col]] + [len(col.split()[0])]))
+        else:
+            t.add_column(col, overflow="fold")
     for r in df.itertuples():
         hsh = r.scenario_hash if isinstance(r.scenario_hash, str) else "-"
         seed = "-" if r.seed is None or (isinstance(r.seed, float) and math.isnan(r.seed)) \
