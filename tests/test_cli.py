@@ -566,13 +566,12 @@ def test_destinations_keeps_every_column_within_the_width(tmp_path, monkeypatch)
 def test_runs_shows_whole_experiment_ids(tmp_path, monkeypatch):
     """`onward runs` cut experiment ids ("destinations-7e34c34777…"), so they could not
     be pasted into `onward report`."""
-    from onward.experiments.destinations import destinations
-
     import io
 
     from rich.console import Console
     from typer.testing import CliRunner
 
+    from onward.experiments.destinations import destinations
     from onward.interfaces import cli as cli_module
 
     res = destinations("toy", n=1, workers=1, store=tmp_path / "onward.duckdb")
