@@ -580,3 +580,20 @@ def test_runs_shows_whole_experiment_ids(tmp_path, monkeypatch):
         monkeypatch.setattr(cli_module, "out", Console(file=buffer, width=width, emoji=False))
         CliRunner().invoke(cli_module.app, ["runs", "--store", str(tmp_path / "onward.duckdb")])
         assert res.experiment_id in buffer.getvalue(), buffer.getvalue()
+
+
+def test_destinations_says_its_years_and_what_its_json_counts(tmp_path):
+    """`onward destinations` never said which years its totals cover (every departure of
+    the run, projected years included with --until), and its --json had no experiment
+    id, replicates, years or units, which compare's has."""
+    proc = cli("destinations", "toy", "-n", "2", "--workers", "1", "-q", "--until", "2022",
+               cwd=tmp_path)
+    assert "Destinations side by side, 2000-2022: median [90% interval] over 2 replicates" \
+        in " ".join(proc.stdout.split()), proc.stdout
+    proc = cli("destinations", "toy", "-n", "2", "--workers", "1", "-q", "--json",
+               cwd=tmp_path)
+    payload = json.loads(proc.stdout)
+    assert payload["experiment_id"].startswith("destinations-")
+    assert payload["replicates"] == 2 and payload["years"] == [2000, 2020]
+    units = {r["measure"]: r["unit"] for r in payload["destinations"]}
+    assert units["skill"] == "0-1" and units["departures"] == "persons"

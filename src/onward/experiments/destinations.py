@@ -121,6 +121,17 @@ class DestinationsResult:
     departures: pd.DataFrame  # per year and destination: median, q05, q25, q75, q95, n
 
     @property
+    def replicates(self) -> int:
+        """The number of replicates the measures are taken over."""
+        return int(self.values.replicate.nunique()) if len(self.values) else 0
+
+    @property
+    def years(self) -> tuple[int, int]:
+        """The first and last year of the runs (every departure in them counts)."""
+        d = self.departures
+        return (int(d.year.min()), int(d.year.max())) if len(d) else (0, 0)
+
+    @property
     def wide(self) -> pd.DataFrame:
         """One row per destination; each measure's median, ``<m>_q05`` and ``<m>_q95``."""
         s = self.summary
@@ -237,12 +248,19 @@ def _clean(x: Any) -> float | None:
     return round(x, 6) if np.isfinite(x) else None
 
 
-def destinations_json(res: DestinationsResult) -> dict[str, list[dict[str, Any]]]:
-    """``{"destinations": [{destination, aspect, measure, median, q05, q95}, ...],
-    "departures": [{year, destination, median, q05, q95}, ...]}``."""
+def destinations_json(res: DestinationsResult) -> dict[str, Any]:
+    """``{"experiment_id", "replicates", "years": [first, last], "destinations":
+    [{destination, aspect, measure, unit, median, q05, q95}, ...], "departures": [{year,
+    destination, median, q05, q95}, ...]}``: the measures cover every departure of the
+    run's years (``years``)."""
+    first, last = res.years
     return {
+        "experiment_id": res.experiment_id,
+        "replicates": res.replicates,
+        "years": [first, last],
         "destinations": [
             {"destination": r.destination, "aspect": r.aspect, "measure": r.measure,
+             "unit": measure_unit(r.measure),
              "median": _clean(r.median), "q05": _clean(r.q05), "q95": _clean(r.q95)}
             for r in res.summary.itertuples(index=False)],
         "departures": [

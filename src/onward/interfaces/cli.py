@@ -1026,8 +1026,9 @@ def destinations(
             parts.append([])
         parts[-1].append(k)
     for p, cols in enumerate(parts):
-        t = Table(title=(f"Destinations side by side: median [90% interval] over {n} "
-                         "replicates") if p == 0 else None,
+        first, last = res.years
+        t = Table(title=(f"Destinations side by side, {first}-{last}: median [90% interval] "
+                         f"over {n} replicate{'s' if n != 1 else ''}") if p == 0 else None,
                   caption=("who: first movers at departure (households); when: every "
                            "departure from the first country (persons); outcome: onward "
                            "claimants") if p == len(parts) - 1 else None,
