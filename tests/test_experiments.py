@@ -754,3 +754,18 @@ def test_a_job_run_by_other_code_is_not_stored(short, tmp_path, monkeypatch):
                        r"\(0123456789abcdef\) than this process .* Fix: start every worker"):
         ensemble(short, n=2, seed=1, workers=1, store=tmp_path / "s.duckdb")
     assert _runs(tmp_path / "s.duckdb", "ensemble-job") == 0
+
+
+def test_sensitivity_says_a_stock_is_read_at_the_period_end():
+    """The answer said "moves refugee_stock at CAN in 2005-2012" of a stock read at the
+    end of 2012; a stock says so, a share that it is averaged."""
+    from onward.experiments.sensitivity import _answer
+
+    ind = pd.DataFrame({"group": ["push", "pull"], "mu_star": [3.0, 1.0],
+                        "mu_star_conf": [0.5, 0.5], "sigma": [1.0, 1.0]})
+    _, stock = _answer(ind, "morris", "refugee_stock", "CAN", [2005, 2012])
+    assert "refugee_stock at CAN at the end of 2012" in stock
+    _, share = _answer(ind, "morris", "broker_share", "CAN", [2005, 2012])
+    assert "broker_share at CAN, averaged over 2005-2012" in share
+    _, flow = _answer(ind, "morris", "applications", "CAN", [2005, 2012])
+    assert "applications at CAN in 2005-2012" in flow

@@ -47,6 +47,7 @@ import numpy as np
 import pandas as pd
 
 from onward.experiments.runner import (
+    OUTPUT_KIND,
     Job,
     check_outputs,
     derive_seed,
@@ -223,7 +224,10 @@ def _answer(ind: pd.DataFrame, method: str, output: str, destination: str,
     asked = ranked[ranked.group.isin(QUESTION)]
     pick = asked if len(asked) else ranked
     top = pick.iloc[0]
-    what = f"{output} at {destination} in {years[0]}-{years[-1]}"
+    kind = OUTPUT_KIND.get(output, "flow")  # a stock is read at the period's end
+    what = (f"{output} at {destination} at the end of {years[-1]}" if kind == "stock" else
+            f"{output} at {destination}, averaged over {years[0]}-{years[-1]}"
+            if kind == "share" else f"{output} at {destination} in {years[0]}-{years[-1]}")
     present = [g for g in QUESTION if g in set(ind.group)]
     # "Of push, push moves ..." read as a slip when one mechanism of the question is free
     among = (", ".join(present) if len(present) > 1 else

@@ -210,8 +210,10 @@ def experiment_sections(exp_id: str, store: Any = None) -> list[Section]:
             stored = (f"{len(jobs)} of {expected}: INCOMPLETE (interrupted); the figures "
                       "and tables use the finished jobs only. Run the same command again "
                       "to finish it")
-    n_label = ("base samples (-n; each run varies the parameters)" if kind == "sensitivity"
-               else "replicates per scenario")
+    n_label = ("replicates per scenario" if kind != "sensitivity" else
+               "trajectories (-n, Morris; each run varies the parameters)"
+               if first.get("method") == "morris" else
+               "base samples (-n, Sobol'; each run varies the parameters)")
     facts = [("experiment", exp_id), ("kind", kind),
              ("scenarios", ", ".join(recorded) or ", ".join(names)),
              *([("baseline", baseline)] if kind == "compare" else []),
