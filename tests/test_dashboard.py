@@ -633,3 +633,29 @@ def test_a_slider_that_the_overrides_set_says_so(page):
     assert "Discrimination" in page.inner_text(".onward-shadowed")
     page.locator(".onward-overrides textarea").fill("destinations.GBR.detection = 0.3")
     page.wait_for_selector(".onward-shadowed", state="detached", timeout=30_000)
+
+
+def _outcome(rows, scenario="nk-onward"):
+    """An :class:`results.Outcome` of a made-up summary: rows of (year, destination,
+    simulated, observed, lower, upper)."""
+    import pandas as pd
+
+    summary = pd.DataFrame(rows, columns=["year", "destination", "simulated", "observed",
+                                          "lower", "upper"])
+    return results.Outcome(True, [], scenario, summary, results._totals(summary),
+                           scenario=scenario)
+
+
+def test_a_comparison_over_different_years_shows_no_difference():
+    """A run to 2005 kept as A and a whole-horizon run as B showed GBR "87 / 1,172 / B - A
+    1,085" without a word and without years in the headers."""
+    a = _outcome([(2000, "GBR", 40, None, None, None), (2005, "GBR", 47, None, None, None)])
+    b = _outcome([(2000, "GBR", 40, None, None, None), (2020, "GBR", 1132, None, None, None)])
+    table, problems = results.compare_totals(a, b)
+    assert "B - A" not in table.columns
+    assert list(table.columns) == ["destination", "simulated A (2000-2005)",
+                                   "simulated B (2000-2020)"]
+    assert len(problems) == 1 and "different periods" in problems[0]
+    assert "2005" in problems[0] and "Fix:" in problems[0]
+    same, problems = results.compare_totals(a, a)
+    assert not problems and same["B - A"].tolist() == [0]

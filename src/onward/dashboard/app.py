@@ -28,12 +28,14 @@ from onward.dashboard.inputs import (
 from onward.dashboard.results import (
     Outcome,
     chart_for,
+    compare_totals,
     load_choice,
     run_checked,
     run_setting,
     scenario_choices,
     stored_flows,
     stored_runs,
+    years_text,
 )
 
 #: Environment variables the launcher sets (see :mod:`onward.dashboard.server`).
@@ -164,10 +166,9 @@ def Compare(a: Outcome | None, b: Outcome | None, focus: str):
                        "settings of one, so B - A mixes their destinations and data. Keep "
                        f"a run of {b.scenario} as A to compare settings.",
                        classes=["onward-two-scenarios"])
-    diff = a.totals[["destination", "simulated"]].merge(
-        b.totals[["destination", "simulated"]], on="destination", how="outer",
-        suffixes=(" A", " B")).fillna(0)
-    diff["B - A"] = diff["simulated B"] - diff["simulated A"]
+    diff, problems = compare_totals(a, b)
+    for problem in problems:  # different years: no B - A
+        solara.Error(problem, classes=["onward-different-years"])
     solara.HTML(tag="div", unsafe_innerHTML=_table_html(diff, "onward-diff"))
     solara.Text("Each chart has its own vertical scale: compare the numbers, not the heights.",
                 style={"font-size": "12px", "color": "#555"})
@@ -175,7 +176,8 @@ def Compare(a: Outcome | None, b: Outcome | None, focus: str):
         for label, o in (("A", a), ("B (latest)", b)):
             with solara.Column():
                 # plain text: solara.Markdown would load KaTeX, which solara-assets lacks
-                solara.Text(f"{label}: {o.description}", style={"font-weight": "600"})
+                solara.Text(f"{label}, {years_text(o.years)}: {o.description}",
+                            style={"font-weight": "600"})
                 # each run's own headline destination (a toy run has no GBR)
                 dests = list(o.totals.destination)
                 shown = (focus if focus in dests else "GBR" if "GBR" in dests

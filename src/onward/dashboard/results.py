@@ -85,6 +85,43 @@ class Outcome:
     #: the scenario that ran (a comparison of two scenarios says so)
     scenario: str = ""
 
+    @property
+    def years(self) -> tuple[int, int] | None:
+        """The first and last year simulated (``None`` without a summary)."""
+        if self.summary is None or self.summary.empty:
+            return None
+        return int(self.summary.year.min()), int(self.summary.year.max())
+
+
+def years_text(years: tuple[int, int] | None) -> str:
+    """``"2000-2005"`` (one year alone; ``"?"`` when unknown)."""
+    if years is None:
+        return "?"
+    return str(years[0]) if years[0] == years[1] else f"{years[0]}-{years[1]}"
+
+
+def compare_totals(a: Outcome, b: Outcome) -> tuple[pd.DataFrame, list[str]]:
+    """Simulated first claims per destination of A and B: ``(table, problems)``.
+
+    Each column is labelled with the years it sums. ``B - A`` is there only when both ran
+    the same years: otherwise it would set totals over different periods against each
+    other (as ``onward compare`` refuses to), and ``problems`` says so and what to do.
+    """
+    assert a.totals is not None and b.totals is not None
+    ya, yb = a.years, b.years
+    col_a, col_b = f"simulated A ({years_text(ya)})", f"simulated B ({years_text(yb)})"
+    table = a.totals[["destination", "simulated"]].rename(columns={"simulated": col_a}).merge(
+        b.totals[["destination", "simulated"]].rename(columns={"simulated": col_b}),
+        on="destination", how="outer").fillna(0)
+    if ya != yb:
+        return table, [
+            f"A ran {years_text(ya)} and B {years_text(yb)}: B - A would set totals over "
+            "different periods against each other, so it is not shown. Fix: type "
+            f"{ya[1] if ya else '?'} in Last year and Run again, or keep a run over "
+            f"{years_text(yb)} as A"]
+    table["B - A"] = table[col_b] - table[col_a]
+    return table, []
+
 
 def _totals(summary: pd.DataFrame) -> pd.DataFrame:
     """Per destination: simulated total, and simulated vs observed over the observed years."""
