@@ -659,3 +659,28 @@ def test_a_comparison_over_different_years_shows_no_difference():
     assert "2005" in problems[0] and "Fix:" in problems[0]
     same, problems = results.compare_totals(a, a)
     assert not problems and same["B - A"].tolist() == [0]
+
+
+def test_a_variant_of_a_scenario_is_compared_without_the_two_scenarios_warning(nk, tmp_path):
+    """A kept from nk-onward and B from a saved variant that `extends: nk-onward` (an event
+    added) were said to be "two scenarios ... B - A mixes their destinations and data",
+    which is false for a variant and steered users off the policy comparison."""
+    import dataclasses
+
+    (tmp_path / "v.yaml").write_text(
+        "extends: nk-onward\nname: can-checks-2008\nevents:\n"
+        "  - {id: can-checks-2008, date: 2008-01, target: destinations.CAN.recognition_rate,"
+        " op: scale, value: 0.5}\n")
+    variant = load_scenario(str(tmp_path / "v.yaml"))
+    rows = [(2000, "GBR", 40, None, None, None)]
+    a = dataclasses.replace(_outcome(rows), run=nk)
+    b = dataclasses.replace(_outcome(rows, "can-checks-2008"), run=variant)
+    warning, note = results.compare_scenarios(a, b)
+    assert warning == ""
+    assert "event can-checks-2008 added" in note and "same destinations" in note
+    # two scenarios that do differ in destinations and data are still warned of
+    toy = load_scenario("toy")
+    c = dataclasses.replace(_outcome(rows, "toy"), run=toy)
+    warning, note = results.compare_scenarios(a, c)
+    assert "destinations" in warning and "Fix:" in warning and note == ""
+    assert results.compare_scenarios(a, a) == ("", "")

@@ -28,6 +28,7 @@ from onward.dashboard.inputs import (
 from onward.dashboard.results import (
     Outcome,
     chart_for,
+    compare_scenarios,
     compare_totals,
     load_choice,
     run_checked,
@@ -161,11 +162,11 @@ def Compare(a: Outcome | None, b: Outcome | None, focus: str):
                     "A and the latest run then show here side by side.")
         return
     assert a.totals is not None and b.totals is not None
-    if a.scenario != b.scenario:  # a policy comparison is of one scenario's two settings
-        solara.Warning(f"A ran {a.scenario} and B {b.scenario}: two scenarios, not two "
-                       "settings of one, so B - A mixes their destinations and data. Keep "
-                       f"a run of {b.scenario} as A to compare settings.",
-                       classes=["onward-two-scenarios"])
+    warning, note = compare_scenarios(a, b)
+    if warning:  # a policy comparison is of one scenario's two settings, or of a variant
+        solara.Warning(warning, classes=["onward-two-scenarios"])
+    if note:
+        solara.Info(note, classes=["onward-variant"])
     diff, problems = compare_totals(a, b)
     for problem in problems:  # different years: no B - A
         solara.Error(problem, classes=["onward-different-years"])

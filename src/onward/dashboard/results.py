@@ -84,6 +84,8 @@ class Outcome:
     observed_source: str = "UNHCR first claims"
     #: the scenario that ran (a comparison of two scenarios says so)
     scenario: str = ""
+    #: the scenario as run (the page's values written in), to say how two runs differ
+    run: Scenario | None = None
 
     @property
     def years(self) -> tuple[int, int] | None:
@@ -240,7 +242,7 @@ def run_checked(checked: Checked, wait: float = 600.0) -> Outcome:
     if hit is not None:
         return Outcome(True, [], checked.description, hit.summary, hit.totals,
                        hit.engine_seconds, 0.0, event_date, hit.chart, hit.observed_source,
-                       hit.scenario)
+                       hit.scenario, hit.run)
     t0 = time.perf_counter()
     got, message = _wait(_submit(_simulate_job, checked.scenario, checked.seed, checked.until,
                                  checked.description, event_date), wait)
@@ -251,12 +253,46 @@ def run_checked(checked: Checked, wait: float = 600.0) -> Outcome:
 
     out = Outcome(True, [], checked.description, summary, _totals(summary), engine_seconds,
                   time.perf_counter() - t0, event_date, chart,
-                  observed_label(checked.scenario), checked.scenario.name)
+                  observed_label(checked.scenario), checked.scenario.name, checked.scenario)
     with _lock:
         _cache[key] = out
         while len(_cache) > CACHE_SIZE:
             _cache.popitem(last=False)
     return out
+
+
+def compare_scenarios(a: Outcome, b: Outcome) -> tuple[str, str]:
+    """How A's and B's scenarios differ: ``(warning, note)``, each ``""`` when it has nothing
+    to say.
+
+    B - A needs A and B alike in their destinations and observed data (their years are
+    :func:`compare_totals`' business). Two scenarios that differ there get the warning; a
+    variant of A's scenario (``extends:`` it, an event added, say) is the policy comparison
+    itself, and the note says what it changes.
+    """
+    if a.scenario == b.scenario:
+        return "", ""
+    if a.run is None or b.run is None:  # cannot tell what differs: say only what is known
+        return (f"A ran {a.scenario} and B {b.scenario}: check that they share destinations "
+                "and observed data before reading B - A."), ""
+    apart = []
+    if set(a.run.destination_codes) != set(b.run.destination_codes):
+        apart.append(f"destinations ({', '.join(a.run.destination_codes)} against "
+                     f"{', '.join(b.run.destination_codes)})")
+    if a.run.calibration != b.run.calibration:
+        apart.append("observed data and calibration years")
+    if apart:
+        return (f"A ran {a.scenario} and B {b.scenario}, which differ in their "
+                f"{' and '.join(apart)}, so B - A mixes those differences with the policy's. "
+                f"Fix: keep a run of {b.scenario} as A to compare its settings"), ""
+    from onward.scenario.diff import scenario_changes
+
+    changes = scenario_changes(a.run, b.run)
+    if not changes:
+        return "", f"B's scenario {b.scenario} runs the same as A's {a.scenario}."
+    more = f"; and {len(changes) - 6} more" if len(changes) > 6 else ""
+    return "", (f"B's scenario {b.scenario} against A's {a.scenario} (same destinations and "
+                f"data): {'; '.join(changes[:6])}{more}.")
 
 
 def chart_for(summary: pd.DataFrame, title: str, wait: float = 120.0) -> tuple[str, str]:
