@@ -684,3 +684,17 @@ def test_a_variant_of_a_scenario_is_compared_without_the_two_scenarios_warning(n
     warning, note = results.compare_scenarios(a, c)
     assert "destinations" in warning and "Fix:" in warning and note == ""
     assert results.compare_scenarios(a, a) == ("", "")
+
+
+def test_observed_totals_with_masked_counts_show_ranges():
+    """The Flows tab read USA 54 where `onward run` gives 30-54: UNHCR prints a count of
+    1-5 as 5, and the page summed the 5s as exact."""
+    a = _outcome([(2000, "USA", 40, 25, 25, 25), (2001, "USA", 12, 5, 1, 5),
+                  (2002, "USA", 9, None, None, None), (2000, "GBR", 500, 600, 600, 600)])
+    shown = results.totals_shown(a.totals).set_index("destination")
+    assert shown.loc["USA", "observed"] == "26-30"
+    assert shown.loc["USA", "simulated / observed"] == "1.73-2.00"
+    assert shown.loc["USA", "simulated (all years)"] == 61
+    assert shown.loc["USA", "simulated (observed years)"] == 52
+    assert shown.loc["GBR", "observed"] == "600"
+

@@ -15,6 +15,7 @@ import pandas as pd
 import solara
 import solara.lab
 
+from onward.analysis.runs import claim_total_text
 from onward.dashboard.inputs import (
     InputError,
     Setting,
@@ -36,6 +37,7 @@ from onward.dashboard.results import (
     scenario_choices,
     stored_flows,
     stored_runs,
+    totals_shown,
     years_text,
 )
 
@@ -122,12 +124,12 @@ def Totals(outcome: Outcome, focus: str, name: str):
                           class_=f"onward-number onward-total-{name}")
         if seen:
             with solara.Column(gap="0px"):
-                obs = float(row.observed.iloc[0])
+                obs = claim_total_text(next(row.itertuples()))[0]  # a range if masked
                 same = float(row.simulated_observed_years.iloc[0])
                 solara.Text(f"{focus}: observed ({outcome.observed_source}) vs simulated, "
                             "same years")
-                solara.v.Html(tag="span", children=[f"{obs:,.0f} vs {same:,.0f}"],
-                              class_="onward-number")
+                solara.v.Html(tag="span", children=[f"{obs} vs {same:,.0f}"],
+                              class_=f"onward-number onward-observed-{name}")
         solara.Text(f"engine {outcome.engine_seconds:.1f} s")
     solara.Text(outcome.description, classes=[f"onward-description-{name}"])
 
@@ -136,9 +138,7 @@ def Totals(outcome: Outcome, focus: str, name: str):
 def TotalsTable(outcome: Outcome, name: str):
     """First claims per destination: simulated, and simulated vs observed on observed years."""
     assert outcome.totals is not None
-    shown = outcome.totals.rename(columns={
-        "simulated": "simulated (all years)",
-        "simulated_observed_years": "simulated (observed years)"})
+    shown = totals_shown(outcome.totals, f"observed ({outcome.observed_source})")
     solara.HTML(tag="div", unsafe_innerHTML=_table_html(shown, f"onward-totals-{name}"))
 
 

@@ -38,7 +38,12 @@ from typing import Any
 
 import pandas as pd
 
-from onward.analysis.runs import applications_summary, observed_first_claims
+from onward.analysis.runs import (
+    applications_summary,
+    claim_total_text,
+    claim_totals,
+    observed_first_claims,
+)
 from onward.dashboard.inputs import Checked
 from onward.scenario import (
     Scenario,
@@ -126,15 +131,32 @@ def compare_totals(a: Outcome, b: Outcome) -> tuple[pd.DataFrame, list[str]]:
 
 
 def _totals(summary: pd.DataFrame) -> pd.DataFrame:
-    """Per destination: simulated total, and simulated vs observed over the observed years."""
-    seen = summary[summary.observed.notna()]
-    out = pd.DataFrame({
-        "simulated": summary.groupby("destination")["simulated"].sum(),
-        "simulated_observed_years": seen.groupby("destination")["simulated"].sum(),
-        "observed": seen.groupby("destination")["observed"].sum(),
-    })
-    out = out.fillna({"simulated_observed_years": 0}).reset_index()
+    """Per destination: simulated total, and simulated vs observed over the observed years.
+
+    :func:`onward.analysis.runs.claim_totals` over every year run, so a masked count (UNHCR
+    prints 5 for 1-5) makes the observed total a range, ``observed_lower`` to ``observed``,
+    as in the CLI and the report; ``simulated`` sums all years.
+    """
+    t = claim_totals(summary, sorted(int(y) for y in summary.year.unique()))
+    out = t.rename(columns={"simulated": "simulated_observed_years",
+                            "simulated_all_years": "simulated"})
+    out = out[["destination", "simulated", "simulated_observed_years", "observed",
+               "observed_lower", "ratio", "ratio_lower_observed"]]
+    out = out.fillna({"simulated_observed_years": 0})
     return out.sort_values("simulated", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def totals_shown(totals: pd.DataFrame, source: str = "observed") -> pd.DataFrame:
+    """The totals table as the page shows it: an observed total with a masked count in it is
+    a range (``"135-199"``) and so is its ratio, as ``onward run`` prints them."""
+    text = [claim_total_text(r) for r in totals.itertuples()]
+    return pd.DataFrame({
+        "destination": totals.destination,
+        "simulated (all years)": totals.simulated,
+        "simulated (observed years)": totals.simulated_observed_years,
+        source: [o for o, _ in text],
+        "simulated / observed": [r for _, r in text],
+    })
 
 
 def flows_table(sc: Scenario, res) -> pd.DataFrame:
