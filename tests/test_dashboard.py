@@ -698,3 +698,18 @@ def test_observed_totals_with_masked_counts_show_ranges():
     assert shown.loc["USA", "simulated (observed years)"] == 52
     assert shown.loc["GBR", "observed"] == "600"
 
+
+def test_a_stored_runs_masked_counts_are_drawn_as_intervals():
+    """A stored run's table has lower and upper but no masked column: its masked counts were
+    drawn as plain dots at 5, the Flows tab's as 1-5 bars (with a dot at 5)."""
+    import pandas as pd
+
+    stored = pd.DataFrame({"year": [2000, 2001], "destination": "USA",
+                           "simulated": [20.0, 8.0], "observed": [25.0, 5.0],
+                           "lower": [25.0, 1.0], "upper": [25.0, 5.0]})
+    for flows in (stored, stored.assign(masked=[False, True])):
+        ax = flows_figure(flows).axes[0]
+        dots = [ln for ln in ax.get_lines() if ln.get_label() == "observed"]
+        assert list(dots[0].get_xdata()) == [2000]  # no dot at the masked 5
+        bars = [c for c in ax.collections if c.get_label() == "observed 1-5 (masked)"]
+        assert len(bars) == 1 and bars[0].get_segments()[0].tolist() == [[2001, 1], [2001, 5]]

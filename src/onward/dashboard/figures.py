@@ -23,6 +23,16 @@ def _year_of(date: str) -> float:
     return parts[0] + ((parts[1] - 1) / 12 if len(parts) > 1 else 0.0)
 
 
+def _masked(obs: pd.DataFrame) -> pd.Series:
+    """Which observed counts are UNHCR's masked 1-5: the ``masked`` column where there is
+    one, else a ``lower`` below ``upper`` (a stored run's table has only those)."""
+    if "masked" in obs:
+        return obs["masked"].fillna(False).astype(bool)
+    if {"lower", "upper"} <= set(obs.columns):
+        return (obs["lower"] < obs["upper"]).fillna(False)
+    return pd.Series(False, index=obs.index)
+
+
 def flows_figure(flows: pd.DataFrame, title: str = "", event_date: str | None = None,
                  columns: int = 3) -> Figure:
     """Small multiples: one panel per destination, simulated line vs observed points.
@@ -59,12 +69,15 @@ def flows_figure(flows: pd.DataFrame, title: str = "", event_date: str | None = 
                        label="held out")
         if "observed" in d and d["observed"].notna().any():
             o = d[d["observed"].notna()]
-            ax.plot(o["year"], o["observed"], "o", ms=3, color=OBS_COLOUR, label="observed")
-            if {"lower", "upper", "masked"} <= set(o.columns):
-                m = o[o["masked"].fillna(False).astype(bool)]
-                if len(m):
-                    ax.vlines(m["year"], m["lower"], m["upper"], color=OBS_COLOUR, lw=1,
-                              label="observed 1-5 (masked)")
+            masked = _masked(o)
+            exact = o[~masked]
+            if len(exact):
+                ax.plot(exact["year"], exact["observed"], "o", ms=3, color=OBS_COLOUR,
+                        label="observed")
+            m = o[masked]
+            if len(m):  # an interval, not a dot at UNHCR's printed 5
+                ax.vlines(m["year"], m["lower"], m["upper"], color=OBS_COLOUR, lw=1.5,
+                          label="observed 1-5 (masked)")
         if event_date:
             ax.axvline(_year_of(event_date), color="#b03030", ls="--", lw=1,
                        label="moved policy date")
