@@ -713,3 +713,14 @@ def test_a_stored_runs_masked_counts_are_drawn_as_intervals():
         assert list(dots[0].get_xdata()) == [2000]  # no dot at the masked 5
         bars = [c for c in ax.collections if c.get_label() == "observed 1-5 (masked)"]
         assert len(bars) == 1 and bars[0].get_segments()[0].tolist() == [[2001, 1], [2001, 5]]
+
+
+def test_a_policy_date_outside_the_horizon_gets_a_fix_for_the_page(nk):
+    """The fix said to widen the horizon or add `- {id: ..., remove: true}` under events:
+    YAML, which the dashboard has no place for."""
+    with pytest.raises(InputError) as err:
+        check_setting(nk, Setting(event="gbr-designation-2010", event_date="2035"))
+    (message,) = err.value.messages
+    assert message.startswith("Policy date: 2035 is outside the horizon 1999-01..2025-12.")
+    assert "from 1999-01 to 2025-12" in message and inputs.NO_EVENT in message
+    assert "remove: true" not in message and "widen" not in message

@@ -17,6 +17,7 @@ import solara.lab
 
 from onward.analysis.runs import claim_total_text
 from onward.dashboard.inputs import (
+    NO_EVENT,
     InputError,
     Setting,
     Slider,
@@ -44,7 +45,6 @@ from onward.dashboard.results import (
 #: Environment variables the launcher sets (see :mod:`onward.dashboard.server`).
 ENV_STORE = "ONWARD_STORE"
 ENV_SCENARIOS = "ONWARD_DASHBOARD_SCENARIOS"
-NO_EVENT = "(leave events as they are)"
 
 
 def _store() -> Path | None:

@@ -42,6 +42,8 @@ MAX_TEXT = 4000
 #: Most lines accepted in the free-form overrides field.
 MAX_OVERRIDE_LINES = 40
 _FNAME = "dashboard"
+#: The policy event choice that moves none.
+NO_EVENT = "(leave events as they are)"
 
 
 class InputError(ValueError):
@@ -357,7 +359,18 @@ def check_setting(sc: Scenario, setting: Setting) -> Checked:
     return Checked(new, seed, until, changes, moved, " · ".join(bits))
 
 
+_OUTSIDE = re.compile(r"^(Policy date: .* is outside the horizon (\S+)\.\.(\S+?))[ .].*$")
+
+
 def _plain_message(message: str) -> str:
-    """Drop the file part of a scenario message (on the page there is no file)."""
+    """Drop the file part of a scenario message (on the page there is no file), and give a
+    fix that can be done on the page: the file's (widen the horizon, or drop the event with
+    YAML under events) cannot."""
     message = message.removeprefix(f"{_FNAME}: ")
-    return re.sub(r"^events\[\d+\]\.date:", "Policy date:", message)
+    message = re.sub(r"^events\[\d+\]\.date:", "Policy date:", message)
+    outside = _OUTSIDE.match(message)
+    if outside:
+        head, start, end = outside.groups()
+        return (f"{head}. Fix: type a policy date from {start} to {end}, or pick "
+                f"{NO_EVENT!r} under 'Policy event to move' to leave the event where it is")
+    return message
