@@ -724,3 +724,27 @@ def test_a_policy_date_outside_the_horizon_gets_a_fix_for_the_page(nk):
     assert message.startswith("Policy date: 2035 is outside the horizon 1999-01..2025-12.")
     assert "from 1999-01 to 2025-12" in message and inputs.NO_EVENT in message
     assert "remove: true" not in message and "widen" not in message
+
+
+def test_stored_runs_lists_the_experiments_too(tmp_path):
+    """Stored runs listed single runs only, though the README says it browses the store:
+    an experiment (compare, sensitivity, destinations, ensemble) was nowhere on the page."""
+    import pandas as pd
+
+    from onward.store import Store
+
+    store = tmp_path / "s.duckdb"
+    st = Store(store)
+    t = {"t": pd.DataFrame({"x": [1]})}
+    st.write_run({"kind": "compare", "experiment_id": "compare-abc", "scenario": "nk-onward"}, t)
+    st.write_run({"kind": "compare-job", "experiment_id": "compare-abc",
+                  "scenario": "nk-onward"}, t)
+    st.write_run({"kind": "sensitivity", "experiment_id": "sensitivity-def",
+                  "scenario": "toy"}, t)
+    st.write_run({"kind": "run", "scenario": "toy"}, t)
+    table, message = results.stored_experiments(store)
+    assert message == ""
+    assert table[["experiment", "kind"]].values.tolist() == [
+        ["sensitivity-def", "sensitivity"], ["compare-abc", "compare"]]  # newest first
+    runs, _ = results.stored_runs(store)
+    assert runs.run_id.tolist() == ["run-0004"]

@@ -36,6 +36,7 @@ from onward.dashboard.results import (
     run_checked,
     run_setting,
     scenario_choices,
+    stored_experiments,
     stored_flows,
     stored_runs,
     totals_shown,
@@ -190,8 +191,10 @@ def Compare(a: Outcome | None, b: Outcome | None, focus: str):
 
 @solara.component
 def StoredRuns(store: Path | None, on_open):
-    """Browse the runs in the store (each read opens and closes the file)."""
+    """Browse the store: its runs (each can be shown and opened) and its experiments (each
+    read opens and closes the file)."""
     table, set_table = solara.use_state(None)
+    experiments, set_experiments = solara.use_state(None)
     message, set_message = solara.use_state("")
     picked, set_picked = solara.use_state("")
     flows, set_flows = solara.use_state(None)
@@ -199,7 +202,9 @@ def StoredRuns(store: Path | None, on_open):
     def refresh() -> None:
         df, msg = stored_runs(store)
         set_table(df)
-        set_message(msg)
+        exp, exp_msg = stored_experiments(store) if df is not None else (None, "")
+        set_experiments(exp)
+        set_message(msg or exp_msg)
 
     def show(run_id: str) -> None:
         set_picked(run_id)
@@ -221,16 +226,21 @@ def StoredRuns(store: Path | None, on_open):
         return
     if table.empty:
         solara.Info("No runs in the store yet; `onward run` writes one.")
-        return
-    ids = [str(r) for r in table.run_id]
-    with solara.Div(classes=["onward-run-select"]):
-        solara.Select("Show run", value=picked if picked in ids else None, values=ids,
-                      on_value=show)
-    if flows is not None and picked:
-        solara.Button(f"Open {picked}'s scenario in the controls", on_click=lambda: on_open(picked),
-                      classes=["onward-open-run"])
-        Flows(flows, "stored")
-    solara.HTML(tag="div", unsafe_innerHTML=_table_html(table, "onward-runs"))
+    else:
+        ids = [str(r) for r in table.run_id]
+        with solara.Div(classes=["onward-run-select"]):
+            solara.Select("Show run", value=picked if picked in ids else None, values=ids,
+                          on_value=show)
+        if flows is not None and picked:
+            solara.Button(f"Open {picked}'s scenario in the controls",
+                          on_click=lambda: on_open(picked), classes=["onward-open-run"])
+            Flows(flows, "stored")
+        solara.HTML(tag="div", unsafe_innerHTML=_table_html(table, "onward-runs"))
+    if experiments is not None and not experiments.empty:
+        solara.Text("Experiments (compare, sensitivity, destinations, ensemble): "
+                    "`onward report EXPERIMENT` writes the report of one.",
+                    style={"font-weight": "600", "margin-top": "12px"})
+        solara.HTML(tag="div", unsafe_innerHTML=_table_html(experiments, "onward-experiments"))
 
 
 @solara.component

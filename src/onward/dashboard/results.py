@@ -438,6 +438,38 @@ def stored_runs(store: Path | None) -> tuple[pd.DataFrame | None, str]:
     return out, ""
 
 
+#: The kinds of the experiments' summaries that Stored runs lists beside the runs.
+EXPERIMENT_KINDS = ("compare", "sensitivity", "destinations", "ensemble")
+
+
+def stored_experiments(store: Path | None) -> tuple[pd.DataFrame | None, str]:
+    """The experiments in the store (compare, sensitivity, destinations, ensemble), newest
+    first, with their id (what ``onward report`` takes) and kind: ``(table, "")`` or
+    ``(None, message)``. Their single runs (``-job`` kinds) are not listed."""
+    from onward.store import Store, StoreError
+
+    try:
+        df = Store(store, timeout=STORE_TIMEOUT).list_runs()
+    except StoreError as exc:
+        return None, str(exc)
+    except Exception as exc:
+        return None, f"Could not read the store: {type(exc).__name__}: {str(exc)[:200]}"
+    if "kind" not in df.columns:
+        return df.iloc[0:0], ""
+    df = df[df.kind.isin(EXPERIMENT_KINDS)].head(MAX_LISTED_RUNS)
+    extra = [(json.loads(x) if isinstance(x, str) else x or {})
+             for x in df.get("extra", pd.Series([None] * len(df), index=df.index))]
+    out = pd.DataFrame({
+        "experiment": [str(e.get("experiment_id") or "") for e in extra],
+        "kind": df.kind.astype(str).tolist(),
+        "scenario": df.scenario.astype(str).tolist() if "scenario" in df else "",
+        "run_id": df.run_id.astype(str).tolist(),
+        "created_at": pd.to_datetime(df.created_at).dt.strftime("%Y-%m-%d %H:%M:%S").tolist()
+        if "created_at" in df else "",
+    })
+    return out, ""
+
+
 def stored_flows(store: Path | None, run_id: str) -> tuple[pd.DataFrame | None, str]:
     """Simulated vs observed first claims of a stored run: ``(table, "")`` or ``(None, msg)``."""
     from onward.store import Store, StoreError
