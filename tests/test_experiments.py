@@ -207,8 +207,8 @@ def test_compare_over_other_years_replaces_its_stored_summary(short, tmp_path):
                     destinations=["CRP"])
     assert first.experiment_id == again.experiment_id
     stored = Store(db).query("select * from compare_effects")
-    assert list(dict.fromkeys(stored.period)) == ["2004-2006", "2000-2003"]
-    assert set(stored[stored.period == "2004-2006"].destination) == {"CRP"}
+    assert list(dict.fromkeys(stored.period)) == ["2004,2006", "2000,2003"]
+    assert set(stored[stored.period == "2004,2006"].destination) == {"CRP"}
     runs = Store(db).list_runs()
     assert (runs.kind == "compare-job").sum() == 4 and (runs.kind == "compare").sum() == 1
 

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 import pyabc
 
+from onward.arguments import Years, years_arg
 from onward.calibration import (
     CalibrationCodeChanged,
     CalibrationError,
@@ -359,7 +360,7 @@ def with_fitted_split(sc: Scenario, name: str, store: str | Path | Store | None 
 def calibrate(scenario: str | Path | Scenario, name: str, *, budget: int = 3000,
               min_epsilon: float = 0.0, population: int | None = None,
               max_generations: int = MAX_GENERATIONS, seed: int = 1, workers: int | None = None,
-              scheduler: str | None = None, years: list[int] | None = None,
+              scheduler: str | None = None, years: Years | None = None,
               store: str | Path | None = None, resume: bool = False,
               targets: TargetSet | None = None,
               progress: Callable[[str, int, int], None] | None = None) -> Posterior:
@@ -376,8 +377,10 @@ def calibrate(scenario: str | Path | Scenario, name: str, *, budget: int = 3000,
     scheduler : run the simulations on a Dask cluster instead: its address (e.g.
         ``"tcp://127.0.0.1:8786"``), a ``distributed.Client`` or a cluster object; the same
         seed gives the same posterior either way
-    years : calibration years (default: the scenario's); held-out years are refused here
-        (the command line's --calibration-years moves the split instead, and says so)
+    years : calibration years (default: the scenario's): a year, a pair ``(2000, 2014)``
+        for the span 2000..2014 inclusive, a string ``"2000-2014"``, or a list of exactly
+        the years to fit; held-out years are refused here (the command line's
+        --calibration-years moves the split instead, and says so)
     resume : continue the calibration ``name`` after its last finished generation
     targets : fit these instead of the packaged data (e.g. synthetic data in a recovery test)
     progress : called as ``progress(stage, done, total)``: ``("generation", t,
@@ -392,7 +395,7 @@ def calibrate(scenario: str | Path | Scenario, name: str, *, budget: int = 3000,
         raise CalibrationError(f"scenario '{sc.name}' marks no parameter free: true; mark "
                                "the ones to fit (with a prior range)")
     if targets is None:
-        targets = fitting_targets(sc, years)
+        targets = fitting_targets(sc, years_arg(years))
     st = Store(store)
     with st.connect():  # a store it cannot write fails now, not after a generation
         pass

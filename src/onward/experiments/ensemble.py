@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from onward.analysis.runs import versions
+from onward.arguments import Years, years_arg, years_label
 from onward.calibration import PosteriorLeftOut
 from onward.experiments.runner import (
     Job,
@@ -98,7 +99,7 @@ def _check_comparable(base: Scenario, alts: list[Scenario], years: list[int] | N
     if years:
         outside = sorted(set(years) - set(h.years))
         if outside:
-            raise ValueError(f"{option('years')} {min(years)}-{max(years)} reaches outside "
+            raise ValueError(f"{option('years')} {years_label(years)} reaches outside "
                              f"the horizon {h.start.year}-{h.end.year} (no year "
                              f"{outside[0]}). Fix: give years inside it, or "
                              f"{option('until', 'YEAR', placeholder=True)} to extend the horizon")
@@ -326,7 +327,7 @@ def effect_text(row: Any) -> dict[str, str]:
 
 
 def compare(baseline: str | Path | Scenario, alternatives: list[str | Path | Scenario],
-            n: int = 20, seed: int = 1, *, years: list[int] | None = None,
+            n: int = 20, seed: int = 1, *, years: Years | None = None,
             posterior: str | None = None, until: int | None = None,
             outputs: list[str] | None = None, workers: int | None = None,
             scheduler: str | None = None, store: str | Path | None = None,
@@ -337,7 +338,9 @@ def compare(baseline: str | Path | Scenario, alternatives: list[str | Path | Sce
     Replicate ``r`` of every scenario uses the same seed (and, with ``posterior``, the same
     parameter draw), so differences reflect the policy, not the noise. Effects are the
     per-replicate difference (alternative - baseline) and ratio of each output over
-    ``years`` (default: the whole horizon), summarised by median and 90% interval, for
+    ``years`` (default: the whole horizon; a year, a pair ``(2010, 2015)`` for the span
+    2010..2015 inclusive, a string ``"2010-2015"``, or a list of exactly the years to sum;
+    ``effects.period`` names them), summarised by median and 90% interval, for
     ``destinations`` (default: all). The scenarios must share a horizon (``until`` extends
     them all); a destination only some of them have counts 0 in the others.
 
@@ -365,6 +368,7 @@ def compare(baseline: str | Path | Scenario, alternatives: list[str | Path | Sce
         raise ValueError(f"scenarios need distinct names to be compared ({'; '.join(clash)})"
                          ". Fix: give each alternative file its own name: (a file that "
                          "extends another without one runs under that one's name)")
+    years = years_arg(years)
     _check_comparable(base, alts, years, destinations)
     draws, post = _posterior_draws(posterior, n, seed, st)
     jobs, left_out = _scenario_jobs([base, *alts], draws, seed, posterior=posterior)
@@ -375,7 +379,7 @@ def compare(baseline: str | Path | Scenario, alternatives: list[str | Path | Sce
                       scheduler=scheduler, meta=meta, progress=progress)
     kept = values[values.destination.isin(destinations)] if destinations else values
     yrs = years or sorted(values.year.unique())
-    period = f"{min(yrs)}-{max(yrs)}"
+    period = years_label(yrs)
     sel = kept[kept.year.isin(yrs)]
     tot = over_years(sel, ["label", "replicate", "output", "destination"])
     b = tot[tot.label == base.name].set_index(["replicate", "output", "destination"]).value

@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from onward.arguments import Years, years_arg, years_label
 from onward.experiments.runner import (
     OUTPUT_KIND,
     Job,
@@ -226,8 +227,8 @@ def _answer(ind: pd.DataFrame, method: str, output: str, destination: str,
     top = pick.iloc[0]
     kind = OUTPUT_KIND.get(output, "flow")  # a stock is read at the period's end
     what = (f"{output} at {destination} at the end of {years[-1]}" if kind == "stock" else
-            f"{output} at {destination}, averaged over {years[0]}-{years[-1]}"
-            if kind == "share" else f"{output} at {destination} in {years[0]}-{years[-1]}")
+            f"{output} at {destination}, averaged over {years_label(years)}"
+            if kind == "share" else f"{output} at {destination} in {years_label(years)}")
     present = [g for g in QUESTION if g in set(ind.group)]
     # "Of push, push moves ..." read as a slip when one mechanism of the question is free
     among = (", ".join(present) if len(present) > 1 else
@@ -289,13 +290,6 @@ def _caveat(ind: pd.DataFrame, method: str, pick: pd.DataFrame, key: str) -> str
             "or Morris trajectories) narrows them.")
 
 
-def years_label(years: list[int]) -> str:
-    """``2000-2012`` for a run of years, else the years joined by commas."""
-    if years == list(range(years[0], years[-1] + 1)):
-        return f"{years[0]}-{years[-1]}"
-    return ",".join(str(y) for y in years)
-
-
 def _store_indices(st: Store, exp: str, tidy: pd.DataFrame, meta: dict[str, Any]) -> None:
     """Store the indices of one analysis once.
 
@@ -333,15 +327,17 @@ SOBOL_MIN_N = 4
 
 def sensitivity(scenario: str | Path | Scenario, method: str = "sobol", n: int = 64,
                 seed: int = 1, *, output: str = "applications", destination: str | None = None,
-                years: list[int] | None = None, levels: int = 4, workers: int | None = None,
+                years: Years | None = None, levels: int = 4, workers: int | None = None,
                 scheduler: str | None = None, store: str | Path | None = None,
                 progress: Callable[[int, int], None] | None = None) -> SensitivityResult:
     """Run a grouped Sobol or Morris analysis of ``output`` over the free parameters.
 
     The scalar output of a run is ``output`` over ``years`` (default: the scenario's
-    calibration years) at ``destination`` (default GBR when the scenario has it, else its
-    first destination; ``ALL`` for the ``abroad`` output): a flow summed, a year-end stock
-    at the last year, a share averaged (:func:`onward.experiments.runner.over_years`).
+    calibration years; a year, a pair ``(2005, 2010)`` for the span 2005..2010 inclusive,
+    a string ``"2005-2010"``, or a list of exactly the years to use) at ``destination``
+    (default GBR when the scenario has it, else its first destination; ``ALL`` for the
+    ``abroad`` output): a flow summed, a year-end stock at the last year, a share averaged
+    (:func:`onward.experiments.runner.over_years`).
     """
     t0 = time.perf_counter()
     if method not in METHODS:
@@ -370,7 +366,8 @@ def sensitivity(scenario: str | Path | Scenario, method: str = "sobol", n: int =
                          f"'{sc.name}' "
                          f"for {output}; choose from {', '.join(valid)}")
     first, last = sc.horizon.start.year, sc.horizon.end.year
-    yrs = sorted(set(years or sc.calibration.years or range(first, last + 1)))
+    yrs = (years_arg(years) or sorted(set(sc.calibration.years))
+           or list(range(first, last + 1)))
     outside = [y for y in yrs if not first <= y <= last]
     if outside:
         raise ValueError(f"{option('years')}: {outside[0]} lies outside the horizon "

@@ -1,0 +1,72 @@
+"""How the Python API reads its arguments, in one place: the forms each kind of argument
+takes, read the same way by every function that takes it.
+
+Examples
+--------
+>>> from onward.arguments import years_arg, years_label
+>>> years_arg((2010, 2015))  # a pair is a span, both ends included
+[2010, 2011, 2012, 2013, 2014, 2015]
+>>> years_label(years_arg([2015, 2010]))
+'2010,2015'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+#: the forms a ``years`` argument takes (see :func:`years_arg`)
+Years = int | str | tuple[int, int] | Iterable[int]
+
+#: what a ``years`` argument takes, for its docstrings and its TypeError
+YEARS_FORMS = ("a year (2010), a pair (2000, 2012) for the span from the first to the last "
+               "inclusive, a string '2000-2012' (the same span), or a list, range or set of "
+               "years (those years only)")
+
+
+def years_arg(value: Any, keyword: str = "years") -> list[int] | None:
+    """The sorted years that a ``years`` argument names (None for None).
+
+    An int is that year; a 2-tuple ``(a, b)`` the span ``a..b`` inclusive (as
+    :func:`onward.viz.compare_scenarios` reads it); a string ``"2000-2012"`` that span (or
+    ``"2010"`` that year); any other iterable of ints (a list, range, set) exactly its years.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise TypeError(f"{keyword}={value!r}: {keyword} takes {YEARS_FORMS}")
+    if isinstance(value, int):
+        return [int(value)]
+    if isinstance(value, str):
+        from onward.scenario.schema import FieldError, _years
+
+        try:
+            return _years(value)
+        except FieldError as exc:
+            raise ValueError(f"{keyword}={value!r}: {exc.problem}. Fix: {exc.fix}") from None
+    if isinstance(value, tuple) and len(value) == 2 and all(_is_int(v) for v in value):
+        a, b = int(value[0]), int(value[1])
+        if a > b:
+            raise ValueError(f"{keyword}={value!r}: the span runs backwards. Fix: write the "
+                             f"earlier year first, ({b}, {a})")
+        return list(range(a, b + 1))
+    if isinstance(value, Iterable) and not isinstance(value, bytes | dict):
+        items = list(value)
+        if all(_is_int(v) for v in items):
+            return sorted({int(v) for v in items})
+    raise TypeError(f"{keyword}={value!r}: {keyword} takes {YEARS_FORMS}")
+
+
+def _is_int(v: Any) -> bool:
+    import numbers
+
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def years_label(years: Iterable[int]) -> str:
+    """The exact years: ``2000-2012`` for a run of consecutive years, ``2010`` for one,
+    else the years joined by commas (``2010,2015``: never a span that was not used)."""
+    ys = sorted(years)
+    if len(ys) > 1 and ys == list(range(ys[0], ys[-1] + 1)):
+        return f"{ys[0]}-{ys[-1]}"
+    return ",".join(str(y) for y in ys)

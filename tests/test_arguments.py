@@ -1,0 +1,108 @@
+"""The Python API reads each kind of argument one way, in every function that takes it
+(:mod:`onward.arguments`), and refuses a wrong type with a TypeError naming the keyword."""
+
+from __future__ import annotations
+
+import pytest
+
+from onward.arguments import years_arg, years_label
+from onward.experiments.ensemble import compare
+from onward.scenario import load_text
+
+SHORT = (
+    "extends: toy\n"
+    "horizon: {start: 2000-01, end: 2006-12}\n"
+    "events:\n"
+    "  - {id: crp-checks-2010, remove: true}\n"
+    "  - {id: bor-antidiscrimination-2015, remove: true}\n"
+    "calibration: {years: 2000-2004, held_out: 2005}\n"
+)
+
+
+@pytest.fixture(scope="module")
+def short():
+    return load_text(SHORT, "short.yaml")
+
+
+@pytest.fixture(scope="module")
+def alt():
+    return load_text(SHORT + "name: toy-same\n", "same.yaml")
+
+
+# --- years -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("given, years", [
+    (2010, [2010]),
+    ((2010, 2013), [2010, 2011, 2012, 2013]),  # a pair is a span, as compare_scenarios reads it
+    ("2010-2012", [2010, 2011, 2012]),
+    ("2010", [2010]),
+    ([2015, 2010], [2010, 2015]),  # a list is exactly its years
+    (range(2005, 2008), [2005, 2006, 2007]),
+    ({2003, 2001}, [2001, 2003]),
+    ((2001, 2003, 2002), [2001, 2002, 2003]),
+    (None, None),
+])
+def test_years_take_one_meaning_each(given, years):
+    assert years_arg(given) == years
+
+
+@pytest.mark.parametrize("given", ["2010-20x", (2012, 2010)])
+def test_bad_years_are_refused_naming_the_keyword(given):
+    with pytest.raises(ValueError, match=r"^years="):
+        years_arg(given)
+
+
+@pytest.mark.parametrize("given", [2010.5, True, [2010, "2011"], {"a": 1}])
+def test_years_of_a_wrong_type_are_a_type_error(given):
+    with pytest.raises(TypeError, match=r"years takes a year \(2010\), a pair"):
+        years_arg(given)
+
+
+def test_years_label_names_the_exact_years():
+    assert years_label([2010, 2015]) == "2010,2015"
+    assert years_label([2010, 2011, 2012]) == "2010-2012"
+    assert years_label([2010]) == "2010"
+
+
+def test_compare_sums_a_pair_of_years_as_the_span_it_names(short, alt, tmp_path):
+    """years=(2001, 2003) summed 2001 and 2003 only and labelled them '2001-2003'."""
+    res = compare(short, [alt], n=2, workers=1, store=tmp_path / "s.duckdb",
+                  years=(2001, 2003), destinations=["CRP"])
+    v = res.values[(res.values.label == short.name) & (res.values.destination == "CRP")
+                   & (res.values.output == "applications")]
+    span = v[v.year.between(2001, 2003)].groupby("replicate").value.sum().median()
+    assert set(res.effects.period) == {"2001-2003"}
+    assert res.effects.baseline_median.iloc[0] == pytest.approx(span)
+    listed = compare(short, [alt], n=2, workers=1, store=tmp_path / "s.duckdb",
+                     years=[2001, 2003], destinations=["CRP"])
+    assert set(listed.effects.period) == {"2001,2003"}  # what it summed, not a span
+
+
+def test_sensitivity_sentence_names_the_years_it_used():
+    import pandas as pd
+
+    from onward.experiments.sensitivity import _answer
+
+    ind = pd.DataFrame([("policy", 0.6, 0.05, 0.7, 0.05), ("push", 0.1, 0.05, 0.2, 0.05)],
+                       columns=["group", "S1", "S1_conf", "ST", "ST_conf"])
+    _, s = _answer(ind, "sobol", "applications", "GBR", [2005, 2010])
+    assert "in 2005,2010" in s
+    _, s = _answer(ind, "sobol", "applications", "GBR", [2005, 2006, 2007])
+    assert "in 2005-2007" in s
+
+
+def test_calibrate_fits_the_span_a_pair_names(monkeypatch, tmp_path):
+    import onward.calibration.abc as abc
+
+    seen = {}
+
+    def fake(sc, years=None):
+        seen["years"] = years
+        raise RuntimeError("stop")
+
+    monkeypatch.setattr(abc, "fitting_targets", fake)
+    with pytest.raises(RuntimeError, match="stop"):
+        abc.calibrate("toy", name="fit", budget=10, years=(2000, 2003),
+                      store=tmp_path / "s.duckdb")
+    assert seen["years"] == [2000, 2001, 2002, 2003]
