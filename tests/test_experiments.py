@@ -442,7 +442,7 @@ def test_sensitivity_answer_says_when_its_ranking_is_uncertain():
                ("pull", -0.13, 0.1, 0.2, 0.1)])
     _, s = _answer(bad, "sobol", "applications", "GBR", [2008, 2015])
     assert "Uncertain: the estimates are not consistent (policy S1 0.51 > ST 0.45" in s
-    assert "pull S1 -0.13 < 0" in s and "overlaps that of pull" in s and "larger -n" in s
+    assert "pull S1 -0.13 < 0" in s and "overlaps that of pull" in s and "larger n " in s
     morris = pd.DataFrame([("policy", 931.7, 733.6), ("information", 368.8, 136.0)],
                           columns=["group", "mu_star", "mu_star_conf"])
     _, s = _answer(morris, "morris", "applications", "GBR", [2000, 2012])

@@ -3,6 +3,7 @@ spells it: ``budget`` in a notebook, ``--budget`` at the command line."""
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 from cli_helper import cli
 from typer.testing import CliRunner
@@ -56,3 +57,78 @@ def test_command_line_is_told_its_flags_and_python_after_it_its_keywords(tmp_pat
     assert "--budget must be at least 1" in str(result.output) + str(result.exception)
     with pytest.raises(CalibrationError, match="^budget must be at least 1"):
         calibrate("toy", name="fit", budget=0, store=tmp_path / "s.duckdb")
+
+
+def test_command_spells_a_whole_command_as_the_caller_would():
+    from onward.options import calibrate_command, command, runs_command
+
+    assert command("onward runs", "onward.store.Store().list_runs()") == \
+        "onward.store.Store().list_runs()"
+    assert calibrate_command("fit") == "onward.calibrate(SCENARIO, name='fit')"
+    assert calibrate_command("fit", resume=True) == \
+        "onward.calibrate(SCENARIO, name='fit', resume=True)"
+    assert runs_command() == "onward.store.Store().list_runs()"
+    with command_line():
+        assert calibrate_command("fit") == "`onward calibrate SCENARIO --name fit`"
+        assert calibrate_command("fit", resume=True) == \
+            "`onward calibrate SCENARIO --name fit --resume`"
+        assert runs_command("calibration") == "`onward runs --kind calibration`"
+
+
+def test_python_messages_name_python_calls_not_commands(tmp_path):
+    """score('fit') or load_posterior('fit') with no such calibration, resume=True with
+    nothing stored, an unknown run id and the sensitivity caveat told a notebook user to
+    run `onward calibrate SCENARIO --name fit`, `onward runs` or 'a larger -n'."""
+    import pandas as pd
+
+    from onward.calibration.abc import load_posterior
+    from onward.calibration.score import score
+    from onward.experiments.sensitivity import _answer
+    from onward.store import Store, UnknownRunError
+
+    db = tmp_path / "s.duckdb"
+    for call in (lambda: load_posterior("fit", db), lambda: score("fit", store=db)):
+        with pytest.raises(CalibrationError) as info:
+            call()
+        assert "run onward.calibrate(SCENARIO, name='fit') first" in str(info.value)
+        assert "`onward" not in str(info.value)
+    with pytest.raises(CalibrationError) as info:
+        calibrate("toy", name="nothere", budget=10, resume=True, store=db)
+    assert ("(onward.store.Store().list_runs().query(\"kind == 'calibration'\") lists the "
+            "stored ones)") in str(info.value)
+    Store(db).write_run({"seed": 1}, {})
+    with pytest.raises(UnknownRunError) as info:
+        Store(db).get_run("run-9999")
+    assert "onward.store.Store().list_runs() lists them all" in str(info.value)
+    ind = pd.DataFrame([("policy", 931.7, 733.6), ("information", 368.8, 136.0)],
+                       columns=["group", "mu_star", "mu_star_conf"])
+    _, s = _answer(ind, "morris", "applications", "GBR", [2000, 2012])
+    assert "Fix: a larger n (Sobol" in s
+    with command_line():
+        _, s = _answer(ind, "morris", "applications", "GBR", [2000, 2012])
+    assert "Fix: a larger -n (Sobol" in s
+
+
+def test_an_unfinished_calibration_is_resumed_the_python_way(monkeypatch, tmp_path):
+    import warnings
+
+    import onward.calibration.abc as abc
+    from onward.calibration import UnfinishedCalibration
+
+    monkeypatch.setattr(abc, "unfinished", lambda gens: "has not finished")
+    monkeypatch.setattr(abc, "stored_generations", lambda st, name: pd.DataFrame(
+        {"generation": [0], "run_id": ["run-0001"], "epsilon": [1.0]}))
+
+    class St:
+        path = tmp_path / "s.duckdb"
+
+        def read_table(self, table, run_id):
+            return pd.DataFrame({"particle": [0, 1], "parameter": ["a", "a"],
+                                 "value": [0.1, 0.2], "weight": [0.5, 0.5]})
+
+    monkeypatch.setattr(abc, "Store", St)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        abc.load_posterior("i3", St())
+    said = [str(w.message) for w in caught if issubclass(w.category, UnfinishedCalibration)]
+    assert said and "resume it with onward.calibrate(SCENARIO, name='i3', resume=True)" in said[0]

@@ -29,6 +29,30 @@ def option(keyword: str, value: object = _NO_VALUE, *, flag: str | None = None,
     return f"{keyword}={value if placeholder else repr(value)}"
 
 
+def command(cli: str, python: str) -> str:
+    """A whole command as the running interface spells it: ``cli`` in backticks
+    (`` `onward calibrate SCENARIO --name fit` ``) under the command line, else the Python
+    call ``python`` (``onward.calibrate(SCENARIO, name='fit')``)."""
+    return f"`{cli}`" if _COMMAND_LINE.get() else python
+
+
+def calibrate_command(name: str, resume: bool = False) -> str:
+    """How to (re)start calibration ``name``, as the running interface spells it."""
+    if resume:
+        return command(f"onward calibrate SCENARIO --name {name} --resume",
+                       f"onward.calibrate(SCENARIO, name={name!r}, resume=True)")
+    return command(f"onward calibrate SCENARIO --name {name}",
+                   f"onward.calibrate(SCENARIO, name={name!r})")
+
+
+def runs_command(kind: str | None = None) -> str:
+    """How to list the stored runs (of one ``kind``), as the running interface spells it."""
+    if kind:
+        return command(f"onward runs --kind {kind}",
+                       f"onward.store.Store().list_runs().query(\"kind == '{kind}'\")")
+    return command("onward runs", "onward.store.Store().list_runs()")
+
+
 @contextmanager
 def command_line() -> Iterator[None]:
     """Name options as the command line does while the block runs."""

@@ -44,7 +44,7 @@ from onward.calibration.sampler import DeterministicBatchSampler
 from onward.calibration.targets import TargetSet, fitting_targets, summary_statistics
 from onward.engine.compile import compile_scenario
 from onward.engine.model import NumericalError, simulate_compiled
-from onward.options import option
+from onward.options import calibrate_command, option, runs_command
 from onward.scenario import Scenario, load_scenario, scenario_hash, scenario_to_yaml
 from onward.store import Store
 
@@ -309,7 +309,7 @@ def load_posterior(name: str, store: str | Path | Store | None = None,
     gens = stored_generations(st, name)
     if gens.empty:
         raise CalibrationError(f"no calibration named '{name}' in {st.path}; run "
-                               f"`onward calibrate SCENARIO --name {name}` first")
+                               f"{calibrate_command(name)} first")
     g = int(gens.generation.max()) if generation is None else int(generation)
     row = gens[gens.generation == g]
     if row.empty:
@@ -321,7 +321,7 @@ def load_posterior(name: str, store: str | Path | Store | None = None,
             warnings.warn(UnfinishedCalibration(
                 f"calibration '{name}' {note}: its posterior is generation {g}'s, wider than "
                 "the finished one will be. Fix: wait for it to finish, or resume it with "
-                f"`onward calibrate SCENARIO --name {name} --resume` (or use it knowingly)"),
+                f"{calibrate_command(name, resume=True)} (or use it knowingly)"),
                 stacklevel=2)
     run_id = row.run_id.iloc[-1]
     post = st.read_table("posterior", run_id)
@@ -379,8 +379,8 @@ def calibrate(scenario: str | Path | Scenario, name: str, *, budget: int = 3000,
         seed gives the same posterior either way
     years : calibration years (default: the scenario's): a year, a pair ``(2000, 2014)``
         for the span 2000..2014 inclusive, a string ``"2000-2014"``, or a list of exactly
-        the years to fit; held-out years are refused here (the command line's
-        --calibration-years moves the split instead, and says so)
+        the years to fit; held-out years are refused (to fit one, move it from the
+        scenario's ``calibration.held_out`` to its ``calibration.years``)
     resume : continue the calibration ``name`` after its last finished generation
     targets : fit these instead of the packaged data (e.g. synthetic data in a recovery test)
     progress : called as ``progress(stage, done, total)``: ``("generation", t,
@@ -467,8 +467,7 @@ def _calibrate(sc: Scenario, name: str, st: Store, db: Path, free: dict, targets
         if gens.empty:
             raise CalibrationError(f"nothing to resume: no calibration named '{name}' in "
                                    f"{st.path}. Fix: start it without {option('resume')} "
-                                   "(`onward "
-                                   "runs --kind calibration` lists the stored ones)")
+                                   f"({runs_command('calibration')} lists the stored ones)")
         raise CalibrationError(
             f"cannot resume '{name}': its working state {db} is missing (it lies next to "
             f"the store; was the store copied without its .onward-calibrations folder?). Its "

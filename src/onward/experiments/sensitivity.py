@@ -286,8 +286,8 @@ def _caveat(ind: pd.DataFrame, method: str, pick: pd.DataFrame, key: str) -> str
                    + ("; ..." if len(bad) > 4 else "") + ")")
     if overlap:
         why.append(f"its 95% interval overlaps that of {pick.iloc[1].group}")
-    return ("Uncertain: " + " and ".join(why) + ". Fix: a larger -n (Sobol base samples, "
-            "or Morris trajectories) narrows them.")
+    return ("Uncertain: " + " and ".join(why) + f". Fix: a larger {option('n', flag='-n')} "
+            "(Sobol base samples, or Morris trajectories) narrows them.")
 
 
 def _store_indices(st: Store, exp: str, tidy: pd.DataFrame, meta: dict[str, Any]) -> None:

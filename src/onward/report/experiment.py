@@ -164,10 +164,11 @@ def experiment_sections(exp_id: str, store: Any = None) -> list[Section]:
     st = store if isinstance(store, Store) else Store(store)
     rows = experiment_rows(exp_id, st)
     if rows.empty:
+        from onward.options import runs_command
         from onward.store import UnknownRunError
 
         raise UnknownRunError(f"no experiment {exp_id!r} in {st.path}; list them with "
-                              "`onward runs`")
+                              f"{runs_command()}")
     jobs = rows[is_job_kind(rows.kind)]
     if "job" in jobs.columns:
         jobs = jobs.sort_values("job")

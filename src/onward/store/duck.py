@@ -48,7 +48,7 @@ from typing import Any, Literal
 import duckdb
 import pandas as pd
 
-from onward.options import option
+from onward.options import option, runs_command
 
 __all__ = [
     "ENV_VAR",
@@ -788,7 +788,7 @@ class Store:
             )
         return UnknownRunError(
             f"no run {run_id!r} in results store {self.path}; most recent runs: "
-            f"{', '.join(recent)} (run `onward runs` to list them all)"
+            f"{', '.join(recent)} ({runs_command()} lists them all)"
         )
 
 
