@@ -106,3 +106,27 @@ def test_calibrate_fits_the_span_a_pair_names(monkeypatch, tmp_path):
         abc.calibrate("toy", name="fit", budget=10, years=(2000, 2003),
                       store=tmp_path / "s.duckdb")
     assert seen["years"] == [2000, 2001, 2002, 2003]
+
+
+# --- names -----------------------------------------------------------------------------------
+
+
+def test_one_string_is_a_list_of_one_name(short, alt, tmp_path):
+    """outputs='applications' was read letter by letter ("outputs='a, p, p, l, ...':
+    unknown"), destinations='CRP' as C, R, P ("destinations C is not a destination")."""
+    from onward.experiments.ensemble import ensemble
+
+    db = tmp_path / "s.duckdb"
+    res = ensemble(short, n=1, workers=1, store=db, outputs="applications")
+    assert set(res.values.output) == {"applications"}
+    res = compare(short, [alt], n=1, workers=1, store=db, outputs="applications",
+                  destinations="CRP")
+    assert set(res.effects.destination) == {"CRP"}
+
+
+def test_names_of_a_wrong_type_are_a_type_error():
+    from onward.arguments import names_arg
+
+    assert names_arg(("a", "b"), "outputs") == ["a", "b"]
+    with pytest.raises(TypeError, match=r"^outputs=3: outputs takes a name or a list"):
+        names_arg(3, "outputs")

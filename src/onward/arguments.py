@@ -70,3 +70,19 @@ def years_label(years: Iterable[int]) -> str:
     if len(ys) > 1 and ys == list(range(ys[0], ys[-1] + 1)):
         return f"{ys[0]}-{ys[-1]}"
     return ",".join(str(y) for y in ys)
+
+
+def names_arg(value: Any, keyword: str) -> list[str] | None:
+    """A list of names (outputs, destinations) from a list, tuple or set of strings, or
+    from one string (``outputs="applications"`` is ``["applications"]``, not its letters);
+    None for None."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Iterable) and not isinstance(value, bytes | dict):
+        items = list(value)
+        if all(isinstance(v, str) for v in items):
+            return items
+    raise TypeError(f"{keyword}={value!r}: {keyword} takes a name or a list of names "
+                    f"(strings), not {type(value).__name__}")

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from onward.analysis.runs import versions
-from onward.arguments import Years, years_arg, years_label
+from onward.arguments import Years, names_arg, years_arg, years_label
 from onward.calibration import PosteriorLeftOut
 from onward.experiments.runner import (
     Job,
@@ -225,7 +225,7 @@ def _store_summary(st: Store, kind: str, exp_id: str, table: str, df: pd.DataFra
 
 def ensemble(scenario: str | Path | Scenario, n: int = 20, seed: int = 1, *,
              posterior: str | None = None, until: int | None = None,
-             outputs: list[str] | None = None, workers: int | None = None,
+             outputs: str | list[str] | None = None, workers: int | None = None,
              scheduler: str | None = None, store: str | Path | None = None,
              progress: Callable[[int, int], None] | None = None) -> EnsembleResult:
     """Run ``n`` replicates (seeds derived from ``seed``) and summarise each output by year.
@@ -235,11 +235,12 @@ def ensemble(scenario: str | Path | Scenario, n: int = 20, seed: int = 1, *,
     arrivals after the data follow the scenario's stated projection. The replicates run on
     ``workers`` local processes (default: all cores) or on the Dask cluster ``scheduler``
     (an address such as ``"tcp://127.0.0.1:8786"``, a ``distributed.Client`` or a cluster
-    object); the numbers are the same either way.
+    object); the numbers are the same either way. ``outputs`` is one output's name or a
+    list of them (default ``"applications"``).
     """
     t0 = time.perf_counter()
     check_count_and_seed(n, seed)
-    outputs = check_outputs(outputs or ["applications"])
+    outputs = check_outputs(names_arg(outputs, "outputs") or ["applications"])
     st = Store(store)
     sc = extend_horizon(load_scenario(scenario), until)
     draws, post = _posterior_draws(posterior, n, seed, st)
@@ -329,10 +330,10 @@ def effect_text(row: Any) -> dict[str, str]:
 def compare(baseline: str | Path | Scenario, alternatives: list[str | Path | Scenario],
             n: int = 20, seed: int = 1, *, years: Years | None = None,
             posterior: str | None = None, until: int | None = None,
-            outputs: list[str] | None = None, workers: int | None = None,
+            outputs: str | list[str] | None = None, workers: int | None = None,
             scheduler: str | None = None, store: str | Path | None = None,
             progress: Callable[[int, int], None] | None = None,
-            destinations: list[str] | None = None) -> CompareResult:
+            destinations: str | list[str] | None = None) -> CompareResult:
     """Run the baseline and each alternative on common random numbers and report effects.
 
     Replicate ``r`` of every scenario uses the same seed (and, with ``posterior``, the same
@@ -341,7 +342,8 @@ def compare(baseline: str | Path | Scenario, alternatives: list[str | Path | Sce
     ``years`` (default: the whole horizon; a year, a pair ``(2010, 2015)`` for the span
     2010..2015 inclusive, a string ``"2010-2015"``, or a list of exactly the years to sum;
     ``effects.period`` names them), summarised by median and 90% interval, for
-    ``destinations`` (default: all). The scenarios must share a horizon (``until`` extends
+    ``destinations`` (one code or a list; default: all) and ``outputs`` (one name or a
+    list; default ``"applications"``). The scenarios must share a horizon (``until`` extends
     them all); a destination only some of them have counts 0 in the others.
 
     Raises
@@ -354,7 +356,8 @@ def compare(baseline: str | Path | Scenario, alternatives: list[str | Path | Sce
     check_count_and_seed(n, seed)
     if isinstance(alternatives, str | Path | Scenario):  # one alternative, not a list
         alternatives = [alternatives]
-    outputs = check_outputs(outputs or ["applications"])
+    outputs = check_outputs(names_arg(outputs, "outputs") or ["applications"])
+    destinations = names_arg(destinations, "destinations")
     st = Store(store)
     base = extend_horizon(load_scenario(baseline), until)
     alts = [extend_horizon(load_scenario(a), until) for a in alternatives]
