@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+import onward
 from onward.arguments import years_arg, years_label
 from onward.experiments.ensemble import compare
 from onward.scenario import load_text
@@ -130,3 +131,39 @@ def test_names_of_a_wrong_type_are_a_type_error():
     assert names_arg(("a", "b"), "outputs") == ["a", "b"]
     with pytest.raises(TypeError, match=r"^outputs=3: outputs takes a name or a list"):
         names_arg(3, "outputs")
+
+
+# --- types -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda db: onward.calibrate("toy", name="x", budget="100", store=db),
+     "budget='100': budget takes a whole number (an int), not str"),
+    (lambda db: onward.calibrate("toy", name=1, budget=10, store=db),
+     "name=1: name takes text (a str), not int"),
+    (lambda db: onward.calibrate("toy", name="x", budget=10, min_epsilon="0", store=db),
+     "min_epsilon='0': min_epsilon takes a number"),
+    (lambda db: onward.calibrate("toy", name="x", budget=10, workers="2", store=db),
+     "workers='2': workers takes a whole number (an int) or None, not str"),
+    (lambda db: onward.score("fit1", draws="5", store=db),
+     "draws='5': draws takes a whole number (an int), not str"),
+    (lambda db: onward.ensemble("toy", until="2025", store=db),
+     "until='2025': until takes a whole number (an int) or None, not str"),
+    (lambda db: onward.ensemble("toy", n="2", store=db), "n '2': give a whole number of "
+     "replicates >= 1 (an int, not str)"),
+    (lambda db: onward.simulate("toy", overrides="destinations.CRP.detection=0.9"),
+     "overrides='destinations.CRP.detection=0.9': overrides takes a dict or None, not str. "
+     "Fix: give {'destinations.GBR.detection': 0.5}"),
+    (lambda db: onward.sensitivity("toy", method="morris", n="4", store=db),
+     "n='4': n takes a whole number"),
+    (lambda db: onward.destinations("toy", period="5", store=db),
+     "period='5': period takes a whole number"),
+])
+def test_a_wrong_type_is_a_type_error_naming_the_keyword(call, message, tmp_path):
+    """'<' not supported between instances of 'str' and 'int', "'int' object is not
+    iterable" and "'str' object has no attribute 'items'" named neither the keyword nor
+    what it takes."""
+    with pytest.raises(TypeError) as info:
+        call(tmp_path / "s.duckdb")
+    assert str(info.value).startswith(message)
+    assert isinstance(info.value, ValueError)  # (what the range checks raised, still caught)

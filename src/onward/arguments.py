@@ -12,8 +12,36 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import numbers
+from collections.abc import Iterable, Mapping
 from typing import Any
+
+
+class ArgumentTypeError(TypeError, ValueError):
+    """An argument of the wrong type (``budget="100"``). A TypeError, and a ValueError too,
+    so that code catching the ValueError these checks raised before still catches it."""
+
+
+#: what each kind of argument takes, as the TypeError says it
+_TAKES = {"whole": "a whole number (an int)", "number": "a number (an int or a float)",
+          "text": "text (a str)", "mapping": "a dict"}
+_IS = {"whole": lambda v: isinstance(v, numbers.Integral) and not isinstance(v, bool),
+       "number": lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool),
+       "text": lambda v: isinstance(v, str),
+       "mapping": lambda v: isinstance(v, Mapping)}
+
+
+def check_type(value: Any, keyword: str, kind: str, optional: bool = False,
+               example: str = "") -> None:
+    """Refuse ``value`` unless it is of ``kind`` (``whole``, ``number``, ``text`` or
+    ``mapping``; None passes when ``optional``), with an :class:`ArgumentTypeError` that
+    names the keyword and what it takes (``budget='100': budget takes a whole number (an
+    int), not str``) instead of Python's ``'<' not supported between 'str' and 'int'``."""
+    if (value is None and optional) or _IS[kind](value):
+        return
+    raise ArgumentTypeError(f"{keyword}={value!r}: {keyword} takes {_TAKES[kind]}"
+                            f"{' or None' if optional else ''}, not "
+                            f"{type(value).__name__}{'. Fix: ' + example if example else ''}")
 
 #: the forms a ``years`` argument takes (see :func:`years_arg`)
 Years = int | str | tuple[int, int] | Iterable[int]
@@ -34,7 +62,7 @@ def years_arg(value: Any, keyword: str = "years") -> list[int] | None:
     if value is None:
         return None
     if isinstance(value, bool):
-        raise TypeError(f"{keyword}={value!r}: {keyword} takes {YEARS_FORMS}")
+        raise ArgumentTypeError(f"{keyword}={value!r}: {keyword} takes {YEARS_FORMS}")
     if isinstance(value, int):
         return [int(value)]
     if isinstance(value, str):
@@ -54,12 +82,10 @@ def years_arg(value: Any, keyword: str = "years") -> list[int] | None:
         items = list(value)
         if all(_is_int(v) for v in items):
             return sorted({int(v) for v in items})
-    raise TypeError(f"{keyword}={value!r}: {keyword} takes {YEARS_FORMS}")
+    raise ArgumentTypeError(f"{keyword}={value!r}: {keyword} takes {YEARS_FORMS}")
 
 
 def _is_int(v: Any) -> bool:
-    import numbers
-
     return isinstance(v, numbers.Integral) and not isinstance(v, bool)
 
 
@@ -84,5 +110,5 @@ def names_arg(value: Any, keyword: str) -> list[str] | None:
         items = list(value)
         if all(isinstance(v, str) for v in items):
             return items
-    raise TypeError(f"{keyword}={value!r}: {keyword} takes a name or a list of names "
+    raise ArgumentTypeError(f"{keyword}={value!r}: {keyword} takes a name or a list of names "
                     f"(strings), not {type(value).__name__}")

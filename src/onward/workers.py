@@ -39,6 +39,9 @@ CONNECT_SECONDS = 60.0
 
 def check_workers(workers: int | None) -> None:
     """Refuse a number of local workers below 1 (None: all local cores)."""
+    from onward.arguments import check_type
+
+    check_type(workers, "workers", "whole", optional=True)
     if workers is not None and workers < 1:
         raise ValueError(f"{option('workers')} must be at least 1, got {workers!r}. Fix: leave it "
                          "out to use all local cores")

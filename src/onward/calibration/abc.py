@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 import pyabc
 
-from onward.arguments import Years, years_arg
+from onward.arguments import Years, check_type, years_arg
 from onward.calibration import (
     CalibrationCodeChanged,
     CalibrationError,
@@ -388,6 +388,8 @@ def calibrate(scenario: str | Path | Scenario, name: str, *, budget: int = 3000,
         are stored), then ``("particles", accepted, population)`` and ``("simulations",
         run so far, budget)`` as each task of proposals comes back
     """
+    check_type(name, "name", "text")
+    check_type(seed, "seed", "whole")
     _check_settings(budget, population, min_epsilon, max_generations)
     sc = load_scenario(scenario)
     free = sc.free_parameters()
@@ -598,6 +600,10 @@ def _calibrate(sc: Scenario, name: str, st: Store, db: Path, free: dict, targets
 def _check_settings(budget: int, population: int | None, min_epsilon: float,
                     max_generations: int) -> None:
     """Refuse settings that cannot give a posterior, before anything runs."""
+    check_type(budget, "budget", "whole")
+    check_type(population, "population", "whole", optional=True)
+    check_type(min_epsilon, "min_epsilon", "number")
+    check_type(max_generations, "max_generations", "whole")
     if budget < 1:
         raise CalibrationError(f"{option('budget')} must be at least 1 simulation, got "
                                f"{budget}. Fix: "

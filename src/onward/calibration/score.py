@@ -146,6 +146,10 @@ def score(scenario: str | Path | Scenario | None, name: str | None = None, *,
             raise TypeError("score(name) or score(scenario, name): give the calibration's name")
         scenario, name = None, scenario
 
+    from onward.arguments import check_type
+
+    check_type(draws, "draws", "whole")
+    check_type(seed, "seed", "whole")
     if draws < 1:
         raise ValueError(f"{option('draws')} must be at least 1 posterior-predictive run, "
                          f"got {draws}. "

@@ -164,6 +164,11 @@ def compile_scenario(sc: Scenario, overrides: dict[str, float] | None = None,
     }
     leads = {ev.id: ev.lead_months.value for ev in sc.events
              if ev.id and ev.lead_months is not None}
+    from onward.arguments import check_type
+
+    check_type(overrides, "overrides", "mapping", optional=True,
+               example="give {'destinations.GBR.detection': 0.5} (the command line's --set "
+               "KEY=VALUE is {KEY: VALUE} here)")
     for target, value in (overrides or {}).items():
         if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
             raise OverrideError(f"override {target}: {value!r} is not a number. Fix: give "
@@ -244,6 +249,11 @@ def check_whole(name: str, value: object, lo: int | None, hi: int | None,
     if ok and (lo is None or value >= lo) and (hi is None or value <= hi):
         return
     span = "" if lo is None else f" from {lo} to {hi:,}" if hi is not None else f" >= {lo}"
+    if not ok:  # of the wrong type: a TypeError (still a ValueError, as it was)
+        from onward.arguments import ArgumentTypeError
+
+        raise ArgumentTypeError(f"{name} {value!r}: give {what}{span} (an int, not "
+                                f"{type(value).__name__})")
     raise ValueError(f"{name} {value!r}: give {what}{span}")
 
 

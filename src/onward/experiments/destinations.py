@@ -197,6 +197,9 @@ def destinations(scenario: str | Path | Scenario, n: int = 20, seed: int = 1, *,
     t0 = time.perf_counter()
     if n < 1:
         raise ValueError(f"{option('n', flag='-n')} must be at least 1")
+    from onward.arguments import check_type
+
+    check_type(period, "period", "whole")
     if period < 1:
         raise ValueError(f"{option('period')} must be at least 1 year")
     st = Store(store)

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from onward.analysis.runs import versions
-from onward.arguments import Years, names_arg, years_arg, years_label
+from onward.arguments import Years, check_type, names_arg, years_arg, years_label
 from onward.calibration import PosteriorLeftOut
 from onward.experiments.runner import (
     Job,
@@ -73,6 +73,7 @@ def extend_horizon(sc: Scenario, until: int | None) -> Scenario:
         If ``until`` is before the horizon's last year: ``until`` only extends a horizon,
         and an earlier year used to be ignored without a word.
     """
+    check_type(until, "until", "whole", optional=True)
     if until is not None and until < sc.horizon.end.year:
         raise ValueError(f"{option('until', until)} is before the end of {sc.name}'s "
                          f"horizon ({sc.horizon.end.year}); {option('until')} only extends a "

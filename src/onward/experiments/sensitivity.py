@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from onward.arguments import Years, years_arg, years_label
+from onward.arguments import Years, check_type, years_arg, years_label
 from onward.experiments.runner import (
     OUTPUT_KIND,
     Job,
@@ -342,6 +342,9 @@ def sensitivity(scenario: str | Path | Scenario, method: str = "sobol", n: int =
     t0 = time.perf_counter()
     if method not in METHODS:
         raise ValueError(f"{option('method', method)}: choose sobol or morris")
+    check_type(n, "n", "whole")
+    check_type(seed, "seed", "whole")
+    check_type(levels, "levels", "whole")
     if n < 1:
         raise ValueError(f"{option('n', flag='-n')} must be at least 1")
     if method == "sobol" and n < SOBOL_MIN_N:
