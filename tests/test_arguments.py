@@ -167,3 +167,15 @@ def test_a_wrong_type_is_a_type_error_naming_the_keyword(call, message, tmp_path
         call(tmp_path / "s.duckdb")
     assert str(info.value).startswith(message)
     assert isinstance(info.value, ValueError)  # (what the range checks raised, still caught)
+
+
+@pytest.mark.parametrize("name", ["", "  "])
+def test_an_empty_calibration_name_is_refused(name, tmp_path):
+    """calibrate(name='') fitted and stored a calibration under ''."""
+    from onward.calibration import CalibrationError
+    from onward.store import Store
+
+    db = tmp_path / "s.duckdb"
+    with pytest.raises(CalibrationError, match=r"a calibration needs a name .* name='fit'"):
+        onward.calibrate("toy", name=name, budget=10, store=db)
+    assert Store(db).list_runs().empty

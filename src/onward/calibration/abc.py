@@ -389,6 +389,9 @@ def calibrate(scenario: str | Path | Scenario, name: str, *, budget: int = 3000,
         run so far, budget)`` as each task of proposals comes back
     """
     check_type(name, "name", "text")
+    if not name.strip():  # stored under '', it could be scored or resumed by no name
+        raise CalibrationError(f"{option('name', name)}: a calibration needs a name to be "
+                               f"stored under. Fix: give one, e.g. {option('name', 'fit')}")
     check_type(seed, "seed", "whole")
     _check_settings(budget, population, min_epsilon, max_generations)
     sc = load_scenario(scenario)
