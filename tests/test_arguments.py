@@ -179,3 +179,48 @@ def test_an_empty_calibration_name_is_refused(name, tmp_path):
     with pytest.raises(CalibrationError, match=r"a calibration needs a name .* name='fit'"):
         onward.calibrate("toy", name=name, budget=10, store=db)
     assert Store(db).list_runs().empty
+
+
+# --- calibrations by name --------------------------------------------------------------------
+
+
+def fake_calibration(store, name: str = "fit", scenario: str = "toy", particles: int = 4):
+    """A finished one-generation calibration of ``scenario`` written straight to ``store``
+    (its particles at the middle of each prior), without running pyabc."""
+    import json
+
+    import pandas as pd
+
+    from onward.calibration.abc import _versions
+    from onward.scenario import load_scenario, scenario_hash, scenario_to_yaml
+    from onward.store import Store
+
+    sc = load_scenario(scenario)
+    free = sc.free_parameters()
+    settings = {"scenario": sc.name, "scenario_hash": scenario_hash(sc), "seed": 1,
+                "population": particles, "budget": 10, "min_epsilon": 0.0,
+                "max_generations": 1, "years": sc.calibration.years,
+                "scenario_yaml": scenario_to_yaml(sc)}
+    long = [{"name": name, "generation": 0, "particle": k, "parameter": p,
+             "value": (free[p].prior[0] + free[p].prior[1]) / 2, "weight": 1.0 / particles}
+            for k in range(particles) for p in free]
+    gen = pd.DataFrame([{"name": name, "generation": 0, "epsilon": 1.0,
+                         "particles": particles, "samples": particles,
+                         "acceptance_rate": 1.0, "effective_sample_size": float(particles),
+                         "total_simulations": 10, "settings": json.dumps(settings)}])
+    Store(store).write_run({"kind": "calibration", "scenario": sc.name,
+                            "scenario_hash": settings["scenario_hash"], "seed": 1,
+                            "calibration": name, "generation": 0, "versions": _versions()},
+                           {"posterior": pd.DataFrame(long), "generations": gen})
+
+
+def test_score_takes_the_calibration_by_keyword(tmp_path):
+    """score(name='fit1') failed: "missing 1 required positional argument: 'scenario'",
+    though score('fit1') works and the docs show it."""
+    db = tmp_path / "s.duckdb"
+    fake_calibration(db)
+    by_keyword = onward.score(name="fit", draws=2, store=db)
+    assert by_keyword["calibration"] == onward.score("fit", draws=2, store=db)["calibration"]
+    with pytest.raises(TypeError, match="give the calibration's name"):
+        onward.score(store=db)
+

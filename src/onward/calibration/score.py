@@ -127,12 +127,12 @@ def ard_floor(ens: pd.DataFrame, cells: pd.DataFrame) -> dict[str, Any] | None:
                                 for d in sorted(set(dests))}}
 
 
-def score(scenario: str | Path | Scenario | None, name: str | None = None, *,
+def score(scenario: str | Path | Scenario | None = None, name: str | None = None, *,
           draws: int = 40, seed: int = 1, store: str | Path | None = None,
           progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Score calibration ``name`` under ``scenario`` (None: the scenario as calibrated); see
-    the module docstring for the metrics. ``score("fit")`` scores calibration ``fit`` under
-    its own scenario.
+    the module docstring for the metrics. ``score("fit")`` and ``score(name="fit")`` score
+    calibration ``fit`` under its own scenario.
 
     Returns ``{"calibration": M, "held_out": M or None, "residence_unknown": [...],
     "ard_floor": {"calibration": F, "held_out": F or None}, "bands": DataFrame}`` (F:
@@ -143,7 +143,8 @@ def score(scenario: str | Path | Scenario | None, name: str | None = None, *,
 
     if name is None:  # score("fit"): the one argument names the calibration
         if not isinstance(scenario, str):
-            raise TypeError("score(name) or score(scenario, name): give the calibration's name")
+            raise TypeError("score(name), score(name=name) or score(scenario, name): give "
+                            "the calibration's name")
         scenario, name = None, scenario
 
     from onward.arguments import check_type
