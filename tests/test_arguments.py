@@ -224,3 +224,17 @@ def test_score_takes_the_calibration_by_keyword(tmp_path):
     with pytest.raises(TypeError, match="give the calibration's name"):
         onward.score(store=db)
 
+
+def test_score_under_a_scenario_the_posterior_was_not_fitted_to(tmp_path):
+    """score('nk-onward', 'fit') of a toy fit failed as an OverrideError "destinations.CRP.
+    recognition_rate: destination CRP is not in this scenario"."""
+    from onward.calibration import CalibrationError
+
+    db = tmp_path / "s.duckdb"
+    fake_calibration(db)
+    with pytest.raises(CalibrationError) as info:
+        onward.score("nk-onward", "fit", draws=2, store=db)
+    said = str(info.value)
+    assert said.startswith("'fit' was fitted to toy, not nk-onward: nk-onward has nothing "
+                           "to set for destinations.CRP.recognition_rate")
+    assert "Fix: score it under its own scenario, onward.score('fit')" in said

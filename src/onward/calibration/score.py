@@ -127,6 +127,26 @@ def ard_floor(ens: pd.DataFrame, cells: pd.DataFrame) -> dict[str, Any] | None:
                                 for d in sorted(set(dests))}}
 
 
+def _check_fitted_to(sc: Scenario, post: Posterior, fitted: str | None) -> None:
+    """Refuse to score a posterior under a scenario that lacks some of its parameters (a
+    destination or event of the scenario it was fitted to): the override failed as
+    "destination CRP is not in this scenario", naming neither posterior nor scenario."""
+    from onward.experiments.ensemble import for_scenario
+
+    _, left = for_scenario(dict.fromkeys(post.particles.columns, 0.0), sc)
+    if not left or fitted == sc.name:
+        return
+    from onward.calibration import CalibrationError
+    from onward.options import command
+
+    was = f"was fitted to {fitted}, not {sc.name}" if fitted else "was fitted to another scenario"
+    raise CalibrationError(
+        f"'{post.name}' {was}: {sc.name} has nothing to set for {', '.join(left)}. Fix: "
+        f"score it under its own scenario, "
+        f"{command(f'onward score {post.name}', f'onward.score({post.name!r})')}, or "
+        f"calibrate {sc.name} under a name of its own")
+
+
 def score(scenario: str | Path | Scenario | None = None, name: str | None = None, *,
           draws: int = 40, seed: int = 1, store: str | Path | None = None,
           progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
@@ -157,12 +177,12 @@ def score(scenario: str | Path | Scenario | None = None, name: str | None = None
                          "Fix: leave it out (40) or give more")
     st = Store(store)
     post = load_posterior(name, st)
+    import json
+
+    from onward.calibration.abc import stored_generations
+
+    settings = json.loads(stored_generations(st, name).settings.iloc[0])
     if scenario is None:
-        import json
-
-        from onward.calibration.abc import stored_generations
-
-        settings = json.loads(stored_generations(st, name).settings.iloc[0])
         # the scenario as calibrated (a file, or changed calibration years, may differ
         # from the built-in of the same name)
         if "scenario_yaml" in settings:
@@ -170,6 +190,7 @@ def score(scenario: str | Path | Scenario | None = None, name: str | None = None
         else:
             scenario = settings["scenario"]
     sc = load_scenario(scenario)
+    _check_fitted_to(sc, post, settings.get("scenario"))
     cal_years = sorted(sc.calibration.years)
     held = sorted(sc.calibration.held_out)
     pred = predictive(sc, post, draws, seed, progress=progress)
