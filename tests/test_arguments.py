@@ -238,3 +238,46 @@ def test_score_under_a_scenario_the_posterior_was_not_fitted_to(tmp_path):
     assert said.startswith("'fit' was fitted to toy, not nk-onward: nk-onward has nothing "
                            "to set for destinations.CRP.recognition_rate")
     assert "Fix: score it under its own scenario, onward.score('fit')" in said
+
+
+# --- objects where a name is expected --------------------------------------------------------
+
+
+def test_a_posterior_object_serves_as_its_name(tmp_path):
+    """ensemble(posterior=onward.load_posterior('fit1')) failed with NotImplementedError
+    'eq not implemented for Posterior'."""
+    db = tmp_path / "s.duckdb"
+    fake_calibration(db)
+    post = onward.load_posterior("fit", db)
+    by_object = onward.ensemble("toy", n=2, posterior=post, workers=1, store=db, until=2020)
+    by_name = onward.ensemble("toy", n=2, posterior="fit", workers=1, store=db, until=2020)
+    assert by_object.experiment_id == by_name.experiment_id
+    assert onward.score(post, draws=1, store=db)["calibration"] == \
+        onward.score("fit", draws=1, store=db)["calibration"]
+    with pytest.raises(TypeError, match=r"^posterior=3: posterior takes a calibration's name"):
+        onward.ensemble("toy", n=2, posterior=3, store=db)
+
+
+def test_a_dataframe_is_not_a_scenario():
+    """simulate(DataFrame) was looked for as a file named by the DataFrame's printout."""
+    import pandas as pd
+
+    with pytest.raises(TypeError) as info:
+        onward.simulate(pd.DataFrame({"a": [1]}))
+    said = str(info.value)
+    assert said.startswith("scenario=<DataFrame>: scenario takes a built-in scenario's name")
+    assert said.endswith("not DataFrame") and "\n" not in said
+
+
+def test_report_takes_an_id_a_number_or_an_experiment_result(tmp_path):
+    """report(1) and report(res) failed with AttributeError: 'strip'."""
+    from onward.report import report
+
+    db = tmp_path / "s.duckdb"
+    run_id, res = onward.run("toy", seed=1, store=db)
+    assert report(1, db, tmp_path / "a.html").name == "a.html"
+    with pytest.raises(TypeError, match=r"Fix: onward\.run returns \(run_id, result\); pass "
+                       "its run_id"):
+        report(res, db)
+    ens = onward.ensemble("toy", n=1, workers=1, store=db)
+    assert report(ens, db, tmp_path / "e.html").exists()

@@ -112,3 +112,40 @@ def names_arg(value: Any, keyword: str) -> list[str] | None:
             return items
     raise ArgumentTypeError(f"{keyword}={value!r}: {keyword} takes a name or a list of names "
                     f"(strings), not {type(value).__name__}")
+
+
+def posterior_arg(value: Any, keyword: str = "posterior") -> str | None:
+    """The name of a calibration, given by name or as the
+    :class:`~onward.calibration.abc.Posterior` that :func:`onward.load_posterior` or
+    :func:`onward.calibrate` returned (its name: its draws are read from the store)."""
+    from onward.calibration.abc import Posterior
+
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, Posterior):
+        return value.name
+    raise ArgumentTypeError(f"{keyword}={_short(value)}: {keyword} takes a calibration's name "
+                            "(a str, as given to onward.calibrate) or the Posterior "
+                            f"onward.load_posterior returns, not {type(value).__name__}")
+
+
+def scenario_arg(value: Any, keyword: str = "scenario") -> None:
+    """Refuse what is neither a scenario's name, a path nor a
+    :class:`~onward.scenario.Scenario` (a DataFrame was looked for as a file named by its
+    printout)."""
+    from pathlib import Path
+
+    from onward.scenario.schema import Scenario
+
+    if isinstance(value, str | Path | Scenario):
+        return
+    raise ArgumentTypeError(f"{keyword}={_short(value)}: {keyword} takes a built-in scenario's "
+                            "name (such as 'toy'), a path to a scenario's YAML file, or a "
+                            f"Scenario (onward.load_scenario), not {type(value).__name__}")
+
+
+def _short(value: Any) -> str:
+    """``value``'s repr where it is short and on one line, else ``<TypeName>`` (a
+    DataFrame's printout runs to many lines)."""
+    text = repr(value)
+    return text if len(text) <= 60 and "\n" not in text else f"<{type(value).__name__}>"

@@ -159,8 +159,12 @@ def score(scenario: str | Path | Scenario | None = None, name: str | None = None
     :func:`ard_floor`).
     """
     from onward import data
+    from onward.arguments import posterior_arg
     from onward.store import Store
 
+    if name is None and isinstance(scenario, Posterior):  # score(post)
+        scenario = scenario.name
+    name = posterior_arg(name, "name")
     if name is None:  # score("fit"): the one argument names the calibration
         if not isinstance(scenario, str):
             raise TypeError("score(name), score(name=name) or score(scenario, name): give "

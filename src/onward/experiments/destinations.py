@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -57,6 +57,9 @@ from onward.experiments.runner import (
 from onward.options import option
 from onward.scenario import Scenario, load_scenario
 from onward.store import Store
+
+if TYPE_CHECKING:
+    from onward.calibration.abc import Posterior
 
 #: Measure names of the "who" aspect, from the engine's attribute names.
 WHO = {"skill": "skill", "funds": "funds", "children": "children", "degree": "degree",
@@ -189,16 +192,19 @@ def _measures(values: pd.DataFrame, prof: pd.DataFrame, outc: pd.DataFrame,
 
 
 def destinations(scenario: str | Path | Scenario, n: int = 20, seed: int = 1, *,
-                 period: int = 5, posterior: str | None = None, until: int | None = None,
+                 period: int = 5, posterior: str | Posterior | None = None,
+                 until: int | None = None,
                  workers: int | None = None, scheduler: str | None = None,
                  store: str | Path | None = None,
                  progress: Callable[[int, int], None] | None = None) -> DestinationsResult:
     """Run ``n`` replicates and compare destinations by who goes, when, and the outcome."""
     t0 = time.perf_counter()
+    from onward.arguments import check_type, posterior_arg
+
+    posterior = posterior_arg(posterior)
+    check_type(n, "n", "whole")
     if n < 1:
         raise ValueError(f"{option('n', flag='-n')} must be at least 1")
-    from onward.arguments import check_type
-
     check_type(period, "period", "whole")
     if period < 1:
         raise ValueError(f"{option('period')} must be at least 1 year")

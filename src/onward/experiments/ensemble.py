@@ -14,13 +14,20 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from onward.analysis.runs import versions
-from onward.arguments import Years, check_type, names_arg, years_arg, years_label
+from onward.arguments import (
+    Years,
+    check_type,
+    names_arg,
+    posterior_arg,
+    years_arg,
+    years_label,
+)
 from onward.calibration import PosteriorLeftOut
 from onward.experiments.runner import (
     Job,
@@ -37,6 +44,9 @@ from onward.scenario import Scenario, load_scenario, scenario_hash, scenario_to_
 from onward.scenario.diff import scenario_changes
 from onward.scenario.schema import Horizon, Month
 from onward.store import Store
+
+if TYPE_CHECKING:
+    from onward.calibration.abc import Posterior
 
 
 @dataclass
@@ -225,22 +235,24 @@ def _store_summary(st: Store, kind: str, exp_id: str, table: str, df: pd.DataFra
 
 
 def ensemble(scenario: str | Path | Scenario, n: int = 20, seed: int = 1, *,
-             posterior: str | None = None, until: int | None = None,
+             posterior: str | Posterior | None = None, until: int | None = None,
              outputs: str | list[str] | None = None, workers: int | None = None,
              scheduler: str | None = None, store: str | Path | None = None,
              progress: Callable[[int, int], None] | None = None) -> EnsembleResult:
     """Run ``n`` replicates (seeds derived from ``seed``) and summarise each output by year.
 
-    With ``posterior``, replicate ``r`` uses the ``r``-th parameter draw from the named
-    calibration, so the bands include parameter uncertainty. ``until`` extends the horizon;
-    arrivals after the data follow the scenario's stated projection. The replicates run on
-    ``workers`` local processes (default: all cores) or on the Dask cluster ``scheduler``
-    (an address such as ``"tcp://127.0.0.1:8786"``, a ``distributed.Client`` or a cluster
-    object); the numbers are the same either way. ``outputs`` is one output's name or a
-    list of them (default ``"applications"``).
+    With ``posterior`` (a calibration's name, or the Posterior that
+    :func:`onward.load_posterior` returns), replicate ``r`` uses the ``r``-th parameter
+    draw from that calibration, so the bands include parameter uncertainty. ``until``
+    extends the horizon; arrivals after the data follow the scenario's stated projection.
+    The replicates run on ``workers`` local processes (default: all cores) or on the Dask
+    cluster ``scheduler`` (an address such as ``"tcp://127.0.0.1:8786"``, a
+    ``distributed.Client`` or a cluster object); the numbers are the same either way.
+    ``outputs`` is one output's name or a list of them (default ``"applications"``).
     """
     t0 = time.perf_counter()
     check_count_and_seed(n, seed)
+    posterior = posterior_arg(posterior)
     outputs = check_outputs(names_arg(outputs, "outputs") or ["applications"])
     st = Store(store)
     sc = extend_horizon(load_scenario(scenario), until)
@@ -330,7 +342,7 @@ def effect_text(row: Any) -> dict[str, str]:
 
 def compare(baseline: str | Path | Scenario, alternatives: list[str | Path | Scenario],
             n: int = 20, seed: int = 1, *, years: Years | None = None,
-            posterior: str | None = None, until: int | None = None,
+            posterior: str | Posterior | None = None, until: int | None = None,
             outputs: str | list[str] | None = None, workers: int | None = None,
             scheduler: str | None = None, store: str | Path | None = None,
             progress: Callable[[int, int], None] | None = None,
@@ -355,6 +367,7 @@ def compare(baseline: str | Path | Scenario, alternatives: list[str | Path | Sce
     """
     t0 = time.perf_counter()
     check_count_and_seed(n, seed)
+    posterior = posterior_arg(posterior)
     if isinstance(alternatives, str | Path | Scenario):  # one alternative, not a list
         alternatives = [alternatives]
     outputs = check_outputs(names_arg(outputs, "outputs") or ["applications"])

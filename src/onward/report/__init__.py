@@ -52,12 +52,35 @@ def resolve_target(target: str, st: Any) -> tuple[str, bool]:
     return str(meta["run_id"]), False
 
 
-def report(target: str, store: Any = None, out: str | Path | None = None) -> Path:
+def _target(target: Any) -> str:
+    """A run or experiment id, from the id, a run's number (``3``) or an experiment's result
+    (its ``experiment_id``); anything else is refused (``report(res)`` failed as
+    ``'SimulationResult' object has no attribute 'strip'``)."""
+    if isinstance(target, str):
+        return target
+    if isinstance(target, int) and not isinstance(target, bool):
+        return str(target)
+    exp = getattr(target, "experiment_id", None)
+    if isinstance(exp, str):
+        return exp
+    from onward.arguments import ArgumentTypeError, _short
+
+    hint = (" Fix: onward.run returns (run_id, result); pass its run_id"
+            if type(target).__name__ == "SimulationResult" else "")
+    raise ArgumentTypeError(
+        f"target={_short(target)}: report takes a stored run's id ('run-0001', 'latest' or "
+        "its number, 3), an experiment's id, or the result of onward.ensemble, compare, "
+        f"sensitivity or destinations, not {type(target).__name__}.{hint}")
+
+
+def report(target: str | int | Any, store: Any = None, out: str | Path | None = None) -> Path:
     """Write the report of a stored run (``run-0001``, ``latest``, ``3``) or experiment
-    (``ensemble-...``, ``compare-...``; a job's run id reports its whole experiment);
+    (``ensemble-...``, ``compare-...``, or the result that onward.ensemble, compare,
+    sensitivity or destinations returned; a job's run id reports its whole experiment);
     return the path (default ``reports/<id>.html`` under the current directory)."""
     from onward.store import Store, UnknownRunError
 
+    target = _target(target)
     st = store if isinstance(store, Store) else Store(store)
     try:
         ident, is_experiment = resolve_target(target, st)

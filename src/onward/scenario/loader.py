@@ -871,6 +871,9 @@ def load_scenario(name_or_path: str | Path | Scenario,
     ScenarioError
         With one line per problem: file, line, field path, what is wrong and the fix.
     """
+    from onward.arguments import scenario_arg
+
+    scenario_arg(name_or_path)
     if isinstance(name_or_path, Scenario):
         return validate_dict(scenario_to_dict(name_or_path),
                              fname=f"scenario '{name_or_path.name}' (as changed in Python)")
