@@ -281,3 +281,27 @@ def test_report_takes_an_id_a_number_or_an_experiment_result(tmp_path):
         report(res, db)
     ens = onward.ensemble("toy", n=1, workers=1, store=db)
     assert report(ens, db, tmp_path / "e.html").exists()
+
+
+# --- results print on one line ---------------------------------------------------------------
+
+
+def test_results_print_on_one_line(short, tmp_path):
+    """repr(SensitivityResult) ran to 8,756 characters (every DataFrame), and so did a
+    DestinationsResult's; an ensemble of one said '1 replicates'."""
+    import warnings
+
+    from onward.experiments.destinations import destinations
+    from onward.experiments.ensemble import ensemble
+    from onward.experiments.sensitivity import sensitivity
+
+    db = tmp_path / "s.duckdb"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sa = sensitivity(short, method="morris", n=2, workers=1, store=db)
+    text = repr(sa)
+    assert "\n" not in text and len(text) < 300
+    assert text.startswith(f"SensitivityResult({sa.experiment_id!r}: morris, applications at ")
+    text = repr(destinations(short, n=1, workers=1, store=db))
+    assert "\n" not in text and "1 replicate;" in text
+    assert ": 1 replicate, outputs" in repr(ensemble(short, n=1, workers=1, store=db))

@@ -123,6 +123,11 @@ class DestinationsResult:
     summary: pd.DataFrame  # destination, aspect, measure, median, q05, q95, n
     departures: pd.DataFrame  # per year and destination: median, q05, q25, q75, q95, n
 
+    def __repr__(self) -> str:  # one line (the dataclass's printed every DataFrame)
+        n = self.values.replicate.nunique() if len(self.values) else 0
+        return (f"DestinationsResult({self.experiment_id!r}: {self.destinations}, {n} "
+                f"replicate{'s' * (n != 1)}; see .wide, .summary, .departures, .values)")
+
     @property
     def replicates(self) -> int:
         """The number of replicates the measures are taken over."""

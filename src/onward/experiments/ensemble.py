@@ -68,9 +68,14 @@ class EnsembleResult:
     bands: pd.DataFrame
 
     def __repr__(self) -> str:
-        return (f"EnsembleResult({self.experiment_id!r}: {self.values.replicate.nunique()} "
-                f"replicates, outputs {sorted(self.values.output.unique())}; see .bands, "
-                ".values)")
+        return (f"EnsembleResult({self.experiment_id!r}: "
+                f"{_count(self.values.replicate.nunique(), 'replicate')}, outputs "
+                f"{sorted(self.values.output.unique())}; see .bands, .values)")
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 replicate``, ``3 replicates``."""
+    return f"{n} {noun}{'s' * (n != 1)}"
 
 
 def extend_horizon(sc: Scenario, until: int | None) -> Scenario:
@@ -321,7 +326,7 @@ class CompareResult:
     def __repr__(self) -> str:
         alts = sorted(self.effects.alternative.unique()) if len(self.effects) else []
         return (f"CompareResult({self.experiment_id!r}: alternatives {alts}, "
-                f"{self.values.replicate.nunique()} replicates; see .effects, .yearly, "
+                f"{_count(self.values.replicate.nunique(), 'replicate')}; see .effects, .yearly, "
                 ".values)")
 
 

@@ -153,6 +153,11 @@ class SensitivityResult:
     answer: str
     sentence: str
 
+    def __repr__(self) -> str:  # one line (the dataclass's printed every DataFrame)
+        return (f"SensitivityResult({self.experiment_id!r}: {self.method}, {self.output} at "
+                f"{self.destination} in {years_label(self.years)}, {len(self.y)} runs; "
+                f"answer {self.answer!r}; see .sentence, .indices, .tidy)")
+
 
 def _problem(sc: Scenario) -> tuple[dict[str, Any], pd.DataFrame]:
     free = sc.free_parameters()
