@@ -347,3 +347,18 @@ def test_the_table_of_first_claims_marks_the_held_out_years(toy_run):
     assert "* held-out year (never used for fitting)" in part
     # toy: calibration 2000-2014, held out 2015-2020
     assert "<td>2014</td>" in part and "<td>2015*</td>" in part and "<td>2020*</td>" in part
+
+
+def test_a_report_into_an_existing_folder_is_named_by_its_id(tmp_path):
+    """report(run_id, out='figs') with figs an existing folder raised IsADirectoryError."""
+    import onward
+    from onward.report import report
+
+    db = tmp_path / "s.duckdb"
+    run_id, _ = onward.run("toy", seed=1, store=db)
+    figs = tmp_path / "figs"
+    figs.mkdir()
+    assert report(run_id, db, figs) == figs / f"s-{run_id}.html"
+    assert (figs / f"s-{run_id}.html").read_text().startswith("<!")
+    ens = onward.ensemble("toy", n=1, workers=1, store=db)
+    assert report(ens.experiment_id, db, str(figs)) == figs / f"s-{ens.experiment_id}.html"

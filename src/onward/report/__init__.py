@@ -77,7 +77,8 @@ def report(target: str | int | Any, store: Any = None, out: str | Path | None = 
     """Write the report of a stored run (``run-0001``, ``latest``, ``3``) or experiment
     (``ensemble-...``, ``compare-...``, or the result that onward.ensemble, compare,
     sensitivity or destinations returned; a job's run id reports its whole experiment);
-    return the path (default ``reports/<id>.html`` under the current directory)."""
+    return the path: ``out``, or ``out/<id>.html`` where ``out`` is an existing folder
+    (default ``reports/<id>.html`` under the current directory)."""
     from onward.store import Store, UnknownRunError
 
     target = _target(target)

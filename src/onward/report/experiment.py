@@ -323,12 +323,15 @@ def experiment_sections(exp_id: str, store: Any = None) -> list[Section]:
 
 def write_experiment_report(exp_id: str, store: Any = None, out: str | Path | None = None
                             ) -> Path:
-    """Write the report of experiment ``exp_id`` (default ``reports/<exp-id>.html``)."""
+    """Write the report of experiment ``exp_id`` (default ``reports/<exp-id>.html``; an
+    existing folder ``out`` gets ``out/<exp-id>.html``)."""
     from onward.report.html import write_html
     from onward.store import Store, output_name
 
     st = store if isinstance(store, Store) else Store(store)
-    path = Path(out) if out is not None else Path("reports") / f"{output_name(st, exp_id)}.html"
+    from onward.report.run import _out_path
+
+    path = _out_path(out, output_name(st, exp_id))
     return write_html(path, f"onward report: {exp_id}", experiment_sections(exp_id, st),
                       subtitle=f"store {st.path}")
 

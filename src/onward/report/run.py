@@ -319,11 +319,22 @@ def register_sections(kind: str, builder: SectionBuilder) -> None:
     SECTION_BUILDERS[kind] = builder
 
 
+def _out_path(out: str | Path | None, name: str) -> Path:
+    """Where a report named ``name`` goes: ``out``, or ``out/<name>.html`` where ``out`` is
+    an existing folder (it was opened as a file: IsADirectoryError), or
+    ``reports/<name>.html``."""
+    if out is None:
+        return Path("reports") / f"{name}.html"
+    path = Path(out)
+    return path / f"{name}.html" if path.is_dir() else path
+
+
 def write_run_report(run_id: str, store: Any = None, out: str | Path | None = None,
                      result: Any = None) -> Path:
     """Write the report of stored run ``run_id``; return its path (default
-    ``reports/<run-id>.html``). With ``result`` (the in-memory SimulationResult of that
-    run) its tables and network are used instead of reading them back."""
+    ``reports/<run-id>.html``; an existing folder ``out`` gets ``out/<run-id>.html``).
+    With ``result`` (the in-memory SimulationResult of that run) its tables and network
+    are used instead of reading them back."""
     from onward.report.html import write_html
     from onward.store import Store, output_name
 
@@ -341,7 +352,7 @@ def write_run_report(run_id: str, store: Any = None, out: str | Path | None = No
     else:
         network = None
     rid = meta["run_id"]
-    path = Path(out) if out is not None else Path("reports") / f"{output_name(st, rid)}.html"
+    path = _out_path(out, output_name(st, rid))
     title = f"onward report: {rid} ({meta.get('scenario')}, seed {meta.get('seed')})"
     build = SECTION_BUILDERS.get(str(meta.get("kind")), run_sections)
     return write_html(path, title, build(tables, meta, sc, network),
