@@ -292,12 +292,14 @@ def test_a_posterior_of_an_unfinished_calibration_is_flagged(ref, workdir):
     with pytest.raises(KeyboardInterrupt):
         run_small(store, progress=stop_after_first_generation)
     with pytest.warns(UnfinishedCalibration, match=r"has not finished: \d+ of its 60 "
-                      r"simulations after generation 0.*--name ref --resume"):
+                      r"simulations after generation 0.*onward.calibrate\(SCENARIO, name=.ref., "
+                      r"resume=True\)"):
         post = load_posterior("ref", store)
     assert post.generation == 0
     proc = cli("run", "nk-onward", "--posterior", "ref", "--store", str(store), "--json",
                "--no-report", cwd=d)
     assert "warning: calibration 'ref' has not finished" in " ".join(proc.stderr.split())
+    assert "`onward calibrate SCENARIO --name ref --resume`" in " ".join(proc.stderr.split())
     json.loads(proc.stdout)  # the warning stays off stdout
     # a generation asked for by number is what it is: no warning
     with warnings.catch_warnings():
