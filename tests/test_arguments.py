@@ -184,7 +184,8 @@ def test_an_empty_calibration_name_is_refused(name, tmp_path):
 # --- calibrations by name --------------------------------------------------------------------
 
 
-def fake_calibration(store, name: str = "fit", scenario: str = "toy", particles: int = 4):
+def fake_calibration(store, name: str = "fit", scenario: str = "toy", particles: int = 4,
+                     weights=None):
     """A finished one-generation calibration of ``scenario`` written straight to ``store``
     (its particles at the middle of each prior), without running pyabc."""
     import json
@@ -201,8 +202,9 @@ def fake_calibration(store, name: str = "fit", scenario: str = "toy", particles:
                 "population": particles, "budget": 10, "min_epsilon": 0.0,
                 "max_generations": 1, "years": sc.calibration.years,
                 "scenario_yaml": scenario_to_yaml(sc)}
+    w = weights if weights is not None else [1.0 / particles] * particles
     long = [{"name": name, "generation": 0, "particle": k, "parameter": p,
-             "value": (free[p].prior[0] + free[p].prior[1]) / 2, "weight": 1.0 / particles}
+             "value": (free[p].prior[0] + free[p].prior[1]) / 2, "weight": w[k]}
             for k in range(particles) for p in free]
     gen = pd.DataFrame([{"name": name, "generation": 0, "epsilon": 1.0,
                          "particles": particles, "samples": particles,
@@ -305,3 +307,25 @@ def test_results_print_on_one_line(short, tmp_path):
     text = repr(destinations(short, n=1, workers=1, store=db))
     assert "\n" not in text and "1 replicate;" in text
     assert ": 1 replicate, outputs" in repr(ensemble(short, n=1, workers=1, store=db))
+
+
+# --- warnings point at the caller ------------------------------------------------------------
+
+
+def test_warnings_point_at_the_callers_line(tmp_path):
+    """DegeneratePosterior pointed at score.py:154 (where score loads the posterior) and
+    PosteriorLeftOut at ensemble.py:245, not at the line of the script that called them."""
+    import warnings
+
+    from onward.calibration import DegeneratePosterior, PosteriorLeftOut
+
+    db = tmp_path / "s.duckdb"
+    fake_calibration(db, particles=20, weights=[0.9] + [0.1 / 19] * 19)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        onward.score("fit", draws=1, store=db)
+        onward.load_posterior("fit", db)
+        onward.ensemble("nk-onward", n=1, posterior="fit", workers=1, store=db, until=2025)
+    where = {(w.category, w.filename) for w in caught
+             if w.category in (DegeneratePosterior, PosteriorLeftOut)}
+    assert where == {(DegeneratePosterior, __file__), (PosteriorLeftOut, __file__)}

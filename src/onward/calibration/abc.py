@@ -42,6 +42,7 @@ from onward.calibration import (
 )
 from onward.calibration.sampler import DeterministicBatchSampler
 from onward.calibration.targets import TargetSet, fitting_targets, summary_statistics
+from onward.caller import warn
 from onward.engine.compile import compile_scenario
 from onward.engine.model import NumericalError, simulate_compiled
 from onward.options import calibrate_command, option, runs_command
@@ -318,11 +319,10 @@ def load_posterior(name: str, store: str | Path | Store | None = None,
     if generation is None:  # (a generation asked for by number is what it is)
         note = unfinished(gens)
         if note:
-            warnings.warn(UnfinishedCalibration(
+            warn(UnfinishedCalibration(
                 f"calibration '{name}' {note}: its posterior is generation {g}'s, wider than "
                 "the finished one will be. Fix: wait for it to finish, or resume it with "
-                f"{calibrate_command(name, resume=True)} (or use it knowingly)"),
-                stacklevel=2)
+                f"{calibrate_command(name, resume=True)} (or use it knowingly)"))
     run_id = row.run_id.iloc[-1]
     post = st.read_table("posterior", run_id)
     wide = post.pivot(index="particle", columns="parameter", values="value").sort_index()
@@ -330,13 +330,12 @@ def load_posterior(name: str, store: str | Path | Store | None = None,
     out = Posterior(name, g, wide, weights.to_numpy(dtype=np.float64),
                     float(row.epsilon.iloc[-1]))
     if generation is None and out.degenerate:  # said where it is used, not only when fitted
-        warnings.warn(DegeneratePosterior(
+        warn(DegeneratePosterior(
             f"the posterior '{name}' is degenerate (effective sample size {out.ess:.1f} of "
             f"{len(out.weights)} particles): its mean and intervals rest on a few particles, "
             "and draws from it (ensemble, compare, score) repeat a few parameter sets, so "
             "their bands and coverage understate the parameters' uncertainty. Fix: "
-            f"calibrate again with a larger {option('budget')} or {option('population')}"),
-            stacklevel=2)
+            f"calibrate again with a larger {option('budget')} or {option('population')}"))
     return out
 
 
@@ -410,7 +409,7 @@ def calibrate(scenario: str | Path | Scenario, name: str, *, budget: int = 3000,
         post = _calibrate(sc, name, st, db, free, targets, budget, population, min_epsilon,
                           max_generations, seed, workers, scheduler, resume, progress)
     if post.degenerate:  # (in Python too: the command line printed it, calibrate() not)
-        warnings.warn(DegeneratePosterior(degenerate_fit_note(post)), stacklevel=2)
+        warn(DegeneratePosterior(degenerate_fit_note(post)))
     return post
 
 
@@ -495,12 +494,12 @@ def _calibrate(sc: Scenario, name: str, st: Store, db: Path, free: dict, targets
         from onward.analysis.runs import code_hash  # (looked up at call: tests replace it)
 
         if meta.get("code", code_hash()) != code_hash():
-            warnings.warn(
+            warn(
                 f"calibration '{name}' was started by other onward code (code hash "
                 f"{meta['code']}, now {code_hash()}): its stored generations ran on the old "
                 "engine and the rest will run on this one, so the posterior mixes the two. "
                 f"Fix: to fit on this code alone, start again under another {option('name')}",
-                CalibrationCodeChanged, stacklevel=3)
+                CalibrationCodeChanged)
     if not resume and db.exists():
         db.unlink()  # an earlier attempt that stored no generation
     pop = population or int(min(400, max(30, budget // 12)))

@@ -10,7 +10,6 @@ Examples
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +28,7 @@ from onward.arguments import (
     years_label,
 )
 from onward.calibration import PosteriorLeftOut
+from onward.caller import warn
 from onward.experiments.runner import (
     Job,
     check_count_and_seed,
@@ -164,12 +164,11 @@ def warn_left_out(posterior: str, scenario: str, left: list[str]) -> None:
     """Warn (:class:`~onward.calibration.PosteriorLeftOut`) that the runs of ``scenario``
     leave out the parameters ``left`` of ``posterior``."""
     if left:
-        warnings.warn(PosteriorLeftOut(
+        warn(PosteriorLeftOut(
             f"posterior '{posterior}' sets {len(left)} parameter{'s' * (len(left) != 1)} "
             f"that scenario '{scenario}' has not; {'they are' if len(left) != 1 else 'it is'}"
             f" left out of its runs: {', '.join(left)} (the lead of an event it removes, or "
-            "a destination it lacks; was the posterior fitted to another scenario?)"),
-            stacklevel=3)
+            "a destination it lacks; was the posterior fitted to another scenario?)"))
 
 
 def _scenario_jobs(scenarios: list[Scenario], draws: list[dict[str, float]], seed: int,
