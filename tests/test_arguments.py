@@ -329,3 +329,30 @@ def test_warnings_point_at_the_callers_line(tmp_path):
     where = {(w.category, w.filename) for w in caught
              if w.category in (DegeneratePosterior, PosteriorLeftOut)}
     assert where == {(DegeneratePosterior, __file__), (PosteriorLeftOut, __file__)}
+
+
+# --- docstrings ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("func", ["calibrate", "run"])
+def test_every_parameter_is_described(func):
+    """help(onward.calibrate) did not describe scenario, name, seed, store or
+    max_generations; help(onward.run) was one line."""
+    import inspect
+
+    f = getattr(onward, func)
+    doc = inspect.getdoc(f)
+    for p in inspect.signature(f).parameters:
+        assert f"\n{p} :" in doc, f"{func} does not describe {p}"
+    assert "Returns" in doc
+
+
+def test_run_says_where_it_stores_and_score_describes_its_metrics():
+    import inspect
+
+    doc = " ".join(inspect.getdoc(onward.run).split())
+    assert "ONWARD_STORE" in doc and "./onward.duckdb" in doc and "(run_id, result)" in doc
+    doc = inspect.getdoc(onward.score)
+    assert "module docstring" not in doc
+    for metric in ("ard", "mase", "coverage50", "coverage90"):
+        assert f"``{metric}``" in doc

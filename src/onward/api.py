@@ -42,7 +42,33 @@ def simulate(scenario: str | Path | Scenario = "nk-onward", seed: int | None = N
 
 def run(scenario: str | Path | Scenario = "nk-onward", seed: int | None = None,
         store: str | Path | None = None, overrides: dict[str, float] | None = None):
-    """Run a scenario and write its tables to the store; returns ``(run_id, result)``."""
+    """Run one simulation, as :func:`simulate` does, and store it; return ``(run_id,
+    result)``.
+
+    The run's tables (and its scenario, seed and overrides) are written to the results
+    store as a new run: ``store`` (a DuckDB file), else the ``ONWARD_STORE`` environment
+    variable, else ``./onward.duckdb`` in the current folder.
+
+    Parameters
+    ----------
+    scenario : name of a built-in scenario, path to a YAML file, or a loaded Scenario
+    seed : overrides the scenario's seed
+    store : the results store to write to (created if missing)
+    overrides : ``{"destinations.GBR.detection": 0.5, ...}`` parameter values to use
+
+    Returns
+    -------
+    run_id : str
+        The stored run's id (``"run-0001"``): pass it to :func:`onward.report.report`, or
+        read its tables back with ``onward.store.Store(store).read_table(table, run_id)``.
+    result : SimulationResult
+        The run in memory, as :func:`simulate` returns it.
+
+    Examples
+    --------
+    >>> run_id, res = onward.run("toy", seed=3)  # doctest: +SKIP
+    >>> res.applications.head()  # doctest: +SKIP
+    """
     from onward.analysis.runs import run_and_store
 
     return run_and_store(_scenario(scenario), seed=seed, store=store, overrides=overrides)

@@ -365,12 +365,23 @@ def calibrate(scenario: str | Path | Scenario, name: str, *, budget: int = 3000,
               progress: Callable[[str, int, int], None] | None = None) -> Posterior:
     """Fit the scenario's free parameters with ABC-SMC; return the last generation.
 
+    Each finished generation is stored as it completes, so an interrupted calibration can
+    be resumed and any stored one read back with :func:`load_posterior`, scored with
+    :func:`onward.score` or drawn from by ``onward.ensemble(..., posterior=name)``.
+
     Parameters
     ----------
+    scenario : name of a built-in scenario, path to a YAML file, or a loaded Scenario; its
+        parameters marked ``free: true`` (with a prior range) are fitted
+    name : the name to store the calibration under (and to load, score or resume it by);
+        a name already in the store is refused unless ``resume``
     budget : stop at the end of the generation in which this many simulations have run
         (all generations together); a generation always completes, so the total can pass
         the budget by up to one generation
     min_epsilon : stop once a generation's acceptance threshold is at or below this
+    max_generations : stop after this many generations (default 50)
+    seed : the seed of the proposals and simulations: the same seed gives the same
+        posterior, for any number of workers and whether or not it was resumed
     population : particles per generation (default: budget // 12, within 30..400)
     workers : local processes for the simulations (default: all cores)
     scheduler : run the simulations on a Dask cluster instead: its address (e.g.
@@ -380,12 +391,24 @@ def calibrate(scenario: str | Path | Scenario, name: str, *, budget: int = 3000,
         for the span 2000..2014 inclusive, a string ``"2000-2014"``, or a list of exactly
         the years to fit; held-out years are refused (to fit one, move it from the
         scenario's ``calibration.held_out`` to its ``calibration.years``)
+    store : the results store (a DuckDB file; default: the ``ONWARD_STORE`` environment
+        variable if set, else ``./onward.duckdb``); pyabc's working state lies beside it
     resume : continue the calibration ``name`` after its last finished generation
     targets : fit these instead of the packaged data (e.g. synthetic data in a recovery test)
     progress : called as ``progress(stage, done, total)``: ``("generation", t,
         max_generations)`` when generation ``t`` is about to start (the ones before it
         are stored), then ``("particles", accepted, population)`` and ``("simulations",
         run so far, budget)`` as each task of proposals comes back
+
+    Returns
+    -------
+    Posterior
+        The last generation's particles and weights (``.summary()``, ``.draw(n, seed)``).
+
+    Examples
+    --------
+    >>> post = onward.calibrate("toy", name="fit", budget=300)  # doctest: +SKIP
+    >>> post.summary()  # doctest: +SKIP
     """
     check_type(name, "name", "text")
     if not name.strip():  # stored under '', it could be scored or resumed by no name
