@@ -356,3 +356,13 @@ def test_run_says_where_it_stores_and_score_describes_its_metrics():
     assert "module docstring" not in doc
     for metric in ("ard", "mase", "coverage50", "coverage90"):
         assert f"``{metric}``" in doc
+
+
+def test_a_years_label_reads_back_as_its_years():
+    """The report rebuilt a sensitivity sentence's years from the stored label by its
+    first and last year, so '2000-2004' came back as 2000 and 2004 ('2000,2004')."""
+    from onward.arguments import label_years
+
+    for years in ([2000, 2001, 2002], [2010, 2015], [2010]):
+        assert label_years(years_label(years)) == years
+    assert label_years("") == [] and label_years("nan") == []

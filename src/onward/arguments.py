@@ -98,6 +98,19 @@ def years_label(years: Iterable[int]) -> str:
     return ",".join(str(y) for y in ys)
 
 
+def label_years(label: str) -> list[int]:
+    """The years a :func:`years_label` names (``"2000-2004"``, ``"2010,2015"``); [] for a
+    label that names none."""
+    out: list[int] = []
+    try:
+        for part in str(label).split(","):
+            if part.strip():
+                out += years_arg(part.strip()) or []
+    except (TypeError, ValueError):
+        return []
+    return sorted(set(out))
+
+
 def names_arg(value: Any, keyword: str) -> list[str] | None:
     """A list of names (outputs, destinations) from a list, tuple or set of strings, or
     from one string (``outputs="applications"`` is ``["applications"]``, not its letters);

@@ -53,6 +53,7 @@ def _known(x: Any) -> bool:
 def _sensitivity_body(st: Any, exp_id: str, summary: pd.DataFrame) -> str:
     """Each analysis of a sensitivity experiment (destination x years): the sentence that
     answers 'which mechanism matters' and the indices with their 95% intervals."""
+    from onward.arguments import label_years
     from onward.experiments.sensitivity import _answer
 
     try:
@@ -76,8 +77,7 @@ def _sensitivity_body(st: Any, exp_id: str, summary: pd.DataFrame) -> str:
         for c in conf.columns:
             wide[f"{c}_conf"] = conf[c]
         wide = wide.reset_index()
-        span = [int(y) for y in str(yrs).replace(",", "-").split("-") if y.strip().isdigit()]
-        _, sentence = _answer(wide, method, output, dest, span or [0])
+        _, sentence = _answer(wide, method, output, dest, label_years(yrs) or [0])
         key = "ST" if method == "sobol" else "mu_star"
         cols = [c for c in ("group", "S1", "S1_conf", "ST", "ST_conf", "mu_star",
                             "mu_star_conf", "sigma") if c in wide.columns]
