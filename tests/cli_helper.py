@@ -18,3 +18,14 @@ def cli(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProces
     if check:
         assert proc.returncode == 0, proc.stderr
     return proc
+
+
+#: toy cut to 2000-2006 without its later events: a short scenario for experiment tests
+SHORT = (
+    "extends: toy\n"
+    "horizon: {start: 2000-01, end: 2006-12}\n"
+    "events:\n"
+    "  - {id: crp-checks-2010, remove: true}\n"
+    "  - {id: bor-antidiscrimination-2015, remove: true}\n"
+    "calibration: {years: 2000-2004, held_out: 2005}\n"
+)

@@ -4,20 +4,12 @@
 from __future__ import annotations
 
 import pytest
+from cli_helper import SHORT
 
 import onward
 from onward.arguments import years_arg, years_label
 from onward.experiments.ensemble import compare
 from onward.scenario import load_text
-
-SHORT = (
-    "extends: toy\n"
-    "horizon: {start: 2000-01, end: 2006-12}\n"
-    "events:\n"
-    "  - {id: crp-checks-2010, remove: true}\n"
-    "  - {id: bor-antidiscrimination-2015, remove: true}\n"
-    "calibration: {years: 2000-2004, held_out: 2005}\n"
-)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from cli_helper import cli
+from cli_helper import SHORT, cli
 
 import onward
 from onward.api import simulate
@@ -23,14 +23,6 @@ from onward.scenario import load_scenario, load_text
 from onward.scenario.parameters import DESTINATION_PARAMETERS, GLOBAL_PARAMETERS
 from onward.store import Store
 
-SHORT = (
-    "extends: toy\n"
-    "horizon: {start: 2000-01, end: 2006-12}\n"
-    "events:\n"
-    "  - {id: crp-checks-2010, remove: true}\n"
-    "  - {id: bor-antidiscrimination-2015, remove: true}\n"
-    "calibration: {years: 2000-2004, held_out: 2005}\n"
-)
 # one more free parameter, so that the 'capability' group appears in the sensitivity tests
 SA = SHORT + (
     "destinations:\n"

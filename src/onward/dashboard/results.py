@@ -410,16 +410,23 @@ def run_setting(run_id: str, store: Path | None) -> tuple[str, str]:
 # ---------------------------------------------------------------------------- store
 
 
-def stored_runs(store: Path | None) -> tuple[pd.DataFrame | None, str]:
-    """The runs in the store, newest first: ``(table, "")`` or ``(None, message)``."""
+def _list_runs(store: Path | None) -> tuple[pd.DataFrame | None, str]:
+    """Every row of the store's runs table, or ``(None, message)`` when it cannot be read."""
     from onward.store import Store, StoreError
 
     try:
-        df = Store(store, timeout=STORE_TIMEOUT).list_runs()
+        return Store(store, timeout=STORE_TIMEOUT).list_runs(), ""
     except StoreError as exc:
         return None, str(exc)
     except Exception as exc:
         return None, f"Could not read the store: {type(exc).__name__}: {str(exc)[:200]}"
+
+
+def stored_runs(store: Path | None) -> tuple[pd.DataFrame | None, str]:
+    """The runs in the store, newest first: ``(table, "")`` or ``(None, message)``."""
+    df, message = _list_runs(store)
+    if df is None:
+        return None, message
     if "kind" in df.columns:  # the runs this page can show: those of `onward run` (an
         # experiment's, a calibration's or a Flee folder's rows could be picked, then said
         # "has no simulated-vs-observed table")
@@ -446,14 +453,9 @@ def stored_experiments(store: Path | None) -> tuple[pd.DataFrame | None, str]:
     """The experiments in the store (compare, sensitivity, destinations, ensemble), newest
     first, with their id (what ``onward report`` takes) and kind: ``(table, "")`` or
     ``(None, message)``. Their single runs (``-job`` kinds) are not listed."""
-    from onward.store import Store, StoreError
-
-    try:
-        df = Store(store, timeout=STORE_TIMEOUT).list_runs()
-    except StoreError as exc:
-        return None, str(exc)
-    except Exception as exc:
-        return None, f"Could not read the store: {type(exc).__name__}: {str(exc)[:200]}"
+    df, message = _list_runs(store)
+    if df is None:
+        return None, message
     if "kind" not in df.columns:
         return df.iloc[0:0], ""
     df = df[df.kind.isin(EXPERIMENT_KINDS)].head(MAX_LISTED_RUNS)
