@@ -755,9 +755,10 @@ def test_sensitivity_says_a_stock_is_read_at_the_period_end():
 
     ind = pd.DataFrame({"group": ["push", "pull"], "mu_star": [3.0, 1.0],
                         "mu_star_conf": [0.5, 0.5], "sigma": [1.0, 1.0]})
-    _, stock = _answer(ind, "morris", "refugee_stock", "CAN", [2005, 2012])
+    years = list(range(2005, 2013))
+    _, stock = _answer(ind, "morris", "refugee_stock", "CAN", years)
     assert "refugee_stock at CAN at the end of 2012" in stock
-    _, share = _answer(ind, "morris", "broker_share", "CAN", [2005, 2012])
+    _, share = _answer(ind, "morris", "broker_share", "CAN", years)
     assert "broker_share at CAN, averaged over 2005-2012" in share
-    _, flow = _answer(ind, "morris", "applications", "CAN", [2005, 2012])
+    _, flow = _answer(ind, "morris", "applications", "CAN", years)
     assert "applications at CAN in 2005-2012" in flow

@@ -167,7 +167,7 @@ def compile_scenario(sc: Scenario, overrides: dict[str, float] | None = None,
     from onward.arguments import check_type
 
     check_type(overrides, "overrides", "mapping", optional=True,
-               example="give {'destinations.GBR.detection': 0.5} (the command line's --set "
+               example="give {'destinations.DEST.detection': 0.5} (the command line's --set "
                "KEY=VALUE is {KEY: VALUE} here)")
     for target, value in (overrides or {}).items():
         if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
