@@ -145,7 +145,7 @@ def test_names_of_a_wrong_type_are_a_type_error():
      "replicates >= 1 (an int, not str)"),
     (lambda db: onward.simulate("toy", overrides="destinations.CRP.detection=0.9"),
      "overrides='destinations.CRP.detection=0.9': overrides takes a dict or None, not str. "
-     "Fix: give {'destinations.GBR.detection': 0.5}"),
+     "Fix: give {'destinations.DEST.detection': 0.5}"),
     (lambda db: onward.sensitivity("toy", method="morris", n="4", store=db),
      "n='4': n takes a whole number"),
     (lambda db: onward.destinations("toy", period="5", store=db),
