@@ -25,7 +25,7 @@ class ArgumentTypeError(TypeError, ValueError):
 #: what each kind of argument takes, as the TypeError says it
 _TAKES = {"whole": "a whole number (an int)", "number": "a number (an int or a float)",
           "text": "text (a str)", "mapping": "a dict"}
-_IS = {"whole": lambda v: isinstance(v, numbers.Integral) and not isinstance(v, bool),
+_IS = {"whole": lambda v: _is_int(v),
        "number": lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool),
        "text": lambda v: isinstance(v, str),
        "mapping": lambda v: isinstance(v, Mapping)}

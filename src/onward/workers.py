@@ -12,6 +12,7 @@ import time
 import warnings
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 from onward.options import option
@@ -268,13 +269,8 @@ class DaskWait:
         self._limit = no_workers_seconds()
 
     def _workers(self) -> int:
-        try:
+        with cluster_errors(self.resume):
             return len(self.client.nthreads())
-        except Exception as exc:
-            failed = cluster_failure(exc, self.resume)
-            if failed is None:
-                raise
-            raise failed from exc
 
     def check(self) -> None:
         """Raise :class:`ClusterError` if the cluster has been without workers too long
@@ -310,15 +306,11 @@ class DaskWait:
 
         while True:
             try:
-                wait(futures, timeout=WATCH_SECONDS, return_when="FIRST_COMPLETED")
+                with cluster_errors(self.resume):  # a lost scheduler raises here
+                    wait(futures, timeout=WATCH_SECONDS, return_when="FIRST_COMPLETED")
                 return
-            except TimeoutError:
+            except TimeoutError:  # (not the cluster's failure: it passes through)
                 pass
-            except Exception as exc:  # a lost scheduler raises here
-                failed = cluster_failure(exc, self.resume)
-                if failed is None:
-                    raise
-                raise failed from exc
             self.check()
 
     def as_completed(self, futures: list[Any]) -> Iterator[Any]:
@@ -342,8 +334,16 @@ _CLUSTER_FAILURES = ("FutureCancelledError", "FuturesCancelledError", "KilledWor
 def result_of(future: Any, resume: str) -> Any:
     """A Dask future's result; the cluster's failure (not the model's) as one
     :class:`ClusterError` that says how to go on (``resume``)."""
-    try:
+    with cluster_errors(resume):
         return future.result()
+
+
+@contextmanager
+def cluster_errors(resume: str) -> Iterator[None]:
+    """Turn the cluster's failure inside the block into one :class:`ClusterError` that says
+    how to go on (``resume``); the model's errors pass through as they are."""
+    try:
+        yield
     except Exception as exc:
         failed = cluster_failure(exc, resume)
         if failed is None:
