@@ -762,3 +762,68 @@ def test_sensitivity_says_a_stock_is_read_at_the_period_end():
     assert "broker_share at CAN, averaged over 2005-2012" in share
     _, flow = _answer(ind, "morris", "applications", "CAN", years)
     assert "applications at CAN in 2005-2012" in flow
+
+
+
+def test_sensitivity_until_explains_a_year_past_the_horizon(tmp_path):
+    """`onward sensitivity` had no --until (ensemble, compare and destinations do): a year
+    after the horizon's end was refused with no way to reach it. until extends the horizon
+    as ensemble's does; the extended scenario's hash keys the experiment, so another until
+    is another experiment (its runs differ: a longer horizon draws other random numbers),
+    and the same one resumes without running anything again."""
+    sc = load_text(SA, "sa.yaml")
+    db = tmp_path / "s.duckdb"
+    with pytest.raises(ValueError, match=r"years: 2007 lies outside the horizon 2000-2006\. "
+                       r"Fix: give years inside it, or until=2007 to extend the horizon"):
+        sensitivity(sc, method="morris", n=2, destination="CRP", years=2007, store=db)
+    a = sensitivity(sc, method="morris", n=2, seed=3, destination="CRP", until=2007,
+                    years=2007, workers=1, store=db)
+    assert a.years == [2007] and "applications at CRP in 2007" in a.sentence
+    assert np.ptp(a.y) > 0
+    seen: list[tuple[int, int]] = []
+    again = sensitivity(sc, method="morris", n=2, seed=3, destination="CRP", until=2007,
+                        years=2007, workers=1, store=db,
+                        progress=lambda d, t: seen.append((d, t)))
+    assert seen[0] == (len(a.y), len(a.y)), "the stored runs are not run again"
+    assert again.experiment_id == a.experiment_id
+    np.testing.assert_array_equal(again.y, a.y)
+    b = sensitivity(sc, method="morris", n=2, seed=3, destination="CRP", until=2008,
+                    years=2007, workers=1, store=db)
+    assert b.experiment_id != a.experiment_id
+    runs = Store(db).list_runs()
+    assert _runs(db, "sensitivity-job") == 2 * len(a.y)
+    extra = [json.loads(x) for x in runs[runs.kind == "sensitivity"].extra]
+    assert sorted((e["until"], e["years"]) for e in extra) == [(2007, "2007"), (2008, "2007")]
+    # the report says so, and shows the scenario as run (its horizon extended)
+    import html as html_lib
+
+    from onward.report import report
+
+    page = html_lib.unescape(report(a.experiment_id, db, tmp_path / "a.html").read_text())
+    assert re.search(r"horizon extended to\s*(<[^>]+>\s*)*2007", page)
+    assert "no longer loads to the stored hash" not in page
+
+
+def test_sensitivity_until_needs_years_and_the_cli_names_it(tmp_path):
+    """With --until and no --years the analysis was of the calibration years, inside the
+    horizon: the extension ran nothing past it. It is refused, saying to give --years; and
+    --years past the horizon names --until as the fix."""
+    with pytest.raises(ValueError, match=r"^until=2030 extends the horizon past 2020, but "
+                       r"without years .* Fix: give years as well, e\.g\. years=2030 or "
+                       r"years='2021-2030'$"):
+        sensitivity("toy", method="morris", n=2, until=2030, store=tmp_path / "s.duckdb")
+    for args, said in (
+            (["--until", "2030"], "--until 2030 extends the horizon past 2020, but without "
+             "years the analysis is of the calibration years, inside it. Fix: give --years "
+             "as well, e.g. --years 2030 or --years 2021-2030"),
+            (["--years", "2030"], "--years: 2030 lies outside the horizon 2000-2020. Fix: "
+             "give years inside it, or --until 2030 to extend the horizon"),
+            (["--until", "2025", "--years", "2026-2030"], "--years: 2026 lies outside the "
+             "horizon 2000-2025. Fix: give years inside it, or --until 2030 to extend"),
+            (["--years", "1999-2001"], "--years: 1999 lies outside the horizon 2000-2020. "
+             "Fix: give years from 2000 on")):
+        proc = cli("sensitivity", "toy", "--method", "morris", "-n", "2", *args,
+                   cwd=tmp_path, check=False)
+        assert proc.returncode == 2 and said in " ".join(proc.stderr.split()), proc.stderr
+        assert "Traceback" not in proc.stderr
+

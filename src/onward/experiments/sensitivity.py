@@ -47,6 +47,7 @@ import numpy as np
 import pandas as pd
 
 from onward.arguments import Years, check_type, years_arg, years_label
+from onward.experiments.ensemble import _scenario_record, extend_horizon
 from onward.experiments.runner import (
     OUTPUT_KIND,
     Job,
@@ -57,7 +58,7 @@ from onward.experiments.runner import (
     run_jobs,
 )
 from onward.options import option
-from onward.scenario import Scenario, load_scenario, scenario_hash
+from onward.scenario import Scenario, load_scenario
 from onward.store import Store
 
 #: The mechanisms of the built-in question, in the order they are reported.
@@ -332,8 +333,9 @@ SOBOL_MIN_N = 4
 
 def sensitivity(scenario: str | Path | Scenario, method: str = "sobol", n: int = 64,
                 seed: int = 1, *, output: str = "applications", destination: str | None = None,
-                years: Years | None = None, levels: int = 4, workers: int | None = None,
-                scheduler: str | None = None, store: str | Path | None = None,
+                years: Years | None = None, until: int | None = None, levels: int = 4,
+                workers: int | None = None, scheduler: str | None = None,
+                store: str | Path | None = None,
                 progress: Callable[[int, int], None] | None = None) -> SensitivityResult:
     """Run a grouped Sobol or Morris analysis of ``output`` over the free parameters.
 
@@ -343,6 +345,18 @@ def sensitivity(scenario: str | Path | Scenario, method: str = "sobol", n: int =
     (default GBR when the scenario has it, else its first destination; ``ALL`` for the
     ``abroad`` output): a flow summed, a year-end stock at the last year, a share averaged
     (:func:`onward.experiments.runner.over_years`).
+
+    ``until`` extends the horizon to the end of that year, as in
+    :func:`~onward.experiments.ensemble.ensemble`, so that ``years`` can reach past the
+    scenario's end: ``until=2030, years=2030`` explains the output in 2030 (arrivals after
+    the data follow the scenario's stated projection). It then needs ``years`` when the
+    scenario has calibration years: they are the default, and lie inside its own horizon.
+
+    Raises
+    ------
+    ValueError
+        Before anything runs, for ``years`` outside the horizon (the fix names ``until``
+        for years after its end), or ``until`` without ``years``.
     """
     t0 = time.perf_counter()
     if method not in METHODS:
@@ -365,6 +379,8 @@ def sensitivity(scenario: str | Path | Scenario, method: str = "sobol", n: int =
                          "(the default) or more")
     check_outputs([output], "output")
     sc = load_scenario(scenario)
+    own_end = sc.horizon.end.year
+    sc = extend_horizon(sc, until)
     if destination is None:
         destination = ("ALL" if output == "abroad" else
                        "GBR" if "GBR" in sc.destination_codes else sc.destination_codes[0])
@@ -374,12 +390,23 @@ def sensitivity(scenario: str | Path | Scenario, method: str = "sobol", n: int =
                          f"'{sc.name}' "
                          f"for {output}; choose from {', '.join(valid)}")
     first, last = sc.horizon.start.year, sc.horizon.end.year
-    yrs = (years_arg(years) or sorted(set(sc.calibration.years))
-           or list(range(first, last + 1)))
+    asked = years_arg(years)
+    if until is not None and last > own_end and not asked and sc.calibration.years:
+        # the default years end inside the scenario's horizon: the extension would run
+        # nothing past it and only make another experiment of the same question
+        span = (f" or {option('years', f'{own_end + 1}-{until}')}"
+                if until > own_end + 1 else "")
+        raise ValueError(f"{option('until', until)} extends the horizon past {own_end}, but "
+                         "without years the analysis is of the calibration years, inside "
+                         f"it. Fix: give {option('years')} as well, e.g. "
+                         f"{option('years', until)}{span}")
+    yrs = asked or sorted(set(sc.calibration.years)) or list(range(first, last + 1))
     outside = [y for y in yrs if not first <= y <= last]
     if outside:
+        fix = (f"give years inside it, or {option('until', max(yrs))} to extend the "
+               "horizon" if max(yrs) > last else f"give years from {first} on")
         raise ValueError(f"{option('years')}: {outside[0]} lies outside the horizon "
-                         f"{first}-{last}")
+                         f"{first}-{last}. Fix: {fix}")
     problem, params = _problem(sc)
     x = _design(problem, method, n, seed, levels)
     names = problem["names"]
@@ -394,7 +421,7 @@ def sensitivity(scenario: str | Path | Scenario, method: str = "sobol", n: int =
     exp = experiment_id("sensitivity", jobs, [output], method=method, n=n, levels=levels)
     st = Store(store)
     meta = {"method": method, "n": n, "master_seed": seed, "output": output,
-            "destination": destination, "years": years_label(yrs)}
+            "destination": destination, "years": years_label(yrs), "until": until}
     values = run_jobs(exp, "sensitivity-job", jobs, [output], store=st, workers=workers,
                       scheduler=scheduler, meta=meta, progress=progress)
     sel = values[(values.destination == destination) & values.year.isin(yrs)]
@@ -409,9 +436,10 @@ def sensitivity(scenario: str | Path | Scenario, method: str = "sobol", n: int =
     ind = ind.reset_index(drop=True)
     tidy = _tidy(ind, method, output, destination, years_label(yrs))
     answer, sentence = _answer(ind, method, output, destination, yrs)
-    _store_indices(st, exp, tidy, {"scenario": sc.name, "scenario_hash": scenario_hash(sc),
-                                   "seed": seed, **meta, "answer": answer,
-                                   "wall_seconds": time.perf_counter() - t0})
+    # the scenario's YAML as run (an extended horizon loads from no file) for its report
+    _store_indices(st, exp, tidy, {"scenario": sc.name, "seed": seed, **meta,
+                                   "answer": answer, "wall_seconds": time.perf_counter() - t0,
+                                   **_scenario_record([sc], {})})
     return SensitivityResult(exp, method, output, destination, yrs, params, x, y, ind, tidy,
                              answer, sentence)
 

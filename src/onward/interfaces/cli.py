@@ -901,6 +901,7 @@ def sensitivity(
         help="destination of the output (default GBR, else the first)")] = None,
     years: Annotated[str | None, typer.Option(help="years to sum, e.g. 2000-2015 (default: "
                                               "the calibration years)")] = None,
+    until: UntilOpt = None,
     levels: Annotated[int, typer.Option(help="Morris grid levels")] = 4,
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
@@ -922,9 +923,9 @@ def sensitivity(
     bar, tick = _experiment_bar("model runs", quiet)
     with bar:
         res = run_sensitivity(scenario, method=method, n=n, seed=seed, output=output,
-                              destination=destination, years=yrs, levels=levels,
-                              workers=workers, scheduler=scheduler, store=store,
-                              progress=tick)
+                              destination=destination, years=yrs, until=until,
+                              levels=levels, workers=workers, scheduler=scheduler,
+                              store=store, progress=tick)
     if as_json:
         sys.stdout.write(json.dumps(sensitivity_json(res)) + "\n")
         _stored_on_stderr(res.experiment_id)
