@@ -116,7 +116,9 @@ def test_sensitivity_json_cli(tmp_path):
     assert payload["years"] == list(range(2000, 2005))
     assert {r["group"] for r in payload["indices"]} == {"push", "pull", "information",
                                                         "policy", "capability", "other"}
-    assert all(set(r) == {"group", "mu_star", "mu_star_conf", "sigma"}
+    assert all(set(r) == {"group", "mu_star", "mu_star_conf", "sigma", "mu_star_low",
+                          "mu_star_high"} for r in payload["indices"])
+    assert all(0 <= r["mu_star_low"] <= r["mu_star"] <= r["mu_star_high"]
                for r in payload["indices"])
     assert payload["answer"] in {"push", "pull", "information", "policy"}
     stored = Store(tmp_path / "onward.duckdb").query(
@@ -764,7 +766,6 @@ def test_sensitivity_says_a_stock_is_read_at_the_period_end():
     assert "applications at CAN in 2005-2012" in flow
 
 
-
 def test_sensitivity_until_explains_a_year_past_the_horizon(tmp_path):
     """`onward sensitivity` had no --until (ensemble, compare and destinations do): a year
     after the horizon's end was refused with no way to reach it. until extends the horizon
@@ -827,3 +828,64 @@ def test_sensitivity_until_needs_years_and_the_cli_names_it(tmp_path):
         assert proc.returncode == 2 and said in " ".join(proc.stderr.split()), proc.stderr
         assert "Traceback" not in proc.stderr
 
+
+# --- Morris mu*: an interval that cannot reach below 0 -------------------------------------
+
+def _morris_result(exp: str = "sensitivity-0123456789ab"):
+    """A Morris result whose leader's SALib interval (3 ± 5) reaches below 0."""
+    from onward.experiments.sensitivity import SensitivityResult, _answer, _tidy
+
+    ind = pd.DataFrame({"group": ["policy", "push"], "mu_star": [3.0, 1.0],
+                        "mu_star_conf": [5.0, 0.5], "sigma": [np.nan, 0.8],
+                        "parameters": ["destinations.CRP.recognition_rate",
+                                       "integration.glass_ceiling"]})
+    answer, sentence = _answer(ind, "morris", "applications", "CRP", [2030])
+    return SensitivityResult(exp, "morris", "applications", "CRP", [2030], pd.DataFrame(),
+                             np.zeros((1, 2)), np.zeros(1), ind,
+                             _tidy(ind, "morris", "applications", "CRP", "2030"), answer,
+                             sentence)
+
+
+def test_morris_interval_never_shows_a_negative_lower_end(tmp_path, monkeypatch, capsys):
+    """mu* (a mean of absolute effects) cannot be negative, but the sentence, the table and
+    the report showed SALib's mu* ± conf, '3 ± 5': an interval down to -2. Its lower end is
+    clipped at 0 wherever it is shown; the stored conf stays SALib's."""
+    import io
+
+    from rich.console import Console
+
+    from onward.experiments import sensitivity as sens_module
+    from onward.experiments.sensitivity import _store_indices, mu_star_interval
+    from onward.interfaces import cli as cli_module
+    from onward.report.experiment import _sensitivity_body
+
+    assert mu_star_interval(3.0, 5.0) == (0.0, 8.0)
+    assert mu_star_interval(10.0, 4.0) == (6.0, 14.0)
+    res = _morris_result()
+    assert "mu* = 3 (95% CI 0-8)" in res.sentence and "±" not in res.sentence
+    # the command line's table and JSON
+    monkeypatch.setattr(sens_module, "sensitivity", lambda *a, **k: res)
+    buf = io.StringIO()
+    monkeypatch.setattr(cli_module, "out", Console(file=buf, width=160, emoji=False))
+    kw = dict(scenario="toy", method="morris", n=2, seed=1, output="applications",
+              destination="CRP", years="2030", until=2030, levels=4, workers=1,
+              scheduler=None, store=tmp_path / "s.duckdb", quiet=True)
+    cli_module.sensitivity(as_json=False, **kw)
+    text = buf.getvalue()
+    assert "applications at CRP, 2030 (1 runs)" in text  # not '2030-2030'
+    assert "3 [0-8]" in text and "1 [0.5-1.5]" in text
+    assert "±" not in text and "-2" not in text
+    cli_module.sensitivity(as_json=True, **kw)
+    rows = json.loads(capsys.readouterr().out)["indices"]
+    assert rows[0] == {"group": "policy", "mu_star": 3.0, "mu_star_conf": 5.0, "sigma": None,
+                       "mu_star_low": 0.0, "mu_star_high": 8.0}
+    # stored: SALib's conf as it is; the report: the clipped interval
+    st = Store(tmp_path / "s.duckdb")
+    _store_indices(st, res.experiment_id, res.tidy, {"method": "morris", "destination": "CRP",
+                                                     "years": "2030"})
+    stored = st.query("select * from sensitivity_indices")
+    mu = stored[(stored.group == "policy") & (stored["index"] == "mu_star")]
+    assert mu.conf.tolist() == [5.0]
+    body = _sensitivity_body(st, res.experiment_id, pd.DataFrame({"run_id": [], "years": []}))
+    assert "3 [0-8]" in body and "mu* = 3 (95% CI 0-8)" in body
+    assert "-2" not in body and "±" not in body

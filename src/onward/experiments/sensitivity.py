@@ -9,7 +9,10 @@ at an affordable cost:
   ``G`` groups; first-order (S1) and total (ST) indices with bootstrap 95% intervals.
 * ``morris``: ``N`` Morris trajectories over the groups, ``N * (G + 1)`` runs; mu* with
   its bootstrap interval, and sigma (defined by SALib only for a group of one parameter:
-  the members of a larger group may move in opposite directions in one step).
+  the members of a larger group may move in opposite directions in one step). mu* is a
+  mean of absolute values, never negative, but SALib's interval is symmetric (mu* ±
+  ``mu_star_conf``) and can reach below 0: its lower end is shown clipped at 0
+  (:func:`mu_star_interval`).
 
 Every model evaluation is a :class:`~onward.experiments.runner.Job` whose overrides are a
 row of the sample, run through :func:`~onward.experiments.runner.run_jobs`: parallel, the
@@ -210,6 +213,38 @@ def _analyse(problem: dict[str, Any], method: str, x: np.ndarray, y: np.ndarray,
     return df
 
 
+def mu_star_interval(mu_star: float, conf: float) -> tuple[float, float]:
+    """The 95% interval of a Morris mu* as onward shows it: ``(max(0, mu* - conf),
+    mu* + conf)``.
+
+    SALib's ``mu_star_conf`` is a normal approximation: 1.96 times the standard deviation of
+    mu* over bootstrap resamples of the elementary effects, so mu* ± conf is symmetric and,
+    for a small or skewed mu*, reaches below 0. mu* is a mean of absolute values and cannot
+    be negative (nor can any resample's), so that part of the interval holds no possible
+    value: its lower end is clipped at 0. What is stored (``sensitivity_indices.conf``,
+    ``mu_star_conf``) stays SALib's own half-width.
+
+    Examples
+    --------
+    >>> mu_star_interval(10.0, 4.0)
+    (6.0, 14.0)
+    >>> mu_star_interval(3.0, 5.0)
+    (0.0, 8.0)
+    """
+    return float(np.maximum(0.0, mu_star - conf)), float(mu_star + conf)
+
+
+def mu_star_text(mu_star: float, conf: float, fmt: str = ".4g") -> str:
+    """mu* with its 95% interval as low-high, the lower end clipped at 0
+    (:func:`mu_star_interval`): ``"3 [0-8]"``; ``"-"`` where mu* is not a number."""
+    if not np.isfinite(mu_star):
+        return "-"
+    low, high = mu_star_interval(mu_star, conf)
+    if not np.isfinite(high):
+        return f"{mu_star:{fmt}}"
+    return f"{mu_star:{fmt}} [{low:{fmt}}-{high:{fmt}}]"
+
+
 def _tidy(ind: pd.DataFrame, method: str, output: str, destination: str,
           years: str = "") -> pd.DataFrame:
     pairs = ([("S1", "S1_conf"), ("ST", "ST_conf")] if method == "sobol"
@@ -244,8 +279,9 @@ def _answer(ind: pd.DataFrame, method: str, output: str, destination: str,
              f"index ST = {top.ST:.2f} (95% CI ±{top.ST_conf:.2f}), first-order S1 = "
              f"{top.S1:.2f} (±{top.S1_conf:.2f}).")
     else:
+        low, high = mu_star_interval(top.mu_star, top.mu_star_conf)
         s = (f"Of {among}, {top.group} moves {what} most: mean absolute elementary effect "
-             f"mu* = {top.mu_star:.4g} (95% CI ±{top.mu_star_conf:.4g}). Morris ranks "
+             f"mu* = {top.mu_star:.4g} (95% CI {low:.4g}-{high:.4g}). Morris ranks "
              f"influence; use {option('method', 'sobol')} for shares of variance.")
     above = ranked[(ranked[key] > top[key]) & ~ranked.group.isin(QUESTION)]
     if len(above) and len(asked):
@@ -450,13 +486,24 @@ def _clean(x: float) -> float | None:
 
 
 def sensitivity_json(res: SensitivityResult) -> dict[str, Any]:
-    """``{method, output, destination, years, indices: [...], answer}`` (no ids or times)."""
+    """``{method, output, destination, years, indices: [...], answer}`` (no ids or times).
+
+    A Morris index also gives its 95% interval as ``mu_star_low`` and ``mu_star_high``, the
+    lower end clipped at 0 (:func:`mu_star_interval`); ``mu_star_conf`` is SALib's
+    half-width as it computed it, which can exceed mu*.
+    """
     cols = (["S1", "S1_conf", "ST", "ST_conf"] if res.method == "sobol"
             else ["mu_star", "mu_star_conf", "sigma"])
+
+    def row(r: dict[str, Any]) -> dict[str, Any]:
+        out = {"group": r["group"], **{c: _clean(r[c]) for c in cols}}
+        if res.method == "morris":
+            low, high = mu_star_interval(r["mu_star"], r["mu_star_conf"])
+            out |= {"mu_star_low": _clean(low), "mu_star_high": _clean(high)}
+        return out
+
     return {
         "method": res.method, "output": res.output, "destination": res.destination,
-        "years": res.years,
-        "indices": [{"group": r["group"], **{c: _clean(r[c]) for c in cols}}
-                    for r in res.indices.to_dict("records")],
+        "years": res.years, "indices": [row(r) for r in res.indices.to_dict("records")],
         "answer": res.answer,
     }

@@ -930,15 +930,17 @@ def sensitivity(
         sys.stdout.write(json.dumps(sensitivity_json(res)) + "\n")
         _stored_on_stderr(res.experiment_id)
         return
-    what = (f"{res.output} at {res.destination}, {res.years[0]}-{res.years[-1]} "
-            f"({len(res.y)} runs)")
+    from onward.arguments import years_label
+    from onward.experiments.sensitivity import mu_star_text
+
+    what = f"{res.output} at {res.destination}, {years_label(res.years)} ({len(res.y)} runs)"
     if method == "sobol":
         t = Table(title=f"Sobol' indices by mechanism: {what}; ranked by total effect ST "
                         "(± 95% interval)", box=box.SIMPLE_HEAD, padding=(0, 1))
         cols = ("group", "S1", "ST", "parameters")
     else:
-        t = Table(title=f"Morris screening by mechanism: {what}; ranked by mu* (± 95% "
-                        "interval)", box=box.SIMPLE_HEAD, padding=(0, 1))
+        t = Table(title=f"Morris screening by mechanism: {what}; ranked by mu* [95% "
+                        "interval]", box=box.SIMPLE_HEAD, padding=(0, 1))
         cols = ("group", "mu*", "sigma", "parameters")
     for col in cols:
         t.add_column(col, justify="left" if col in ("group", "parameters") else "right")
@@ -950,11 +952,12 @@ def sensitivity(
         if method == "sobol":
             t.add_row(r.group, pm(r.S1, r.S1_conf), pm(r.ST, r.ST_conf), r.parameters)
         else:
-            t.add_row(r.group, pm(r.mu_star, r.mu_star_conf, ".4g"),
+            t.add_row(r.group, mu_star_text(r.mu_star, r.mu_star_conf),
                       "-" if not np.isfinite(r.sigma) else f"{r.sigma:.4g}", r.parameters)
     out.print(t)
     if method == "morris":
-        out.print("sigma is defined only for a group of one parameter (SALib).")
+        out.print("mu* cannot be negative: an interval that would reach below 0 starts at "
+                  "0. sigma is defined only for a group of one parameter (SALib).")
     out.print(res.sentence)
     out.print(f"experiment {res.experiment_id} stored (table sensitivity_indices)")
 

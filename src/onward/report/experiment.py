@@ -52,9 +52,11 @@ def _known(x: Any) -> bool:
 
 def _sensitivity_body(st: Any, exp_id: str, summary: pd.DataFrame) -> str:
     """Each analysis of a sensitivity experiment (destination x years): the sentence that
-    answers 'which mechanism matters' and the indices with their 95% intervals."""
+    answers 'which mechanism matters' and the indices with their 95% intervals (Sobol's as
+    ± half-widths; Morris mu*'s as low-high, the lower end clipped at 0 as mu* cannot be
+    negative: :func:`onward.experiments.sensitivity.mu_star_interval`)."""
     from onward.arguments import label_years
-    from onward.experiments.sensitivity import _answer
+    from onward.experiments.sensitivity import _answer, mu_star_text
 
     try:
         ind = st.query("select * from sensitivity_indices where experiment_id = ?", [exp_id])
@@ -82,8 +84,18 @@ def _sensitivity_body(st: Any, exp_id: str, summary: pd.DataFrame) -> str:
         cols = [c for c in ("group", "S1", "S1_conf", "ST", "ST_conf", "mu_star",
                             "mu_star_conf", "sigma") if c in wide.columns]
         body += paragraph(f"{method.capitalize()}, {output} at {dest}, {yrs}: {sentence}")
-        body += table(wide[cols].sort_values(key, ascending=False).round(3),
-                      f"{method} indices by mechanism (± = 95% interval half-width)")
+        shown = wide[cols].sort_values(key, ascending=False).round(3)
+        if "mu_star_conf" in shown.columns:  # SALib's mu* ± conf can reach below 0
+            ranked = wide.loc[shown.index]
+            shown = shown.drop(columns=["mu_star_conf"]).assign(mu_star=[
+                mu_star_text(m, c) for m, c in zip(ranked.mu_star, ranked.mu_star_conf,
+                                                   strict=True)])
+            shown = shown.rename(columns={"mu_star": "mu_star [95% interval]"})
+            caption = (f"{method} indices by mechanism (mu* [95% interval]; mu* cannot be "
+                       "negative, so an interval that would reach below 0 starts at 0)")
+        else:
+            caption = f"{method} indices by mechanism (± = 95% interval half-width)"
+        body += table(shown, caption)
     return body
 
 
