@@ -299,3 +299,99 @@ def test_a_scheduler_on_other_code_is_refused():
                        r"onward's code \(AttributeError: no _worker_code\)\. Fix: start the "
                        "scheduler"):
         _check_cluster(_FakeClient({}, {}, AttributeError("no _worker_code")), "tcp://x:1")
+
+
+class _InterruptingLock:
+    """A future's lock whose first taking is followed by a Ctrl-C (SIGINT to this
+    process), as a Ctrl-C that lands while ``concurrent.futures.wait`` takes the locks."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self._lock = threading.RLock()
+        self.fired = False
+
+    def acquire(self, *args, **kwargs):
+        got = self._lock.acquire(*args, **kwargs)
+        if not self.fired:
+            self.fired = True
+            os.kill(os.getpid(), signal.SIGINT)
+        return got
+
+    def release(self) -> None:
+        self._lock.release()
+
+    def __enter__(self):
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def _free_in_another_thread(futures) -> list[bool]:
+    import threading
+
+    free: list[bool] = []
+
+    def probe() -> None:
+        for f in futures:
+            got = f._condition.acquire(timeout=1)
+            free.append(bool(got))
+            if got:
+                f._condition.release()
+
+    t = threading.Thread(target=probe)
+    t.start()
+    t.join()
+    return free
+
+
+def test_ctrl_c_while_waiting_on_local_workers_leaves_no_future_locked():
+    """A Ctrl-C that landed while ``concurrent.futures.wait`` took the futures' locks left
+    one taken: the pool's thread blocked on it for ever, and so did the shutdown waiting
+    for that thread (CI saw a two-worker ensemble never end after Ctrl-C). wait_first
+    holds the Ctrl-C until the wait is over, then raises it, with every lock free."""
+    import threading
+    from concurrent.futures import Future
+
+    from onward.workers import wait_first
+
+    assert threading.current_thread() is threading.main_thread()
+    handler = signal.getsignal(signal.SIGINT)
+    futures = [Future() for _ in range(3)]
+    lock = _InterruptingLock()
+    futures[1]._condition = threading.Condition(lock)
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        wait_first(futures)
+    assert lock.fired and time.monotonic() - started < 5  # at once, not after the work
+    assert _free_in_another_thread(futures) == [True, True, True]
+    assert signal.getsignal(signal.SIGINT) is handler  # put back
+
+
+def test_held_ctrl_c_is_acted_on_by_the_handler_in_place():
+    """The Ctrl-C held during a wait goes to the handler that was in place (the CLI's,
+    which also records it), and a wait without one returns what finished."""
+    from concurrent.futures import Future
+
+    from onward.workers import held_interrupts, wait_first
+
+    seen: list[int] = []
+
+    def handler(signum, frame):
+        seen.append(signum)
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGINT, handler)
+    try:
+        with pytest.raises(KeyboardInterrupt), held_interrupts() as check:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+            assert seen == []  # held
+            check()
+        assert seen == [signal.SIGINT]
+        done = Future()
+        done.set_result(1)
+        assert wait_first([Future(), done]) == {done}
+    finally:
+        signal.signal(signal.SIGINT, old)

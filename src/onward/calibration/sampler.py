@@ -22,8 +22,7 @@ import os
 import random
 import threading
 from collections.abc import Callable, Generator, Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor
-from concurrent.futures import wait as wait_futures
+from concurrent.futures import ProcessPoolExecutor
 from numbers import Real
 from types import TracebackType
 from typing import Any
@@ -35,7 +34,7 @@ from pyabc.inference_util import AnalysisVars
 from pyabc.population import Particle, Sample
 
 from onward.options import option
-from onward.workers import DaskWait, check_workers, connect, local_pool, result_of
+from onward.workers import DaskWait, check_workers, connect, local_pool, result_of, wait_first
 
 __all__ = ["DeterministicBatchSampler", "proposal_seed"]
 
@@ -334,7 +333,7 @@ class DeterministicBatchSampler(pyabc.sampler.Sampler):
                 self._dask_wait = DaskWait(self._get_client(), _resume())
             self._dask_wait.wait_any(futures)
         else:
-            wait_futures(futures, return_when=FIRST_COMPLETED)
+            wait_first(futures)
 
     def _cancel(self, futures: list[Any]) -> None:
         if not futures:

@@ -22,7 +22,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,15 @@ from onward.engine.state import State
 from onward.options import option
 from onward.scenario import Scenario, scenario_hash
 from onward.store import Store
-from onward.workers import ClusterError, DaskWait, check_workers, connect, local_pool, result_of
+from onward.workers import (
+    ClusterError,
+    DaskWait,
+    check_workers,
+    connect,
+    local_pool,
+    result_of,
+    wait_first,
+)
 
 
 def derive_seed(master: int, index: int) -> int:
@@ -278,8 +286,7 @@ class _Executor:
             return
         pending: dict[Future, Any] = {self._pool.submit(fn, it, *args): it for it in items}
         while pending:
-            done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
-            for fut in done:
+            for fut in wait_first(pending):
                 yield pending.pop(fut), fut.result()
 
 
