@@ -728,7 +728,8 @@ def test_the_package_offers_calibration_and_experiments_at_the_top(ref):
     from onward.store import UnknownRunError
 
     with pytest.raises(UnknownRunError, match="'ref' is a calibration, not a run: its "
-                       "figures come with `onward score ref --figures DIR`"):
+                       "figures come with onward.calibration.plots."
+                       r"write_calibration_figures\('ref', STORE, DIR\)"):
         report("ref", ref)
     a = onward.score("ref", draws=2, seed=3, store=ref)
     b = score(None, "ref", draws=2, seed=3, store=ref)

@@ -60,7 +60,13 @@ def test_command_line_is_told_its_flags_and_python_after_it_its_keywords(tmp_pat
 
 
 def test_command_spells_a_whole_command_as_the_caller_would():
-    from onward.options import calibrate_command, command, runs_command
+    from onward.options import (
+        calibrate_command,
+        command,
+        parameters_command,
+        runs_command,
+        scenario_show_command,
+    )
 
     assert command("onward runs", "onward.store.Store().list_runs()") == \
         "onward.store.Store().list_runs()"
@@ -73,6 +79,11 @@ def test_command_spells_a_whole_command_as_the_caller_would():
         assert calibrate_command("fit", resume=True) == \
             "`onward calibrate SCENARIO --name fit --resume`"
         assert runs_command("calibration") == "`onward runs --kind calibration`"
+        assert scenario_show_command("toy") == "`onward scenario show toy`"
+        assert parameters_command() == "`onward validate --list`"
+    assert scenario_show_command("toy") == \
+        "print(onward.scenario.scenario_to_yaml(onward.load_scenario('toy')))"
+    assert parameters_command() == "onward.scenario.parameters.all_specs()"
 
 
 def test_python_messages_name_python_calls_not_commands(tmp_path):
@@ -132,3 +143,70 @@ def test_an_unfinished_calibration_is_resumed_the_python_way(monkeypatch, tmp_pa
         abc.load_posterior("i3", St())
     said = [str(w.message) for w in caught if issubclass(w.category, UnfinishedCalibration)]
     assert said and "resume it with onward.calibrate(SCENARIO, name='i3', resume=True)" in said[0]
+
+
+def test_scenario_messages_name_the_callers_way_to_a_valid_example(tmp_path):
+    """A scenario loaded from Python with an unknown key, an unknown parameter, a missing
+    destination parameter, an inflow without its table, or no file at all was told to run
+    `onward scenario show nk-onward`, `onward validate --list`, `onward data` or
+    `onward scenarios`: commands of a shell that a notebook does not have."""
+    from onward.scenario import ScenarioError, load_scenario
+
+    files = {
+        "key.yaml": ("extends: toy\nname: x\nbogus: 1\n",
+                     "print(onward.scenario.scenario_to_yaml(onward.load_scenario("
+                     "'nk-onward')))", "`onward scenario show nk-onward`"),
+        "par.yaml": ("extends: toy\nname: x\nparameters:\n  integration:\n    zzzqqq: 1\n",
+                     "onward.scenario.parameters.all_specs() lists the parameters",
+                     "`onward validate --list` lists the parameters"),
+        "dest.yaml": ("extends: toy\nname: x\ncountries:\n  NEW: {name: N, role: destination}"
+                      "\ndestinations:\n  NEW:\n    name: N\n    recognition_rate: 0.5\n",
+                      "(onward.scenario.parameters.all_specs() describes them)",
+                      "(`onward validate --list` describes them)"),
+        "inflow.yaml": ("extends: toy\nname: x\npopulation:\n  inflow:\n    source: data\n"
+                        "    table: null\n", "(see onward.data.list_tables())",
+                        "(see `onward data`)"),
+        "empty.yaml": ("# nothing yet\n", "as print(onward.scenario.scenario_to_yaml(",
+                       "or start from `onward scenario new NAME`"),
+    }
+    for name, (text, *_) in files.items():
+        (tmp_path / name).write_text(text)
+    flee = tmp_path / "flee"
+    (flee / "input_csv").mkdir(parents=True)
+    (flee / "source_data").mkdir()
+    cases = [(str(tmp_path / name), python, cli_text)
+             for name, (_, python, cli_text) in files.items()]
+    cases += [("nosuch", "(see onward.scenario.builtin_names())", "(see `onward scenarios`)"),
+              (str(flee), "onward.flee.read_flee_folder(FOLDER) checks it",
+               "`onward validate FOLDER` checks it")]
+    for source, python, cli_text in cases:
+        with pytest.raises(ScenarioError) as info:
+            load_scenario(source)
+        assert python in str(info.value) and "`onward" not in str(info.value), info.value
+        with command_line(), pytest.raises(ScenarioError) as info:
+            load_scenario(source)
+        assert cli_text in str(info.value), info.value
+
+
+def test_reporting_a_calibration_names_the_callers_way_to_its_figures(monkeypatch, tmp_path):
+    """report('fit') of a calibration told a notebook user to run `onward score fit
+    --figures DIR` and `onward run --posterior fit`; the command line is still told so."""
+    import onward.calibration.abc as abc
+    from onward.report import report
+    from onward.store import UnknownRunError
+
+    monkeypatch.setattr(abc, "stored_generations", lambda st, name: pd.DataFrame(
+        {"generation": [0], "run_id": ["run-0001"], "epsilon": [1.0]}))
+    db = tmp_path / "s.duckdb"
+    with pytest.raises(UnknownRunError) as info:
+        report("fit", db)
+    said = str(info.value)
+    assert ("its figures come with onward.calibration.plots.write_calibration_figures("
+            "'fit', STORE, DIR), and a run to report, with its posterior mean, with "
+            "onward.run(SCENARIO, overrides=onward.load_posterior('fit', STORE).mean())"
+            ) in said and "`onward" not in said
+    result = CliRunner().invoke(app, ["report", "fit", "--store", str(db)])
+    said = " ".join((str(result.output) + str(result.exception)).split())
+    assert result.exit_code != 0 and ("its figures come with `onward score fit --figures "
+                                      "DIR`, and a run to report, with its posterior mean, "
+                                      "with `onward run SCENARIO --posterior fit`") in said

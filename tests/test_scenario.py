@@ -1234,7 +1234,7 @@ def test_calibration_years_and_counts_outside_the_horizon_are_noted_where_writte
     assert len(notes) == 2, notes
     assert notes[0].startswith(f"{tmp_path}/yrs.yaml:4: calibration.years: 1995-1999 "
                                "outside the horizon 2000-2020"), notes
-    assert "`onward calibrate` refuses them. Fix: set calibration.years inside 2000-2020" \
+    assert "onward.calibrate refuses them. Fix: set calibration.years inside 2000-2020" \
         in notes[0]
     assert "yrs.yaml:9: calibration.observed.first_claims.CRP.2030: a count of 2030, " \
         "outside the horizon 2000-2020" in notes[1] and "Fix: remove it" in notes[1], notes
@@ -1293,7 +1293,7 @@ def test_a_destination_written_from_scratch_is_told_every_missing_field(tmp_path
               "  NEW: {name: Newland, role: destination}\ndestinations:\n"
               "  NEW:\n    name: Newland\n    recognition_rate: 0.5\n")
     text = assert_clear(error_of(p), "new2.yaml", 6, "destinations.NEW: missing destination "
-                        "parameters", "onward validate --list")
+                        "parameters", "onward.scenario.parameters.all_specs()")
     for k in DESTINATION_PARAMETERS:
         assert k == "recognition_rate" or k in text, (k, text)
     assert "more" not in text, text

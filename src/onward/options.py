@@ -53,6 +53,17 @@ def runs_command(kind: str | None = None) -> str:
     return command("onward runs", "onward.store.Store().list_runs()")
 
 
+def scenario_show_command(name: str = "nk-onward") -> str:
+    """How to print scenario ``name`` whole, as YAML, as the running interface spells it."""
+    return command(f"onward scenario show {name}",
+                   f"print(onward.scenario.scenario_to_yaml(onward.load_scenario({name!r})))")
+
+
+def parameters_command() -> str:
+    """How to list every parameter a scenario sets, as the running interface spells it."""
+    return command("onward validate --list", "onward.scenario.parameters.all_specs()")
+
+
 @contextmanager
 def command_line() -> Iterator[None]:
     """Name options as the command line does while the block runs."""

@@ -89,10 +89,18 @@ def report(target: str | int | Any, store: Any = None, out: str | Path | None = 
         from onward.calibration.abc import stored_generations
 
         if not stored_generations(st, target.strip()).empty:
+            from onward.options import command
+
+            name = target.strip()
+            figures = command(f"onward score {name} --figures DIR",
+                              "onward.calibration.plots.write_calibration_figures("
+                              f"{name!r}, STORE, DIR)")
+            posterior = command(f"onward run SCENARIO --posterior {name}",
+                                "onward.run(SCENARIO, overrides=onward.load_posterior("
+                                f"{name!r}, STORE).mean())")
             raise UnknownRunError(
-                f"'{target}' is a calibration, not a run: its figures come with `onward score "
-                f"{target} --figures DIR`, and a run with its posterior with `onward run "
-                f"--posterior {target}` (which writes a report)") from None
+                f"'{target}' is a calibration, not a run: its figures come with {figures}, "
+                f"and a run to report, with its posterior mean, with {posterior}") from None
         raise
     if is_experiment:
         return write_experiment_report(ident, st, out)

@@ -31,7 +31,7 @@ import yaml
 from pydantic import ValidationError
 from yaml.constructor import SafeConstructor
 
-from onward.options import option
+from onward.options import command, option, parameters_command, scenario_show_command
 from onward.scenario.schema import FieldError, FieldErrors, Month, Scenario, _span, dotted
 
 # The pure-Python parser is used on purpose: libyaml's composer recurses in C and crashes
@@ -45,7 +45,9 @@ MAX_MESSAGES = 20
 
 Path_ = tuple[str | int, ...]
 
-_SHOW = "see `onward scenario show nk-onward` for a valid example"
+
+def _show() -> str:
+    return f"see {scenario_show_command()} for a valid example"
 
 
 class ScenarioError(ValueError):
@@ -133,10 +135,14 @@ def resolve_path(name_or_path: str | Path, relative_to: Path | None = None) -> P
     if _is_dir(p):
         flee = [d for d in ("input_csv", "source_data") if _is_dir(p / d)]
         if len(flee) == 2:
-            raise ScenarioError([f"{_short(s)}: is a Flee 3.1 folder; `onward run {_short(s)}` "
-                                 f"runs it and `onward validate {_short(s)}` checks it. Fix: "
-                                 "this command takes an onward scenario (a .yaml file or a "
-                                 "built-in name)"])
+            raise ScenarioError([
+                f"{_short(s)}: is a Flee 3.1 folder; "
+                + command("onward run FOLDER", "onward.flee.simulate_flee("
+                          "onward.flee.read_flee_folder(FOLDER))")
+                + " runs it and "
+                + command("onward validate FOLDER", "onward.flee.read_flee_folder(FOLDER)")
+                + " checks it. Fix: give an onward scenario here (a .yaml file or a built-in "
+                "name)"])
         missing = [d + "/" for d in ("input_csv", "source_data") if d not in flee]
         raise ScenarioError([f"{_short(s)}: is a folder, not a scenario file (a Flee 3.1 "
                              f"folder needs input_csv/ and source_data/; this one lacks "
@@ -147,7 +153,8 @@ def resolve_path(name_or_path: str | Path, relative_to: Path | None = None) -> P
              else f"a path to a .yaml file (relative to {Path.cwd()}, where this runs)")
     raise ScenarioError([
         f"{_short(s)}: no such scenario file or built-in scenario. Fix: give {where} or a "
-        "built-in name: " + ", ".join(builtin_names()) + " (see `onward scenarios`)"
+        "built-in name: " + ", ".join(builtin_names()) + " (see "
+        + command("onward scenarios", "onward.scenario.builtin_names()") + ")"
     ])
 
 
@@ -220,7 +227,9 @@ def _parse_yaml(text: str, fname: str) -> _Doc:
     if node is None:
         raise ScenarioError([f"{fname}: the file is empty (or only comments). Fix: write a "
                              "scenario, e.g. `extends: nk-onward` plus what changes, or start "
-                             "from `onward scenario new NAME`"])
+                             "from "
+                             + command("onward scenario new NAME", "a copy of one, as "
+                                       f"{scenario_show_command()} prints it")])
     size = _expanded_size(node)
     if size > MAX_NODES:
         raise ScenarioError([f"{fname}: {_big(size)} YAML nodes once anchors/aliases are "
@@ -671,7 +680,7 @@ def _parse_cached(text: str, fname: str) -> _Doc:
 
 def _hint(err_type: str) -> str:
     if err_type == "extra_forbidden":
-        return "remove this key or fix its spelling (see `onward scenario show nk-onward`)"
+        return f"remove this key or fix its spelling (see {scenario_show_command()})"
     if err_type == "missing":
         return "add this field"
     if err_type in ("finite_number",):
@@ -694,7 +703,7 @@ def _hint(err_type: str) -> str:
         return "give the number of items stated"
     if err_type.startswith(("greater_than", "less_than")):
         return "use a value within the stated limit"
-    return _SHOW
+    return _show()
 
 
 _SKIP = {"params", "[key]", "Param"}  # model internals and union members, not YAML keys
@@ -739,7 +748,7 @@ def validate_dict(data: Any, lines: dict[Path_, tuple[str, int]] | None = None,
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
     except RecursionError:
-        raise ScenarioError([f"{fname}: scenario: nested too deeply. Fix: {_SHOW}"]) from None
+        raise ScenarioError([f"{fname}: scenario: nested too deeply. Fix: {_show()}"]) from None
     raise ScenarioError(_messages(errors, lines, fname, shown))
 
 
@@ -775,7 +784,7 @@ def _unknown_parameters(data: Any, lines: dict[Path_, tuple[str, int]], fname: s
                         or difflib.get_close_matches(f"{g}.{k}", every, n=1))
                 where, field_path = _locate(("parameters", g, str(k)), lines, shown, fname)
                 fix = (f"did you mean {_one_of(near)}?" if near else "fix its spelling; "
-                       "`onward validate --list` lists the parameters")
+                       f"{parameters_command()} lists the parameters")
                 out.append(f"{where}: {field_path}: unknown parameter. Fix: {fix}")
             continue
         else:
@@ -830,7 +839,7 @@ def _messages(errors: list, lines: dict[Path_, tuple[str, int]], fname: str,
             # of fields that clash, the one the file being loaded wrote (not its base's)
             paths = [path + q for q in (err.path, *err.also)]
             path = next((q for q in paths if lines.get(q, ("",))[0] == fname), paths[0])
-            msg, hint = err.problem, err.fix or _SHOW
+            msg, hint = err.problem, err.fix or _show()
         else:
             msg = e["msg"].removeprefix("Value error, ")
             hint = _hint(e["type"])
@@ -910,7 +919,8 @@ def calibration_notes(sc: Scenario, lines: dict[Path_, tuple[str, int]], fname: 
         if not outside or not (mine or key == "years"):
             continue
         where, field_path = _locate(path, lines, shown, fname)
-        what = ("`onward calibrate` refuses them" if key == "years"
+        what = (command("onward calibrate", "onward.calibrate") + " refuses them"
+                if key == "years"
                 else "never simulated, so never scored")
         here = "" if mine else f" in {fname} (this block is its base's)"
         also = (f" (or give calibrate "

@@ -29,6 +29,7 @@ from pydantic import (
     model_validator,
 )
 
+from onward.options import command, parameters_command
 from onward.scenario.parameters import (
     DESTINATION_PARAMETERS,
     GLOBAL_PARAMETERS,
@@ -228,8 +229,8 @@ class Destination(Strict):
         if missing:
             # every one named: "... and 5 more" left the writer of a new file guessing
             raise FieldError((), "missing destination parameters: " + ", ".join(missing),
-                             "add each with its value and source (`onward validate --list` "
-                             "describes them)")
+                             "add each with its value and source "
+                             f"({parameters_command()} describes them)")
         # the bounds are checked by the scenario, with its other parameters (all at once)
         return self
 
@@ -510,7 +511,8 @@ class Attributes(Strict):
         if self.microdata is not None:
             raise FieldError(("microdata",), "microdata is read by the loader from the "
                              "scenario's folder, and this scenario was not loaded from a file",
-                             "load the scenario from its file (e.g. `onward run my.yaml`), "
+                             "load the scenario from its file (e.g. "
+                             + command("onward run my.yaml", "onward.run('my.yaml')") + "), "
                              "or give the attribute distributions themselves")
         return self
 
@@ -551,7 +553,9 @@ class Inflow(Strict):
                                  "check the number for a typo (it counts persons a year)")
         elif not self.table:
             raise FieldError(("table",), "inflow from data needs a table",
-                             "add table: <name> (see `onward data`)", also=(("source",),))
+                             "add table: <name> (see "
+                             + command("onward data", "onward.data.list_tables()") + ")",
+                             also=(("source",),))
         else:
             from onward.data.series import ARRIVAL_TABLES
 
@@ -1113,7 +1117,7 @@ class Scenario(Strict):
         given = {f"{g}.{k}" for g, grp in self.parameters.items() for k in grp}
         for key in sorted(given - set(GLOBAL_PARAMETERS)):
             raise FieldError(("parameters", *key.split(".", 1)), "unknown parameter",
-                             "remove it or fix its spelling; `onward validate --list` or "
+                             f"remove it or fix its spelling; {parameters_command()} or "
                              "docs/odd.md list the valid names")
         missing = sorted(set(GLOBAL_PARAMETERS) - given)
         if missing:
