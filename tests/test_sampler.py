@@ -306,3 +306,27 @@ def test_a_lost_scheduler_is_one_cluster_error(monkeypatch) -> None:
                        r"\(FuturesCancelledError: .*scheduler-connection-lost.*Fix: .*"
                        r"resume=True"):
         s.sample_until_n_accepted(5, _failing_particle, t=0)
+
+
+def test_a_worker_that_joined_on_other_code_stops_the_calibration(monkeypatch) -> None:
+    """connect() checks the workers there at the start; one that joined later, started from
+    another checkout, ran proposals whose particles went into the posterior unchecked
+    (particles do not carry the code hash). Its task now says which worker and the fix."""
+    distributed = pytest.importorskip("distributed")
+    from onward import workers
+    from onward.workers import ClusterError
+
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster, \
+            DeterministicBatchSampler(seed=5, scheduler=cluster.scheduler_address) as s:
+        s._get_client()  # connected and checked, with this process's code everywhere
+        assert len(s.sample_until_n_accepted(5, _uniform_particle, t=0).accepted_particles) == 5
+        # the worker now runs other code, as one that joined after the check would
+        version = workers._worker_code()[0]
+        monkeypatch.setattr(workers, "_worker_code", lambda: (version, "0123456789abcdef"))
+        (address,) = cluster.scheduler_info["workers"]
+        with pytest.raises(ClusterError, match=(
+                rf"^the Dask worker {address} runs other onward code \(0123456789abcdef\) than "
+                r"this process \([0-9a-f]{16}\); it joined the cluster after the check .* Fix: "
+                r"start every worker from the same checkout .*resume=True")):
+            s.sample_until_n_accepted(5, _uniform_particle, t=1)

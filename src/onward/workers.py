@@ -239,6 +239,17 @@ def _worker_code() -> tuple[str, str]:
     return onward.__version__, code_hash()
 
 
+def this_worker() -> str:
+    """The address of the Dask worker that runs this (``tcp://10.0.0.5:40123``), or the
+    process's id outside Dask (a local pool's worker)."""
+    try:
+        from distributed import get_worker
+
+        return get_worker().address
+    except (ImportError, ValueError):  # ValueError: not in a Dask worker
+        return f"process {os.getpid()}"
+
+
 def _check_cluster(client: Any, address: str) -> None:
     """Refuse a scheduler or workers that cannot import onward (each worker died on its
     first task and the command waited forever) or run other onward code (their jobs were

@@ -34,7 +34,16 @@ from pyabc.inference_util import AnalysisVars
 from pyabc.population import Particle, Sample
 
 from onward.options import option
-from onward.workers import DaskWait, check_workers, connect, local_pool, result_of, wait_first
+from onward.workers import (
+    ClusterError,
+    DaskWait,
+    check_workers,
+    connect,
+    local_pool,
+    result_of,
+    this_worker,
+    wait_first,
+)
 
 __all__ = ["DeterministicBatchSampler", "proposal_seed"]
 
@@ -123,6 +132,31 @@ def _evaluate_chunk(
             _seed_global_rngs(proposal_seed(seed, t, k))
             particles.append(simulate_one())
     return particles
+
+
+def _evaluate_task(
+    simulate_one_pickled: bytes, seed: int, t: int, indices: Sequence[int]
+) -> tuple[str, str, list[Particle]]:
+    """:func:`_evaluate_chunk` in a worker, its particles with the worker's address and
+    :func:`onward.analysis.runs.code_hash`: a Dask worker that joined the cluster after
+    :func:`onward.workers.connect` checked it may run other onward code."""
+    from onward.workers import _worker_code  # (looked up at call: tests replace it)
+
+    particles = _evaluate_chunk(simulate_one_pickled, seed, t, indices)
+    return this_worker(), _worker_code()[1], particles
+
+
+def _same_code(worker: str, theirs: str) -> None:
+    """Refuse the particles of a worker that runs other onward code than this process."""
+    from onward.analysis.runs import code_hash  # (looked up at call: tests replace it)
+
+    if theirs != code_hash():
+        raise ClusterError(
+            f"the Dask worker {worker} runs other onward code ({theirs}) than this process "
+            f"({code_hash()}); it joined the cluster after the check at the start, and its "
+            "particles would mix two engines in one posterior, so the calibration stopped "
+            "without them. Fix: start every worker from the same checkout or installation "
+            f"as this command (the same environment and PYTHONPATH), then {_resume()}")
 
 
 class DeterministicBatchSampler(pyabc.sampler.Sampler):
@@ -323,9 +357,9 @@ class DeterministicBatchSampler(pyabc.sampler.Sampler):
 
     def _submit(self, payload: bytes, t: int, indices: range) -> Any:
         if self.scheduler is not None:
-            return self._get_client().submit(_evaluate_chunk, payload, self.seed, t, indices,
+            return self._get_client().submit(_evaluate_task, payload, self.seed, t, indices,
                                              pure=False)
-        return self._get_pool().submit(_evaluate_chunk, payload, self.seed, t, indices)
+        return self._get_pool().submit(_evaluate_task, payload, self.seed, t, indices)
 
     def _wait_any(self, futures: list[Any]) -> None:
         if self.scheduler is not None:
@@ -373,7 +407,9 @@ class DeterministicBatchSampler(pyabc.sampler.Sampler):
                 for start in [k for k, (_, f) in in_flight.items() if f.done()]:
                     r, f = in_flight.pop(start)
                     # a failed task raises here
-                    ready[start] = (r, result_of(f, _resume()))
+                    worker, code, particles = result_of(f, _resume())
+                    _same_code(worker, code)
+                    ready[start] = (r, particles)
         finally:
             self._cancel([f for _, f in in_flight.values()])
 
