@@ -889,3 +889,70 @@ def test_morris_interval_never_shows_a_negative_lower_end(tmp_path, monkeypatch,
     body = _sensitivity_body(st, res.experiment_id, pd.DataFrame({"run_id": [], "years": []}))
     assert "3 [0-8]" in body and "mu* = 3 (95% CI 0-8)" in body
     assert "-2" not in body and "±" not in body
+
+
+def test_a_count_is_rounded_half_away_from_zero_wherever_it_is_shown():
+    """Counts were formatted with .0f, which takes a half to the even neighbour: a median
+    of 12.5 persons over two replicates showed as 12 and one of 13.5 as 14."""
+    from types import SimpleNamespace
+
+    from onward.analysis.numbers import count_text
+    from onward.experiments.destinations import interval_text
+    from onward.experiments.ensemble import effect_text
+    from onward.experiments.runner import output_text
+
+    assert [count_text(x) for x in (12.5, 13.5, 0.5, 2.4999, -12.5, 0.49999999999999994)] \
+        == ["13", "14", "1", "2", "-13", "0"]
+    assert count_text(1234.5, ",") == "1,235" and count_text(-0.5, "+") == "-1"
+    assert count_text(float("nan")) == "nan"
+    assert output_text("applications", 12.5) == "13"
+    assert output_text("broker_share", 0.125) == "0.12"  # a share keeps its decimals
+    row = SimpleNamespace(output="applications", baseline_median=12.5, alternative_median=13.5,
+                          diff_median=-0.5, diff_q05=-2.5, diff_q95=4.5, ratio_median=1.08,
+                          ratio_q05=0.9, ratio_q95=1.3)
+    assert effect_text(row) == {"baseline": "13", "alternative": "14",
+                                "difference": "-1 [-3, +5]", "ratio": "1.08 [0.90, 1.30]"}
+    assert interval_text("movers", 12.5, 0.5, 26.5) == "13 [1-27]"
+    assert interval_text("age", 30.25, 20.0, 40.0) == "30.2 [20.0-40.0]"  # not a count
+    # the report's and the dashboard's tables write numbers of 100 or more whole
+    from onward.report.html import table
+
+    assert "<td>1,113</td>" in table(pd.DataFrame({"persons": [1112.5]}))
+    pytest.importorskip("solara")
+    from onward.dashboard.app import _table_html
+
+    assert "<td>1,113</td>" in _table_html(pd.DataFrame({"persons": [1112.5]}), "t")
+
+
+def test_medians_of_two_replicates_show_their_halves_rounded_up(short, tmp_path, monkeypatch):
+    """`onward ensemble -n 2` printed the median 12.5 as 12 and 10.5 as 10 (half to even)
+    and the report's table as 12.5 and 10.5; both now print 13 and 11."""
+    import html
+    import io
+
+    from rich.console import Console
+
+    from onward.interfaces import cli as cli_module
+    from onward.report import report
+
+    db = tmp_path / "s.duckdb"
+    path = tmp_path / "short.yaml"
+    path.write_text(SHORT)
+    buf = io.StringIO()
+    monkeypatch.setattr(cli_module, "out", Console(file=buf, width=200, emoji=False))
+    cli_module.ensemble(scenario=str(path), n=2, seed=1, posterior=None, until=None,
+                        output=None, workers=1, scheduler=None, as_json=False, store=db,
+                        quiet=True)
+    res = ensemble(load_scenario(path), n=2, seed=1, workers=1, store=db)  # (stored)
+    b = res.bands.set_index(["year", "destination"])
+    assert b.loc[(2002, "CRP"), "median"] == 10.5 and b.loc[(2003, "CRP"), "median"] == 12.5
+    lines = {line.split()[0]: line.split("]")[0] + "]" for line in buf.getvalue().splitlines()
+             if line.strip()[:4].isdigit()}
+    assert lines["2002"].split() == ["2002", "11", "[6-15]"], lines
+    assert lines["2003"].split() == ["2003", "13", "[7-18]"], lines
+    page = html.unescape(report(res.experiment_id, db, tmp_path / "e.html").read_text())
+    table = page[page.index("id=\"table-applications\""):]
+    table = table[:table.index("</table>")]
+    assert "<tr><td>2003</td><td>13</td><td>0</td><td>0</td></tr>" in table, table
+    assert "<tr><td>2002</td><td>11</td><td>1</td><td>0</td></tr>" in table, table
+    assert ".5<" not in table

@@ -15,6 +15,7 @@ import pandas as pd
 import solara
 import solara.lab
 
+from onward.analysis.numbers import count_text
 from onward.analysis.runs import claim_total_text
 from onward.dashboard.inputs import (
     NO_EVENT,
@@ -62,7 +63,8 @@ def _table_html(df: pd.DataFrame, css: str) -> str:
         if isinstance(x, float) and x != x:
             return "–"
         if isinstance(x, (int, float)) and not isinstance(x, bool):
-            return f"{x:,.0f}" if abs(x) >= 100 or float(x).is_integer() else f"{x:.2f}"
+            return count_text(x, ",") if abs(x) >= 100 or float(x).is_integer() \
+                else f"{x:.2f}"
         return str(x)
 
     shown = df.copy()
@@ -121,7 +123,7 @@ def Totals(outcome: Outcome, focus: str, name: str):
     with solara.Row(style={"align-items": "baseline", "gap": "24px"}):
         with solara.Column(gap="0px"):
             solara.Text(f"{focus}: simulated first claims, all years")
-            solara.v.Html(tag="span", children=[f"{sim:,.0f}"],
+            solara.v.Html(tag="span", children=[count_text(sim, ",")],
                           class_=f"onward-number onward-total-{name}")
         if seen:
             with solara.Column(gap="0px"):
@@ -129,7 +131,7 @@ def Totals(outcome: Outcome, focus: str, name: str):
                 same = float(row.simulated_observed_years.iloc[0])
                 solara.Text(f"{focus}: observed ({outcome.observed_source}) vs simulated, "
                             "same years")
-                solara.v.Html(tag="span", children=[f"{obs} vs {same:,.0f}"],
+                solara.v.Html(tag="span", children=[f"{obs} vs {count_text(same, ',')}"],
                               class_=f"onward-number onward-observed-{name}")
         solara.Text(f"engine {outcome.engine_seconds:.1f} s")
     solara.Text(outcome.description, classes=[f"onward-description-{name}"])

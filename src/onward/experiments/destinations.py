@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from onward.analysis.numbers import count_text
 from onward.engine.model import SimulationResult
 from onward.engine.recorder import FLOWS
 from onward.experiments.ensemble import (
@@ -251,9 +252,10 @@ def interval_text(measure: str, median: float, q05: float, q95: float) -> str:
     shares and rates to two; ``-`` for no value."""
     if not np.isfinite(median):
         return "-"
-    fmt = (".0f" if measure in ("movers", "median_year", "departures", "returns",
-                                "remigrations") or measure.startswith("departures ")
-           else ".1f" if measure in ("age", "degree", "funds") else ".2f")
+    if measure in ("movers", "median_year", "departures", "returns",
+                   "remigrations") or measure.startswith("departures "):
+        return f"{count_text(median)} [{count_text(q05)}-{count_text(q95)}]"
+    fmt = ".1f" if measure in ("age", "degree", "funds") else ".2f"
     return f"{median:{fmt}} [{q05:{fmt}}-{q95:{fmt}}]"
 
 

@@ -35,6 +35,7 @@ from onward.experiments.runner import (
     check_outputs,
     derive_seed,
     experiment_id,
+    output_text,
     over_years,
     quantile_bands,
     run_jobs,
@@ -332,15 +333,16 @@ class CompareResult:
 def effect_text(row: Any) -> dict[str, str]:
     """One row of ``effects`` as the terminal and the report both show it: baseline and
     alternative medians, and difference and ratio as ``median [q05, q95]`` (shares to two
-    decimals, counts whole)."""
-    from onward.experiments.runner import OUTPUT_KIND
+    decimals, counts whole: :func:`onward.experiments.runner.output_text`)."""
+    def num(x: float, sign: str = "") -> str:
+        return output_text(row.output, x, sign)
 
-    f = ".2f" if OUTPUT_KIND.get(row.output) == "share" else ".0f"
     ratio = (f"{row.ratio_median:.2f} [{row.ratio_q05:.2f}, {row.ratio_q95:.2f}]"
              if np.isfinite(row.ratio_median) else "n/a (baseline 0)")
-    return {"baseline": f"{row.baseline_median:{f}}",
-            "alternative": f"{row.alternative_median:{f}}",
-            "difference": f"{row.diff_median:+{f}} [{row.diff_q05:+{f}}, {row.diff_q95:+{f}}]",
+    return {"baseline": num(row.baseline_median),
+            "alternative": num(row.alternative_median),
+            "difference": f"{num(row.diff_median, '+')} [{num(row.diff_q05, '+')}, "
+                          f"{num(row.diff_q95, '+')}]",
             "ratio": ratio}
 
 

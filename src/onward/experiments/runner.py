@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from onward.analysis.numbers import count_text
 from onward.engine.compile import check_whole, compile_scenario
 from onward.engine.model import SimulationResult, simulate_compiled
 from onward.engine.state import State
@@ -125,6 +126,15 @@ def output_unit(name: str, period: bool = False) -> str:
     if kind == "stock":
         return "persons at " + ("the period's end" if period else "the year's end")
     return "persons, " + ("total over the period" if period else "per year")
+
+
+def output_text(name: str, x: float, sign: str = "") -> str:
+    """A value of output ``name`` (a median, a band's end, a difference) as tables show
+    it: a share to two decimals, a count of persons whole (a half away from zero,
+    :func:`onward.analysis.numbers.count_text`); ``sign`` ``"+"`` signs it."""
+    if OUTPUT_KIND.get(name) == "share":
+        return f"{x:{sign}.2f}"
+    return count_text(x, sign)
 
 
 def over_years(values: pd.DataFrame, by: list[str]) -> pd.DataFrame:

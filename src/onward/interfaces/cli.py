@@ -25,6 +25,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from onward.analysis.numbers import count_text
 from onward.options import command_line
 
 app = typer.Typer(
@@ -691,7 +692,7 @@ def score(
         for col in ("date", "observed", "simulated (median)", "ratio"):
             t.add_column(col, justify="right")
         for r in res["residence_unknown"]:
-            t.add_row(r["date"], f"{r['observed']:.0f}", f"{r['simulated']:.0f}",
+            t.add_row(r["date"], count_text(r["observed"]), count_text(r["simulated"]),
                       f"{r['ratio']:.2f}")
         out.print(t)
     for p in paths:
@@ -778,13 +779,12 @@ def ensemble(
         sys.stdout.write(json.dumps(ensemble_json(res, outputs)) + "\n")
         _stored_on_stderr(res.experiment_id)
         return
-    from onward.experiments.runner import OUTPUT_KIND, output_unit
+    from onward.experiments.runner import output_text, output_unit
 
     spread = ("chance and the posterior's parameter draws" if posterior else
               "chance alone (one parameter set; --posterior adds the parameters' uncertainty)")
     for name in outputs:
         b = res.bands[res.bands.output == name]
-        f = ".2f" if OUTPUT_KIND.get(name) == "share" else ".0f"  # a share is 0..1
         t = Table(title=f"{name} ({output_unit(name)}): median [90% band] over {n} replicates",
                   caption=f"90% band: where the middle 90% of the replicates fall; it reflects "
                           f"{spread}" + (f". With {n} replicates the band is about the range "
@@ -796,8 +796,9 @@ def ensemble(
             t.add_column(d, justify="right")
         for year, g in b.groupby("year"):
             g = g.set_index("destination")
-            t.add_row(str(year), *[f"{g.loc[d, 'median']:{f}} [{g.loc[d, 'q05']:{f}}-"
-                                   f"{g.loc[d, 'q95']:{f}}]" for d in dests])
+            t.add_row(str(year), *[f"{output_text(name, g.loc[d, 'median'])} "
+                                   f"[{output_text(name, g.loc[d, 'q05'])}-"
+                                   f"{output_text(name, g.loc[d, 'q95'])}]" for d in dests])
         out.print(t)
     out.print(f"experiment {res.experiment_id} stored: `onward report {res.experiment_id}` "
               "writes its figures; the tables are `ensemble_bands` and `experiment_values` "

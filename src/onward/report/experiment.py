@@ -303,10 +303,13 @@ def experiment_sections(exp_id: str, store: Any = None) -> list[Section]:
     for o in outputs:
         if kind == "compare":
             break
+        from onward.experiments.runner import output_text
+
         b = values[values.output == o].groupby(["year", "destination"]).value.median()
+        # as the terminal shows them: a share to two decimals, a count whole
+        cells = b.map(lambda x, o=o: output_text(o, x)).unstack("destination")
         out.append(Section(f"Table: {o} (median over replicates)",
-                           table(b.unstack("destination").round(1).reset_index()),
-                           f"table-{o}"))
+                           table(cells.reset_index()), f"table-{o}"))
     seeds = jobs[["job", "scenario", "seed"]].sort_values("job") if "job" in jobs else jobs
     prov = key_values([("experiment id (hash of jobs, outputs, settings)", exp_id),
                        ("scenario hashes", ", ".join(dict.fromkeys(

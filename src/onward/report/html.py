@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from onward.analysis.numbers import count_text
 from onward.viz.style import png_base64
 
 
@@ -66,7 +67,7 @@ def _cell(v: Any, digits: int) -> str:
         return "-"
     if isinstance(v, (float, np.floating)):
         if float(v).is_integer() or abs(v) >= 100:
-            return f"{v:,.0f}"
+            return count_text(v, ",")
         return f"{v:.{digits}g}"
     return esc(v)  # integers as they are (seeds, years: no thousands separators)
 

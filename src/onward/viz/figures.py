@@ -26,6 +26,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MaxNLocator, MultipleLocator
 
+from onward.analysis.numbers import count_text
 from onward.viz.style import (
     BLUE,
     DARK,
@@ -386,7 +387,7 @@ def uk_applications(sim: pd.DataFrame, observed: pd.DataFrame | None = None, *,
                 range(seen_years[0], seen_years[-1] + 1)) else f"{len(seen_years)} years "
                 f"with data, {seen_years[0]}-{seen_years[-1]}") if seen_years else span
         ax.text(0.01, 0.97, f"{span}: {seen}simulated "
-                f"{tot_sim:,.0f}" + how, transform=ax.transAxes,
+                f"{count_text(tot_sim, ',')}" + how, transform=ax.transAxes,
                 ha="left", va="top", fontsize=8, color=DARK)
         handles = [Patch(color=OBS_BAR, label="observed (UNHCR first claims)")] if len(o) \
             else []
