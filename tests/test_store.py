@@ -745,3 +745,48 @@ def test_a_file_system_without_locking_is_said_at_once(tmp_path: Path, monkeypat
     with pytest.raises(StoreError, match="refuses DuckDB's file lock .* local disk"):
         Store(tmp_path / "x.duckdb").write_run({}, {})
     assert time.monotonic() - start < 5
+
+
+def test_ctrl_c_in_the_middle_of_a_write_lets_the_run_land_then_stops(tmp_path, monkeypatch):
+    """A Ctrl-C while DuckDB read a frame (Python code it calls) came out as an ordinary
+    DuckDB error: the two-worker ensemble ended with status 1 and a traceback, not 130 (1 in
+    ~50 runs of the CLI's Ctrl-C test). The write now finishes, then the Ctrl-C acts."""
+    import onward.store.duck as duck
+
+    real = duck._insert_frame
+
+    def interrupted(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)  # a terminal's Ctrl-C, mid-transaction
+        time.sleep(0.05)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(duck, "_insert_frame", interrupted)
+    store = Store(tmp_path / "s.duckdb")
+    with pytest.raises(KeyboardInterrupt):
+        store.write_run({"scenario": "s", "seed": 1},
+                        {"flows": pd.DataFrame({"year": [2020], "n": [5]})})
+    monkeypatch.setattr(duck, "_insert_frame", real)
+    assert store.list_runs().run_id.tolist() == ["run-0001"]
+    assert store.read_table("flows", "run-0001").n.tolist() == [5]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_duckdb_errors_that_carry_a_keyboard_interrupt_are_interrupts():
+    """DuckDB re-raises a KeyboardInterrupt in Python code it ran as its own error, with
+    the Python traceback (a frame it read) or the exception's name (a function) as text."""
+    from onward.store.duck import is_interrupt
+
+    con = duckdb.connect()
+
+    def stop(x):
+        raise KeyboardInterrupt
+
+    con.create_function("stop", stop, ["BIGINT"], "BIGINT")
+    with pytest.raises(duckdb.Error) as caught:
+        con.execute("select stop(1)").fetchall()
+    assert is_interrupt(caught.value)
+    assert is_interrupt(duckdb.Error("Traceback (most recent call last):\n  File \"x.py\", "
+                                     "line 1, in f\nKeyboardInterrupt: \n"))
+    assert not is_interrupt(duckdb.Error("Invalid Input Error: Python exception occurred "
+                                         "while executing the UDF: ValueError: bad"))
+    assert not is_interrupt(duckdb.Error("KeyboardInterrupt handling is not at the end"))

@@ -374,7 +374,8 @@ def test_held_ctrl_c_is_acted_on_by_the_handler_in_place():
     which also records it), and a wait without one returns what finished."""
     from concurrent.futures import Future
 
-    from onward.workers import held_interrupts, wait_first
+    from onward.interrupts import held_interrupts
+    from onward.workers import wait_first
 
     seen: list[int] = []
 

@@ -10,11 +10,12 @@ import signal
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from typing import Any
 
+from onward.interrupts import held_interrupts
 from onward.options import option
 
 
@@ -75,42 +76,6 @@ def local_pool(workers: int) -> ProcessPoolExecutor:
 
 #: how often a wait on local workers looks for a Ctrl-C held meanwhile (seconds)
 HELD_CHECK_SECONDS = 0.2
-
-
-@contextmanager
-def held_interrupts() -> Iterator[Callable[[], None]]:
-    """Hold Ctrl-C (SIGINT) inside the block until it calls the ``check`` it is given,
-    which then acts as the handler in place before would have (a KeyboardInterrupt).
-
-    A KeyboardInterrupt may be raised between any two bytecodes of the main thread. Inside
-    ``concurrent.futures.wait``, which takes every future's lock in turn, one left some
-    locks taken: the pool's thread then blocked on them for ever, and so did the shutdown
-    that waits for it (a Ctrl-C that never ended the command). Outside the main thread, or
-    where Ctrl-C is ignored or left to the system, nothing changes (``check`` does nothing).
-    A Ctrl-C held when the block ends is acted on there.
-    """
-    previous = signal.getsignal(signal.SIGINT)
-    if threading.current_thread() is not threading.main_thread() or not callable(previous):
-        yield lambda: None
-        return
-    pressed: list[Any] = []
-
-    def hold(signum: int, frame: Any) -> None:
-        pressed.append(frame)
-
-    def check() -> None:
-        if pressed:
-            frame = pressed[-1]
-            pressed.clear()
-            previous(signal.SIGINT, frame)  # raises KeyboardInterrupt, as it would have
-            raise KeyboardInterrupt  # (in case it did not)
-
-    signal.signal(signal.SIGINT, hold)
-    try:
-        yield check
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        check()
 
 
 def wait_first(futures: Iterable[Future]) -> set[Future]:

@@ -48,6 +48,7 @@ from typing import Any, Literal
 import duckdb
 import pandas as pd
 
+from onward.interrupts import held_interrupts
 from onward.options import option, runs_command
 
 __all__ = [
@@ -455,7 +456,10 @@ class Store:
         ]
         _check_distinct([name for name, _ in frames], "table names")
         row["table_names"] = json.dumps([name for name, _ in frames])
-        with self.connect(wait=self.write_timeout) as con:
+        # a Ctrl-C waits for the transaction's end (it still ends a wait for the file): in
+        # the middle, DuckDB may be running Python (reading a frame), and a KeyboardInterrupt
+        # there comes out as an ordinary DuckDB error; the run is then kept, or not written
+        with self.connect(wait=self.write_timeout) as con, held_interrupts():
             con.begin()
             try:
                 _ensure_schema(con)
@@ -499,7 +503,7 @@ class Store:
         self._check_writer()
         if not self.path.exists():
             raise self._unknown(_normalise_run_id(run_id), [])
-        with self.connect() as con:
+        with self.connect() as con, held_interrupts():  # (as write_run)
             con.begin()
             try:
                 rid = self._resolve(con, run_id)
@@ -799,7 +803,11 @@ def is_interrupt(exc: BaseException) -> bool:
     """Whether DuckDB stopped a statement because of Ctrl-C (SIGINT): its interrupt error,
     or the "Query interrupted" a commit raises. Callers that treat a failed query as "no
     table yet" would otherwise swallow the user's Ctrl-C."""
-    return isinstance(exc, duckdb.InterruptException) or str(exc) == "Query interrupted"
+    return (isinstance(exc, duckdb.InterruptException) or str(exc) == "Query interrupted"
+            # a KeyboardInterrupt in Python code DuckDB called (a frame it read), which it
+            # re-raises as its own error with the Python traceback as the message
+            or (isinstance(exc, duckdb.Error) and str(exc).rstrip().endswith(
+                ("KeyboardInterrupt", "KeyboardInterrupt:"))))
 
 
 def _holder(duck_message: str) -> str:
