@@ -1,9 +1,12 @@
-"""Sections of the report of a stored experiment (an ensemble or a comparison)."""
+"""Sections of the report of a stored experiment (an ensemble, a comparison, a sensitivity
+analysis or a destinations experiment), and the readers they share with the dashboard."""
 
 from __future__ import annotations
 
 import html
 import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +35,21 @@ def experiment_rows(exp_id: str, store: Any = None) -> pd.DataFrame:
         columns=[c for c in ext.columns if c in mine.columns])], axis=1)
 
 
+def experiment_table(st: Any, name: str, exp_id: str) -> pd.DataFrame:
+    """The rows of table ``name`` (``experiment_values``, ``compare_effects``, ...) that
+    belong to experiment ``exp_id``; empty where the table does not exist (nothing of that
+    kind stored yet). A busy store raises
+    :class:`onward.store.StoreBusyError`."""
+    from onward.store import StoreBusyError, StoreError
+
+    try:
+        return st.query(f"select * from {name} where experiment_id = ?", [exp_id])
+    except StoreBusyError:
+        raise
+    except StoreError:  # no such table yet
+        return pd.DataFrame()
+
+
 def _scenario_yaml(name: str, stored_hash: str | None) -> tuple[str | None, Any]:
     """The scenario's YAML when ``name`` loads to the stored hash, else (None, None)."""
     from onward.scenario import load_scenario, scenario_hash, scenario_to_yaml
@@ -50,20 +68,21 @@ def _known(x: Any) -> bool:
     return x is not None and not (isinstance(x, float) and x != x)
 
 
-def _sensitivity_body(st: Any, exp_id: str, summary: pd.DataFrame) -> str:
-    """Each analysis of a sensitivity experiment (destination x years): the sentence that
-    answers 'which mechanism matters' and the indices with their 95% intervals (Sobol's as
-    ± half-widths; Morris mu*'s as low-high, the lower end clipped at 0 as mu* cannot be
-    negative: :func:`onward.experiments.sensitivity.mu_star_interval`)."""
+def sensitivity_analyses(st: Any, exp_id: str, summary: pd.DataFrame
+                         ) -> list[tuple[str, str, pd.DataFrame]]:
+    """Each analysis of a sensitivity experiment (destination x years) as the report shows
+    it: ``(sentence, caption, indices)``, the sentence that answers 'which mechanism
+    matters' and the indices by mechanism with their 95% intervals, ranked (Sobol's as ±
+    half-widths; Morris mu*'s as low-high, the lower end clipped at 0 as mu* cannot be
+    negative: :func:`onward.experiments.sensitivity.mu_star_interval`).
+    Empty when no indices are stored. ``summary``: the experiment's summary rows of
+    ``runs`` (:func:`read_experiment`)."""
     from onward.arguments import label_years
     from onward.experiments.sensitivity import _answer, mu_star_text
 
-    try:
-        ind = st.query("select * from sensitivity_indices where experiment_id = ?", [exp_id])
-    except Exception:  # noqa: BLE001 - nothing stored yet
-        ind = pd.DataFrame()
+    ind = experiment_table(st, "sensitivity_indices", exp_id)
     if ind.empty:
-        return paragraph("No indices are stored for this experiment yet (interrupted?).")
+        return []
     # rows stored before the years column existed: their years are in their run's extra
     years_of = dict(zip(summary.run_id, summary.get("years", pd.Series(dtype=str)),
                         strict=False))
@@ -71,7 +90,7 @@ def _sensitivity_body(st: Any, exp_id: str, summary: pd.DataFrame) -> str:
         ind["years"] = ""
     ind["years"] = [y if isinstance(y, str) and y else str(years_of.get(r, ""))
                     for y, r in zip(ind.years, ind.run_id, strict=True)]
-    body = ""
+    out = []
     for (dest, yrs, method, output), g in ind.groupby(
             ["destination", "years", "method", "output"], sort=False):
         wide = g.pivot_table(index="group", columns="index", values="value", sort=False)
@@ -83,7 +102,6 @@ def _sensitivity_body(st: Any, exp_id: str, summary: pd.DataFrame) -> str:
         key = "ST" if method == "sobol" else "mu_star"
         cols = [c for c in ("group", "S1", "S1_conf", "ST", "ST_conf", "mu_star",
                             "mu_star_conf", "sigma") if c in wide.columns]
-        body += paragraph(f"{method.capitalize()}, {output} at {dest}, {yrs}: {sentence}")
         shown = wide[cols].sort_values(key, ascending=False).round(3)
         if "mu_star_conf" in shown.columns:  # SALib's mu* ± conf can reach below 0
             ranked = wide.loc[shown.index]
@@ -95,67 +113,103 @@ def _sensitivity_body(st: Any, exp_id: str, summary: pd.DataFrame) -> str:
                        "negative, so an interval that would reach below 0 starts at 0)")
         else:
             caption = f"{method} indices by mechanism (± = 95% interval half-width)"
-        body += table(shown, caption)
-    return body
+        out.append((f"{method.capitalize()}, {output} at {dest}, {yrs}: {sentence}",
+                    caption, shown))
+    return out
+
+
+def _sensitivity_body(st: Any, exp_id: str, summary: pd.DataFrame) -> str:
+    """Each analysis of a sensitivity experiment: its sentence and its indices."""
+    analyses = sensitivity_analyses(st, exp_id, summary)
+    if not analyses:
+        return paragraph("No indices are stored for this experiment yet (interrupted?).")
+    return "".join(paragraph(sentence) + table(wide, caption)
+                   for sentence, caption, wide in analyses)
+
+
+#: what the destinations figure shows (its caption in the report and on the dashboard)
+DESTINATIONS_CAPTION = ("Who goes where (first movers at departure, households), when "
+                        "(departures per year, persons) and with what outcome (onward "
+                        "claimants): median and 90% interval over replicates.")
+
+
+def destination_summary(st: Any, exp_id: str) -> pd.DataFrame:
+    """The stored summary of a destinations experiment (destination, aspect, measure,
+    median, q05, q95, n); empty when none is stored."""
+    summary = experiment_table(st, "destination_summary", exp_id)
+    return summary.drop(columns=[c for c in ("run_id", "experiment_id")
+                                 if c in summary.columns])
+
+
+def destinations_chart(summary: pd.DataFrame, values: pd.DataFrame, first: Any) -> Any:
+    """A destinations experiment's figure, as `onward destinations` draws it, from its
+    :func:`destination_summary` and its stored ``values`` (departures per year); ``first``:
+    its summary row of ``runs`` (for the number of replicates)."""
+    from onward.experiments.destinations import destinations_figure
+    from onward.experiments.runner import quantile_bands
+
+    dests = list(dict.fromkeys(summary.destination))
+    dep = quantile_bands(values[values.output == "departures"], ["year", "destination"])
+    n = int(first.get("n")) if _known(first.get("n")) else int(summary.n.max())
+    return destinations_figure(dests, summary, dep, n)
+
+
+def destinations_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """A destinations experiment's :func:`destination_summary` as a table of medians and
+    90% intervals: a row per aspect and measure (with its unit), a column per
+    destination."""
+    from onward.experiments.destinations import interval_text, measure_unit
+
+    dests = list(dict.fromkeys(summary.destination))
+    wide = summary.assign(cell=[interval_text(k, m, a, b) for k, m, a, b in
+                                zip(summary.measure, summary["median"], summary.q05,
+                                    summary.q95, strict=True)])
+    table_df = wide.pivot_table(index=["aspect", "measure"], columns="destination",
+                                values="cell", aggfunc="first", sort=False)[dests]
+    table_df = table_df.reset_index()
+    table_df.insert(2, "unit", [measure_unit(m) for m in table_df.measure])
+    table_df.columns.name = None
+    return table_df
 
 
 def _destinations_body(st: Any, exp_id: str, values: pd.DataFrame, first: Any) -> str:
     """A destinations experiment's figure (as `onward destinations` draws it) and its table
     of medians and 90% intervals, from the stored summary and departures."""
-    from onward.experiments.destinations import destinations_figure, interval_text
-    from onward.experiments.runner import quantile_bands
-
-    try:
-        summary = st.query("select * from destination_summary where experiment_id = ?",
-                           [exp_id])
-    except Exception:  # noqa: BLE001 - nothing stored yet
-        summary = pd.DataFrame()
+    summary = destination_summary(st, exp_id)
     if summary.empty:
         return paragraph("No summary is stored for this experiment yet (interrupted?).")
-    summary = summary.drop(columns=[c for c in ("run_id", "experiment_id")
-                                    if c in summary.columns])
-    dests = list(dict.fromkeys(summary.destination))
-    dep = quantile_bands(values[values.output == "departures"], ["year", "destination"])
-    n = int(first.get("n")) if _known(first.get("n")) else int(summary.n.max())
-    body = _guard(lambda: figure(destinations_figure(dests, summary, dep, n),
-                                 "Who goes where (first movers at departure, households), "
-                                 "when (departures per year, persons) and with what outcome "
-                                 "(onward claimants): median and 90% interval over "
-                                 "replicates."), "destinations")
-    wide = summary.assign(cell=[interval_text(k, m, a, b) for k, m, a, b in
-                                zip(summary.measure, summary["median"], summary.q05,
-                                    summary.q95, strict=True)])
-    from onward.experiments.destinations import measure_unit
+    body = _guard(lambda: figure(destinations_chart(summary, values, first),
+                                 DESTINATIONS_CAPTION), "destinations")
+    return body + table(destinations_table(summary), "Median [90% interval] per destination")
 
-    table_df = wide.pivot_table(index=["aspect", "measure"], columns="destination",
-                                values="cell", aggfunc="first", sort=False)[dests]
-    table_df = table_df.reset_index()
-    table_df.insert(2, "unit", [measure_unit(m) for m in table_df.measure])
-    return body + table(table_df, "Median [90% interval] per destination")
+
+def scenario_changes_of(recorded: dict[str, str], baseline: str) -> dict[str, list[str]]:
+    """What each alternative changes against the baseline, in words, from the scenarios'
+    YAML as recorded with the experiment; ``{}`` where that YAML is not recorded or no
+    longer loads (an old store)."""
+    from onward.scenario import load_text
+    from onward.scenario.diff import scenario_changes
+
+    if baseline not in recorded or len(recorded) < 2:
+        return {}
+    try:
+        base = load_text(recorded[baseline], f"{baseline} (as recorded)")
+        return {name: scenario_changes(base, load_text(text, f"{name} (as recorded)"))
+                for name, text in recorded.items() if name != baseline}
+    except Exception:  # noqa: BLE001 - an old store's YAML: the tables below still stand
+        return {}
 
 
 def _changes_body(recorded: dict[str, str], baseline: str) -> str:
     """What each alternative changes against the baseline (from the scenarios' YAML as
     recorded with the experiment), as a list per alternative."""
-    from onward.scenario import load_text
-    from onward.scenario.diff import scenario_changes
-
-    if baseline not in recorded or len(recorded) < 2:
-        return ""
-    try:
-        base = load_text(recorded[baseline], f"{baseline} (as recorded)")
-        parts = []
-        for name, text in recorded.items():
-            if name == baseline:
-                continue
-            said = scenario_changes(base, load_text(text, f"{name} (as recorded)"))
-            items = "".join(f"<li>{html.escape(line)}</li>" for line in said) or \
-                "<li>nothing that changes a run</li>"
-            parts.append(f"<p><b>{html.escape(name)}</b> changes against "
-                         f"{html.escape(baseline)}:</p><ul>{items}</ul>")
-        return "".join(parts)
-    except Exception:  # noqa: BLE001 - an old store's YAML: the tables below still stand
-        return ""
+    parts = []
+    for name, said in scenario_changes_of(recorded, baseline).items():
+        items = "".join(f"<li>{html.escape(line)}</li>" for line in said) or \
+            "<li>nothing that changes a run</li>"
+        parts.append(f"<p><b>{html.escape(name)}</b> changes against "
+                     f"{html.escape(baseline)}:</p><ul>{items}</ul>")
+    return "".join(parts)
 
 
 def _period(text: str) -> tuple[int, int] | None:
@@ -169,8 +223,50 @@ def _period(text: str) -> tuple[int, int] | None:
     return (years[0], years[-1]) if years else None
 
 
-def experiment_sections(exp_id: str, store: Any = None) -> list[Section]:
-    """Sections of an experiment report: what was run, figures, tables, provenance."""
+@dataclass
+class StoredExperiment:
+    """One experiment as the store holds it: what its report and the dashboard show.
+
+    Attributes
+    ----------
+    id, kind : the experiment's id and kind (ensemble, compare, sensitivity, destinations)
+    jobs : its jobs' rows of ``runs`` (``extra`` parsed into columns), by job
+    summary : its summary rows of ``runs`` (one per stored summary)
+    first : the summary row (the first job's row where none is stored)
+    values : its ``experiment_values`` (one row per job, output, year and destination)
+    baseline : the scenario run (a comparison's baseline)
+    recorded : the YAML of every scenario, as recorded with the summary (older stores:
+        none)
+    yaml_text, scenario : the baseline's YAML and scenario (None where it is not
+        recorded and no longer loads to the stored hash)
+    observed : the scenario's observed first claims (None without a scenario)
+    held_out : the scenario's held-out years
+    """
+
+    id: str
+    kind: str
+    jobs: pd.DataFrame
+    summary: pd.DataFrame
+    first: pd.Series
+    values: pd.DataFrame
+    baseline: str
+    recorded: dict[str, str] = field(default_factory=dict)
+    yaml_text: str | None = None
+    scenario: Any = None
+    observed: pd.DataFrame | None = None
+    held_out: list[int] = field(default_factory=list)
+
+    @property
+    def outputs(self) -> list[str]:
+        """The outputs stored, in the order they were run."""
+        return list(dict.fromkeys(self.values.output)) if len(self.values) else []
+
+
+def read_experiment(exp_id: str, store: Any = None) -> StoredExperiment:
+    """Read experiment ``exp_id`` from the store (each read opens and closes the file).
+
+    Raises :class:`onward.store.UnknownRunError` when the store has no experiment of that
+    id."""
     from onward.store import Store, is_job_kind
 
     st = store if isinstance(store, Store) else Store(store)
@@ -186,7 +282,7 @@ def experiment_sections(exp_id: str, store: Any = None) -> list[Section]:
         jobs = jobs.sort_values("job")
     summary = rows[~rows.index.isin(jobs.index)]
     kind = str(summary.kind.iloc[0]) if len(summary) else exp_id.split("-")[0]
-    values = st.query("select * from experiment_values where experiment_id = ?", [exp_id])
+    values = experiment_table(st, "experiment_values", exp_id)
     values = values.drop(columns=[c for c in ("run_id",) if c in values.columns])
     first = summary.iloc[0] if len(summary) else rows.iloc[0]
     baseline = str(first.get("baseline") or first.get("scenario"))
@@ -206,7 +302,37 @@ def experiment_sections(exp_id: str, store: Any = None) -> list[Section]:
                                        str(jobs.scenario_hash.iloc[0]) if len(jobs) else None)
     obs = viz.observed_claims(sc) if sc is not None else None
     held = sorted(sc.calibration.held_out) if sc is not None else []
-    out: list[Section] = []
+    return StoredExperiment(exp_id, kind, jobs, summary, first, values, baseline, recorded,
+                            yaml_text, sc, obs, held)
+
+
+def experiment_scenarios(e: StoredExperiment) -> dict[str, Any]:
+    """Every scenario of the experiment by name (a comparison's baseline first), as
+    recorded with it; where its YAML is not recorded (older stores), the scenario of that
+    name if it still loads to the stored hash, else None."""
+    from onward.scenario import load_text
+
+    hashes = dict(zip(e.jobs.scenario.astype(str), e.jobs.scenario_hash.astype(str),
+                      strict=True)) if len(e.jobs) else {}
+    names = list(dict.fromkeys([e.baseline, *e.recorded, *hashes]))
+    out: dict[str, Any] = {}
+    for name in names:
+        if name == e.baseline and e.scenario is not None:
+            out[name] = e.scenario
+        elif name in e.recorded:
+            try:
+                out[name] = load_text(e.recorded[name], f"{name} (as recorded)")
+            except Exception:  # noqa: BLE001 - an old store's YAML
+                out[name] = None
+        else:
+            out[name] = _scenario_yaml(name, hashes.get(name))[1]
+    return out
+
+
+def experiment_facts(e: StoredExperiment) -> list[tuple[str, Any]]:
+    """What was run, as the report's summary lists it: kind, scenarios, replicates, seed,
+    posterior, horizon and the jobs stored (``INCOMPLETE`` where some are missing)."""
+    kind, first, jobs, recorded = e.kind, e.first, e.jobs, e.recorded
     posterior = first.get("posterior") or "none (scenario values)"
     if first.get("posterior") and _known(first.get("posterior_generation")):
         posterior += (f" (generation {int(first.get('posterior_generation'))}, epsilon "
@@ -227,15 +353,97 @@ def experiment_sections(exp_id: str, store: Any = None) -> list[Section]:
                "trajectories (-n, Morris; each run varies the parameters)"
                if first.get("method") == "morris" else
                "base samples (-n, Sobol'; each run varies the parameters)")
-    facts = [("experiment", exp_id), ("kind", kind),
+    facts = [("experiment", e.id), ("kind", kind),
              ("scenarios", ", ".join(recorded) or ", ".join(names)),
-             *([("baseline", baseline)] if kind == "compare" else []),
+             *([("baseline", e.baseline)] if kind == "compare" else []),
              (n_label, first.get("n")), ("master seed", first.get("master_seed")),
              ("posterior", posterior),
              ("horizon extended to", first.get("until") or "scenario's end"),
              ("jobs stored", stored)]
-    out.append(Section("Summary", key_values(facts)))
-    outputs = list(dict.fromkeys(values.output)) if len(values) else []
+    return facts
+
+
+def applications_chart(e: StoredExperiment, sim: pd.DataFrame) -> Any:
+    """An ensemble's first claims per destination (its median with 50% and 90% bands) over
+    the observed ones, from its ``values`` or its ``ensemble_bands`` of applications."""
+    obs, sc = e.observed, e.scenario
+    return viz.applications_by_destination(
+        sim, obs, held_out=e.held_out,
+        start=int(obs.year.min()) if obs is not None and len(obs) else None,
+        last_observed=viz.last_observed_year(sc) if obs is not None and len(obs)
+        else None, source=viz.observed_label(sc))
+
+
+def compare_charts(e: StoredExperiment, effects: pd.DataFrame
+                   ) -> list[tuple[str, Callable[[], Any] | None, str]]:
+    """The figures of a comparison, one per output: ``(output, draw, caption)``, where
+    ``draw()`` returns the figure (each scenario's median and 90% band per destination),
+    or ``(output, None, why it is not drawn)``. ``effects``: its ``compare_effects``."""
+    # the panels of the destinations compared (--destination), in the data's order
+    chosen = set(effects.destination) if len(effects) else set()
+    period = str(effects.period.iloc[0]) if len(effects) else ""
+    values = e.values
+    out: list[tuple[str, Callable[[], Any] | None, str]] = []
+    for o in e.outputs:
+        shown = [d for d in dict.fromkeys(values[values.output == o].destination)
+                 if not chosen or d in chosen] or None
+        if chosen and shown is None:  # abroad (ALL) under --destination GBR: drew ALL
+            out.append((o, None, f"{o}: not drawn; it counts every destination together "
+                                 f"(ALL), and the comparison was asked for "
+                                 f"{', '.join(sorted(chosen))} only (onward compare "
+                                 "--destination ALL draws it)."))
+            continue
+
+        def draw(o: str = o, shown: list[str] | None = shown) -> Any:
+            return viz.compare_scenarios(
+                values, o, destinations=shown,
+                observed=e.observed if o == "applications" else None,
+                last_observed=viz.last_observed_year(e.scenario), period=_period(period))
+
+        out.append((o, draw, f"{o}: each scenario's median and 90% band over paired "
+                             "replicates (common random numbers); the effects below are over "
+                             f"{' and '.join(dict.fromkeys(effects.period.astype(str)))}."))
+    return out
+
+
+def effects_tables(effects: pd.DataFrame, baseline: str
+                   ) -> list[tuple[str, str, pd.DataFrame]]:
+    """A comparison's ``compare_effects`` as ``onward compare`` prints them: one
+    ``(alternative, caption, table)`` per alternative and period, the numbers as text
+    (medians, and difference and ratio as ``median [q05, q95]``)."""
+    from onward.experiments.ensemble import effect_text
+    from onward.experiments.runner import output_unit
+
+    out = []
+    # one table per alternative, titled as onward compare titles it: the columns
+    # "baseline" and "alternative" hold medians, so the scenario is named above them
+    # (a compare of the same runs over other years keeps its effects beside these)
+    for (alt, _), g in effects.groupby(["alternative", "period"], sort=False):
+        shown_effects = pd.DataFrame(
+            [{"output": r.output, "unit": output_unit(r.output, period=True),
+              "destination": r.destination, "period": r.period, **effect_text(r)}
+             for r in g.itertuples()])
+        out.append((alt, f"{alt} vs {baseline}: effects on totals over the period (flows "
+                    "summed, stocks at its end, shares averaged). baseline "
+                    f"({baseline}) and alternative ({alt}) are the medians over "
+                    "replicates of each scenario; difference and ratio, the median "
+                    "[5%, 95%] of the paired replicates' differences and ratios (so "
+                    "the difference is not alternative minus baseline). As onward "
+                    "compare prints them.", shown_effects))
+    return out
+
+
+def experiment_sections(exp_id: str, store: Any = None) -> list[Section]:
+    """Sections of an experiment report: what was run, figures, tables, provenance."""
+    from onward.store import Store
+
+    st = store if isinstance(store, Store) else Store(store)
+    e = read_experiment(exp_id, st)
+    kind, jobs, summary, first, values = e.kind, e.jobs, e.summary, e.first, e.values
+    baseline, recorded, yaml_text, sc = e.baseline, e.recorded, e.yaml_text, e.scenario
+    obs, held = e.observed, e.held_out
+    out: list[Section] = [Section("Summary", key_values(experiment_facts(e)))]
+    outputs = e.outputs
     if kind == "sensitivity":
         out.append(Section("Which mechanism matters", _sensitivity_body(st, exp_id, summary),
                            "sensitivity"))
@@ -246,11 +454,8 @@ def experiment_sections(exp_id: str, store: Any = None) -> list[Section]:
                                      "UK first claims: ensemble median with 50% and 90% "
                                      "bands; observed up to 2015 (bars)."), "UK figure") \
             if "GBR" in set(app.destination) and viz.has_article_figure(sc) else ""
-        body += _guard(lambda: figure(viz.applications_by_destination(
-            app, obs, held_out=held,
-            start=int(obs.year.min()) if obs is not None and len(obs) else None,
-            last_observed=viz.last_observed_year(sc) if obs is not None and len(obs)
-            else None, source=viz.observed_label(sc)),
+        body += _guard(lambda: figure(
+            applications_chart(e, app),
             "Ensemble median with 50% and 90% bands vs observed first claims "
             f"({viz.observed_label(sc)})."), "applications")
         out.append(Section("Applications by destination", body, "applications"))
@@ -260,45 +465,12 @@ def experiment_sections(exp_id: str, store: Any = None) -> list[Section]:
     if kind == "compare":
         effects = st.query("select * from compare_effects where experiment_id = ?", [exp_id])
         body = ""
-        # the panels of the destinations compared (--destination), in the data's order
-        chosen = set(effects.destination) if len(effects) else set()
-        period = str(effects.period.iloc[0]) if len(effects) else ""
-        for o in outputs:
-            shown = [d for d in dict.fromkeys(values[values.output == o].destination)
-                     if not chosen or d in chosen] or None
-            if chosen and shown is None:  # abroad (ALL) under --destination GBR: drew ALL
-                body += paragraph(f"{o}: not drawn; it counts every destination together "
-                                  f"(ALL), and the comparison was asked for "
-                                  f"{', '.join(sorted(chosen))} only (onward compare "
-                                  "--destination ALL draws it).")
-                continue
-            body += _guard(lambda o=o, shown=shown: figure(viz.compare_scenarios(
-                values, o, destinations=shown,
-                observed=obs if o == "applications" else None,
-                last_observed=viz.last_observed_year(sc), period=_period(period)),
-                f"{o}: each scenario's median and 90% band over paired replicates (common "
-                f"random numbers); the effects below are over "
-                f"{' and '.join(dict.fromkeys(effects.period.astype(str)))}."), o)
-        from onward.experiments.ensemble import effect_text
-        from onward.experiments.runner import output_unit
-
+        for o, draw, text in compare_charts(e, effects):
+            body += paragraph(text) if draw is None else _guard(
+                lambda draw=draw, text=text: figure(draw(), text), o)
         body += _changes_body(recorded, baseline)
-        # one table per alternative, titled as onward compare titles it: the columns
-        # "baseline" and "alternative" hold medians, so the scenario is named above them
-        # (a compare of the same runs over other years keeps its effects beside these)
-        for (alt, _), g in effects.groupby(["alternative", "period"], sort=False):
-            shown_effects = pd.DataFrame(
-                [{"output": r.output, "unit": output_unit(r.output, period=True),
-                  "destination": r.destination, "period": r.period, **effect_text(r)}
-                 for r in g.itertuples()])
-            body += table(shown_effects,
-                          f"{alt} vs {baseline}: effects on totals over the period (flows "
-                          "summed, stocks at its end, shares averaged). baseline "
-                          f"({baseline}) and alternative ({alt}) are the medians over "
-                          "replicates of each scenario; difference and ratio, the median "
-                          "[5%, 95%] of the paired replicates' differences and ratios (so "
-                          "the difference is not alternative minus baseline). As onward "
-                          "compare prints them.")
+        for _, caption, shown_effects in effects_tables(effects, baseline):
+            body += table(shown_effects, caption)
         out.append(Section("Scenarios compared", body, "compare"))
     for o in outputs:
         if kind == "compare":
@@ -351,5 +523,9 @@ def write_experiment_report(exp_id: str, store: Any = None, out: str | Path | No
                       subtitle=f"store {st.path}")
 
 
-__all__ = ["EXPERIMENT_KINDS", "experiment_rows", "experiment_sections",
-           "write_experiment_report"]
+__all__ = ["DESTINATIONS_CAPTION", "EXPERIMENT_KINDS", "StoredExperiment",
+           "applications_chart", "compare_charts", "destination_summary",
+           "destinations_chart", "destinations_table", "effects_tables", "experiment_facts",
+           "experiment_rows", "experiment_scenarios", "experiment_sections",
+           "experiment_table", "read_experiment", "scenario_changes_of",
+           "sensitivity_analyses", "write_experiment_report"]
