@@ -346,6 +346,24 @@ def effect_text(row: Any) -> dict[str, str]:
             "ratio": ratio}
 
 
+def bands_text(bands: pd.DataFrame) -> pd.DataFrame:
+    """One output's yearly ``bands`` as ``onward ensemble`` prints them: a row per year, a
+    column per destination, each cell ``median [q05-q95]`` (shares to two decimals,
+    counts whole, a half away from zero: :func:`onward.experiments.runner.output_text`)."""
+    from onward.experiments.runner import output_text
+
+    name = str(bands.output.iloc[0]) if "output" in bands.columns and len(bands) else ""
+    dests = list(dict.fromkeys(bands.destination))
+    rows = []
+    for year, g in bands.groupby("year"):
+        g = g.set_index("destination")
+        rows.append([str(year), *[f"{output_text(name, g.loc[d, 'median'])} "
+                                  f"[{output_text(name, g.loc[d, 'q05'])}-"
+                                  f"{output_text(name, g.loc[d, 'q95'])}]" if d in g.index
+                                  else "-" for d in dests]])
+    return pd.DataFrame(rows, columns=["year", *dests])
+
+
 def compare(baseline: str | Path | Scenario, alternatives: list[str | Path | Scenario],
             n: int = 20, seed: int = 1, *, years: Years | None = None,
             posterior: str | Posterior | None = None, until: int | None = None,

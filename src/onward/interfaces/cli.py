@@ -779,7 +779,8 @@ def ensemble(
         sys.stdout.write(json.dumps(ensemble_json(res, outputs)) + "\n")
         _stored_on_stderr(res.experiment_id)
         return
-    from onward.experiments.runner import output_text, output_unit
+    from onward.experiments.ensemble import bands_text
+    from onward.experiments.runner import output_unit
 
     spread = ("chance and the posterior's parameter draws" if posterior else
               "chance alone (one parameter set; --posterior adds the parameters' uncertainty)")
@@ -790,15 +791,11 @@ def ensemble(
                           f"{spread}" + (f". With {n} replicates the band is about the range "
                                          "from the lowest to the highest" if n < 20 else ""),
                   caption_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1))
-        dests = list(dict.fromkeys(b.destination))
-        t.add_column("year", justify="right")
-        for d in dests:
-            t.add_column(d, justify="right")
-        for year, g in b.groupby("year"):
-            g = g.set_index("destination")
-            t.add_row(str(year), *[f"{output_text(name, g.loc[d, 'median'])} "
-                                   f"[{output_text(name, g.loc[d, 'q05'])}-"
-                                   f"{output_text(name, g.loc[d, 'q95'])}]" for d in dests])
+        cells = bands_text(b)  # a share is 0..1: two decimals
+        for col in cells.columns:
+            t.add_column(col, justify="right")
+        for row in cells.itertuples(index=False):
+            t.add_row(*row)
         out.print(t)
     out.print(f"experiment {res.experiment_id} stored: `onward report {res.experiment_id}` "
               "writes its figures; the tables are `ensemble_bands` and `experiment_values` "
