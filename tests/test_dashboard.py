@@ -478,6 +478,26 @@ def test_stored_runs_can_be_browsed(page):
     _run_and_wait(page, "toy · seed 1 · to 2004")
 
 
+def test_a_stored_comparison_can_be_shown(page, server):
+    """An analyst who ran `onward compare` picks it under Stored runs and sees its
+    scenarios side by side (written after the page opened: Refresh lists it)."""
+    from onward.experiments.ensemble import compare
+
+    short, checks = _short_pair()
+    exp = compare(short, [checks], n=2, store=server["tmp"] / "store.duckdb",
+                  workers=1).experiment_id
+    page.get_by_role("tab", name="Stored runs").click()
+    page.click(".onward-refresh")
+    page.wait_for_selector(f".onward-experiments:has-text('{exp}')", timeout=60_000)
+    page.locator(".onward-experiment-select .v-select__selections").click()
+    page.get_by_role("option", name=exp).click()
+    page.wait_for_selector(".onward-exp-chart-applications img", timeout=WAIT_MS)
+    claims = page.inner_text(".onward-exp-claims")
+    assert "toy: simulated" in claims and "toy-checks: simulated / observed" in claims
+    assert "crp-checks-2003 added" in page.inner_text(".onward-experiment")
+    assert page.locator(".onward-exp-effects").count() == 1
+
+
 @pytest.mark.slow
 def test_small_load_holds_without_errors(server):
     """A bounded load test: 4 sessions at once on loopback, each runs once, no errors."""
@@ -748,3 +768,159 @@ def test_stored_runs_lists_the_experiments_too(tmp_path):
         ["sensitivity-def", "sensitivity"], ["compare-abc", "compare"]]  # newest first
     runs, _ = results.stored_runs(store)
     assert runs.run_id.tolist() == ["run-0004"]
+
+
+# ----------------------------------------------------------------------------- experiments
+
+#: a policy variant of the short toy scenario (cli_helper.SHORT): CRP recognises half as
+#: many from 2003
+CHECKS_2003 = ("  - {id: crp-checks-2003, date: 2003-01, op: scale, value: 0.5,\n"
+               "     target: destinations.CRP.recognition_rate}\n")
+
+
+def _short_pair():
+    from cli_helper import SHORT
+
+    from onward.scenario import load_text
+
+    return (load_text(SHORT, "short.yaml"),
+            load_text(SHORT.replace("events:\n", "events:\n" + CHECKS_2003)
+                      + "name: toy-checks\n", "checks.yaml"))
+
+
+@pytest.fixture(scope="module")
+def experiments(tmp_path_factory):
+    """A store with a small experiment of each kind, on a shortened toy scenario."""
+    from onward.experiments.destinations import destinations
+    from onward.experiments.ensemble import compare, ensemble
+    from onward.experiments.sensitivity import sensitivity
+
+    store = tmp_path_factory.mktemp("experiments") / "s.duckdb"
+    short, checks = _short_pair()
+    return {"store": store,
+            "ensemble": ensemble(short, n=3, seed=1, store=store, workers=1),
+            "compare": compare(short, [checks], n=3, seed=1, store=store, workers=1),
+            "sensitivity": sensitivity(short, method="morris", n=2, store=store, workers=1),
+            "destinations": destinations(short, n=2, store=store, workers=1)}
+
+
+def _parts(view) -> dict:
+    return {p.name: p for p in view.parts}
+
+
+def test_a_stored_experiment_shows_what_it_holds(experiments):
+    """The page listed the store's experiments as a table and said "`onward report`
+    writes the report of one": none could be opened there. Each kind now shows its bands,
+    scenarios, indices or destinations, read by the report's readers."""
+    import duckdb
+
+    from onward.analysis.runs import claim_total_text, claim_totals, observed_first_claims
+    from onward.experiments.ensemble import effect_text
+
+    store = experiments["store"]
+    ens = experiments["ensemble"]
+    # through the worker pool, as the page reads it
+    view, message = results.stored_experiment(store, ens.experiment_id)
+    assert message == "" and view.kind == "ensemble"
+    duckdb.connect(str(store)).close()  # nothing holds the file: a writer may open it
+    parts = _parts(view)
+    assert parts["chart-applications"].chart.startswith("data:image/png;base64,")
+    bands = parts["bands-applications"].table
+    b = ens.bands[(ens.bands.output == "applications") & (ens.bands.year == 2000)]
+    crp = b[b.destination == "CRP"].iloc[0]  # as `onward ensemble` prints it
+    assert bands.loc[0, "CRP"] == f"{crp['median']:.0f} [{crp.q05:.0f}-{crp.q95:.0f}]"
+    assert list(bands.columns) == ["year", "CRP", "DLT", "ELB"]
+    assert "3" in view.facts.iloc[:, 1].tolist()  # replicates
+
+    cmp = experiments["compare"]
+    view, message = results.experiment_view(store, cmp.experiment_id)
+    assert message == "" and view.kind == "compare"
+    parts = _parts(view)
+    assert "crp-checks-2003 added" in parts["changes"].text
+    assert parts["chart-applications"].chart.startswith("data:image/png;base64,")
+    claims = parts["claims"].table.set_index("destination")
+    # like for like, as `onward run` sums them: each replicate's total over the years with
+    # a data row, then their median
+    short, _ = _short_pair()
+    obs = observed_first_claims(short)
+    app = cmp.values[cmp.values.output == "applications"]
+    per = [claim_totals(g[["year", "destination", "value"]].rename(
+        columns={"value": "simulated"}).merge(obs, on=["year", "destination"], how="left"),
+        list(range(2000, 2007))).set_index("destination").loc["CRP"]
+        for _, g in app[app.label == "toy-checks"].groupby("replicate")]
+    median = sorted(per, key=lambda r: r.simulated)[1]
+    assert claims.loc["CRP", "toy-checks: simulated"] == f"{median.simulated:,.0f}"
+    assert claims.loc["CRP", "toy-checks: simulated / observed"] == claim_total_text(median)[1]
+    assert [c for c in claims.columns if c.startswith("observed")] == [
+        "observed (synthetic: first claims simulated by on…)"]  # one column for both
+    effects = parts["effects"].table.set_index("destination")
+    row = next(r for r in cmp.effects.itertuples() if r.destination == "CRP")
+    assert effects.loc["CRP", "difference"] == effect_text(row)["difference"]
+
+    view, message = results.experiment_view(store, experiments["sensitivity"].experiment_id)
+    indices = _parts(view)["indices"]
+    assert message == "" and indices.text.startswith("Morris, applications at CRP")
+    assert {"push", "pull"} <= set(indices.table.group) and "mu_star" in indices.table
+
+    view, message = results.experiment_view(store, experiments["destinations"].experiment_id)
+    parts = _parts(view)
+    assert message == "" and parts["chart-destinations"].chart
+    table = parts["destinations"].table
+    assert list(table.columns) == ["aspect", "measure", "unit", "CRP", "DLT", "ELB"]
+    assert "movers" in set(table.measure)
+
+
+def test_an_experiment_whose_rows_are_missing_says_how_to_fix_it(tmp_path):
+    """An experiment listed in the store whose own rows are not there (interrupted, or
+    deleted) gets a message with the fix, not a traceback; so do a bad id and a store
+    without experiments (which lists none)."""
+    import pandas as pd
+
+    from onward.store import Store
+
+    store = tmp_path / "s.duckdb"
+    Store(store).write_run({"kind": "run", "scenario": "toy"}, {"t": pd.DataFrame({"x": [1]})})
+    table, message = results.stored_experiments(store)
+    assert message == "" and table.empty  # the page shows nothing new
+    Store(store).write_run({"kind": "compare", "experiment_id": "compare-abc",
+                            "scenario": "toy"}, {"t": pd.DataFrame({"x": [1]})})
+    view, message = results.stored_experiment(store, "compare-abc")
+    assert view is None
+    assert "compare-abc" in message and "compare_effects" in message
+    assert "Fix: run the `onward compare` command that made it again" in message
+    view, message = results.experiment_view(store, "compare-0000")
+    assert view is None and "Fix: press Refresh" in message
+    view, message = results.experiment_view(store, "../etc/passwd")
+    assert view is None and "is not an experiment id" in message
+
+
+def test_a_comparisons_claims_are_like_for_like_with_masked_ranges():
+    """The totals of a comparison's scenarios against the observed counts use the CLI's
+    rules: summed over the years with a data row, a masked count (UNHCR's 5 for 1-5) as a
+    range; a destination without data shows its total over every year."""
+    import pandas as pd
+
+    rows = [(label, rep, year, dest, value)
+            for label, scale in (("base", 1), ("alt", 2)) for rep in range(3)
+            for year, dest, value in ((2000, "USA", 40), (2001, "USA", 12),
+                                      (2002, "USA", 9), (2000, "XYZ", 7))
+            for value in [scale * (value + rep)]]
+    values = pd.DataFrame(rows, columns=["label", "replicate", "year", "destination",
+                                         "value"]).assign(output="applications")
+    obs = pd.DataFrame([(2000, "USA", 25.0, 25.0, 25.0), (2001, "USA", 5.0, 1.0, 5.0)],
+                       columns=["year", "destination", "observed", "lower", "upper"])
+    shown = results.compare_claims(values, {"base": ("UNHCR", obs), "alt": ("UNHCR", obs)},
+                                   [2000, 2001, 2002]).set_index("destination")
+    assert list(shown.columns) == ["observed (UNHCR)", "base: simulated",
+                                   "base: simulated / observed", "alt: simulated",
+                                   "alt: simulated / observed"]
+    assert shown.loc["USA", "observed (UNHCR)"] == "26-30"
+    assert shown.loc["USA", "base: simulated"] == "54"  # 41 + 13: not 2002, without data
+    assert shown.loc["USA", "base: simulated / observed"] == "1.80-2.08"
+    assert shown.loc["USA", "alt: simulated"] == "108"
+    assert shown.loc["XYZ", "observed (UNHCR)"] == "-"
+    assert shown.loc["XYZ", "base: simulated"] == "8"  # every year: no data row
+    other = obs.assign(observed=[30.0, 5.0])
+    apart = results.compare_claims(values, {"base": ("UNHCR", obs), "alt": ("mine", other)},
+                                   [2000, 2001, 2002])
+    assert "base: observed (UNHCR)" in apart and "alt: observed (mine)" in apart

@@ -7,6 +7,7 @@ a bad value shows a message next to the Run button and the session carries on.
 
 from __future__ import annotations
 
+import html
 import os
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from onward.dashboard.inputs import (
     sliders,
 )
 from onward.dashboard.results import (
+    ExperimentView,
     Outcome,
     chart_for,
     compare_scenarios,
@@ -37,6 +39,7 @@ from onward.dashboard.results import (
     run_checked,
     run_setting,
     scenario_choices,
+    stored_experiment,
     stored_experiments,
     stored_flows,
     stored_runs,
@@ -82,7 +85,7 @@ STYLE = """
 .onward-table th:first-child, .onward-table td:first-child { text-align: left; }
 .onward-table tr:nth-child(even) { background: #f4f6f8; }
 .onward-number { font-size: 28px; font-weight: 600; }
-.onward-flows img { max-width: 100%; height: auto; }
+.onward-flows img, .onward-experiment img { max-width: 100%; height: auto; }
 .onward-compare > .col, .onward-compare .col { min-width: 0; max-width: 50%; flex: 1 1 0; }
 .onward-main { min-width: 0; max-width: 100%; overflow-x: hidden; }
 /* a long event label is cut with an ellipsis (it widened the side panel over the results) */
@@ -192,14 +195,43 @@ def Compare(a: Outcome | None, b: Outcome | None, focus: str):
 
 
 @solara.component
+def Experiment(view: ExperimentView):
+    """One stored experiment: what was run, then its charts and tables."""
+    with solara.Column(gap="4px", classes=["onward-experiment",
+                                           f"onward-experiment-{view.kind}"]):
+        for note in view.notes:  # jobs missing: the numbers use the finished ones only
+            solara.Warning(note, classes=["onward-experiment-incomplete"])
+        solara.HTML(tag="div", unsafe_innerHTML=_table_html(view.facts, "onward-exp-facts"))
+        for part in view.parts:
+            solara.Text(part.title, style={"font-weight": "600", "margin-top": "10px"})
+            if part.text:
+                solara.Text(part.text, style={"font-size": "13px"})
+            if part.chart:
+                with solara.Div(classes=[f"onward-exp-{part.name}"]):
+                    # the URI is base64 we made ourselves, so building the tag is safe
+                    solara.HTML(tag="div", unsafe_innerHTML=(
+                        f'<img src="{part.chart}" alt="{html.escape(part.title)}">'))
+            if part.table is not None:
+                solara.HTML(tag="div", unsafe_innerHTML=_table_html(
+                    part.table, f"onward-exp-{part.name}"))
+
+
+@solara.component
 def StoredRuns(store: Path | None, on_open):
     """Browse the store: its runs (each can be shown and opened) and its experiments (each
-    read opens and closes the file)."""
+    can be shown); each read opens and closes the file."""
     table, set_table = solara.use_state(None)
     experiments, set_experiments = solara.use_state(None)
     message, set_message = solara.use_state("")
     picked, set_picked = solara.use_state("")
     flows, set_flows = solara.use_state(None)
+    experiment, set_experiment = solara.use_state("")
+    reads, set_reads = solara.use_state(0)  # Refresh reads the experiment shown again
+    # read and drawn in a worker while the page stays live (a comparison's charts take
+    # seconds on a busy machine)
+    shown = solara.lab.use_task(
+        lambda: stored_experiment(store, experiment) if experiment else None,
+        dependencies=[experiment, reads])
 
     def refresh() -> None:
         df, msg = stored_runs(store)
@@ -207,6 +239,7 @@ def StoredRuns(store: Path | None, on_open):
         exp, exp_msg = stored_experiments(store) if df is not None else (None, "")
         set_experiments(exp)
         set_message(msg or exp_msg)
+        set_reads(lambda n: n + 1)
 
     def show(run_id: str) -> None:
         set_picked(run_id)
@@ -239,9 +272,22 @@ def StoredRuns(store: Path | None, on_open):
             Flows(flows, "stored")
         solara.HTML(tag="div", unsafe_innerHTML=_table_html(table, "onward-runs"))
     if experiments is not None and not experiments.empty:
-        solara.Text("Experiments (compare, sensitivity, destinations, ensemble): "
-                    "`onward report EXPERIMENT` writes the report of one.",
+        solara.Text("Experiments (compare, sensitivity, destinations, ensemble): pick one "
+                    "to show it here; `onward report EXPERIMENT` writes its report.",
                     style={"font-weight": "600", "margin-top": "12px"})
+        ids = list(dict.fromkeys(str(x) for x in experiments.experiment if x))
+        with solara.Div(classes=["onward-experiment-select"]):
+            solara.Select("Show experiment", value=experiment if experiment in ids else None,
+                          values=ids, on_value=set_experiment)
+        if experiment and shown.pending:
+            solara.Text(f"Reading {experiment} ...", classes=["onward-experiment-reading"])
+            solara.ProgressLinear(True)
+        elif experiment and shown.finished and shown.value is not None:
+            view, problem = shown.value
+            if view is None:  # its rows are missing, or the store is busy: say what to do
+                solara.Warning(problem, classes=["onward-experiment-warning"])
+            elif view.experiment == experiment:  # (not the last pick's, for a moment)
+                Experiment(view)
         solara.HTML(tag="div", unsafe_innerHTML=_table_html(experiments, "onward-experiments"))
 
 

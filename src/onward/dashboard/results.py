@@ -29,12 +29,13 @@ import re
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -53,6 +54,10 @@ from onward.scenario import (
     load_text,
     scenario_hash,
 )
+
+if TYPE_CHECKING:  # (the report's module loads matplotlib: only the workers need it)
+    from onward.report.experiment import StoredExperiment
+    from onward.store import Store
 
 #: Worker processes for runs and charts (one per core, at most 4).
 MAX_RUNNING = max(1, min(4, os.cpu_count() or 1))
@@ -487,3 +492,265 @@ def stored_flows(store: Path | None, run_id: str) -> tuple[pd.DataFrame | None, 
     if df.empty:
         return None, f"{run_id} has no simulated-vs-observed table (not written by `onward run`)"
     return df.drop(columns=["run_id"]), ""
+
+
+# ---------------------------------------------------------------------------- experiments
+
+#: An experiment's id as the store and ``onward report`` name it.
+_EXPERIMENT_ID = re.compile(r"(?:ensemble|compare|sensitivity|destinations)-[0-9a-f]{1,64}")
+
+
+@dataclass(frozen=True)
+class Part:
+    """One piece of a stored experiment on the page: a heading, then a sentence, a chart
+    (a PNG ``data:`` URI) and a table, each where it has one. ``name`` marks it for
+    styles and tests (``onward-exp-<name>``)."""
+
+    title: str
+    name: str
+    text: str = ""
+    chart: str = ""
+    table: pd.DataFrame | None = None
+
+
+@dataclass(frozen=True)
+class ExperimentView:
+    """What the page shows of one stored experiment: what was run (``facts``, a table of
+    two columns), warnings (``notes``: an experiment with jobs missing) and its ``parts``."""
+
+    experiment: str
+    kind: str
+    facts: pd.DataFrame
+    parts: list[Part]
+    notes: list[str] = field(default_factory=list)
+
+
+class _MissingRows(Exception):
+    """An experiment is listed (its summary row is there) but a table of it is empty."""
+
+
+def _chart(draw: Callable[[], Any], name: str) -> tuple[str, str]:
+    """Draw a figure and encode it: ``(data URI, "")``, or ``("", why not)``."""
+    from onward.viz import png_base64
+
+    try:
+        return "data:image/png;base64," + png_base64(draw(), dpi=90), ""
+    except Exception as exc:  # a chart must never cost the user the rest of the page
+        return "", f"({name} could not be drawn: {type(exc).__name__}: {str(exc)[:200]})"
+
+
+def _chart_part(draw: Callable[[], Any], title: str, name: str, caption: str) -> Part:
+    uri, problem = _chart(draw, title)
+    return Part(title, name, problem or caption, uri)
+
+
+def _missing(e: StoredExperiment, table: str) -> _MissingRows:
+    return _MissingRows(
+        f"{e.id} is listed in the store, but its rows of {table} are missing (an "
+        f"interrupted run, or rows deleted). Fix: run the `onward {e.kind}` "
+        "command that made it again (the jobs already stored are not run again), then "
+        "press Refresh; or pick another experiment")
+
+
+def compare_claims(values: pd.DataFrame, observed: dict[str, tuple[str, pd.DataFrame]],
+                   years: list[int], destinations: list[str] | None = None) -> pd.DataFrame:
+    """A comparison's first claims, scenario beside scenario, against the observed ones.
+
+    For each scenario (``label`` of its ``values``) and replicate,
+    :func:`onward.analysis.runs.claim_totals` over ``years`` (like for like: the simulated
+    total counts the years with a data row), then the median over replicates; shown as
+    ``onward run`` prints totals (:func:`onward.analysis.runs.claim_total_text`: a masked
+    count makes the observed total a range, and the ratio one too). A destination without
+    a data row shows its simulated total over every year, and ``-``. ``observed``: each
+    scenario's source and first claims (year, destination, observed, lower, upper); one
+    column serves scenarios with the same counts.
+    """
+    app = values[values.output == "applications"]
+    labels = list(dict.fromkeys(app.label))
+    dests = [d for d in dict.fromkeys(app.destination)
+             if not destinations or d in destinations]
+    none = pd.DataFrame(columns=["year", "destination", "observed", "lower", "upper"])
+    said: dict[str, list[str]] = {}
+    simulated: dict[str, tuple[list[str], list[str]]] = {}  # label: (totals, ratios)
+    for label in labels:
+        obs = observed.get(label, ("", none))[1]
+        obs = obs[["year", "destination", "observed", "lower", "upper"]].astype(
+            {"year": "int64", "destination": "object", "observed": "float64",
+             "lower": "float64", "upper": "float64"})
+        per = []
+        for _, g in app[app.label == label].groupby("replicate"):
+            summary = g[["year", "destination", "value"]].rename(
+                columns={"value": "simulated"}).astype({"year": "int64"}).merge(
+                obs, on=["year", "destination"], how="left")
+            per.append(claim_totals(summary, years))
+        # the observed columns are the same in every replicate and the ratio is the total
+        # over them, so their medians are the median replicate's
+        tot = pd.concat(per).groupby("destination").median(numeric_only=True)
+        texts, totals, ratios = [], [], []
+        for d in dests:
+            if d not in tot.index:  # a destination only the other scenarios have
+                texts.append("-"), totals.append("0"), ratios.append("-")
+                continue
+            r = tot.loc[d]
+            text, ratio = claim_total_text(r)
+            texts.append(text)
+            ratios.append(ratio)
+            totals.append(f"{r.simulated_all_years if text == '-' else r.simulated:,.0f}")
+        said[label] = texts
+        simulated[label] = (totals, ratios)
+    out = pd.DataFrame({"destination": dests})
+    source = {label: observed.get(label, ("none", none))[0] or "none" for label in labels}
+    # one observed column serves every scenario of the same data (a policy's variant)
+    shared = len({(source[k], tuple(v)) for k, v in said.items()}) == 1
+    if shared:
+        out[f"observed ({source[labels[0]]})"] = said[labels[0]]
+    for label in labels:
+        if not shared:
+            out[f"{label}: observed ({source[label]})"] = said[label]
+        out[f"{label}: simulated"], out[f"{label}: simulated / observed"] = simulated[label]
+    return out
+
+
+def _ensemble_parts(st: Store, e: StoredExperiment) -> list[Part]:
+    from onward.experiments.ensemble import bands_text
+    from onward.experiments.runner import output_unit
+    from onward.report.experiment import applications_chart, experiment_table
+    from onward.viz import observed_label
+
+    bands = experiment_table(st, "ensemble_bands", e.id)
+    if bands.empty:
+        raise _missing(e, "ensemble_bands")
+    parts = []
+    for o in dict.fromkeys(bands.output):
+        b = bands[bands.output == o]
+        if o == "applications":
+            parts.append(_chart_part(
+                lambda b=b: applications_chart(e, b), "Applications by destination",
+                "chart-applications", "Ensemble median with 50% and 90% bands vs observed "
+                f"first claims ({observed_label(e.scenario)})."))
+        parts.append(Part(f"{o} ({output_unit(o)}): median [90% band] over "
+                          f"{int(b.n.max())} replicates", f"bands-{o}", table=bands_text(b)))
+    return parts
+
+
+def _compare_parts(st: Store, e: StoredExperiment) -> list[Part]:
+    from onward.arguments import label_years
+    from onward.report.experiment import (
+        compare_charts,
+        effects_tables,
+        experiment_scenarios,
+        experiment_table,
+        scenario_changes_of,
+    )
+    from onward.viz import observed_label
+
+    effects = experiment_table(st, "compare_effects", e.id)
+    if effects.empty:
+        raise _missing(e, "compare_effects")
+    if e.values.empty:
+        raise _missing(e, "experiment_values")
+    parts = []
+    for alt, said in scenario_changes_of(e.recorded, e.baseline).items():
+        parts.append(Part(f"{alt} changes against {e.baseline}", "changes",
+                          "; ".join(said) or "nothing that changes a run"))
+    if "applications" in e.outputs:
+        period = str(effects.period.iloc[0])
+        years = [y for y in label_years(period) if y in set(e.values.year)] or sorted(
+            e.values.year.unique())
+        chosen = list(dict.fromkeys(effects.destination))
+        observed = {name: (observed_label(sc), observed_first_claims(sc))
+                    for name, sc in experiment_scenarios(e).items() if sc is not None}
+        parts.append(Part(
+            f"First claims over {period}, scenario beside scenario", "claims",
+            "Simulated: the median over the replicates of each scenario's total, summed "
+            "over the years with a data row, so the ratio sets like against like; a "
+            "destination without one shows its simulated total over every year. A masked "
+            "count (1-5) makes the observed total a range, and the ratio one too.",
+            table=compare_claims(e.values, observed, years, chosen)))
+    for o, draw, text in compare_charts(e, effects):
+        parts.append(Part(f"{o} by scenario", f"chart-{o}", text) if draw is None
+                     else _chart_part(draw, f"{o} by scenario", f"chart-{o}", text))
+    for alt, caption, table in effects_tables(effects, e.baseline):
+        parts.append(Part(f"Effects of {alt} against {e.baseline}", "effects", caption,
+                          table=table))
+    return parts
+
+
+def _sensitivity_parts(st: Store, e: StoredExperiment) -> list[Part]:
+    from onward.report.experiment import sensitivity_analyses
+
+    analyses = sensitivity_analyses(st, e.id, e.summary)
+    if not analyses:
+        raise _missing(e, "sensitivity_indices")
+    parts = []
+    for sentence, caption, wide in analyses:
+        shown = wide.copy()
+        shown.columns.name = None  # (pivot's "index")
+        for col in shown.columns[1:]:  # three decimals, as the report rounds them
+            shown[col] = ["–" if v != v else f"{v:.3f}" for v in shown[col]]
+        parts.append(Part("Which mechanism matters", "indices",
+                          f"{sentence} Table: {caption}.", table=shown))
+    return parts
+
+
+def _destinations_parts(st: Store, e: StoredExperiment) -> list[Part]:
+    from onward.report.experiment import (
+        DESTINATIONS_CAPTION,
+        destination_summary,
+        destinations_chart,
+        destinations_table,
+    )
+
+    summary = destination_summary(st, e.id)
+    if summary.empty:
+        raise _missing(e, "destination_summary")
+    return [_chart_part(lambda: destinations_chart(summary, e.values, e.first),
+                        "Destinations side by side", "chart-destinations",
+                        DESTINATIONS_CAPTION),
+            Part("Median [90% interval] per destination", "destinations",
+                 table=destinations_table(summary))]
+
+
+_PARTS = {"ensemble": _ensemble_parts, "compare": _compare_parts,
+          "sensitivity": _sensitivity_parts, "destinations": _destinations_parts}
+
+
+def experiment_view(store: Path | None, exp_id: str) -> tuple[ExperimentView | None, str]:
+    """What the page shows of stored experiment ``exp_id``, read and drawn here (the
+    worker that :func:`stored_experiment` sends it to): ``(view, "")`` or ``(None,
+    message)``. The readers and figures are the report's
+    (:mod:`onward.report.experiment`); every read opens and closes the store file."""
+    from onward.report.experiment import experiment_facts, read_experiment
+    from onward.store import Store, StoreError, UnknownRunError
+
+    if not isinstance(exp_id, str) or not _EXPERIMENT_ID.fullmatch(exp_id):
+        return None, f"{str(exp_id)[:40]!r} is not an experiment id. Fix: pick one from the list"
+    st = Store(store, timeout=STORE_TIMEOUT)
+    try:
+        e = read_experiment(exp_id, st)
+        parts = _PARTS[e.kind](st, e)
+        facts = experiment_facts(e)
+    except _MissingRows as exc:
+        return None, str(exc)
+    except UnknownRunError:
+        return None, (f"{exp_id} is no longer in the store {st.path} (deleted since the "
+                      "list was read). Fix: press Refresh and pick one from the list")
+    except StoreError as exc:
+        return None, str(exc)
+    except Exception as exc:
+        return None, f"Could not read {exp_id}: {type(exc).__name__}: {str(exc)[:200]}"
+    notes = [f"{exp_id}: jobs stored {v}" for k, v in facts
+             if k == "jobs stored" and "INCOMPLETE" in str(v)]
+    table = pd.DataFrame({"": [k for k, _ in facts],
+                          " ": ["–" if v is None or v != v else str(v) for _, v in facts]})
+    return ExperimentView(exp_id, e.kind, table, parts, notes), ""
+
+
+def stored_experiment(store: Path | None, exp_id: str, wait: float = 120.0
+                      ) -> tuple[ExperimentView | None, str]:
+    """:func:`experiment_view` in a worker process (its figures are drawn with pyplot,
+    which is not safe in the server's threads): ``(view, "")`` or ``(None, message)``."""
+    got, message = _wait(_submit(experiment_view, store, exp_id), wait)
+    if got is None:
+        return None, message
+    return got
