@@ -776,14 +776,15 @@ def test_duckdb_errors_that_carry_a_keyboard_interrupt_are_interrupts():
     the Python traceback (a frame it read) or the exception's name (a function) as text."""
     from onward.store.duck import is_interrupt
 
-    con = duckdb.connect()
-
     def stop(x):
         raise KeyboardInterrupt
 
-    con.create_function("stop", stop, ["BIGINT"], "BIGINT")
-    with pytest.raises(duckdb.Error) as caught:
-        con.execute("select stop(1)").fetchall()
+    # (closed at once: a connection left to the garbage collector with a Python function
+    # in it crashed a process forked later in the test session, collecting it)
+    with duckdb.connect() as con:
+        con.create_function("stop", stop, ["BIGINT"], "BIGINT")
+        with pytest.raises(duckdb.Error) as caught:
+            con.execute("select stop(1)").fetchall()
     assert is_interrupt(caught.value)
     assert is_interrupt(duckdb.Error("Traceback (most recent call last):\n  File \"x.py\", "
                                      "line 1, in f\nKeyboardInterrupt: \n"))
