@@ -472,8 +472,11 @@ def test_stored_runs_can_be_browsed(page):
     page.click(".onward-open-run")
     page.wait_for_selector("text=Recognition rate: Carpania", timeout=60_000)
     page.get_by_role("tab", name="Flows").click()
-    # with its seed (and overrides: none here), as the run was stored
-    assert page.locator(".onward-seed input").input_value() == "1"
+    # with its seed (and overrides: none here), as the run was stored (waited for: on a
+    # loaded machine the field was read before the server's update reached it)
+    from playwright.sync_api import expect
+
+    expect(page.locator(".onward-seed input")).to_have_value("1", timeout=60_000)
     page.locator(".onward-until input").fill("2004")
     _run_and_wait(page, "toy · seed 1 · to 2004")
 
