@@ -687,7 +687,9 @@ def _sensitivity_parts(st: Store, e: StoredExperiment) -> list[Part]:
         shown = wide.copy()
         shown.columns.name = None  # (pivot's "index")
         for col in shown.columns[1:]:  # three decimals, as the report rounds them
-            shown[col] = ["–" if v != v else f"{v:.3f}" for v in shown[col]]
+            # (Morris's mu* column is text already: mu* [low-high], as the report shows it)
+            shown[col] = [v if isinstance(v, str) else "–" if v != v else f"{v:.3f}"
+                          for v in shown[col]]
         parts.append(Part("Which mechanism matters", "indices",
                           f"{sentence} Table: {caption}.", table=shown))
     return parts
