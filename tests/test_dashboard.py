@@ -817,6 +817,7 @@ def test_a_stored_experiment_shows_what_it_holds(experiments):
     scenarios, indices or destinations, read by the report's readers."""
     import duckdb
 
+    from onward.analysis.numbers import count_text
     from onward.analysis.runs import claim_total_text, claim_totals, observed_first_claims
     from onward.experiments.ensemble import effect_text
 
@@ -852,7 +853,7 @@ def test_a_stored_experiment_shows_what_it_holds(experiments):
         list(range(2000, 2007))).set_index("destination").loc["CRP"]
         for _, g in app[app.label == "toy-checks"].groupby("replicate")]
     median = sorted(per, key=lambda r: r.simulated)[1]
-    assert claims.loc["CRP", "toy-checks: simulated"] == f"{median.simulated:,.0f}"
+    assert claims.loc["CRP", "toy-checks: simulated"] == count_text(median.simulated, ",")
     assert claims.loc["CRP", "toy-checks: simulated / observed"] == claim_total_text(median)[1]
     assert [c for c in claims.columns if c.startswith("observed")] == [
         "observed (synthetic: first claims simulated by on…)"]  # one column for both
@@ -902,6 +903,24 @@ def test_an_experiment_whose_rows_are_missing_says_how_to_fix_it(tmp_path):
     assert view is None and "Fix: press Refresh" in message
     view, message = results.experiment_view(store, "../etc/passwd")
     assert view is None and "is not an experiment id" in message
+
+
+def test_a_comparisons_simulated_totals_round_a_half_away_from_zero():
+    """The median of two replicates' totals is often a half: 12.5 persons showed as 12
+    (format's .0f, a half to the even neighbour), where `onward compare` and the report
+    show 13 (onward.analysis.numbers.count_text)."""
+    import pandas as pd
+
+    values = pd.DataFrame([("base", 0, 2000, "USA", 12), ("base", 1, 2000, "USA", 13),
+                           ("base", 0, 2000, "XYZ", 2500), ("base", 1, 2000, "XYZ", 2501)],
+                          columns=["label", "replicate", "year", "destination", "value"]
+                          ).assign(output="applications")
+    obs = pd.DataFrame([(2000, "USA", 10.0, 10.0, 10.0)],
+                       columns=["year", "destination", "observed", "lower", "upper"])
+    shown = results.compare_claims(values, {"base": ("UNHCR", obs)}, [2000]
+                                   ).set_index("destination")
+    assert shown.loc["USA", "base: simulated"] == "13"
+    assert shown.loc["XYZ", "base: simulated"] == "2,501"  # no data row: every year
 
 
 def test_a_comparisons_claims_are_like_for_like_with_masked_ranges():

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from onward.analysis.numbers import count_text
 from onward.analysis.runs import (
     applications_summary,
     claim_total_text,
@@ -595,7 +596,9 @@ def compare_claims(values: pd.DataFrame, observed: dict[str, tuple[str, pd.DataF
             text, ratio = claim_total_text(r)
             texts.append(text)
             ratios.append(ratio)
-            totals.append(f"{r.simulated_all_years if text == '-' else r.simulated:,.0f}")
+            # a median of an even number of replicates may be a half: away from zero
+            totals.append(count_text(r.simulated_all_years if text == "-" else r.simulated,
+                                     ","))
         said[label] = texts
         simulated[label] = (totals, ratios)
     out = pd.DataFrame({"destination": dests})
