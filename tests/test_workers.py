@@ -396,3 +396,23 @@ def test_held_ctrl_c_is_acted_on_by_the_handler_in_place():
         assert wait_first([Future(), done]) == {done}
     finally:
         signal.signal(signal.SIGINT, old)
+
+
+def test_a_ctrl_c_held_in_a_nested_block_waits_for_the_outer_one():
+    """A block that holds Ctrl-C inside another (a store write inside another held step)
+    raised the KeyboardInterrupt at its own check or end, in the middle of the outer step
+    that must not be cut either. It now hands it to the outer block, which acts on it at
+    its end; the handler in place before is put back."""
+    from onward.interrupts import held_interrupts
+
+    handler = signal.getsignal(signal.SIGINT)
+    steps = []
+    with pytest.raises(KeyboardInterrupt), held_interrupts():
+        with held_interrupts() as inner:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+            inner()  # held by the outer block: no KeyboardInterrupt here
+            steps.append("inner done")
+        steps.append("outer done")
+    assert steps == ["inner done", "outer done"]
+    assert signal.getsignal(signal.SIGINT) is handler

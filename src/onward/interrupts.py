@@ -15,6 +15,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+#: the handlers of the blocks now holding Ctrl-C (a block inside another hands it out)
+_HOLDS: set[Callable[[int, Any], None]] = set()
+
 
 @contextmanager
 def held_interrupts() -> Iterator[Callable[[], None]]:
@@ -26,7 +29,9 @@ def held_interrupts() -> Iterator[Callable[[], None]]:
     locks taken: the pool's thread then blocked on them for ever, and so did the shutdown
     that waits for it (a Ctrl-C that never ended the command). Outside the main thread, or
     where Ctrl-C is ignored or left to the system, nothing changes (``check`` does nothing).
-    A Ctrl-C held when the block ends is acted on there.
+    A Ctrl-C held when the block ends is acted on there. Inside another such block,
+    ``check`` and the end hand it to the outer block, which holds it until its own
+    ``check`` or end (the outer step must not be cut either).
     """
     previous = signal.getsignal(signal.SIGINT)
     if threading.current_thread() is not threading.main_thread() or not callable(previous):
@@ -42,11 +47,14 @@ def held_interrupts() -> Iterator[Callable[[], None]]:
             frame = pressed[-1]
             pressed.clear()
             previous(signal.SIGINT, frame)  # raises KeyboardInterrupt, as it would have
-            raise KeyboardInterrupt  # (in case it did not)
+            if previous not in _HOLDS:  # (an outer block's hold keeps it: no raise)
+                raise KeyboardInterrupt  # (in case it did not)
 
+    _HOLDS.add(hold)
     signal.signal(signal.SIGINT, hold)
     try:
         yield check
     finally:
         signal.signal(signal.SIGINT, previous)
+        _HOLDS.discard(hold)
         check()
