@@ -215,6 +215,25 @@ def this_worker() -> str:
         return f"process {os.getpid()}"
 
 
+#: how to put every Dask worker on this process's code (the fix of a mismatch)
+SAME_CODE_FIX = ("start every worker from the same checkout or installation as this command "
+                 "(the same environment and PYTHONPATH)")
+
+
+def refuse_other_code(theirs: str | None, who: str, why: str, then: str) -> None:
+    """Raise :class:`ClusterError` when ``theirs``, the code hash a worker returned with a
+    result, is not this process's (:func:`onward.analysis.runs.code_hash`): a Dask worker
+    that joined the cluster after :func:`connect` checked it may run another checkout.
+    The message is ``who`` (``"job 3 was run by a worker with"``, ``"the Dask worker W
+    runs"``) other onward code, ``why`` (what was kept or dropped), and the fix, then
+    ``then`` (how to go on)."""
+    from onward.analysis.runs import code_hash  # (looked up at call: tests replace it)
+
+    if theirs != code_hash():
+        raise ClusterError(f"{who} other onward code ({theirs}) than this process "
+                           f"({code_hash()}); {why}. Fix: {SAME_CODE_FIX}, then {then}")
+
+
 def _check_cluster(client: Any, address: str) -> None:
     """Refuse a scheduler or workers that cannot import onward (each worker died on its
     first task and the command waited forever) or run other onward code (their jobs were
@@ -259,9 +278,8 @@ def _check_cluster(client: Any, address: str) -> None:
         raise ClusterError(
             f"{len(other)} of {len(found)} Dask workers at {address} run other onward code "
             f"than this process (onward {version}, code {code}): {named}{more}. Their results "
-            "would be stored as this code's and reused by later runs. Fix: start every worker "
-            "from the same checkout or installation as this command (the same environment "
-            "and PYTHONPATH), then run the command again")
+            f"would be stored as this code's and reused by later runs. Fix: {SAME_CODE_FIX}, "
+            "then run the command again")
 
 
 #: how long the work waits for a Dask worker once every worker it had has died or left

@@ -35,11 +35,11 @@ from pyabc.population import Particle, Sample
 
 from onward.options import option
 from onward.workers import (
-    ClusterError,
     DaskWait,
     check_workers,
     connect,
     local_pool,
+    refuse_other_code,
     result_of,
     this_worker,
     wait_first,
@@ -144,19 +144,6 @@ def _evaluate_task(
 
     particles = _evaluate_chunk(simulate_one_pickled, seed, t, indices)
     return this_worker(), _worker_code()[1], particles
-
-
-def _same_code(worker: str, theirs: str) -> None:
-    """Refuse the particles of a worker that runs other onward code than this process."""
-    from onward.analysis.runs import code_hash  # (looked up at call: tests replace it)
-
-    if theirs != code_hash():
-        raise ClusterError(
-            f"the Dask worker {worker} runs other onward code ({theirs}) than this process "
-            f"({code_hash()}); it joined the cluster after the check at the start, and its "
-            "particles would mix two engines in one posterior, so the calibration stopped "
-            "without them. Fix: start every worker from the same checkout or installation "
-            f"as this command (the same environment and PYTHONPATH), then {_resume()}")
 
 
 class DeterministicBatchSampler(pyabc.sampler.Sampler):
@@ -408,7 +395,10 @@ class DeterministicBatchSampler(pyabc.sampler.Sampler):
                     r, f = in_flight.pop(start)
                     # a failed task raises here
                     worker, code, particles = result_of(f, _resume())
-                    _same_code(worker, code)
+                    refuse_other_code(
+                        code, f"the Dask worker {worker} runs", "it joined the cluster after "
+                        "the check at the start, and its particles would mix two engines in "
+                        "one posterior, so the calibration stopped without them", _resume())
                     ready[start] = (r, particles)
         finally:
             self._cancel([f for _, f in in_flight.values()])

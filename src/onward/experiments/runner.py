@@ -38,11 +38,11 @@ from onward.options import option
 from onward.scenario import Scenario, scenario_hash
 from onward.store import Store
 from onward.workers import (
-    ClusterError,
     DaskWait,
     check_workers,
     connect,
     local_pool,
+    refuse_other_code,
     result_of,
     wait_first,
 )
@@ -324,19 +324,13 @@ def run_jobs(exp_id: str, kind: str, jobs: list[Job], outputs: list[str], *,
     n_done = len(finished)
     if progress:
         progress(n_done, len(jobs))
-    from onward.analysis.runs import code_hash
-
     with _Executor(workers, scheduler) as ex:
         for job, tables in ex.map_unordered(run_job, todo, outputs, extra):
             provenance = tables.pop(PROVENANCE)
-            theirs = provenance["versions"].get("onward_code")
-            if theirs != code_hash():  # a Dask worker that joined after connect() checked
-                raise ClusterError(
-                    f"job {job.index} was run by a worker with other onward code ({theirs}) "
-                    f"than this process ({code_hash()}); it was not stored under this "
-                    "code's experiment id, and the jobs stored before it are kept. Fix: start "
-                    "every worker from the same checkout or installation as this command "
-                    "(the same environment and PYTHONPATH), then run the command again")
+            refuse_other_code(provenance["versions"].get("onward_code"),
+                              f"job {job.index} was run by a worker with",
+                              "it was not stored under this code's experiment id, and the "
+                              "jobs stored before it are kept", "run the command again")
             vals = tables.pop("values")
             vals.insert(0, "experiment_id", exp_id)
             vals.insert(1, "job", job.index)
