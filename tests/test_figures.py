@@ -394,3 +394,26 @@ def test_compare_scenarios_calls_a_masked_count_an_interval():
                for t in ax.get_legend().get_texts()]
     assert "observed, masked count (an interval)" in labels and not any(
         "(1-5)" in x for x in labels)
+
+
+def test_route_counts_round_a_half_away_from_zero(monkeypatch):
+    """Decisions scaled to a destination's inflow are not whole persons: the diagram's
+    labels (format's .0f) and the run report's links table (pandas' round) took a half to
+    the even neighbour, 2.5 persons as 2, where every other count shows 3
+    (onward.analysis.numbers.count_text)."""
+    from onward.report.run import run_sections
+    from onward.viz.sankey import draw_sankey
+
+    links = pd.DataFrame({"source": ["GBR", "GBR"], "target": ["recognised", "refused"],
+                          "persons": [2.5, 1000.5], "column": [2, 2]})
+    fig, ax = plt.subplots()
+    draw_sankey(ax, [["GBR"], ["recognised", "refused"]], links, {})
+    labels = {t.get_text() for t in ax.texts}
+    assert {"recognised  3", "refused  1,001"} <= labels, labels
+
+    monkeypatch.setattr(viz, "route_links", lambda flows, stocks: links)
+    monkeypatch.setattr(viz, "routes_sankey", lambda flows, stocks: plt.figure())
+    empty = pd.DataFrame()
+    routes = next(s for s in run_sections({"flows": empty, "stocks": empty}, {}, None)
+                  if s.title == "Routes")
+    assert "<td>3</td>" in routes.body and "<td>1,001</td>" in routes.body

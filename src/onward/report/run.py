@@ -11,6 +11,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from onward import viz
+from onward.analysis.numbers import count_text
 from onward.report.html import (
     Section,
     figure,
@@ -214,7 +215,9 @@ def run_sections(tables: dict[str, pd.DataFrame], meta: dict[str, Any],
             viz.routes_sankey(tables["flows"], tables["stocks"]),
             "Routes over the whole run, persons: origin, first country (or a claim straight "
             "from the origin), destination, outcome of the first decision."), "routes")
-        out.append(Section("Routes", body + table(links.round(0), "Links (persons)"),
+        # whole persons, a half away from zero (pandas' round takes it to the even one)
+        links = links.assign(persons=[count_text(v, ",") for v in links.persons])
+        out.append(Section("Routes", body + table(links, "Links (persons)"),
                            "routes"))
     if network is not None:
         adj, broker, moved = network

@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import PathPatch, Rectangle
 from matplotlib.path import Path as MPath
 
+from onward.analysis.numbers import count_text
 from onward.viz.style import DARK, GREEN, GREY, ORANGE, RED, STYLE, dest_color
 
 OUTCOMES = ("recognised", "refused, returned", "refused, stayed or moved on",
@@ -158,7 +159,8 @@ def draw_sankey(ax: plt.Axes, columns: Sequence[Sequence[str]], links: pd.DataFr
         in_used[r.target] += h
     for n, (i, _j) in pos.items():
         h = value[n] * scale
-        text = labels.get(n, n) + f"  {value[n]:,.0f}"
+        # (decisions scaled to a destination's inflow are not whole: a half goes up)
+        text = labels.get(n, n) + f"  {count_text(value[n], ',')}"
         ax.text(x_of[n] + node_width + 0.006 if i < last_col else x_of[n] + node_width + 0.006,
                 top[n] - h / 2, text, va="center", ha="left", fontsize=7.5, color=DARK,
                 bbox={"boxstyle": "square,pad=0.08", "fc": "white", "ec": "none",
