@@ -155,6 +155,38 @@ def test_compare_report_shows_every_scenario_and_an_interrupted_one_says_so(tmp_
     assert "1 of 3: INCOMPLETE (interrupted)" in html
 
 
+def test_a_comparison_stopped_before_its_effects_still_has_a_report(tmp_path):
+    """The first comparison in a store, stopped after its jobs but before its effects were
+    stored, made `onward report` fail with DuckDB's "Catalog Error: Table with name
+    compare_effects does not exist!"; the other kinds say that nothing is stored yet. Its
+    report now draws the scenarios from the stored jobs and says the effects are missing."""
+    from cli_helper import SHORT
+
+    from onward.experiments.ensemble import compare
+    from onward.scenario import load_text
+
+    store = tmp_path / "s.duckdb"
+    base = load_text(SHORT, "base.yaml")
+    alt = load_text(SHORT.replace("events:\n", "events:\n  - {id: crp-checks-2003, date: "
+                                  "2003-01, op: scale, value: 0.5,\n     target: "
+                                  "destinations.CRP.recognition_rate}\n")
+                    + "name: toy-checks\n", "alt.yaml")
+
+    def stop(done: int, total: int) -> None:
+        if done == total:  # every job stored, the effects not yet
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        compare(base, [alt], n=2, workers=1, store=store, progress=stop)
+    runs = onward.store.Store(store).list_runs()
+    assert set(runs.kind) == {"compare-job"}
+    exp = json.loads(runs.extra.iloc[0])["experiment_id"]
+    html = report(exp, store, tmp_path / "cmp.html").read_text()
+    assert "No effects are stored for this experiment yet (interrupted?)" in html
+    assert "applications: each scenario&#x27;s median and 90% band over paired replicates " \
+           "(common random numbers)." in html
+
+
 def test_compare_report_names_the_scenario_of_each_effect(tmp_path):
     """The compare report's effects table had a column "alternative" that held the
     alternative's median (the scenario's name was overwritten): with two alternatives one

@@ -400,9 +400,11 @@ def compare_charts(e: StoredExperiment, effects: pd.DataFrame
                 observed=e.observed if o == "applications" else None,
                 last_observed=viz.last_observed_year(e.scenario), period=_period(period))
 
+        over = (f"; the effects below are over "
+                f"{' and '.join(dict.fromkeys(effects.period.astype(str)))}"
+                if len(effects) else "")
         out.append((o, draw, f"{o}: each scenario's median and 90% band over paired "
-                             "replicates (common random numbers); the effects below are over "
-                             f"{' and '.join(dict.fromkeys(effects.period.astype(str)))}."))
+                             f"replicates (common random numbers){over}."))
     return out
 
 
@@ -414,7 +416,9 @@ def effects_tables(effects: pd.DataFrame, baseline: str
     from onward.experiments.ensemble import effect_text
     from onward.experiments.runner import output_unit
 
-    out = []
+    out: list[tuple[str, str, pd.DataFrame]] = []
+    if effects.empty:  # (none stored: an interrupted comparison)
+        return out
     # one table per alternative, titled as onward compare titles it: the columns
     # "baseline" and "alternative" hold medians, so the scenario is named above them
     # (a compare of the same runs over other years keeps its effects beside these)
@@ -463,12 +467,15 @@ def experiment_sections(exp_id: str, store: Any = None) -> list[Section]:
         out.append(Section("Destinations side by side",
                            _destinations_body(st, exp_id, values, first), "destinations"))
     if kind == "compare":
-        effects = st.query("select * from compare_effects where experiment_id = ?", [exp_id])
+        # (none stored, nor the table itself, when the first compare stopped before them)
+        effects = experiment_table(st, "compare_effects", exp_id)
         body = ""
         for o, draw, text in compare_charts(e, effects):
             body += paragraph(text) if draw is None else _guard(
                 lambda draw=draw, text=text: figure(draw(), text), o)
         body += _changes_body(recorded, baseline)
+        if effects.empty:
+            body += paragraph("No effects are stored for this experiment yet (interrupted?).")
         for _, caption, shown_effects in effects_tables(effects, baseline):
             body += table(shown_effects, caption)
         out.append(Section("Scenarios compared", body, "compare"))
