@@ -394,3 +394,33 @@ def test_a_report_into_an_existing_folder_is_named_by_its_id(tmp_path):
     assert (figs / f"s-{run_id}.html").read_text().startswith("<!")
     ens = onward.ensemble("toy", n=1, workers=1, store=db)
     assert report(ens.experiment_id, db, str(figs)) == figs / f"s-{ens.experiment_id}.html"
+
+
+def test_an_experiments_table_reads_a_missing_table_as_empty_and_a_busy_store_as_busy(
+        tmp_path):
+    """The report's and the dashboard's readers: a table nothing has stored yet is no rows
+    (the experiment is then said to be missing them); a store another process holds is
+    not (it read as "no indices are stored", where the fix is to wait for that process)."""
+    import subprocess
+    import sys
+
+    from onward.report.experiment import experiment_table
+    from onward.store import Store, StoreBusyError
+
+    path = tmp_path / "s.duckdb"
+    Store(path).write_run({"kind": "run"}, {"t": pd.DataFrame({"x": [1]})})
+    assert experiment_table(Store(path), "sensitivity_indices", "sensitivity-abc").empty
+    hold = ("import sys, time, duckdb\ncon = duckdb.connect(sys.argv[1])\n"
+            "print('locked', flush=True)\ntime.sleep(60)\n")
+    child = subprocess.Popen([sys.executable, "-c", hold, str(path)],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "locked"
+        with pytest.raises(StoreBusyError):
+            experiment_table(Store(path, timeout=0.3), "sensitivity_indices",
+                             "sensitivity-abc")
+    finally:
+        child.kill()
+        child.wait(timeout=30)
+        if child.stdout is not None:
+            child.stdout.close()
