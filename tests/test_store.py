@@ -771,6 +771,30 @@ def test_ctrl_c_in_the_middle_of_a_write_lets_the_run_land_then_stops(tmp_path, 
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
+def test_ctrl_c_in_the_middle_of_a_delete_lets_it_finish_then_stops(tmp_path, monkeypatch):
+    """delete_run holds Ctrl-C over its transaction as write_run does: a Ctrl-C between
+    its statements deletes the run from every table, then acts."""
+    import onward.store.duck as duck
+
+    store = Store(tmp_path / "s.duckdb")
+    store.write_run({"scenario": "s"}, {"flows": pd.DataFrame({"year": [2020], "n": [5]})})
+    keep = store.write_run({"scenario": "s"}, {"flows": pd.DataFrame({"year": [2021], "n": [6]})})
+    real = duck._user_tables
+
+    def interrupted(con):
+        os.kill(os.getpid(), signal.SIGINT)  # a terminal's Ctrl-C, mid-transaction
+        time.sleep(0.05)
+        return real(con)
+
+    monkeypatch.setattr(duck, "_user_tables", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        store.delete_run("run-0001")
+    monkeypatch.setattr(duck, "_user_tables", real)
+    assert store.list_runs().run_id.tolist() == [keep]
+    assert store.read_table("flows").n.tolist() == [6]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
 def test_duckdb_errors_that_carry_a_keyboard_interrupt_are_interrupts():
     """DuckDB re-raises a KeyboardInterrupt in Python code it ran as its own error, with
     the Python traceback (a frame it read) or the exception's name (a function) as text."""
