@@ -795,6 +795,32 @@ def test_ctrl_c_in_the_middle_of_a_delete_lets_it_finish_then_stops(tmp_path, mo
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
+def test_ctrl_c_while_a_write_waits_for_the_file_acts_at_once(store: Store) -> None:
+    """The hold over a write's transaction starts once the file is open: a Ctrl-C while
+    the write waits for another process to let go of the file ends the wait at once (held
+    too, it would have waited the whole write timeout)."""
+    import threading
+
+    store.write_run({}, {"flows": _flows(1)})
+    child = subprocess.Popen([sys.executable, "-c", _HOLD_CHILD, str(store.path)],
+                             stdout=subprocess.PIPE, env=_child_env(), text=True)
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "locked"
+        waiting = Store(store.path, write_timeout=8)
+        threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+        start = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            waiting.write_run({}, {"flows": _flows(1)})
+        assert time.monotonic() - start < 4
+    finally:
+        child.kill()
+        child.wait(timeout=30)
+        if child.stdout is not None:
+            child.stdout.close()
+    assert len(store.list_runs()) == 1
+
+
 def test_duckdb_errors_that_carry_a_keyboard_interrupt_are_interrupts():
     """DuckDB re-raises a KeyboardInterrupt in Python code it ran as its own error, with
     the Python traceback (a frame it read) or the exception's name (a function) as text."""
