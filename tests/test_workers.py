@@ -394,6 +394,7 @@ def test_held_ctrl_c_is_acted_on_by_the_handler_in_place():
         done = Future()
         done.set_result(1)
         assert wait_first([Future(), done]) == {done}
+        assert wait_first([]) == set()  # (it waited for ever)
     finally:
         signal.signal(signal.SIGINT, old)
 

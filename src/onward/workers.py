@@ -81,14 +81,16 @@ HELD_CHECK_SECONDS = 0.2
 def wait_first(futures: Iterable[Future]) -> set[Future]:
     """The finished ones of local ``futures``, once at least one has finished
     (``concurrent.futures.wait`` with ``FIRST_COMPLETED``), where a Ctrl-C ends the wait
-    only between the library's steps (:func:`held_interrupts`)."""
+    only between the library's steps (:func:`held_interrupts`); none given, none finished
+    (not a wait for ever)."""
     futures = list(futures)
     with held_interrupts() as check:
-        while True:
+        while futures:
             done, _ = wait(futures, timeout=HELD_CHECK_SECONDS, return_when=FIRST_COMPLETED)
             check()
             if done:
                 return done
+    return set()
 
 
 def scheduler_address(scheduler: Any) -> str:
