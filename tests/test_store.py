@@ -747,6 +747,7 @@ def test_a_file_system_without_locking_is_said_at_once(tmp_path: Path, monkeypat
     assert time.monotonic() - start < 5
 
 
+@pytest.mark.usefixtures("ctrl_c")
 def test_ctrl_c_in_the_middle_of_a_write_lets_the_run_land_then_stops(tmp_path, monkeypatch):
     """A Ctrl-C while DuckDB read a frame (Python code it calls) came out as an ordinary
     DuckDB error: the two-worker ensemble ended with status 1 and a traceback, not 130 (1 in
@@ -771,6 +772,7 @@ def test_ctrl_c_in_the_middle_of_a_write_lets_the_run_land_then_stops(tmp_path, 
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
+@pytest.mark.usefixtures("ctrl_c")
 def test_ctrl_c_in_the_middle_of_a_delete_lets_it_finish_then_stops(tmp_path, monkeypatch):
     """delete_run holds Ctrl-C over its transaction as write_run does: a Ctrl-C between
     its statements deletes the run from every table, then acts."""
@@ -795,6 +797,7 @@ def test_ctrl_c_in_the_middle_of_a_delete_lets_it_finish_then_stops(tmp_path, mo
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
+@pytest.mark.usefixtures("ctrl_c")
 def test_ctrl_c_while_a_write_waits_for_the_file_acts_at_once(store: Store) -> None:
     """The hold over a write's transaction starts once the file is open: a Ctrl-C while
     the write waits for another process to let go of the file ends the wait at once (held

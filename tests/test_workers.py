@@ -16,6 +16,7 @@ def _sigint_handler() -> object:
     return signal.getsignal(signal.SIGINT)
 
 
+@pytest.mark.usefixtures("ctrl_c")
 def test_local_workers_leave_ctrl_c_to_the_parent():
     """A worker that took the terminal's Ctrl-C printed its own KeyboardInterrupt
     traceback beside the parent's one-line message; workers ignore SIGINT."""
@@ -346,6 +347,7 @@ def _free_in_another_thread(futures) -> list[bool]:
     return free
 
 
+@pytest.mark.usefixtures("ctrl_c")
 def test_ctrl_c_while_waiting_on_local_workers_leaves_no_future_locked():
     """A Ctrl-C that landed while ``concurrent.futures.wait`` took the futures' locks left
     one taken: the pool's thread blocked on it for ever, and so did the shutdown waiting
@@ -399,6 +401,7 @@ def test_held_ctrl_c_is_acted_on_by_the_handler_in_place():
         signal.signal(signal.SIGINT, old)
 
 
+@pytest.mark.usefixtures("ctrl_c")
 def test_a_ctrl_c_held_in_a_nested_block_waits_for_the_outer_one():
     """A block that holds Ctrl-C inside another (a store write inside another held step)
     raised the KeyboardInterrupt at its own check or end, in the middle of the outer step
