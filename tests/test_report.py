@@ -419,6 +419,13 @@ def test_an_experiments_table_reads_a_missing_table_as_empty_and_a_busy_store_as
         with pytest.raises(StoreBusyError):
             experiment_table(Store(path, timeout=0.3), "sensitivity_indices",
                              "sensitivity-abc")
+        # an experiment's summary is not stored a second time beside the first (the busy
+        # store read as "none stored yet", so the old summary was never replaced)
+        from onward.experiments.ensemble import _store_summary
+
+        with pytest.raises(StoreBusyError):
+            _store_summary(Store(path, timeout=0.3), "ensemble", "ensemble-abc",
+                           "ensemble_bands", pd.DataFrame({"year": [2000]}), {})
     finally:
         child.kill()
         child.wait(timeout=30)

@@ -44,7 +44,7 @@ from onward.options import option
 from onward.scenario import Scenario, load_scenario, scenario_hash, scenario_to_yaml
 from onward.scenario.diff import scenario_changes
 from onward.scenario.schema import Horizon, Month
-from onward.store import Store
+from onward.store import Store, experiment_table
 
 if TYPE_CHECKING:
     from onward.calibration.abc import Posterior
@@ -214,10 +214,7 @@ def _store_summary(st: Store, kind: str, exp_id: str, table: str, df: pd.DataFra
     there the new summary lacks are kept beside it (a compare over 2000-2009 deleted the
     effects over 2010-2020 that an earlier compare of the same runs had stored); the new
     rows come first."""
-    try:
-        have = st.query(f"select * from {table} where experiment_id = ?", [exp_id])
-    except Exception:  # the table does not exist yet
-        have = pd.DataFrame()
+    have = experiment_table(st, table, exp_id)  # (a busy store raises, not "none yet")
     old_runs = sorted(set(have.run_id)) if len(have) else []
     if old_runs:
         stored = have.drop(columns=["run_id", "experiment_id"]).reset_index(drop=True)

@@ -15,6 +15,7 @@ import pandas as pd
 from onward import viz
 from onward.report.html import Section, figure, key_values, paragraph, preformatted, table
 from onward.report.run import _guard, data_provenance
+from onward.store import experiment_table
 
 EXPERIMENT_KINDS = ("ensemble", "compare", "sensitivity", "destinations")
 
@@ -33,21 +34,6 @@ def experiment_rows(exp_id: str, store: Any = None) -> pd.DataFrame:
     ext = pd.DataFrame(list(extra[mine.index]), index=mine.index)
     return pd.concat([mine.drop(columns=["extra"]), ext.drop(
         columns=[c for c in ext.columns if c in mine.columns])], axis=1)
-
-
-def experiment_table(st: Any, name: str, exp_id: str) -> pd.DataFrame:
-    """The rows of table ``name`` (``experiment_values``, ``compare_effects``, ...) that
-    belong to experiment ``exp_id``; empty where the table does not exist (nothing of that
-    kind stored yet). A busy store raises
-    :class:`onward.store.StoreBusyError`."""
-    from onward.store import StoreBusyError, StoreError
-
-    try:
-        return st.query(f"select * from {name} where experiment_id = ?", [exp_id])
-    except StoreBusyError:
-        raise
-    except StoreError:  # no such table yet
-        return pd.DataFrame()
 
 
 def _scenario_yaml(name: str, stored_hash: str | None) -> tuple[str | None, Any]:

@@ -19,6 +19,7 @@ from onward.store.duck import (
     StoreError,
     UnknownRunError,
     default_store_path,
+    experiment_table,
     is_job_kind,
     output_name,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "StoreError",
     "UnknownRunError",
     "default_store_path",
+    "experiment_table",
     "is_job_kind",
     "output_name",
 ]

@@ -799,6 +799,20 @@ class Store:
 # ---------------------------------------------------------------------- module helpers
 
 
+def experiment_table(store: Store, name: str, experiment_id: str) -> pd.DataFrame:
+    """The rows of table ``name`` (``experiment_values``, ``compare_effects``, ...) that
+    belong to experiment ``experiment_id``; empty where the query fails because nothing of
+    that kind is stored yet (no such table). A store another process holds raises
+    :class:`StoreBusyError` (read as "nothing stored", a summary was stored twice)."""
+    sql = f"select * from {_quote(_check_table_name(name))} where experiment_id = ?"
+    try:
+        return store.query(sql, [experiment_id])
+    except StoreBusyError:
+        raise
+    except StoreError:  # no such table yet
+        return pd.DataFrame()
+
+
 def is_interrupt(exc: BaseException) -> bool:
     """Whether DuckDB stopped a statement because of Ctrl-C (SIGINT): its interrupt error,
     or the "Query interrupted" a commit raises. Callers that treat a failed query as "no
