@@ -352,6 +352,13 @@ def test_claim_totals_set_like_against_like():
     assert shown.loc["BEL", "ratio"] == "1.95"
     assert shown.loc["USA", "observed"] == "4-8" and shown.loc["USA", "ratio"] == "3.75-7.50"
     assert shown.loc["BEL", "simulated (every year)"] == 393
+    # a scenario's own masked count [1, 5] has the point value 3: its total is 1-5, not 1-3
+    from onward.analysis.runs import claim_total_text
+
+    own = pd.DataFrame({"year": [2013], "destination": ["DEU"], "simulated": [4],
+                        "observed": [3.0], "lower": [1.0], "upper": [5.0]})
+    row = claim_totals(own, [2013]).iloc[0]
+    assert claim_total_text(row) == ("1-5", "0.80-4.00")
 
 
 def test_the_article_figure_is_drawn_for_the_packaged_population_only(tmp_path):

@@ -123,19 +123,25 @@ def claim_totals(summary: pd.DataFrame, years: list[int]) -> pd.DataFrame:
     simulated total that the ratio uses is summed over the same cells as the observed one
     (``simulated``: the years with a data row for that destination), so that a destination
     with data in one year of three is not set three years against one;
-    ``simulated_all_years`` sums every year. ``observed_lower`` counts a masked count at
-    its lower end (UNHCR's 5 as 1), so the ratio lies between ``ratio`` (observed at its
-    upper end) and ``ratio_lower_observed``.
+    ``simulated_all_years`` sums every year. ``observed`` counts a masked count at its
+    upper end and ``observed_lower`` at its lower end (UNHCR's 5 as 5 and as 1; a
+    scenario's own ``[1, 5]``, whose point value is its midpoint 3, as 5 and 1), so the
+    ratio lies between ``ratio`` (observed at its upper end) and ``ratio_lower_observed``.
     """
     part = summary[summary.year.isin(years)]
     dests = list(dict.fromkeys(part.destination))
     with_data = part[part.observed.notna()]
     g = with_data.groupby("destination")
-    lower = with_data.lower if "lower" in with_data else with_data.observed
+
+    def end(column: str) -> pd.Series:  # an interval's end, the point value without one
+        if column not in with_data:
+            return with_data.observed
+        return with_data[column].fillna(with_data.observed)
+
     out = pd.DataFrame({
         "simulated": g["simulated"].sum(),
-        "observed": g["observed"].sum(),  # (g.observed is groupby's own flag)
-        "observed_lower": lower.groupby(with_data.destination).sum(),
+        "observed": end("upper").groupby(with_data.destination).sum(),
+        "observed_lower": end("lower").groupby(with_data.destination).sum(),
     }).reindex(dests)
     out["ratio"] = out.simulated / out.observed.where(out.observed > 0)
     out["ratio_lower_observed"] = out.simulated / out.observed_lower.where(
