@@ -733,6 +733,13 @@ def test_messages_name_what_the_user_wrote(tmp_path):
     _, sentence = _answer(ind, "morris", "applications", "CRP", [2000, 2010])
     assert not sentence.startswith("Of push, push")
     assert sentence.startswith("Of the mechanisms with free parameters (push, other), push")
+    # several: a list that ends with "and" ("Of push, pull, information, policy, policy
+    # moves ..." read as if policy were named twice)
+    ind = pd.DataFrame({"group": ["push", "pull", "information", "policy"],
+                        "mu_star": [1.0, 2.0, 3.0, 5.0], "mu_star_conf": [0.5] * 4,
+                        "sigma": [1.0] * 4})
+    _, sentence = _answer(ind, "morris", "applications", "CRP", [2000, 2010])
+    assert sentence.startswith("Of push, pull, information and policy, policy moves")
 
 
 def test_a_job_run_by_other_code_is_not_stored(short, tmp_path, monkeypatch):

@@ -272,7 +272,7 @@ def _answer(ind: pd.DataFrame, method: str, output: str, destination: str,
             if kind == "share" else f"{output} at {destination} in {years_label(years)}")
     present = [g for g in QUESTION if g in set(ind.group)]
     # "Of push, push moves ..." read as a slip when one mechanism of the question is free
-    among = (", ".join(present) if len(present) > 1 else
+    among = (f"{', '.join(present[:-1])} and {present[-1]}" if len(present) > 1 else
              f"the mechanisms with free parameters ({', '.join(map(str, ind.group))})")
     if method == "sobol":
         s = (f"Of {among}, {top.group} explains most of the variance in {what}: total-order "
