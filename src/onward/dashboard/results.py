@@ -46,6 +46,7 @@ from onward.analysis.runs import (
     claim_totals,
     observed_first_claims,
 )
+from onward.arguments import years_label
 from onward.dashboard.inputs import Checked
 from onward.scenario import (
     Scenario,
@@ -107,10 +108,11 @@ class Outcome:
 
 
 def years_text(years: tuple[int, int] | None) -> str:
-    """``"2000-2005"`` (one year alone; ``"?"`` when unknown)."""
+    """``"2000-2005"`` (one year alone; ``"?"`` when unknown), as
+    :func:`onward.arguments.years_label` labels a span everywhere else."""
     if years is None:
         return "?"
-    return str(years[0]) if years[0] == years[1] else f"{years[0]}-{years[1]}"
+    return years_label(range(years[0], years[1] + 1))
 
 
 def compare_totals(a: Outcome, b: Outcome) -> tuple[pd.DataFrame, list[str]]:
