@@ -619,7 +619,8 @@ def compare_claims(values: pd.DataFrame, observed: dict[str, tuple[str, pd.DataF
 def _ensemble_parts(st: Store, e: StoredExperiment) -> list[Part]:
     from onward.experiments.ensemble import bands_text
     from onward.experiments.runner import output_unit
-    from onward.report.experiment import applications_chart, experiment_table
+    from onward.report.experiment import applications_chart
+    from onward.store import experiment_table
     from onward.viz import observed_label
 
     bands = experiment_table(st, "ensemble_bands", e.id)
@@ -644,9 +645,9 @@ def _compare_parts(st: Store, e: StoredExperiment) -> list[Part]:
         compare_charts,
         effects_tables,
         experiment_scenarios,
-        experiment_table,
         scenario_changes_of,
     )
+    from onward.store import experiment_table
     from onward.viz import observed_label
 
     effects = experiment_table(st, "compare_effects", e.id)

@@ -45,9 +45,10 @@ from onward.engine.recorder import FLOWS
 from onward.experiments.ensemble import (
     _posterior_draws,
     _scenario_jobs,
-    _scenario_record,
     _store_summary,
+    count_of,
     extend_horizon,
+    scenario_record,
 )
 from onward.experiments.runner import (
     experiment_id,
@@ -125,9 +126,9 @@ class DestinationsResult:
     departures: pd.DataFrame  # per year and destination: median, q05, q25, q75, q95, n
 
     def __repr__(self) -> str:  # one line (the dataclass's printed every DataFrame)
-        n = self.values.replicate.nunique() if len(self.values) else 0
-        return (f"DestinationsResult({self.experiment_id!r}: {self.destinations}, {n} "
-                f"replicate{'s' * (n != 1)}; see .wide, .summary, .departures, .values)")
+        return (f"DestinationsResult({self.experiment_id!r}: {self.destinations}, "
+                f"{count_of(self.replicates, 'replicate')}; see .wide, .summary, "
+                ".departures, .values)")
 
     @property
     def replicates(self) -> int:
@@ -242,7 +243,7 @@ def destinations(scenario: str | Path | Scenario, n: int = 20, seed: int = 1, *,
     _store_summary(st, "destinations", exp, "destination_summary", summary,
                    {"scenario": sc.name, "seed": seed, **meta,
                     "wall_seconds": time.perf_counter() - t0,
-                    **_scenario_record([sc], left_out)})
+                    **scenario_record([sc], left_out)})
     return DestinationsResult(exp, dests, vals, summary, dep)
 
 

@@ -70,11 +70,11 @@ class EnsembleResult:
 
     def __repr__(self) -> str:
         return (f"EnsembleResult({self.experiment_id!r}: "
-                f"{_count(self.values.replicate.nunique(), 'replicate')}, outputs "
+                f"{count_of(self.values.replicate.nunique(), 'replicate')}, outputs "
                 f"{sorted(self.values.output.unique())}; see .bands, .values)")
 
 
-def _count(n: int, noun: str) -> str:
+def count_of(n: int, noun: str) -> str:
     """``1 replicate``, ``3 replicates``."""
     return f"{n} {noun}{'s' * (n != 1)}"
 
@@ -192,7 +192,7 @@ def _scenario_jobs(scenarios: list[Scenario], draws: list[dict[str, float]], see
     return jobs, left_out
 
 
-def _scenario_record(scenarios: list[Scenario], left_out: dict[str, list[str]]
+def scenario_record(scenarios: list[Scenario], left_out: dict[str, list[str]]
                      ) -> dict[str, Any]:
     """What a summary records of its scenarios: each one's YAML (so that its report shows
     every scenario run, whatever the files hold later) and hash, and the posterior's
@@ -268,7 +268,7 @@ def ensemble(scenario: str | Path | Scenario, n: int = 20, seed: int = 1, *,
     _store_summary(st, "ensemble", exp, "ensemble_bands", bands,
                    {"scenario": sc.name, "seed": seed, **meta,
                     "wall_seconds": time.perf_counter() - t0,
-                    **_scenario_record([sc], left_out)})
+                    **scenario_record([sc], left_out)})
     return EnsembleResult(exp, values, bands)
 
 
@@ -323,7 +323,7 @@ class CompareResult:
     def __repr__(self) -> str:
         alts = sorted(self.effects.alternative.unique()) if len(self.effects) else []
         return (f"CompareResult({self.experiment_id!r}: alternatives {alts}, "
-                f"{_count(self.values.replicate.nunique(), 'replicate')}; see .effects, .yearly, "
+                f"{count_of(self.values.replicate.nunique(), 'replicate')}; see .effects, .yearly, "
                 ".values)")
 
 
@@ -347,8 +347,6 @@ def bands_text(bands: pd.DataFrame) -> pd.DataFrame:
     """One output's yearly ``bands`` as ``onward ensemble`` prints them: a row per year, a
     column per destination, each cell ``median [q05-q95]`` (shares to two decimals,
     counts whole, a half away from zero: :func:`onward.experiments.runner.output_text`)."""
-    from onward.experiments.runner import output_text
-
     name = str(bands.output.iloc[0]) if "output" in bands.columns and len(bands) else ""
     dests = list(dict.fromkeys(bands.destination))
     rows = []
@@ -452,6 +450,6 @@ def compare(baseline: str | Path | Scenario, alternatives: list[str | Path | Sce
     _store_summary(st, "compare", exp, "compare_effects", effects,
                    {"scenario": base.name, "seed": seed, **meta,
                     "wall_seconds": time.perf_counter() - t0,
-                    **_scenario_record([base, *alts], left_out)}, keep=("period",))
+                    **scenario_record([base, *alts], left_out)}, keep=("period",))
     return CompareResult(exp, values, effects, yearly, base.name,
                          {a.name: scenario_changes(base, a) for a in alts})

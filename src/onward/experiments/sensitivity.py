@@ -50,7 +50,7 @@ import numpy as np
 import pandas as pd
 
 from onward.arguments import Years, check_type, years_arg, years_label
-from onward.experiments.ensemble import _scenario_record, extend_horizon
+from onward.experiments.ensemble import extend_horizon, scenario_record
 from onward.experiments.runner import (
     OUTPUT_KIND,
     Job,
@@ -475,7 +475,7 @@ def sensitivity(scenario: str | Path | Scenario, method: str = "sobol", n: int =
     # the scenario's YAML as run (an extended horizon loads from no file) for its report
     _store_indices(st, exp, tidy, {"scenario": sc.name, "seed": seed, **meta,
                                    "answer": answer, "wall_seconds": time.perf_counter() - t0,
-                                   **_scenario_record([sc], {})})
+                                   **scenario_record([sc], {})})
     return SensitivityResult(exp, method, output, destination, yrs, params, x, y, ind, tidy,
                              answer, sentence)
 
