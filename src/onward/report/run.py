@@ -72,14 +72,15 @@ def totals(apps: pd.DataFrame, observed: pd.DataFrame, years: list[int]) -> pd.D
                                  "observed": "float64", "lower": "float64"}),
                      on=["year", "destination"], how="left")
     t = claim_totals(both, years)
+    text = [claim_total_text(r) for r in t.itertuples()]  # (observed, ratio) per row
 
     return pd.DataFrame({
         "destination": t.destination,
         "simulated (years with data)": [("-" if r.simulated != r.simulated
                                          else f"{int(r.simulated):,}")
                                         for r in t.itertuples()],
-        "observed": [claim_total_text(r)[0] for r in t.itertuples()],
-        "ratio": [claim_total_text(r)[1] for r in t.itertuples()],
+        "observed": [observed for observed, _ in text],
+        "ratio": [ratio for _, ratio in text],
         "simulated (every year)": t.simulated_all_years.fillna(0).astype(int),
     })
 
