@@ -20,6 +20,7 @@ named destinations, i.e. all but the aggregate ``OTH``) and per destination:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,12 +28,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from onward.calibration.abc import Posterior, load_posterior
+from onward.arguments import check_type, posterior_arg
+from onward.calibration import CalibrationError
+from onward.calibration.abc import Posterior, load_posterior, stored_generations
 from onward.calibration.targets import scoring_targets
 from onward.engine.compile import compile_scenario
 from onward.engine.model import simulate_compiled
-from onward.options import option
+from onward.options import command, option
 from onward.scenario import Scenario, load_scenario, load_text
+from onward.store import Store
 
 AGGREGATE = "OTH"
 
@@ -136,9 +140,6 @@ def _check_fitted_to(sc: Scenario, post: Posterior, fitted: str | None) -> None:
     _, left = for_scenario(dict.fromkeys(post.particles.columns, 0.0), sc)
     if not left or fitted == sc.name:
         return
-    from onward.calibration import CalibrationError
-    from onward.options import command
-
     was = f"was fitted to {fitted}, not {sc.name}" if fitted else "was fitted to another scenario"
     raise CalibrationError(
         f"'{post.name}' {was}: {sc.name} has nothing to set for {', '.join(left)}. Fix: "
@@ -169,8 +170,6 @@ def score(scenario: str | Path | Scenario | None = None, name: str | None = None
     :func:`ard_floor`).
     """
     from onward import data
-    from onward.arguments import posterior_arg
-    from onward.store import Store
 
     if name is None and isinstance(scenario, Posterior):  # score(post)
         scenario = scenario.name
@@ -180,9 +179,6 @@ def score(scenario: str | Path | Scenario | None = None, name: str | None = None
             raise TypeError("score(name), score(name=name) or score(scenario, name): give "
                             "the calibration's name")
         scenario, name = None, scenario
-
-    from onward.arguments import check_type
-
     check_type(draws, "draws", "whole")
     check_type(seed, "seed", "whole")
     if draws < 1:
@@ -191,10 +187,6 @@ def score(scenario: str | Path | Scenario | None = None, name: str | None = None
                          "Fix: leave it out (40) or give more")
     st = Store(store)
     post = load_posterior(name, st)
-    import json
-
-    from onward.calibration.abc import stored_generations
-
     settings = json.loads(stored_generations(st, name).settings.iloc[0])
     if scenario is None:
         # the scenario as calibrated (a file, or changed calibration years, may differ
