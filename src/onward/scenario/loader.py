@@ -873,7 +873,8 @@ def load_scenario(name_or_path: str | Path | Scenario,
     with those values would be.
 
     ``notes``, if given, receives one ``file:line: field: problem. Fix: ...`` line per
-    thing that loads but will not work as written (:func:`calibration_notes`).
+    thing that loads but will not work as written (:func:`calibration_notes`,
+    :func:`inflow_notes`).
 
     Raises
     ------
@@ -889,10 +890,16 @@ def load_scenario(name_or_path: str | Path | Scenario,
     path = resolve_path(name_or_path)
     doc = _read(path)
     expand_microdata(doc, str(path))
-    sc = validate_dict(doc.data, doc.lines, str(path), doc.shown)
+    return _validated(doc, str(path), notes)
+
+
+def _validated(doc: _Doc, fname: str, notes: list[str] | None) -> Scenario:
+    """The scenario of the resolved ``doc``, validated; ``notes`` (if given) receives the
+    loader's notes on it (:func:`calibration_notes`, :func:`inflow_notes`)."""
+    sc = validate_dict(doc.data, doc.lines, fname, doc.shown)
     if notes is not None:
-        notes += calibration_notes(sc, doc.lines, str(path), doc.shown)
-        notes += inflow_notes(sc, doc.lines, str(path), doc.shown)
+        for notes_on in (calibration_notes, inflow_notes):
+            notes += notes_on(sc, doc.lines, fname, doc.shown)
     return sc
 
 
@@ -975,11 +982,7 @@ def load_text(text: str, fname: str = "<string>", notes: list[str] | None = None
     ``notes`` as for :func:`load_scenario`."""
     doc = _resolve(_parse_yaml(text, fname), fname, None, ())
     expand_microdata(doc, fname, from_file=False)
-    sc = validate_dict(doc.data, doc.lines, fname, doc.shown)
-    if notes is not None:
-        notes += calibration_notes(sc, doc.lines, fname, doc.shown)
-        notes += inflow_notes(sc, doc.lines, fname, doc.shown)
-    return sc
+    return _validated(doc, fname, notes)
 
 
 # --- microdata: records of real people in, binned counts out ---------------------------------
