@@ -840,7 +840,7 @@ def compare(
         err.print("note: abroad counts every destination together (destination ALL), so "
                   "--destination leaves it out; add --destination ALL to see it",
                   highlight=False)
-    from onward.experiments.ensemble import effect_text
+    from onward.experiments.ensemble import count_of, effect_text
     from onward.experiments.runner import output_unit
 
     if as_json:
@@ -860,12 +860,11 @@ def compare(
             "nothing that changes a run" if not said else "; ".join(said[:6])
             + (f"; and {len(said) - 6} more (onward report {res.experiment_id})"
                if len(said) > 6 else "")), highlight=False, markup=False)
-        few = (f". With {n} paired replicate{'s' if n != 1 else ''} the interval is about "
+        few = (f". With {count_of(n, 'paired replicate')} the interval is about "
                "the range of their differences (one replicate: no interval at all), not an "
                "interval to quote: give -n 20 or more" if n < 20 else "")
         t = Table(title=f"{alt} vs {res.baseline}: effect over {g.period.iloc[0]} "
-                        f"(median [90% interval], {n} paired "
-                        f"replicate{'s' if n != 1 else ''})",
+                        f"(median [90% interval], {count_of(n, 'paired replicate')})",
                   caption="flows: totals over the period; stocks: at its end; shares: the "
                           "mean of the yearly shares. baseline, alternative: medians over "
                           "replicates; difference, ratio: medians of the paired replicates' "
@@ -1000,6 +999,7 @@ def destinations(
         _stored_on_stderr(res.experiment_id)
         return
     from onward.experiments.destinations import measure_unit
+    from onward.experiments.ensemble import count_of
 
     dests = res.destinations
     s = res.summary.set_index(["destination", "measure"])
@@ -1027,10 +1027,10 @@ def destinations(
         if parts[-1] and sum(widths[j] + 3 for j in parts[-1]) + w + 3 > room:
             parts.append([])
         parts[-1].append(k)
+    first, last = res.years
     for p, cols in enumerate(parts):
-        first, last = res.years
         t = Table(title=(f"Destinations side by side, {first}-{last}: median [90% interval] "
-                         f"over {n} replicate{'s' if n != 1 else ''}") if p == 0 else None,
+                         f"over {count_of(n, 'replicate')}") if p == 0 else None,
                   caption=("who: first movers at departure (households); when: every "
                            "departure from the first country (persons); outcome: onward "
                            "claimants") if p == len(parts) - 1 else None,
