@@ -222,21 +222,49 @@ def test_canada_first_claims_total_and_raw_cross_check() -> None:
     assert sum(expected.values()) == 1_649
 
 
+def _raw_mixed_claims() -> dict[tuple[int, str], list[int]]:
+    """(year, iso3) -> values of the raw rows that mix new claims with another stage."""
+    out: dict[tuple[int, str], list[int]] = defaultdict(list)
+    for row in _raw_rows("unhcr_prk_asylum_applications.csv"):
+        if row["app_type"] in ("NA", "NR"):
+            out[(int(row["year"]), row["country_of_asylum_iso3"])].append(int(row["applications"]))
+    return out
+
+
 def test_first_claims_match_raw_rows_everywhere() -> None:
     fc = data.first_claims().set_index(["year", "destination"])
-    raw = _raw_new_claims()
-    for key, values in raw.items():
+    raw, mixed = _raw_new_claims(), _raw_mixed_claims()
+    for key in raw.keys() | mixed.keys():
+        values, extra = raw.get(key, []), mixed.get(key, [])
         cell = fc.loc[key]
         assert cell["observed"] == sum(values)
-        assert cell["upper"] == sum(values)
+        assert cell["upper"] == sum(values) + sum(extra)
         assert cell["lower"] == sum(1 if v == 5 else v for v in values)
-        assert bool(cell["masked"]) == (5 in values)
+        assert bool(cell["masked"]) == (5 in values or bool(extra))
+
+
+def test_a_row_mixing_new_claims_with_appeals_is_the_interval_from_0() -> None:
+    # Germany 2006 has one row, new+appeal (NA) printed as 5: its first claims are 0-5,
+    # not an observed 0 that a simulated 3 would miss; Austria 2006 (new+repeat) likewise
+    fc = data.first_claims(years=[2006]).set_index("destination")
+    for iso in ("DEU", "AUT"):
+        assert fc.loc[iso, ["observed", "lower", "upper"]].tolist() == [0, 0, 5]
+        assert fc.loc[iso, "masked"]
+    # and in OTH, which sums Austria with the unnamed others
+    oth = data.first_claims(["DEU", "OTH"], years=[2006]).set_index("destination")
+    alone = data.first_claims(years=[2006])
+    rest = alone[~alone.destination.isin(["DEU", "THA", "PHL", "RUS"])]
+    assert oth.loc["OTH", "upper"] == rest.upper.sum()
+    assert oth.loc["OTH", "lower"] == rest.lower.sum()
 
 
 def test_masked_intervals() -> None:
     fc = data.first_claims()
     assert (fc["lower"] <= fc["observed"]).all()
-    assert (fc["observed"] == fc["upper"]).all()
+    mixed = fc.set_index(["year", "destination"]).index.isin(list(_raw_mixed_claims()))
+    assert mixed.sum() == 2
+    assert (fc["observed"] == fc["upper"])[~mixed].all()
+    assert (fc["observed"] < fc["upper"])[mixed].all()
     unmasked = fc[~fc["masked"]]
     assert (unmasked["lower"] == unmasked["observed"]).all()
     raw = _raw_new_claims()

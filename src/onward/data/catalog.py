@@ -106,7 +106,8 @@ _INFOS: tuple[TableInfo, ...] = (
             "One row per (year, country of asylum, procedure, app_type, dec_level, unit). "
             "A printed 5 means 1-5 (masked). The strings 'NA' in app_type (new+appeal) and "
             "dec_level (new applications) are codes, not missing values. Stages and units "
-            "are mixed: use app_type N + V for first claims."
+            "are mixed: use app_type N + V for first claims (NA and NR rows hold 0 to all of "
+            "their count as first claims)."
         ),
     ),
     TableInfo(

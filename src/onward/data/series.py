@@ -39,6 +39,9 @@ _CUMULATIVE_PERIOD = "cumulative_through_1998"
 _AGGREGATE_PERIOD = "1999-2001"
 _ANNUAL_PERIOD = "annual"
 _NEW_CLAIM_CODES = ("N", "V")
+#: app_type codes that mix new claims with another stage (new+appeal, new+repeat): a row
+#: of these holds from 0 to all of its count as first claims
+_MIXED_CLAIM_CODES = ("NA", "NR")
 _ISO3 = re.compile(r"^[A-Z]{3}$")
 _PARTIAL_DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
 
@@ -272,21 +275,25 @@ def _first_claim_cells() -> pd.DataFrame:
         raise ValueError("unhcr_applications_by_year_country: duplicate (year, country) rows")
 
     raw = load("unhcr_applications")
-    new = raw[raw["app_type"].isin(_NEW_CLAIM_CODES)]
-    value = new["applications"].astype("int64")
-    masked = value == MASK_VALUE
+
+    def bounds_of(rows: pd.DataFrame, mixed: bool) -> pd.DataFrame:
+        value = rows["applications"].astype("int64")
+        masked = value == MASK_VALUE
+        lower = 0 if mixed else value.where(~masked, 1)
+        return pd.DataFrame({
+            "year": rows["year"].astype("int64"),
+            "destination": rows["country_of_asylum_iso3"].astype(str),
+            "lower": lower, "upper": value, "masked": masked | mixed,
+        })
+
+    new = bounds_of(raw[raw["app_type"].isin(_NEW_CLAIM_CODES)], mixed=False)
+    mixed = bounds_of(raw[raw["app_type"].isin(_MIXED_CLAIM_CODES)], mixed=True)
+    # the aggregate's N + V must equal the new-claim rows before the mixed rows widen it
     bounds = (
-        pd.DataFrame(
-            {
-                "year": new["year"].astype("int64"),
-                "destination": new["country_of_asylum_iso3"].astype(str),
-                "lower": value.where(~masked, 1),
-                "upper": value,
-                "masked": masked,
-            }
-        )
+        pd.concat([new.assign(point=new["upper"]), mixed.assign(point=0)])
         .groupby(["year", "destination"], as_index=False)
-        .agg(lower=("lower", "sum"), upper=("upper", "sum"), masked=("masked", "any"))
+        .agg(lower=("lower", "sum"), upper=("upper", "sum"), masked=("masked", "any"),
+             point=("point", "sum"))
     )
     merged = cells.merge(bounds, on=["year", "destination"], how="outer", indicator=True)
     orphans = merged[merged["_merge"] == "right_only"]
@@ -299,12 +306,13 @@ def _first_claim_cells() -> pd.DataFrame:
     merged["lower"] = merged["lower"].fillna(0).astype("int64")
     merged["upper"] = merged["upper"].fillna(0).astype("int64")
     merged["masked"] = merged["masked"].fillna(False).astype(bool)
-    mismatch = merged["upper"] != merged["observed"]
+    mismatch = merged["point"].fillna(0) != merged["observed"]
     if mismatch.any():
         raise ValueError(
             "unhcr aggregate and raw files disagree on N+V for "
             f"{merged.loc[mismatch, ['year', 'destination']].values.tolist()}"
         )
+    merged = merged.drop(columns="point")
     return merged
 
 
@@ -319,13 +327,18 @@ def first_claims(
     ``observed`` is ``applications_new_N + applications_code_V`` from the aggregate file
     (app_type V replaces N in 2000-2005). UNHCR prints 5 for any count from 1 to 5, so
     each new-claim row of the raw file printed as 5 contributes ``[1, 5]`` and any other
-    row its exact value: ``lower`` and ``upper`` are the sums of these bounds (``upper ==
-    observed`` always) and ``masked`` is true if any component was masked.
+    row its exact value. A row that mixes new claims with another stage (app_type NA,
+    new+appeal, or NR, new+repeat) holds from none to all of its count as first claims and
+    contributes ``[0, count]`` (0 to the point value ``observed``). ``lower`` and
+    ``upper`` are the sums of these bounds (``upper == observed`` where no row is mixed)
+    and ``masked`` is true if any component was masked or mixed.
 
     Only cells with at least one row in the source appear; a missing cell is "no data",
     not zero. A cell whose rows are all other stages (appeals, repeats) appears with
-    ``observed == 0``. Counts are persons except for a few rows reported as cases
-    (USA 'IN' rows, some Australian rows; see ``any_case_counts`` in the source table).
+    ``observed == 0``, and one whose only rows are mixed with ``observed == 0`` and
+    ``[0, count]`` (Germany and Austria in 2006). Counts are persons except for a few
+    rows reported as cases (USA 'IN' rows, some Australian rows; see ``any_case_counts``
+    in the source table).
 
     Parameters
     ----------
