@@ -78,6 +78,23 @@ def test_same_seed_same_numbers_via_cli(flagship_run, tmp_path):
     assert a["applications"] == b["applications"]
 
 
+def test_the_yearly_table_shows_a_cell_of_mixed_rows_as_its_interval(tmp_path):
+    """Germany's 2006 first claims are one UNHCR row of new claims and appeals together
+    (printed 5): 0 to 5 first claims. The table showed "/0", as if none were observed;
+    it shows "/0-5", while UNHCR's masked 5s still read 5 as printed."""
+    proc = cli("run", "--seed", "3", "--no-report", "-q", "--store", "s.duckdb", cwd=tmp_path)
+    lines = proc.stdout.splitlines()
+    header = next(line.split() for line in lines if line.split()[:2] == ["year", "GBR"])
+    row = next(line.split() for line in lines if line.split()[:1] == ["2006"])
+    cells = dict(zip(header[1:], row[1:], strict=True))
+    assert cells["DEU"].endswith("/0-5"), cells
+    assert cells["AUS"].endswith("/5"), cells  # a masked 5 (1-5), as UNHCR prints it
+    payload = json.loads(cli("run", "--seed", "3", "--no-report", "--json", "--store",
+                             "s.duckdb", cwd=tmp_path).stdout)
+    rows = pd.DataFrame(payload["applications"]).set_index(["year", "destination"])
+    assert rows.loc[(2006, "DEU"), ["observed", "lower", "upper"]].tolist() == [0, 0, 5]
+
+
 def test_human_summary_runs_export(tmp_path):
     proc = cli("run", "toy", "--quiet", cwd=tmp_path)
     assert "Selection effect" in proc.stdout and "run-0001" in proc.stdout

@@ -361,6 +361,24 @@ def test_claim_totals_set_like_against_like():
     assert claim_total_text(row) == ("1-5", "0.80-4.00")
 
 
+def test_the_reports_tables_show_a_cell_of_mixed_rows_as_its_interval():
+    """A UNHCR cell whose only row mixes new claims with appeals is [0, 5] with point
+    value 0 (Germany 2006): the yearly table read "/ 0" and the totals left its 5 out,
+    where `onward run` counts it. Both now show the interval; a masked 5 still reads 5."""
+    from onward.report.run import totals, yearly_wide
+
+    apps = pd.DataFrame({"year": [2006, 2006, 2007], "destination": ["DEU", "AUS", "DEU"],
+                         "persons": [3, 4, 2]})
+    obs = pd.DataFrame({"year": [2006, 2006, 2007], "destination": ["DEU", "AUS", "DEU"],
+                        "observed": [0, 5, 10], "lower": [0, 1, 10],
+                        "upper": [5, 5, 10], "masked": [True, True, False]})
+    wide = yearly_wide(apps, obs).set_index("year")
+    assert wide.loc[2006, "DEU"] == "3 / 0-5" and wide.loc[2006, "AUS"] == "4 / 5"
+    assert wide.loc[2007, "DEU"] == "2 / 10"
+    shown = totals(apps, obs, [2006, 2007]).set_index("destination")
+    assert shown.loc["DEU", "observed"] == "10-15" and shown.loc["AUS", "observed"] == "1-5"
+
+
 def test_the_article_figure_is_drawn_for_the_packaged_population_only(tmp_path):
     """A new case with a GBR destination (inline inflow, no counts of its own) got a
     figure titled "North Koreans' asylum applications in the UK, 2000-2015 and after" in

@@ -151,6 +151,28 @@ def claim_totals(summary: pd.DataFrame, years: list[int]) -> pd.DataFrame:
     return out.reset_index()
 
 
+def observed_cell_text(observed: float, lower: float | None = None,
+                       upper: float | None = None) -> str:
+    """One year's observed count as the CLI's and the report's yearly tables show it:
+    ``-`` without a data row; ``lo-hi`` where the cell is an interval whose point value is
+    not its upper end (a scenario's own ``[1, 5]``; UNHCR's row that mixes new claims with
+    appeals, ``[0, 5]`` with point value 0); else the point value, so UNHCR's masked 5
+    reads 5, as printed (the tables' captions say what a 5 stands for).
+
+    >>> observed_cell_text(float("nan")), observed_cell_text(12, 12, 12)
+    ('-', '12')
+    >>> observed_cell_text(5, 1, 5), observed_cell_text(0, 0, 5), observed_cell_text(3, 1, 5)
+    ('5', '0-5', '1-5')
+    """
+    if observed != observed:
+        return "-"
+    lo = observed if lower is None or lower != lower else lower
+    hi = observed if upper is None or upper != upper else upper
+    if lo != hi and observed != hi:
+        return f"{int(lo)}-{int(hi)}"
+    return str(int(observed))
+
+
 def claim_total_text(r: Any, thousands: bool = True) -> tuple[str, str]:
     """A row of :func:`claim_totals` as the CLI and the report print it: the observed total
     (``lo-hi`` where a masked count makes a range) and the ratio (``a-b``, or ``a+`` where

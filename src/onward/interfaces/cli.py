@@ -329,7 +329,7 @@ def _run_flee(folder: str, days: int | None, seed: int, store, as_json: bool,
 
 
 def _print_run_summary(sc, run_id, res, apps, sel, store) -> None:
-    from onward.analysis.runs import claim_total_text, claim_totals
+    from onward.analysis.runs import claim_total_text, claim_totals, observed_cell_text
     from onward.store import Store
 
     dests = sc.destination_codes
@@ -359,9 +359,7 @@ def _print_run_summary(sc, run_id, res, apps, sel, store) -> None:
             obs = g.loc[d, "observed"] if d in g.index else float("nan")
             lo, hi = ((g.loc[d, "lower"], g.loc[d, "upper"]) if d in g.index
                       else (obs, obs))
-            shown = ("-" if obs != obs else f"{int(lo)}-{int(hi)}"
-                     if own is not None and lo != hi else str(int(obs)))
-            cells.append(f"{sim}/{shown}")
+            cells.append(f"{sim}/{observed_cell_text(obs, lo, hi)}")
         mark = "*" if year in sc.calibration.held_out else ""
         t.add_row(f"{year}{mark}", *cells)
     out.print(t)

@@ -66,10 +66,13 @@ def totals(apps: pd.DataFrame, observed: pd.DataFrame, years: list[int]) -> pd.D
 
     sim = apps.groupby(["year", "destination"], as_index=False).persons.sum().rename(
         columns={"persons": "simulated"})
-    cols = ["year", "destination", "observed", "lower"]
+    cols = ["year", "destination", "observed", "lower", "upper"]
+    if len(observed) and "upper" not in observed:  # a point value with no interval above
+        observed = observed.assign(upper=observed["observed"])
     obs = observed[cols] if len(observed) else pd.DataFrame(columns=cols)
     both = sim.merge(obs.astype({"year": "int64", "destination": "object",
-                                 "observed": "float64", "lower": "float64"}),
+                                 "observed": "float64", "lower": "float64",
+                                 "upper": "float64"}),
                      on=["year", "destination"], how="left")
     t = claim_totals(both, years)
     text = [claim_total_text(r) for r in t.itertuples()]  # (observed, ratio) per row
@@ -89,12 +92,18 @@ def yearly_wide(apps: pd.DataFrame, observed: pd.DataFrame,
                 held_out: Sequence[int] = ()) -> pd.DataFrame:
     """Year x destination cells 'simulated / observed' (observed '-' where no data row);
     a year of ``held_out`` reads ``2019*``, as `onward run` marks it."""
+    from onward.analysis.runs import observed_cell_text
+
     sim = apps.groupby(["year", "destination"]).persons.sum()
-    obs = observed.set_index(["year", "destination"])["observed"] if len(observed) else None
+    obs = observed.set_index(["year", "destination"]) if len(observed) else None
     cells = {}
     for (y, d), v in sim.items():
-        o = obs.get((y, d)) if obs is not None else None
-        cells[(y, d)] = f"{int(v)} / {'-' if o is None or o != o else int(o)}"
+        if obs is None or (y, d) not in obs.index:
+            shown = "-"
+        else:
+            o = obs.loc[(y, d)]
+            shown = observed_cell_text(o["observed"], o.get("lower"), o.get("upper"))
+        cells[(y, d)] = f"{int(v)} / {shown}"
     s = pd.Series(cells)
     s.index = pd.MultiIndex.from_tuples(s.index, names=["year", "destination"])
     wide = s.unstack("destination")
