@@ -594,6 +594,12 @@ def test_a_change_to_the_engine_is_not_answered_with_old_stored_jobs(tmp_path, m
         assert runs_mod.code_hash() != before
         assert experiment_id("ensemble", jobs, ["applications"]) != exp_before
         assert runs_mod.versions()["onward_code"] == runs_mod.code_hash()
+        # the calibration's code decides a posterior (and a worker must run the same)
+        changed = runs_mod.code_hash()
+        targets = copy / "calibration" / "targets.py"
+        targets.write_text(targets.read_text() + "\n# changed\n")
+        runs_mod.code_hash.cache_clear()
+        assert runs_mod.code_hash() != changed
     finally:
         runs_mod.code_hash.cache_clear()
 

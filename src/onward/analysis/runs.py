@@ -29,7 +29,10 @@ SELECTION_ATTRS = ("funds", "skill", "degree", "satisfaction", "income", "frustr
 
 
 #: the parts of onward whose code or data shape a simulation's numbers
-_CODE_PARTS = ("engine", "rules", "scenario", "data", "experiments")
+# the parts whose code shapes numbers: runs (engine, rules, scenario, data), experiments,
+# and calibration (its distance, targets and sampler decide a posterior, and a posterior
+# supplies the parameters of --posterior runs)
+_CODE_PARTS = ("engine", "rules", "scenario", "data", "experiments", "calibration")
 
 
 @functools.lru_cache(maxsize=1)
