@@ -406,6 +406,22 @@ def test_the_table_of_first_claims_marks_the_held_out_years(toy_run):
     assert "<td>2014</td>" in part and "<td>2015*</td>" in part and "<td>2020*</td>" in part
 
 
+def test_a_report_names_commands_as_the_interface_that_made_it(toy_run):
+    """A report written from Python told its reader to run `onward ensemble` and named
+    `onward compare --output broker_share`; it names the Python calls there, and the
+    commands when the command line writes it."""
+    from onward.options import command_line
+
+    tmp, store, run_id, res = toy_run
+    py = write_run_report(run_id, store, tmp / "py.html", result=res).read_text()
+    assert "onward.ensemble(SCENARIO)" in py and "`onward ensemble" not in py
+    assert "onward.compare(BASE, [ALT], outputs=&#x27;broker_share&#x27;)" in py
+    with command_line():
+        cli = write_run_report(run_id, store, tmp / "cli.html", result=res).read_text()
+    assert "`onward ensemble SCENARIO`" in cli and "onward.ensemble(" not in cli
+    assert "`onward compare BASE ALT --output broker_share`" in cli
+
+
 def test_a_report_into_an_existing_folder_is_named_by_its_id(tmp_path):
     """report(run_id, out='figs') with figs an existing folder raised IsADirectoryError."""
     import onward

@@ -12,6 +12,7 @@ import scipy.sparse as sp
 
 from onward import viz
 from onward.analysis.numbers import count_text
+from onward.options import command
 from onward.report.html import (
     Section,
     figure,
@@ -184,7 +185,9 @@ def run_sections(tables: dict[str, pd.DataFrame], meta: dict[str, Any],
                                             last_observed=last if len(obs) else None,
                                             source=source),
             f"Simulated (line) vs observed first claims ({source}; points; {masked}). One "
-            "run has no band: run `onward ensemble` for uncertainty bands."),
+            "run has no band: run "
+            + command("onward ensemble SCENARIO", "onward.ensemble(SCENARIO)")
+            + " for uncertainty bands."),
             "applications by destination")
         for label, years in (("calibration years", cal), ("held-out years", held)):
             if years:
@@ -216,8 +219,11 @@ def run_sections(tables: dict[str, pd.DataFrame], meta: dict[str, Any],
         out.append(Section("Brokers", _guard(lambda: figure(
             viz.broker_share(tables["brokers"]),
             "Share of onward departures that a broker arranged, per year, counted in "
-            "households (`onward compare --output broker_share` counts persons, so the two "
-            "differ where households differ in size)."), "brokers"),
+            "households ("
+            + command("onward compare BASE ALT --output broker_share",
+                      "onward.compare(BASE, [ALT], outputs='broker_share')")
+            + " counts persons, so the two differ where households differ in size)."),
+            "brokers"),
             "brokers"))
     if "flows" in tables and "stocks" in tables:
         links = viz.route_links(tables["flows"], tables["stocks"])
