@@ -614,3 +614,46 @@ def test_destinations_says_its_years_and_what_its_json_counts(tmp_path):
     assert payload["replicates"] == 2 and payload["years"] == [2000, 2020]
     units = {r["measure"]: r["unit"] for r in payload["destinations"]}
     assert units["skill"] == "0-1" and units["departures"] == "persons"
+
+
+def test_query_answers_sql_on_the_store_as_a_table_csv_or_json(tmp_path):
+    """Results they can query without Python: `onward query SQL` reads the store (read-only)
+    and prints a table, or every row as CSV or JSON; bad SQL, a write and a missing store
+    are one line each that names the fix."""
+    import io
+    import subprocess
+    import sys
+
+    import onward
+
+    onward.run("toy", seed=2, store=tmp_path / "onward.duckdb")
+    sql = ("select year, sum(persons) as persons from applications "
+           "where destination = 'CRP' group by year order by year")
+    want = onward.store.Store(tmp_path / "onward.duckdb").query(sql)
+    assert len(want) > 3
+    table = cli("query", sql, "--limit", "3", cwd=tmp_path).stdout
+    assert f"3 of {len(want)} rows" in table
+    first = want.iloc[0]
+    assert any(line.split() == [str(int(first.year)), str(int(first.persons))]
+               for line in table.splitlines()), table
+    csv = cli("query", sql, "--csv", cwd=tmp_path).stdout
+    pd.testing.assert_frame_equal(pd.read_csv(io.StringIO(csv)), want, check_dtype=False)
+    assert "\n2000,1\n" in csv  # a sum of counts is whole ("1", not DuckDB's "1.0")
+    rows = json.loads(cli("query", sql, "--json", cwd=tmp_path).stdout)
+    assert [r["persons"] for r in rows] == want.persons.astype(int).tolist()
+    # the statement from standard input
+    piped = subprocess.run([sys.executable, "-m", "onward.interfaces.cli", "query", "-",
+                            "--csv"], input="select count(*) as n from runs", cwd=tmp_path,
+                           capture_output=True, text=True, timeout=120)
+    assert piped.returncode == 0 and piped.stdout.split() == ["n", "1"], piped.stderr
+    # mistakes: one line with the fix, exit 2, and the store unchanged
+    bad = cli("query", "select * from nope", cwd=tmp_path, check=False)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert "nope" in bad.stderr and 'onward query "show tables"' in bad.stderr
+    write = cli("query", "delete from runs", cwd=tmp_path, check=False)
+    assert write.returncode == 2 and "read-only" in write.stderr
+    assert cli("query", "select count(*) as n from runs", "--csv",
+               cwd=tmp_path).stdout.split() == ["n", "1"]
+    gone = cli("query", "select 1", "--store", "other.duckdb", cwd=tmp_path, check=False)
+    assert gone.returncode == 2 and "--store other.duckdb: no such store" in gone.stderr
+    assert not (tmp_path / "other.duckdb").exists()

@@ -1366,6 +1366,94 @@ def export(
 _RUN_ID_TEXT = re.compile(r"run-\d+|\d+")
 
 
+@app.command()
+def query(
+    sql: Annotated[str, typer.Argument(
+        help="one SQL statement, e.g. \"select run_id, kind from runs\"; - reads it from "
+        "standard input")],
+    store: StoreOpt = None,
+    as_json: Annotated[bool, _flag("--json", help="all rows as a JSON list on stdout")] = False,
+    as_csv: Annotated[bool, _flag("--csv", help="all rows as CSV on stdout")] = False,
+    limit: Annotated[int, typer.Option(
+        help="the table shows at most this many rows (--json and --csv give all)")] = 50,
+) -> None:
+    """Query the store with SQL (read-only; DuckDB's dialect): a table, or every row as
+    CSV or JSON. `onward query "show tables"` lists the tables; join with runs to see
+    committed runs only."""
+    import pandas as pd
+
+    from onward.store import Store, StoreBusyError, StoreError
+
+    if as_json and as_csv:
+        _fail("--json and --csv: choose one")
+    if sql.strip() == "-":
+        sql = sys.stdin.read()
+    if not sql.strip():
+        _fail("SQL: the statement is empty. Fix: give one, e.g. onward query "
+              "\"select run_id, kind, scenario from runs\"")
+    st = Store(store)
+    if not st.path.exists():
+        _fail(f"{'--store ' + str(store) if store is not None else st.path}: no such store. "
+              "Fix: check the path (`onward run` creates a store), or leave --store out for "
+              "./onward.duckdb")
+    try:
+        df = st.query(sql)
+    except StoreBusyError as exc:  # (its message says what holds the store and the fix)
+        _fail(str(exc))
+    except StoreError as exc:
+        text = str(exc).rstrip().rstrip("!.")
+        fix = ("the store is opened read-only here: onward writes it through its commands"
+               if "read-only" in text else
+               "`onward query \"show tables\"` lists the tables and `onward query "
+               "\"describe TABLE\"` a table's columns")
+        _fail(f"{text}. Fix: {fix}")
+    # DuckDB's sum of integers is a HUGEINT, which pandas receives as float64: whole
+    # numbers print as whole numbers ("6", not "6.0")
+    for col in df.columns:
+        v = df[col]
+        if pd.api.types.is_float_dtype(v) and len(v.dropna()) and bool(
+                ((v.dropna() % 1 == 0) & (v.dropna().abs() < 2**53)).all()):
+            df[col] = v.astype("Int64")
+    if as_csv:
+        sys.stdout.write(df.to_csv(index=False))
+        return
+    if as_json:
+        sys.stdout.write(df.to_json(orient="records", date_format="iso", indent=1) + "\n")
+        return
+    if df.empty:
+        out.print(f"no rows ({', '.join(map(str, df.columns)) or 'no columns'})",
+                  markup=False, highlight=False)
+        return
+    shown = df.head(max(limit, 0))
+    t = Table(box=box.SIMPLE_HEAD)
+    for col in shown.columns:
+        numeric = pd.api.types.is_numeric_dtype(shown[col])
+        t.add_column(escape(str(col)), justify="right" if numeric else "left",
+                     overflow="fold")
+    for row in shown.itertuples(index=False):
+        t.add_row(*("" if _missing(v) else escape(_cell(v)) for v in row))
+    out.print(t)
+    out.print(f"{len(shown)} of {len(df):,} rows (--limit N shows more, --csv or --json all)"
+              if len(shown) < len(df) else f"{len(df):,} row{'' if len(df) == 1 else 's'}",
+              markup=False, highlight=False)
+
+
+def _missing(value: Any) -> bool:
+    import pandas as pd
+
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):  # a list or an array is not missing
+        return False
+
+
+def _cell(value: Any) -> str:
+    """A query result's value as the table shows it: floats to 6 significant digits."""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
 def _export_calibration(st: Any, name: str, gens: Any, folder: Path, fmt: str) -> list[Path]:
     """A calibration's generations (epsilon, acceptance, simulations), every generation's
     particles and weights (``posterior``, long, with its generation) and its settings
