@@ -39,13 +39,17 @@ def _raw_rows(filename: str) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
-def _raw_new_claims() -> dict[tuple[int, str], list[int]]:
-    """(year, iso3) -> values of the raw N/V application rows."""
+def _raw_claims(app_types: tuple[str, ...] = ("N", "V")) -> dict[tuple[int, str], list[int]]:
+    """(year, iso3) -> values of the raw application rows of ``app_types`` (new claims)."""
     out: dict[tuple[int, str], list[int]] = defaultdict(list)
     for row in _raw_rows("unhcr_prk_asylum_applications.csv"):
-        if row["app_type"] in ("N", "V"):
+        if row["app_type"] in app_types:
             out[(int(row["year"]), row["country_of_asylum_iso3"])].append(int(row["applications"]))
     return out
+
+
+def _raw_new_claims() -> dict[tuple[int, str], list[int]]:
+    return _raw_claims(("N", "V"))
 
 
 # --------------------------------------------------------------------------- catalogue
@@ -223,12 +227,8 @@ def test_canada_first_claims_total_and_raw_cross_check() -> None:
 
 
 def _raw_mixed_claims() -> dict[tuple[int, str], list[int]]:
-    """(year, iso3) -> values of the raw rows that mix new claims with another stage."""
-    out: dict[tuple[int, str], list[int]] = defaultdict(list)
-    for row in _raw_rows("unhcr_prk_asylum_applications.csv"):
-        if row["app_type"] in ("NA", "NR"):
-            out[(int(row["year"]), row["country_of_asylum_iso3"])].append(int(row["applications"]))
-    return out
+    """The raw rows that mix new claims with another stage (new+appeal, new+repeat)."""
+    return _raw_claims(("NA", "NR"))
 
 
 def test_first_claims_match_raw_rows_everywhere() -> None:
