@@ -913,6 +913,11 @@ def test_the_toys_synthetic_counts_are_its_targets_and_its_summary() -> None:
      "write a number"),
     ("paramters:\n  integration:\n    discrimination_rate: 0.1\n",
      "e.yaml:2: paramters: Extra inputs are not permitted. Fix: did you mean parameters?"),
+    # a misspelt decision rule passed `onward validate` and failed only at run time,
+    # with no file, line or fix
+    ("decision:\n  rule: aspiration_capabilities\n",
+     "e.yaml:3: decision.rule: unknown rule 'aspiration_capabilities'. Fix: did you mean "
+     "aspirations_capabilities?"),
 ])
 def test_misspellings_get_the_nearest_name(tmp_path: Path, body: str, expect: str) -> None:
     msg = " ".join(str(error_of(write(tmp_path, "e.yaml", "extends: nk-onward\n" + body)))

@@ -677,6 +677,22 @@ class Decision(Strict):
     capability_gating: bool = True
     information_gating: bool = True
 
+    @field_validator("rule")
+    @classmethod
+    def _known_rule(cls, v: str) -> str:
+        # checked here, not only when the engine builds the rule, so that `onward validate`
+        # names the file, line and fix (rules register themselves: onward.rules.register)
+        import difflib
+
+        from onward.rules.decision import rule_names
+
+        names = rule_names()
+        if v not in names:
+            near = difflib.get_close_matches(v, names, n=1)
+            raise FieldError((), f"unknown rule {v!r}", f"did you mean {near[0]}?" if near
+                             else f"use one of {', '.join(names)}")
+        return v
+
 
 def _years(v: Any) -> list[int]:
     if v is None:
