@@ -177,3 +177,21 @@ def test_stopping_early_outside_the_horizon_is_refused(until):
     with pytest.raises(ValueError, match=f"until {until} is outside toy's horizon 2000-2020"):
         compile_scenario(load_scenario("toy"), until=until)
     assert compile_scenario(load_scenario("toy"), until=2020).run_months == 21 * 12
+
+
+@pytest.mark.parametrize("target, fix", [
+    ("destinations.CRP.detecton", "Fix: did you mean destinations.CRP.detection?"),
+    ("parameters.integration.discrimnation_rate",
+     "Fix: did you mean parameters.integration.discrimination_rate?"),
+    ("integration.discrimination_rate", "Fix: write parameters.integration.discrimination_rate"),
+])
+def test_misspelt_override_names_the_nearest_parameter(target, fix):
+    """A misspelt override (simulate(overrides={"destinations.CRP.detecton": 0.9})) was told
+    to 'write parameters.<group>.<name> or destinations.<ISO3>.<name>', the form it had
+    written; a scenario file with the same typo is told the parameter it meant. The
+    override's message names it too."""
+    sc = load_scenario("toy")
+    with pytest.raises(OverrideError) as info:
+        compile_scenario(sc, overrides={target: 0.5})
+    assert str(info.value).startswith(f"{target}: not a parameter"), str(info.value)
+    assert fix in str(info.value), str(info.value)

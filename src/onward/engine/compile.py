@@ -15,7 +15,7 @@ import numpy as np
 
 from onward.engine.routes import compile_routes
 from onward.scenario.parameters import DESTINATION_PARAMETERS, GLOBAL_PARAMETERS
-from onward.scenario.schema import Scenario
+from onward.scenario.schema import Scenario, near_target
 
 
 class OverrideError(ValueError):
@@ -313,5 +313,9 @@ def _locate(target: str, glob: dict[str, np.ndarray], dest: dict[str, np.ndarray
             raise OverrideError(f"{target}: destination {parts[1]} is not in this scenario "
                                 f"({', '.join(dests)})")
         return dest[parts[2]], dests.index(parts[1])
-    raise OverrideError(f"{target}: not a parameter; write parameters.<group>.<name> or "
-                        "destinations.<ISO3>.<name>")
+    full = f"parameters.{target}"
+    near = near_target(target, dests)
+    fix = (f"write {full}" if len(parts) == 2 and full.split(".", 1)[1] in glob
+           else f"did you mean {near}?" if near
+           else "write parameters.<group>.<name> or destinations.<ISO3>.<name>")
+    raise OverrideError(f"{target}: not a parameter. Fix: {fix}")

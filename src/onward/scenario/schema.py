@@ -287,9 +287,10 @@ def _near_code(code: str, countries: dict[str, Any]) -> str | None:
     return f"{guess} ({dests[guess]})" if guess in dests else None
 
 
-def _near_target(target: str, destinations: list[str]) -> str | None:
-    """The event target nearest a misspelt one (parameters.integration.discrimnation_rate:
-    parameters.integration.discrimination_rate), or None."""
+def near_target(target: str, destinations: list[str]) -> str | None:
+    """The event or override target nearest a misspelt one
+    (parameters.integration.discrimnation_rate: parameters.integration.discrimination_rate),
+    or None."""
     import difflib
 
     names = [f"parameters.{k}" for k in GLOBAL_PARAMETERS]
@@ -1319,7 +1320,7 @@ class Scenario(Strict):
                                  "crackdowns")
             if spec is None:
                 full = f"parameters.{ev.target}"
-                near = _near_target(ev.target, list(self.destinations))
+                near = near_target(ev.target, list(self.destinations))
                 fix = (f"write {full} (an event names a parameter with its section)"
                        if spec_for(full) is not None else f"did you mean {near}?" if near
                        else "write parameters.<group>.<name> or destinations.<ISO3>.<name>")
