@@ -445,6 +445,26 @@ def test_a_run_with_a_posterior_marks_the_years_that_calibration_fitted(tmp_path
     assert sorted(summary[summary.held_out].year.unique()) == list(range(2015, 2021))
 
 
+def test_run_with_a_posterior_and_no_scenario_runs_the_calibrated_one(tmp_path):
+    """`onward calibrate toy --name fit` then `onward run --posterior fit` ran nk-onward
+    (the default) with toy's parameters, stored as nk-onward's 'posterior fit', with only a
+    warning that three parameters were left out. Without a scenario, a run with a posterior
+    runs the scenario it was fitted to, as `onward score fit` scores it; a scenario given
+    by name is still run."""
+    from test_arguments import fake_calibration
+
+    fake_calibration(tmp_path / "onward.duckdb", name="fit", scenario="toy")
+    proc = cli("run", "--posterior", "fit", "--no-report", "--json", cwd=tmp_path)
+    assert json.loads(proc.stdout)["scenario"] == "toy"
+    assert "left out" not in proc.stderr, proc.stderr
+    proc = cli("run", "toy", "--posterior", "fit", "--no-report", "--json", cwd=tmp_path)
+    assert json.loads(proc.stdout)["scenario"] == "toy"
+    plain = cli("run", "--no-report", "--json", cwd=tmp_path)  # no posterior: the flagship
+    assert json.loads(plain.stdout)["scenario"] == "nk-onward"
+    days = cli("run", "--posterior", "fit", "--days", "5", cwd=tmp_path, check=False)
+    assert days.returncode == 2 and "'toy' is not one" in days.stderr, days.stderr
+
+
 def test_a_variant_without_a_name_is_told_it_runs_under_its_bases(tmp_path):
     """A variant file without name: ran and was stored as 'nk-onward' with no word (and
     compare later refused it as a second 'nk-onward')."""

@@ -46,7 +46,7 @@ from onward.caller import warn
 from onward.engine.compile import compile_scenario
 from onward.engine.model import NumericalError, simulate_compiled
 from onward.options import calibrate_command, option, runs_command
-from onward.scenario import Scenario, load_scenario, scenario_hash, scenario_to_yaml
+from onward.scenario import Scenario, load_scenario, load_text, scenario_hash, scenario_to_yaml
 from onward.store import Store
 
 
@@ -337,6 +337,19 @@ def load_posterior(name: str, store: str | Path | Store | None = None,
             "their bands and coverage understate the parameters' uncertainty. Fix: "
             f"calibrate again with a larger {option('budget')} or {option('population')}"))
     return out
+
+
+def fitted_scenario(name: str, store: str | Path | Store | None = None) -> Scenario:
+    """The scenario calibration ``name`` was fitted to, as it was then (a file, or changed
+    calibration years, may differ from the built-in of the same name)."""
+    st = store if isinstance(store, Store) else Store(store)
+    gens = stored_generations(st, name)
+    if gens.empty:
+        load_posterior(name, st)  # raises its clear error: no such calibration
+    settings = json.loads(gens.settings.iloc[0])
+    if "scenario_yaml" in settings:
+        return load_text(settings["scenario_yaml"], f"<calibration '{name}'>")
+    return load_scenario(settings["scenario"])
 
 
 def with_fitted_split(sc: Scenario, name: str, store: str | Path | Store | None = None

@@ -30,12 +30,17 @@ import pandas as pd
 
 from onward.arguments import check_type, posterior_arg
 from onward.calibration import CalibrationError
-from onward.calibration.abc import Posterior, load_posterior, stored_generations
+from onward.calibration.abc import (
+    Posterior,
+    fitted_scenario,
+    load_posterior,
+    stored_generations,
+)
 from onward.calibration.targets import scoring_targets
 from onward.engine.compile import compile_scenario
 from onward.engine.model import simulate_compiled
 from onward.options import command, option
-from onward.scenario import Scenario, load_scenario, load_text
+from onward.scenario import Scenario, load_scenario
 from onward.store import Store
 
 AGGREGATE = "OTH"
@@ -188,14 +193,8 @@ def score(scenario: str | Path | Scenario | None = None, name: str | None = None
     st = Store(store)
     post = load_posterior(name, st)
     settings = json.loads(stored_generations(st, name).settings.iloc[0])
-    if scenario is None:
-        # the scenario as calibrated (a file, or changed calibration years, may differ
-        # from the built-in of the same name)
-        if "scenario_yaml" in settings:
-            scenario = load_text(settings["scenario_yaml"], f"<calibration '{name}'>")
-        else:
-            scenario = settings["scenario"]
-    sc = load_scenario(scenario)
+    # None: the scenario as calibrated
+    sc = fitted_scenario(name, st) if scenario is None else load_scenario(scenario)
     _check_fitted_to(sc, post, settings.get("scenario"))
     cal_years = sorted(sc.calibration.years)
     held = sorted(sc.calibration.held_out)

@@ -147,15 +147,17 @@ def _num(x: Any) -> Any:
 
 @app.command()
 def run(
-    scenario: Annotated[str, typer.Argument(
-        help="built-in name, YAML path or Flee 3.1 folder")] = "nk-onward",
+    scenario: Annotated[str | None, typer.Argument(
+        help="built-in name, YAML path or Flee 3.1 folder (default: nk-onward; with "
+             "--posterior, the scenario it was fitted to)", show_default=False)] = None,
     seed: Annotated[int | None, typer.Option(help="random seed (default: the scenario's)")]
     = None,
     store: StoreOpt = None,
     as_json: Annotated[bool, _flag("--json", help="print the summary as JSON")] = False,
     quiet: Annotated[bool, _flag("--quiet", "-q", help="no progress bar")] = False,
     posterior: Annotated[str | None, typer.Option(
-        help="use the posterior mean of this stored calibration")] = None,
+        help="use the posterior mean of this stored calibration (without a scenario: run "
+             "the one it was fitted to)")] = None,
     no_report: Annotated[bool, _flag(
         "--no-report", help="do not write the HTML report ./reports/RUN-ID.html")] = False,
     days: Annotated[int | None, typer.Option(
@@ -164,16 +166,26 @@ def run(
     """Run a scenario (the flagship nk-onward by default), store its results and write an HTML report to ./reports/RUN-ID.html. A Flee 3.1 folder (a directory with input_csv/ and source_data/) runs as Flee 3.1 does."""  # noqa: E501 - one paragraph: --help rewraps it
     from onward.analysis.runs import applications_summary, run_and_store, selection_summary
     from onward.flee import is_flee_folder
+    from onward.scenario import Scenario
 
-    if is_flee_folder(scenario):
+    if scenario is None and posterior:
+        # the scenario it was fitted to, as `onward score NAME` scores it (nk-onward with a
+        # toy fit's parameters left three out and ran the others on the wrong case)
+        from onward.calibration.abc import fitted_scenario
+
+        scenario = fitted_scenario(posterior, store)
+    elif scenario is None:
+        scenario = "nk-onward"
+    if isinstance(scenario, str) and is_flee_folder(scenario):
         if posterior:
             _fail("--posterior applies to onward scenarios, not Flee folders. Fix: drop it")
         _run_flee(scenario, days, 1 if seed is None else seed, store, as_json, no_report)
         return
     if days is not None:
-        _fail(f"--days applies to Flee folders only; {scenario!r} is not one. Fix: drop "
+        named = scenario if isinstance(scenario, str) else scenario.name
+        _fail(f"--days applies to Flee folders only; {named!r} is not one. Fix: drop "
               "--days or give a folder with input_csv/ and source_data/")
-    sc = _load_or_flee(scenario)
+    sc = scenario if isinstance(scenario, Scenario) else _load_or_flee(scenario)
     overrides = None
     if posterior:
         from onward.calibration.abc import load_posterior, with_fitted_split
