@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from cli_helper import cli
+from cli_helper import SHORT, cli
 
 from onward.scenario import load_scenario, scenario_hash
 from onward.store import Store
@@ -463,6 +463,27 @@ def test_run_with_a_posterior_and_no_scenario_runs_the_calibrated_one(tmp_path):
     assert json.loads(plain.stdout)["scenario"] == "nk-onward"
     days = cli("run", "--posterior", "fit", "--days", "5", cwd=tmp_path, check=False)
     assert days.returncode == 2 and "'toy' is not one" in days.stderr, days.stderr
+
+
+def test_commands_suggested_after_storing_name_the_store_they_used(tmp_path):
+    """`onward run toy --store b.duckdb` ended "Query it with `onward runs`, export with
+    `onward export run-0001`": run ids restart in each store, so the suggested export
+    wrote ./onward.duckdb's own run-0001, another run. The commands it suggests (and an
+    experiment's `onward report ID`) carry the --store that was given."""
+    cli("run", "toy", "--no-report", cwd=tmp_path)  # ./onward.duckdb has a run-0001 too
+    said = cli("run", "toy", "--store", "b.duckdb", "--no-report", cwd=tmp_path).stdout
+    said = " ".join(said.split())
+    assert "`onward runs --store b.duckdb`" in said, said
+    assert "`onward export run-0001 --store b.duckdb`" in said, said
+    plain = " ".join(cli("run", "toy", "--no-report", cwd=tmp_path).stdout.split())
+    assert "`onward runs`" in plain and "--store" not in plain  # no --store: none added
+    (tmp_path / "short.yaml").write_text(SHORT + "name: short\n")
+    said = cli("ensemble", "short.yaml", "-n", "1", "--store", "b.duckdb", "-q",
+               cwd=tmp_path).stdout
+    assert "--store b.duckdb`" in " ".join(said.split()), said
+    proc = cli("ensemble", "short.yaml", "-n", "1", "--store", "b.duckdb", "-q", "--json",
+               cwd=tmp_path)
+    assert "--store b.duckdb" in proc.stderr, proc.stderr
 
 
 def test_a_variant_without_a_name_is_told_it_runs_under_its_bases(tmp_path):

@@ -12,6 +12,7 @@ import json
 import math
 import os
 import re
+import shlex
 import sys
 import warnings
 from pathlib import Path
@@ -428,8 +429,8 @@ def _print_run_summary(sc, run_id, res, apps, sel, store) -> None:
     out.print(st)
     path = Store(store).path
     out.print(f"run [bold]{run_id}[/] stored in {path} (seed {res.compiled.seed}, engine "
-              f"{res.engine_seconds:.2f} s). Query it with `onward runs`, "
-              f"export with `onward export {run_id}`.")
+              f"{res.engine_seconds:.2f} s). Query it with `onward runs{_at(store)}`, "
+              f"export with `onward export {run_id}{_at(store)}`.")
 
 
 # --- calibration -----------------------------------------------------------------------------
@@ -577,7 +578,7 @@ def calibrate(
         from onward.calibration.abc import degenerate_fit_note
 
         _warn(degenerate_fit_note(post))
-    at = "" if store is None else f" --store {store}"
+    at = _at(store)
     out.print(f"stored in {Store(store).path} as calibration '{name}'; score it with "
               f"`onward score {name}{at}`, use it with `onward run --posterior {name}{at}`")
 
@@ -787,7 +788,7 @@ def ensemble(
                            progress=tick)
     if as_json:
         sys.stdout.write(json.dumps(ensemble_json(res, outputs)) + "\n")
-        _stored_on_stderr(res.experiment_id)
+        _stored_on_stderr(res.experiment_id, store)
         return
     from onward.experiments.ensemble import bands_text
     from onward.experiments.runner import output_unit
@@ -807,7 +808,8 @@ def ensemble(
         for row in cells.itertuples(index=False):
             t.add_row(*row)
         out.print(t)
-    out.print(f"experiment {res.experiment_id} stored: `onward report {res.experiment_id}` "
+    out.print(f"experiment {res.experiment_id} stored: `onward report {res.experiment_id}"
+              f"{_at(store)}` "
               "writes its figures; the tables are `ensemble_bands` and `experiment_values` "
               "(SQL: docs/cluster.md)")
 
@@ -868,7 +870,7 @@ def compare(
         said = res.changes.get(alt, [])
         out.print(f"{alt} changes against {res.baseline}: " + (
             "nothing that changes a run" if not said else "; ".join(said[:6])
-            + (f"; and {len(said) - 6} more (onward report {res.experiment_id})"
+            + (f"; and {len(said) - 6} more (onward report {res.experiment_id}{_at(store)})"
                if len(said) > 6 else "")), highlight=False, markup=False)
         few = (f". With {count_of(n, 'paired replicate')} the interval is about "
                "the range of their differences (one replicate: no interval at all), not an "
@@ -889,7 +891,7 @@ def compare(
                       *effect_text(r).values())
         out.print(t)
     out.print(f"experiment {res.experiment_id} stored (table compare_effects): `onward report "
-              f"{res.experiment_id}` writes its figures")
+              f"{res.experiment_id}{_at(store)}` writes its figures")
 
 
 @app.command()
@@ -935,7 +937,7 @@ def sensitivity(
                               store=store, progress=tick)
     if as_json:
         sys.stdout.write(json.dumps(sensitivity_json(res)) + "\n")
-        _stored_on_stderr(res.experiment_id)
+        _stored_on_stderr(res.experiment_id, store)
         return
     from onward.arguments import years_label
     from onward.experiments.sensitivity import mu_star_text
@@ -1006,7 +1008,7 @@ def destinations(
             f"{output_name(store, res.experiment_id)}.png"))
     if as_json:
         sys.stdout.write(json.dumps(destinations_json(res)) + "\n")
-        _stored_on_stderr(res.experiment_id)
+        _stored_on_stderr(res.experiment_id, store)
         return
     from onward.experiments.destinations import measure_unit
     from onward.experiments.ensemble import count_of
@@ -1648,9 +1650,15 @@ def _interrupted(exc: BaseException) -> bool:
     return False
 
 
-def _stored_on_stderr(experiment_id: str) -> None:
+def _at(store: Path | None) -> str:
+    """`` --store PATH`` for the commands a command suggests, when it was given one: run
+    ids restart in each store, so without it they would read ./onward.duckdb's."""
+    return "" if store is None else f" --store {shlex.quote(str(store))}"
+
+
+def _stored_on_stderr(experiment_id: str, store: Path | None) -> None:
     """With --json, stdout holds the JSON only: the id for `onward report` goes to stderr."""
-    err.print(f"experiment {experiment_id} stored (onward report {experiment_id})",
+    err.print(f"experiment {experiment_id} stored (onward report {experiment_id}{_at(store)})",
               markup=False, highlight=False)
 
 
