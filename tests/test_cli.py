@@ -486,6 +486,19 @@ def test_commands_suggested_after_storing_name_the_store_they_used(tmp_path):
     assert "--store b.duckdb" in proc.stderr, proc.stderr
 
 
+def test_validate_list_prints_parameters_as_overrides_and_events_name_them(tmp_path):
+    """`onward validate --list`, titled "parameters.<group>.<name> or destinations.<ISO3>.
+    <name>", printed global parameters as integration.discrimination_rate, which an event's
+    target, an override or the dashboard refuses ("not a parameter"). They are printed
+    with their section, as those name them."""
+    text = cli("validate", "--list", cwd=tmp_path).stdout
+    names = [line.split("│")[1].strip() for line in text.splitlines()
+             if line.startswith("│") and line.split("│")[1].strip()]
+    assert "parameters.integration.discrimination_rate" in names, names
+    assert "destinations.*.recognition_rate" in names, names
+    assert all(n.startswith(("parameters.", "destinations.")) for n in names), names
+
+
 def test_a_variant_without_a_name_is_told_it_runs_under_its_bases(tmp_path):
     """A variant file without name: ran and was stored as 'nk-onward' with no word (and
     compare later refused it as a second 'nk-onward')."""

@@ -73,7 +73,8 @@ def nk():
     (Setting(event="gbr-designation-2010", event_date="2010-13"), "Policy date:"),
     (Setting(event="gbr-designation-2010", event_date="2031"), "outside the horizon"),
     (Setting(event="no-such-event", event_date="2005"), "is not an event"),
-    # a global parameter as `onward validate --list` prints it (it was an IndexError)
+    # a global parameter without its section, as `onward validate --list` printed it (it was
+    # an IndexError)
     (Setting(overrides="network.mean_degree = 5"), "Fix: write parameters.network.mean_degree"),
     (Setting(overrides="= 5"), "'' is not a parameter"),
     (Setting(overrides="events.no-such.lead_months = 3"), "is not an event id"),

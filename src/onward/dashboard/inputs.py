@@ -265,7 +265,7 @@ def _apply(data: dict[str, Any], sc: Scenario, target: str, value: float,
         data["events"][index]["lead_months"] = {"value": value, "source": "dashboard"}
         return True
     if spec is None and spec_for(f"parameters.{target}") is not None:
-        # `onward validate --list` prints a global parameter without its "parameters."
+        # a global parameter without its "parameters." (as `onward validate --list` printed it)
         problems.append(f"{what}: {target[:80]!r} is not a parameter. Fix: write "
                         f"parameters.{target}")
         return False

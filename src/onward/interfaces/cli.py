@@ -1077,10 +1077,12 @@ def validate(
 
         t = Table(title="Parameters (parameters.<group>.<name> or destinations.<ISO3>.<name>)")
         for col in ("parameter", "unit", "kind", "bounds", "description"):
-            t.add_column(col)
+            t.add_column(col, no_wrap=col == "parameter")  # a name to copy whole
         for sp in all_specs():
             lo, hi = sp.bounds()
-            t.add_row(sp.path, sp.unit, sp.kind, f"[{lo}, {hi}]", sp.description)
+            # as an event's target and an override name it (a global one with its section)
+            path = sp.path if sp.path.startswith("destinations.") else f"parameters.{sp.path}"
+            t.add_row(path, sp.unit, sp.kind, f"[{lo}, {hi}]", sp.description)
         out.print(t)
         if file is None:
             return
