@@ -161,6 +161,15 @@ def test_a_wrong_type_is_a_type_error_naming_the_keyword(call, message, tmp_path
     assert isinstance(info.value, ValueError)  # (what the range checks raised, still caught)
 
 
+def test_overrides_of_the_wrong_type_point_to_no_missing_flag():
+    """overrides='KEY=VALUE' was told "the command line's --set KEY=VALUE is {KEY: VALUE}
+    here", but the command line has no --set: the fix names only what exists."""
+    with pytest.raises(TypeError) as info:
+        onward.simulate("toy", overrides="destinations.CRP.detection=0.9")
+    assert "--set" not in str(info.value), str(info.value)
+    assert "Fix: give {'destinations.DEST.detection': 0.5}" in str(info.value)
+
+
 @pytest.mark.parametrize("name", ["", "  "])
 def test_an_empty_calibration_name_is_refused(name, tmp_path):
     """calibrate(name='') fitted and stored a calibration under ''."""

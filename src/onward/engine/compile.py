@@ -167,8 +167,8 @@ def compile_scenario(sc: Scenario, overrides: dict[str, float] | None = None,
     from onward.arguments import check_type
 
     check_type(overrides, "overrides", "mapping", optional=True,
-               example="give {'destinations.DEST.detection': 0.5} (the command line's --set "
-               "KEY=VALUE is {KEY: VALUE} here)")
+               example="give {'destinations.DEST.detection': 0.5}: a number for each "
+               "parameter path")
     for target, value in (overrides or {}).items():
         if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
             raise OverrideError(f"override {target}: {value!r} is not a number. Fix: give "
