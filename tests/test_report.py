@@ -472,3 +472,20 @@ def test_an_experiments_table_reads_a_missing_table_as_empty_and_a_busy_store_as
         child.wait(timeout=30)
         if child.stdout is not None:
             child.stdout.close()
+
+
+def test_a_calibration_generations_run_id_is_not_reported_as_an_empty_run(tmp_path):
+    """`onward report run-0001` (or `latest`) where that run is a calibration's generation
+    wrote a "run" report with a summary and provenance and nothing else; the calibration's
+    name was told where its figures come from. Its generation's id is told the same."""
+    from test_arguments import fake_calibration
+
+    from onward.store import UnknownRunError
+
+    db = tmp_path / "s.duckdb"
+    fake_calibration(db, name="fit")
+    for target in ("run-0001", "latest", 1):
+        with pytest.raises(UnknownRunError, match="'run-0001' is a generation of calibration "
+                           "'fit', not a run: its figures come with "):
+            report(target, db, out=tmp_path / "r.html")
+    assert not (tmp_path / "r.html").exists()

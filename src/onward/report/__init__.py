@@ -89,22 +89,31 @@ def report(target: str | int | Any, store: Any = None, out: str | Path | None = 
         from onward.calibration.abc import stored_generations
 
         if not stored_generations(st, target.strip()).empty:
-            from onward.options import command
-
-            name = target.strip()
-            figures = command(f"onward score {name} --figures DIR",
-                              "onward.calibration.plots.write_calibration_figures("
-                              f"{name!r}, STORE, DIR)")
-            posterior = command(f"onward run SCENARIO --posterior {name}",
-                                "onward.run(SCENARIO, overrides=onward.load_posterior("
-                                f"{name!r}, STORE).mean())")
-            raise UnknownRunError(
-                f"'{target}' is a calibration, not a run: its figures come with {figures}, "
-                f"and a run to report, with its posterior mean, with {posterior}") from None
+            raise _not_a_run(f"'{target}' is a calibration", target.strip()) from None
         raise
     if is_experiment:
         return write_experiment_report(ident, st, out)
+    meta = st.get_run(ident)
+    if meta.get("kind") == "calibration" and meta.get("calibration"):
+        # a generation's run holds its particles only: the run report had nothing to show
+        raise _not_a_run(f"'{ident}' is a generation of calibration "
+                         f"'{meta['calibration']}'", str(meta["calibration"]))
     return write_run_report(ident, st, out)
+
+
+def _not_a_run(what: str, name: str) -> Exception:
+    """Where the figures of calibration ``name`` come from, and a run with its posterior."""
+    from onward.options import command
+    from onward.store import UnknownRunError
+
+    figures = command(f"onward score {name} --figures DIR",
+                      "onward.calibration.plots.write_calibration_figures("
+                      f"{name!r}, STORE, DIR)")
+    posterior = command(f"onward run SCENARIO --posterior {name}",
+                        "onward.run(SCENARIO, overrides=onward.load_posterior("
+                        f"{name!r}, STORE).mean())")
+    return UnknownRunError(f"{what}, not a run: its figures come with {figures}, and a run "
+                           f"to report, with its posterior mean, with {posterior}")
 
 
 __all__ = ["Section", "build_html", "experiment_sections", "figure", "key_values",
