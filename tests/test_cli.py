@@ -125,6 +125,20 @@ def test_scenario_show_new_validate(tmp_path):
     assert "Elbonia" in listing and "USA and other" in listing  # cut at 90 characters before
 
 
+def test_scenario_new_suggests_commands_that_run_as_pasted(tmp_path):
+    """`onward scenario new "my variant"` wrote my variant.yaml and said "run it with
+    `onward run my variant.yaml`", which runs 'my' (no such scenario): the path is quoted
+    for the shell where it needs it, in the message and in the file's header."""
+    said = cli("scenario", "new", "my variant", "--minimal", cwd=tmp_path).stdout
+    assert "`onward run 'my variant.yaml'`" in said, said
+    said = cli("scenario", "new", "my copy", "--from", "toy", cwd=tmp_path).stdout
+    assert "`onward run 'my copy.yaml'`" in said, said
+    header = (tmp_path / "my copy.yaml").read_text().splitlines()[1]
+    assert header == "# Check it with `onward validate 'my copy.yaml'`.", header
+    assert "`onward run plain.yaml`" in cli("scenario", "new", "plain", "--minimal",
+                                           cwd=tmp_path).stdout
+
+
 @pytest.mark.parametrize("text, expect", [
     ("extends: nk-onward\nparameters:\n  integration:\n    discrimination_rate: 1.5\n",
      "bad.yaml:4"),

@@ -1170,11 +1170,12 @@ def scenario_new(
         d["name"] = name
         d["description"] = f"Copy of {base}. " + d.get("description", "")
         text = (f"# {name}: an editable copy of {base} (onward scenario new).\n"
-                "# Check it with `onward validate " + str(path) + "`.\n"
+                "# Check it with `onward validate " + shlex.quote(str(path)) + "`.\n"
                 + yaml.safe_dump(d, sort_keys=False, allow_unicode=True, width=100))
     path.write_text(text, encoding="utf-8")
     _load(str(path))  # prove it loads
-    out.print(f"wrote {path}; run it with `onward run {path}`")
+    out.print(f"wrote {path}; run it with `onward run {shlex.quote(str(path))}`",
+              markup=False, highlight=False)
 
 
 # --- data -------------------------------------------------------------------------------------
