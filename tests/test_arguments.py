@@ -367,3 +367,18 @@ def test_a_years_label_reads_back_as_its_years():
     for years in ([2000, 2001, 2002], [2010, 2015], [2010]):
         assert label_years(years_label(years)) == years
     assert label_years("") == [] and label_years("nan") == []
+
+
+@pytest.mark.parametrize("name", ["run-0001", "3", "latest", "Latest", "ensemble-1a2b3c4d5e6f"])
+def test_a_calibration_name_that_reads_as_a_run_or_experiment_id_is_refused(name, tmp_path):
+    """A calibration named run-0001, 3, latest or ensemble-... was stored, but `onward
+    report NAME` and `onward export NAME` read such a name as a run or experiment id (the
+    export of 'run-0001' wrote the store's run-0001, not the calibration). It is refused
+    before anything runs, naming the keyword and the fix."""
+    from onward.calibration import CalibrationError
+
+    with pytest.raises(CalibrationError) as info:
+        onward.calibrate("toy", name=name, budget=10, store=tmp_path / "s.duckdb")
+    said = str(info.value)
+    assert said.startswith(f"name={name!r}: "), said
+    assert "Fix: " in said and not (tmp_path / "s.duckdb").exists()

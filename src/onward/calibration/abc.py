@@ -23,6 +23,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -45,7 +46,7 @@ from onward.calibration.targets import TargetSet, fitting_targets, summary_stati
 from onward.caller import warn
 from onward.engine.compile import compile_scenario
 from onward.engine.model import NumericalError, simulate_compiled
-from onward.options import calibrate_command, option, runs_command
+from onward.options import calibrate_command, command, option, runs_command
 from onward.scenario import Scenario, load_scenario, load_text, scenario_hash, scenario_to_yaml
 from onward.store import Store
 
@@ -273,6 +274,12 @@ def _db_path(store: Store, name: str) -> Path:
     return work_dir(store) / f"{_safe(store.path.name)}--{_safe(name)}.db"
 
 
+#: names that `onward report` and `onward export` read as a run id (run-0001, 3, latest)
+#: or an experiment id (ensemble-1a2b3c...), not as a calibration's name
+_ID_LIKE = re.compile(r"^(run-\d+|\d+|latest|(ensemble|compare|sensitivity|destinations)"
+                      r"-[0-9a-f]{6,})$", re.IGNORECASE)
+
+
 def stored_generations(store: Store, name: str) -> pd.DataFrame:
     """The generations of calibration ``name`` already in the store. A busy or unreadable
     store raises (it is not "no generations": a finished calibration would be fitted
@@ -427,6 +434,12 @@ def calibrate(scenario: str | Path | Scenario, name: str, *, budget: int = 3000,
     if not name.strip():  # stored under '', it could be scored or resumed by no name
         raise CalibrationError(f"{option('name', name)}: a calibration needs a name to be "
                                f"stored under. Fix: give one, e.g. {option('name', 'fit')}")
+    if _ID_LIKE.match(name.strip()):  # report and export would read it as the id
+        raise CalibrationError(
+            f"{option('name', name)}: reads as a run or experiment id (run-0001, 3, latest, "
+            f"ensemble-...), so {command('onward report NAME', 'onward.report.report(NAME)')} and "
+            f"{command('onward export NAME', 'Store().export(NAME, DIR)')} would find a run, not "
+            f"this calibration. Fix: give a name of another form, e.g. {option('name', 'fit')}")
     check_type(seed, "seed", "whole")
     _check_settings(budget, population, min_epsilon, max_generations)
     sc = load_scenario(scenario)
