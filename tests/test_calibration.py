@@ -909,3 +909,44 @@ def test_the_simulations_note_counts_pyabcs_calibration_sample(tmp_path, capsys)
         "prior that set generation 0's epsilon) and 97 in 1 generation" in text, text
     assert "127 simulations, 4.2 times the budget: 30 in the calibration sample, and " \
         "generation 0 alone ran 97 to accept 30 particles" in text, text
+
+
+@pytest.mark.parametrize("how", ["KeyboardInterrupt", "SystemError"])
+def test_ctrl_c_in_a_compiled_stage_still_says_how_to_resume(tmp_path, monkeypatch, capsys,
+                                                               how):
+    """A Ctrl-C that lands in a compiled stage comes out as SystemError ('returned a result
+    with an exception set') caused by the KeyboardInterrupt. calibrate said how to resume
+    only for a plain KeyboardInterrupt, so such a Ctrl-C got the experiments' generic
+    'run the same command again' (once in three tries by hand), not --resume."""
+    import sys
+
+    from onward.calibration import abc as abc_module
+    from onward.interfaces import cli as cli_module
+
+    st = Store(tmp_path / "s.duckdb")
+    st.write_run({"kind": "calibration", "calibration": "fit"}, {"generations": pd.DataFrame([{
+        "name": "fit", "generation": 0, "epsilon": 4.5, "particles": 30, "samples": 97,
+        "acceptance_rate": 30 / 97, "effective_sample_size": 30.0,
+        "total_simulations": 127, "settings": "{}"}])})
+
+    def interrupted(*args, **kwargs):
+        if how == "KeyboardInterrupt":
+            raise KeyboardInterrupt
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as exc:
+            raise SystemError("<built-in function integration> returned a result with an "
+                              "exception set") from exc
+
+    monkeypatch.setattr(abc_module, "calibrate", interrupted)
+    monkeypatch.setattr(cli_module, "_CTRL_C", {**cli_module._CTRL_C, "explained": False,
+                                                "seen": False})
+    monkeypatch.setattr(sys, "argv", ["onward", "calibrate", "toy", "--name", "fit",
+                                      "--resume", "--store", str(tmp_path / "s.duckdb")])
+    with pytest.raises(SystemExit) as stop:
+        cli_module.main()
+    assert stop.value.code == 130
+    said = " ".join(capsys.readouterr().err.split())
+    assert "calibration 'fit': generation 0 is stored; run the same command with --resume" \
+        in said, said
+    assert "an experiment skips its finished runs" not in said

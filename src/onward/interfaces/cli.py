@@ -562,8 +562,11 @@ def calibrate(
                                        population=population, seed=seed, workers=workers,
                                        scheduler=scheduler, store=store, resume=resume,
                                        targets=fit, progress=tick)
-        except KeyboardInterrupt:
-            _say_how_to_resume(name, store)
+        except BaseException as exc:
+            # Ctrl-C also surfaces as a compiled stage's SystemError or DuckDB's
+            # interruption (main turns both into the exit of a Ctrl-C): say what is kept
+            if _interrupted(exc):
+                _say_how_to_resume(name, store)
             raise
     t = Table(title=f"Posterior '{name}' (generation {post.generation}, "
                     f"epsilon {post.epsilon:.4g}): mean and 90% credible interval")
