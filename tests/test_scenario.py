@@ -1322,3 +1322,21 @@ def test_an_attribute_centred_outside_its_bounds_is_refused(tmp_path: Path, body
     p = write(tmp_path, "child.yaml", "extends: toy\nname: child\npopulation:\n"
               f"  attributes:\n    {body}\n")
     assert_clear(error_of(p), "child.yaml", 5, field, problem, "or widen min/max")
+
+
+def test_a_misspelt_scenario_name_or_file_gets_the_one_it_meant(tmp_path, monkeypatch):
+    """`onward run nk-onwrd` listed the built-ins without saying which was meant; a
+    misspelt built-in name or a file beside it is now named first."""
+    from onward.scenario import ScenarioError
+    from onward.scenario.loader import resolve_path
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "policy-a.yaml").write_text("extends: toy\n")
+    for typed, meant in (("nk-onwrd", "did you mean nk-onward?"),
+                         ("polcy-a.yaml", "did you mean policy-a.yaml?"),
+                         ("polcy-a", "did you mean policy-a.yaml?")):
+        with pytest.raises(ScenarioError, match=re.escape(meant)):
+            resolve_path(typed)
+    with pytest.raises(ScenarioError) as far:
+        resolve_path("zzz")
+    assert "did you mean" not in str(far.value) and "nk-onward, toy" in str(far.value)

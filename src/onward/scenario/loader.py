@@ -151,11 +151,33 @@ def resolve_path(name_or_path: str | Path, relative_to: Path | None = None) -> P
     where = (f"a path to a .yaml file relative to {relative_to} (the folder of the file "
              "that names it)" if relative_to is not None
              else f"a path to a .yaml file (relative to {Path.cwd()}, where this runs)")
+    near = _near_scenario(p, relative_to)
     raise ScenarioError([
-        f"{_short(s)}: no such scenario file or built-in scenario. Fix: give {where} or a "
-        "built-in name: " + ", ".join(builtin_names()) + " (see "
+        f"{_short(s)}: no such scenario file or built-in scenario. Fix: "
+        + (f"did you mean {near}? Else " if near else "")
+        + f"give {where} or a built-in name: " + ", ".join(builtin_names()) + " (see "
         + command("onward scenarios", "onward.scenario.builtin_names()") + ")"
     ])
+
+
+def _near_scenario(p: Path, relative_to: Path | None) -> str | None:
+    """The built-in name or the .yaml file beside ``p`` that ``p`` most likely misspells
+    (``nk-onwrd``: nk-onward; ``polcy.yaml``: policy.yaml), or None."""
+    import difflib
+
+    folder = (relative_to or Path.cwd()) / p.parent
+    try:
+        files = sorted(f.name for f in folder.iterdir() if f.suffix in (".yaml", ".yml"))
+    except OSError:
+        files = []
+    if p.suffix:  # a file name: its folder's files
+        near = difflib.get_close_matches(p.name, files, n=1, cutoff=0.8)
+        return str(p.parent / near[0]) if near else None
+    names = builtin_names() + [Path(f).stem for f in files]
+    near = difflib.get_close_matches(p.name, names, n=1, cutoff=0.8)
+    if not near:
+        return None
+    return near[0] if near[0] in builtin_names() else str(p.parent / f"{near[0]}.yaml")
 
 
 # --- YAML with line numbers ---------------------------------------------------------------
