@@ -1012,6 +1012,18 @@ def test_every_parameter_out_of_bounds_is_named_not_only_the_first(tmp_path: Pat
     assert "b.yaml:9: destinations.GBR.detection.value: value 3.0 is outside" in msg
 
 
+def test_a_bound_names_the_kind_of_number_as_a_noun(tmp_path: Path) -> None:
+    """'outside [0.0, inf] (a positive)': the kind read as an adjective without its noun;
+    it reads '(a positive number)', and a switch says it is 0 or 1."""
+    path = write(tmp_path, "k.yaml", "extends: nk-onward\nname: k\nparameters:\n"
+                 "  resettlement:\n    settlement_grant: -2\n"
+                 "destinations:\n  GBR:\n    open: 2\n")
+    msg = str(error_of(path))
+    assert "outside [0.0, inf] (a positive number)" in msg, msg
+    assert "outside [0.0, 1.0] (a switch, 0 or 1)" in msg, msg
+    assert "(a positive)" not in msg
+
+
 def test_a_misspelt_parameter_gets_every_near_name(tmp_path: Path) -> None:
     path = write(tmp_path, "m.yaml", "extends: nk-onward\nname: m\nparameters:\n"
                  "  integration:\n    discrimnation: 0.2\n")

@@ -251,7 +251,9 @@ def _bounds_text(spec: ParamSpec) -> tuple[str, str]:
         fix = f"use a value >= {lo}"
     else:
         fix = f"use a value <= {hi}"
-    what = "in months" if spec.kind == "months" else f"a {spec.kind}"
+    # the kind as a noun: "(a probability)", "(a rate)", "(a positive number)"
+    what = {"months": "in months", "positive": "a positive number",
+            "real": "a number", "switch": "a switch, 0 or 1"}.get(spec.kind, f"a {spec.kind}")
     return f"{rng} ({what})", fix
 
 
