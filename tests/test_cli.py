@@ -358,6 +358,9 @@ def test_data_csv_writes_whole_numbers_whole(tmp_path):
 
     back = pd.read_csv(io.StringIO(proc.stdout))
     assert back.male.iloc[0] == 831
+    # without a table name, --csv was ignored (the list printed as a table): the list as CSV
+    listed = pd.read_csv(io.StringIO(cli("data", "--csv", cwd=tmp_path).stdout))
+    assert "mou_arrivals" in set(listed.name) and {"rows", "licence"} <= set(listed.columns)
 
 
 def test_destinations_intervals_are_never_cut_short(tmp_path, monkeypatch):

@@ -1190,7 +1190,8 @@ def data(
     rows: Annotated[int, typer.Option(help="rows to show")] = 20,
     provenance: Annotated[bool, _flag(
         help="print the provenance document (with NAME: that table's section)")] = False,
-    csv: Annotated[bool, _flag("--csv", help="write the whole table as CSV")] = False,
+    csv: Annotated[bool, _flag("--csv", help="write the whole table (without NAME: the list "
+                                         "of tables) as CSV")] = False,
 ) -> None:
     """List the packaged data tables, or show one, with its source and licence."""
     import math
@@ -1199,6 +1200,9 @@ def data(
 
     if provenance and name is None:
         sys.stdout.write(d.provenance())
+        return
+    if name is None and csv:  # the list itself, for a script
+        d.list_tables().to_csv(sys.stdout, index=False)
         return
     if name is None:
         t = Table(title="Packaged data (onward data NAME to show one; --provenance for sources)")
