@@ -78,6 +78,9 @@ def test_command_spells_a_whole_command_as_the_caller_would():
         assert calibrate_command("fit") == "`onward calibrate SCENARIO --name fit`"
         assert calibrate_command("fit", resume=True) == \
             "`onward calibrate SCENARIO --name fit --resume`"
+        # a name the shell would split is quoted, so the command runs as pasted
+        assert calibrate_command("my fit", resume=True) == \
+            "`onward calibrate SCENARIO --name 'my fit' --resume`"
         assert runs_command("calibration") == "`onward runs --kind calibration`"
         assert scenario_show_command("toy") == "`onward scenario show toy`"
         assert parameters_command() == "`onward validate --list`"
@@ -210,3 +213,14 @@ def test_reporting_a_calibration_names_the_callers_way_to_its_figures(monkeypatc
     assert result.exit_code != 0 and ("its figures come with `onward score fit --figures "
                                       "DIR`, and a run to report, with its posterior mean, "
                                       "with `onward run SCENARIO --posterior fit`") in said
+
+
+def test_the_stored_calibration_hint_runs_as_pasted(tmp_path):
+    """`onward calibrate toy --name "my fit"` ended 'score it with `onward score my fit`',
+    which scores a calibration named 'my'."""
+    from onward.interfaces.cli import _stored_calibration_hint
+
+    said = _stored_calibration_hint("my fit", tmp_path / "a b.duckdb")
+    assert f"`onward score 'my fit' --store '{tmp_path / 'a b.duckdb'}'`" in said
+    assert "`onward run --posterior 'my fit' --store" in said
+    assert "`onward score fit`" in _stored_calibration_hint("fit", None)

@@ -38,10 +38,12 @@ def command(cli: str, python: str) -> str:
 
 def calibrate_command(name: str, resume: bool = False) -> str:
     """How to (re)start calibration ``name``, as the running interface spells it."""
+    import shlex
+
     if resume:
-        return command(f"onward calibrate SCENARIO --name {name} --resume",
+        return command(f"onward calibrate SCENARIO --name {shlex.quote(name)} --resume",
                        f"onward.calibrate(SCENARIO, name={name!r}, resume=True)")
-    return command(f"onward calibrate SCENARIO --name {name}",
+    return command(f"onward calibrate SCENARIO --name {shlex.quote(name)}",
                    f"onward.calibrate(SCENARIO, name={name!r})")
 
 

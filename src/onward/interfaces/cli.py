@@ -581,9 +581,17 @@ def calibrate(
         from onward.calibration.abc import degenerate_fit_note
 
         _warn(degenerate_fit_note(post))
-    at = _at(store)
-    out.print(f"stored in {Store(store).path} as calibration '{name}'; score it with "
-              f"`onward score {name}{at}`, use it with `onward run --posterior {name}{at}`")
+    out.print(_stored_calibration_hint(name, store))
+
+
+def _stored_calibration_hint(name: str, store: Path | None) -> str:
+    """Where calibration ``name`` is stored and the commands that use it, runnable as
+    pasted (a name with a space is quoted)."""
+    from onward.store import Store
+
+    at, quoted = _at(store), shlex.quote(name)
+    return (f"stored in {Store(store).path} as calibration '{name}'; score it with "
+            f"`onward score {quoted}{at}`, use it with `onward run --posterior {quoted}{at}`")
 
 
 def _say_how_to_resume(name: str, store: Path | None) -> None:
