@@ -725,6 +725,9 @@ def test_query_answers_sql_on_the_store_as_a_table_csv_or_json(tmp_path):
     assert write.returncode == 2 and "read-only" in write.stderr
     assert cli("query", "select count(*) as n from runs", "--csv",
                cwd=tmp_path).stdout.split() == ["n", "1"]
+    for args in (("runs", "--limit", "0"), ("query", "select 1", "--limit", "0")):
+        none = cli(*args, cwd=tmp_path, check=False)  # an empty table said nothing
+        assert none.returncode == 2 and "--limit 0: shows no" in none.stderr, none.stderr
     gone = cli("query", "select 1", "--store", "other.duckdb", cwd=tmp_path, check=False)
     assert gone.returncode == 2 and "--store other.duckdb: no such store" in gone.stderr
     assert not (tmp_path / "other.duckdb").exists()

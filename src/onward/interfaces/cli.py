@@ -1294,6 +1294,8 @@ def runs(
 
     from onward.store import Store, is_job_kind
 
+    if limit < 1:
+        _fail(f"--limit {limit}: shows no run. Fix: give 1 or more (the default is 50)")
     st = Store(store)
     if store is not None and not st.path.exists():
         _fail(f"--store {store}: no such file. Fix: check the path (`onward run` creates a "
@@ -1418,6 +1420,9 @@ def query(
 
     if as_json and as_csv:
         _fail("--json and --csv: choose one")
+    if limit < 1 and not (as_json or as_csv):
+        _fail(f"--limit {limit}: shows no row. Fix: give 1 or more, or --csv or --json for "
+              "every row")
     if sql.strip() == "-":
         sql = sys.stdin.read()
     if not sql.strip():
@@ -1456,7 +1461,7 @@ def query(
         out.print(f"no rows ({', '.join(map(str, df.columns)) or 'no columns'})",
                   markup=False, highlight=False)
         return
-    shown = df.head(max(limit, 0))
+    shown = df.head(limit)
     t = Table(box=box.SIMPLE_HEAD)
     for col in shown.columns:
         numeric = pd.api.types.is_numeric_dtype(shown[col])
