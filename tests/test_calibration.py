@@ -638,6 +638,34 @@ def test_calibrate_refuses_settings_that_cannot_give_a_posterior(tmp_path, kwarg
     assert not store.exists()
 
 
+def test_calibrate_refuses_no_more_particles_than_free_parameters(tmp_path):
+    """`onward calibrate toy --population 10 --budget 250` (12 free parameters) ended in
+    pyabc's "AssertionError: The population total weight nan is not normalized" traceback
+    after three generations: the perturbation kernel's covariance has rank 9, so the fit
+    stays in a 9-dimensional slice and proposals off it get density 0. It is refused up
+    front, naming --population and the least that works; a budget that runs generation 0
+    alone (from the prior) still may use few particles."""
+    store = tmp_path / "s.duckdb"
+    n_free = len(load_scenario("toy").free_parameters())
+    assert n_free == 12
+    with pytest.raises(CalibrationError, match=r"^population=10 is too few particles for "
+                       r"the 12 free parameters of 'toy'.*Fix: population=13 or more"):
+        calibrate("toy", "few", budget=250, population=10, workers=1, store=store)
+    assert not store.exists()
+    with pytest.raises(CalibrationError, match="^population=12 is too few"):
+        calibrate("toy", "few", budget=250, population=12, workers=1, store=store,
+                  max_generations=3)
+    # one generation only, by max_generations or by a budget the first generation spends
+    from onward.calibration.abc import _check_population
+
+    _check_population(10, False, 12, "toy", 250, 1)
+    _check_population(10, False, 12, "toy", 20, 50)
+    _check_population(13, False, 12, "toy", 250, 50)
+    with pytest.raises(CalibrationError, match="^the calibration's population of 10 .*Fix: "
+                       "start again under another name with population=13"):
+        _check_population(10, False, 12, "toy", 250, 50, resuming=True)
+
+
 def test_score_refuses_zero_draws(tmp_path):
     """``--draws 0`` ended in an UnboundLocalError traceback; it is refused up front."""
     with pytest.raises(ValueError, match="^draws must be at least 1"):

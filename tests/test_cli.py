@@ -563,7 +563,9 @@ def test_compare_says_what_each_alternative_changes(tmp_path):
 def test_a_calibration_exports_by_its_name(tmp_path):
     """`onward export t1` said "no run 't1'"; exporting a generation's run gave that
     generation only. A calibration's name now exports every generation."""
-    cli("calibrate", "toy", "--name", "t1", "--budget", "45", "--population", "10",
+    # (13 particles: with no more than the toy's 12 free parameters a second generation
+    # is refused)
+    cli("calibrate", "toy", "--name", "t1", "--budget", "60", "--population", "13",
         "--workers", "1", "-q", cwd=tmp_path)
     proc = cli("export", "t1", "--format", "csv", "--out", "t1", cwd=tmp_path)
     assert {Path(x).name for x in proc.stdout.split()} == {

@@ -447,6 +447,9 @@ def calibrate(scenario: str | Path | Scenario, name: str, *, budget: int = 3000,
     if not free:
         raise CalibrationError(f"scenario '{sc.name}' marks no parameter free: true; mark "
                                "the ones to fit (with a prior range)")
+    if population is not None or not resume:  # (resuming, the stored one: _calibrate)
+        _check_population(population or default_population(budget), population is None,
+                          len(free), sc.name, budget, max_generations)
     if targets is None:
         targets = fitting_targets(sc, years_arg(years))
     st = Store(store)
@@ -540,6 +543,8 @@ def _calibrate(sc: Scenario, name: str, st: Store, db: Path, free: dict, targets
                 f"{option('population', population)} cannot change that when resuming. "
                 f"Fix: drop {option('population')} (or start another {option('name')})")
         population = int(meta["population"])
+        _check_population(population, False, len(free), sc.name, budget, max_generations,
+                          resuming=True)
         from onward.analysis.runs import code_hash  # (looked up at call: tests replace it)
 
         if meta.get("code", code_hash()) != code_hash():
@@ -551,7 +556,7 @@ def _calibrate(sc: Scenario, name: str, st: Store, db: Path, free: dict, targets
                 CalibrationCodeChanged)
     if not resume and db.exists():
         db.unlink()  # an earlier attempt that stored no generation
-    pop = population or int(min(400, max(30, budget // 12)))
+    pop = population or default_population(budget)
     prior, names = _prior(free)
     logging.getLogger("ABC").setLevel(logging.WARNING)
     _install_once_filter(logging.getLogger("ABC"))
@@ -646,6 +651,38 @@ def _calibrate(sc: Scenario, name: str, st: Store, db: Path, free: dict, targets
         warnings.simplefilter("ignore", UnfinishedCalibration)
         warnings.simplefilter("ignore", DegeneratePosterior)  # (the command line says it)
         return load_posterior(name, st)
+
+
+def default_population(budget: int) -> int:
+    """Particles per generation when none is given: budget // 12, within 30..400."""
+    return int(min(400, max(30, budget // 12)))
+
+
+def _check_population(pop: int, default: bool, n_free: int, scenario: str, budget: int,
+                      max_generations: int, resuming: bool = False) -> None:
+    """Refuse a population no larger than the number of free parameters when a generation
+    after the first can run. From generation 1 on, each proposal is a particle plus a
+    normal perturbation whose covariance is the particles' own, of rank at most pop - 1:
+    every later particle stays in the affine span of generation 0's, a slice of the prior
+    space (9 dimensions of the toy's 12 with 10 particles), and pyabc fails with "The
+    population total weight nan is not normalized" once a proposal's kernel density
+    rounds to 0 off that slice. The calibration sample and generation 0 take at least
+    2 * pop simulations, so a budget of at most that runs generation 0 alone (from the
+    prior), which any population can."""
+    if pop > n_free or max_generations < 2 or budget <= 2 * pop:
+        return
+    given = (f"the default population ({pop}, budget // 12 within 30..400)" if default
+             else f"the calibration's population of {pop}" if resuming
+             else f"{option('population', pop)}")
+    fix = (f"start again under another {option('name')} with "
+           f"{option('population', n_free + 1)} or more (a resumed calibration keeps its "
+           "population)" if resuming else f"{option('population', n_free + 1)} or more")
+    raise CalibrationError(
+        f"{given} is too few particles for the {n_free} free parameters of '{scenario}': "
+        f"from generation 1 on, proposals perturb the particles along their own spread, "
+        f"so with no more particles than parameters the fit never leaves a "
+        f"{pop - 1}-dimensional slice of the {n_free}-dimensional prior space (and pyabc "
+        f"fails once a proposal's density rounds to 0). Fix: {fix}")
 
 
 def _check_settings(budget: int, population: int | None, min_epsilon: float,
