@@ -666,6 +666,28 @@ def test_calibrate_refuses_no_more_particles_than_free_parameters(tmp_path):
         _check_population(10, False, 12, "toy", 250, 50, resuming=True)
 
 
+def test_a_generation_pyabc_cannot_weight_fails_with_what_is_kept(tmp_path, monkeypatch):
+    """`onward calibrate toy --name k --budget 160 --population 13 --seed 5` ended, at
+    generation 3, in pyabc's "AssertionError: The population total weight nan is not
+    normalized" traceback after "divide by zero" RuntimeWarnings: degenerate weights made
+    the kernel's covariance numerically singular, so an accepted proposal had kernel
+    density 0. It is a CalibrationError that says what is kept and the fix. (Here every
+    density is 0, the same failure at generation 1.)"""
+    monkeypatch.setattr(NormalKernel, "pdf", lambda self, x: np.float64(0.0))
+    store = tmp_path / "s.duckdb"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(CalibrationError, match=(
+                r"^generation 1 of 'sing' could not be weighted \(pyabc: The population "
+                r"total weight nan is not normalized.*Generation 0 is stored and can be "
+                r"scored or used with posterior='sing'.*Fix: calibrate again under another "
+                rf"name with a larger population={2 * POP}$")):
+            run_small(store, "sing")
+    said = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+    assert not [m for m in said if "scalar divide" in m], said
+    assert stored_generations(Store(store), "sing").generation.tolist() == [0]
+
+
 def test_score_refuses_zero_draws(tmp_path):
     """``--draws 0`` ended in an UnboundLocalError traceback; it is refused up front."""
     with pytest.raises(ValueError, match="^draws must be at least 1"):

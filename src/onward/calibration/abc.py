@@ -41,7 +41,7 @@ from onward.calibration import (
     DegeneratePosterior,
     UnfinishedCalibration,
 )
-from onward.calibration.sampler import DeterministicBatchSampler
+from onward.calibration.sampler import DeterministicBatchSampler, quiet_zero_density
 from onward.calibration.targets import TargetSet, fitting_targets, summary_statistics
 from onward.caller import warn
 from onward.engine.compile import compile_scenario
@@ -641,8 +641,14 @@ def _calibrate(sc: Scenario, name: str, st: Store, db: Path, free: dict, targets
                 # generation: epsilon would not shrink, and a resumed run would differ.
                 abc = make_abc()
                 abc.load("sqlite:///" + str(db), 1)
-            abc.run(max_nr_populations=1, minimum_epsilon=min_epsilon,
-                    max_total_nr_simulations=budget)
+            try:
+                with quiet_zero_density():
+                    abc.run(max_nr_populations=1, minimum_epsilon=min_epsilon,
+                            max_total_nr_simulations=budget)
+            except AssertionError as exc:
+                if "not normalized" not in str(exc):
+                    raise
+                raise CalibrationError(_unweighable_note(st, name, before + 1, exc)) from None
             if _max_t(abc.history) == before:  # pyabc stopped without a new generation
                 break
     finally:
@@ -651,6 +657,29 @@ def _calibrate(sc: Scenario, name: str, st: Store, db: Path, free: dict, targets
         warnings.simplefilter("ignore", UnfinishedCalibration)
         warnings.simplefilter("ignore", DegeneratePosterior)  # (the command line says it)
         return load_posterior(name, st)
+
+
+def _unweighable_note(st: Store, name: str, t: int, exc: Exception) -> str:
+    """Why generation ``t`` failed with pyabc's "The population total weight nan is not
+    normalized": an accepted proposal had kernel density 0. The kernel is a normal
+    mixture around the last generation's particles whose covariance (SciPy's, with
+    ``allow_singular``) treats a direction with variance under about 2e-10 of the largest
+    as null; a proposal drawn along it lies "off the support", so its density is 0 and its
+    weight prior / 0. Degenerate weights give such covariances (the toy, --population 13
+    --budget 160 --seed 5: generation 3)."""
+    gens = stored_generations(st, name)
+    last = gens.iloc[-1]
+    ess = float(last.get("effective_sample_size", np.nan))
+    n = int(last.particles)
+    kept = "generation 0 is" if t - 1 == 0 else f"generations 0-{t - 1} are"
+    return (f"generation {t} of '{name}' could not be weighted (pyabc: {exc}): the "
+            f"perturbation kernel fitted to generation {t - 1} is numerically singular, its "
+            f"weights being degenerate (effective sample size {ess:.1f} of {n} particles), "
+            "so an accepted proposal got kernel density 0. "
+            f"{kept[0].upper() + kept[1:]} stored and can be scored or used with "
+            f"{option('posterior', name)} (as a degenerate posterior); resuming fails the "
+            f"same way, the proposals being seeded. Fix: calibrate again under another "
+            f"{option('name')} with a larger {option('population', 2 * n)}")
 
 
 def default_population(budget: int) -> int:

@@ -17,11 +17,13 @@ proposals are evaluated past that acceptance.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import random
 import threading
-from collections.abc import Callable, Generator, Sequence
+import warnings
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from numbers import Real
 from types import TracebackType
@@ -117,6 +119,18 @@ def _unpickled(payload: bytes) -> Callable[[], Particle]:
     return fn
 
 
+@contextlib.contextmanager
+def quiet_zero_density() -> Iterator[None]:
+    """Silence pyabc's "divide by zero" / "invalid value encountered in scalar divide"
+    (a proposal's weight prior / kernel density with a density of 0, and the sum of such
+    weights): calibrate says what happened, as a CalibrationError, when the generation
+    fails on them."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", r"(divide by zero|invalid value) encountered in "
+                                "scalar divide", RuntimeWarning, r"pyabc\.")
+        yield
+
+
 def _evaluate_chunk(
     simulate_one_pickled: bytes, seed: int, t: int, indices: Sequence[int]
 ) -> list[Particle]:
@@ -127,7 +141,7 @@ def _evaluate_chunk(
     """
     simulate_one = _unpickled(simulate_one_pickled)
     particles = []
-    with _GLOBAL_RNG_LOCK:
+    with _GLOBAL_RNG_LOCK, quiet_zero_density():
         for k in indices:
             _seed_global_rngs(proposal_seed(seed, t, k))
             particles.append(simulate_one())
