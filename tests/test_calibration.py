@@ -695,6 +695,38 @@ def test_score_refuses_zero_draws(tmp_path):
     assert not (tmp_path / "s.duckdb").exists()
 
 
+def test_python_calibration_years_are_the_ones_score_reads(tmp_path):
+    """``onward.calibrate("toy", name="py", years="2000-2010")`` stored the toy with its
+    calibration years 2000-2014, so ``onward.score("py")`` reported 2011-2014, never
+    fitted, among the "calibration" years (the command line's --calibration-years stores
+    its split). The stored scenario now has the fitted years, and score reads them."""
+    from onward.scenario import scenario_hash
+
+    store = tmp_path / "s.duckdb"
+    calibrate("toy", "py", years="2000-2010", budget=8, population=4, workers=1,
+              store=store)
+    settings = json.loads(stored_generations(Store(store), "py").settings.iloc[0])
+    assert settings["years"] == list(range(2000, 2011))
+    stored = load_text(settings["scenario_yaml"])
+    assert stored.calibration.years == list(range(2000, 2011))
+    assert stored.calibration.held_out == list(range(2015, 2021))
+    assert settings["scenario_hash"] == scenario_hash(stored)
+    res = score("py", draws=3, store=store)
+    b = res["bands"]
+    obs = scoring_targets(load_scenario("toy"), list(range(2000, 2021))).frame()
+    cells = obs[(obs.family == "first_claims") & (obs.destination == "CRP")].merge(
+        b, on=["year", "destination"])
+    fitted = cells[cells.year <= 2010]
+    err = (np.maximum(fitted.lower - fitted["median"], 0)
+           + np.maximum(fitted["median"] - fitted.upper, 0))
+    assert res["calibration"]["per_destination"]["CRP"]["ard"] == pytest.approx(
+        err.sum() / fitted.observed.sum())
+    # resuming under other years is refused like another scenario (the hash differs)
+    with pytest.raises(CalibrationError, match="was started with another scenario"):
+        calibrate("toy", "py", years="2000-2012", budget=8, population=4, workers=1,
+                  store=store, resume=True)
+
+
 def test_cli_says_when_calibration_years_move_the_split_or_lack_data(tmp_path):
     """--calibration-years overlapping the held-out years moved the split silently (score
     then reported fewer held-out years); years past the horizon were dropped silently."""

@@ -450,8 +450,17 @@ def calibrate(scenario: str | Path | Scenario, name: str, *, budget: int = 3000,
     if population is not None or not resume:  # (resuming, the stored one: _calibrate)
         _check_population(population or default_population(budget), population is None,
                           len(free), sc.name, budget, max_generations)
+    fit_years = years_arg(years)
     if targets is None:
-        targets = fitting_targets(sc, years_arg(years))
+        targets = fitting_targets(sc, fit_years)  # (refuses held-out years)
+    if fit_years is not None and fit_years != sorted(sc.calibration.years):
+        # the split the calibration fitted is the one stored with it (scenario_yaml, and
+        # so its hash): score, its figures and --posterior runs read the calibration years
+        # from it, as after the command line's --calibration-years. (years=2000-2010 of
+        # the toy stored 2000-2014, and score counted 2011-2014, never fitted, as fitted.)
+        sc = sc.model_copy(update={"calibration": sc.calibration.model_copy(update={
+            "years": fit_years,
+            "held_out": sorted(set(sc.calibration.held_out) - set(fit_years))})})
     st = Store(store)
     with st.connect():  # a store it cannot write fails now, not after a generation
         pass
