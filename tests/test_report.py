@@ -489,3 +489,20 @@ def test_a_calibration_generations_run_id_is_not_reported_as_an_empty_run(tmp_pa
                            "'fit', not a run: its figures come with "):
             report(target, db, out=tmp_path / "r.html")
     assert not (tmp_path / "r.html").exists()
+
+
+def test_an_experiment_with_a_posterior_holds_out_only_the_years_it_did_not_fit(tmp_path):
+    """After `calibrate toy --calibration-years 2000-2016` (which fits 2015-2016), the report
+    of `ensemble toy --posterior cy` shaded 2015-2020 as held out, "not fitted", from the
+    toy's own split; `run --posterior cy` already took the calibration's. The experiment
+    takes it too: 2017-2020 are held out."""
+    from onward.report.experiment import read_experiment
+
+    store = tmp_path / "s.duckdb"
+    cli("calibrate", "toy", "--name", "cy", "--budget", "8", "--population", "4",
+        "--calibration-years", "2000-2016", "--workers", "1", "-q", "--store", str(store),
+        cwd=tmp_path)
+    res = onward.ensemble("toy", n=2, posterior="cy", workers=1, store=store)
+    assert read_experiment(res.experiment_id, store).held_out == [2017, 2018, 2019, 2020]
+    plain = onward.ensemble("toy", n=2, workers=1, store=store)
+    assert read_experiment(plain.experiment_id, store).held_out == list(range(2015, 2021))

@@ -288,6 +288,13 @@ def read_experiment(exp_id: str, store: Any = None) -> StoredExperiment:
                                        str(jobs.scenario_hash.iloc[0]) if len(jobs) else None)
     obs = viz.observed_claims(sc) if sc is not None else None
     held = sorted(sc.calibration.held_out) if sc is not None else []
+    if sc is not None and _known(first.get("posterior")):
+        # the years its posterior fitted are not held out (--calibration-years 2000-2016
+        # fits 2015-2016, which the report shaded "held out"), as in a run with it
+        from onward.calibration.abc import with_fitted_split
+
+        held = sorted(with_fitted_split(sc, str(first.get("posterior")), st)
+                      .calibration.held_out)
     return StoredExperiment(exp_id, kind, jobs, summary, first, values, baseline, recorded,
                             yaml_text, sc, obs, held)
 
