@@ -727,6 +727,34 @@ def test_python_calibration_years_are_the_ones_score_reads(tmp_path):
                   store=store, resume=True)
 
 
+def test_score_under_a_named_scenario_keeps_the_fitted_years_out_of_held_out(tmp_path,
+                                                                           monkeypatch):
+    """`onward score cy --scenario toy`, cy fitted with --calibration-years 2000-2016,
+    scored 2015-2016, which cy was fitted to, as held-out years (the toy's own split), and
+    its figures shaded them "held out"; `onward score cy` held out 2017-2020 only. Under a
+    scenario given by name the held-out years are those the calibration did not fit."""
+    from onward.calibration import plots
+
+    cli("calibrate", "toy", "--name", "cy", "--budget", "8", "--population", "4",
+        "--calibration-years", "2000-2016", "--workers", "1", "-q", "--store", "s.duckdb",
+        cwd=tmp_path)
+    store = tmp_path / "s.duckdb"
+    own = score(None, "cy", draws=2, store=store)
+    named = score("toy", "cy", draws=2, store=store)
+    assert named["held_out"] == own["held_out"]
+    assert named["calibration"] == own["calibration"]
+    seen = {}
+
+    def record(bands, observed, cal, held, path, destinations=None):
+        seen.update(cal=cal, held=held)
+        return []
+
+    monkeypatch.setattr(plots, "fitted_vs_observed", record)
+    plots.write_calibration_figures("cy", store, tmp_path / "figs", score_result=named,
+                                    scenario="toy")
+    assert seen == {"cal": list(range(2000, 2017)), "held": [2017, 2018, 2019, 2020]}
+
+
 def test_cli_says_when_calibration_years_move_the_split_or_lack_data(tmp_path):
     """--calibration-years overlapping the held-out years moved the split silently (score
     then reported fewer held-out years); years past the horizon were dropped silently."""

@@ -376,6 +376,25 @@ def with_fitted_split(sc: Scenario, name: str, store: str | Path | Store | None 
         update={"years": sorted(int(y) for y in years), "held_out": held})})
 
 
+def fitted_not_held_out(sc: Scenario, name: str, store: str | Path | Store | None = None
+                        ) -> Scenario:
+    """``sc`` with the years calibration ``name`` fitted moved out of its held-out years
+    (into its calibration years); its split is otherwise kept. ``onward score cy
+    --scenario toy``, cy fitted with --calibration-years 2000-2016, scored 2015-2016 as
+    held out, though cy was fitted to them."""
+    st = store if isinstance(store, Store) else Store(store)
+    gens = stored_generations(st, name)
+    if gens.empty:
+        return sc
+    fitted = set(json.loads(gens.settings.iloc[0]).get("years") or [])
+    moved = set(sc.calibration.held_out) & fitted
+    if not moved:
+        return sc
+    return sc.model_copy(update={"calibration": sc.calibration.model_copy(update={
+        "years": sorted(set(sc.calibration.years) | moved),
+        "held_out": sorted(set(sc.calibration.held_out) - moved)})})
+
+
 def calibrate(scenario: str | Path | Scenario, name: str, *, budget: int = 3000,
               min_epsilon: float = 0.0, population: int | None = None,
               max_generations: int = MAX_GENERATIONS, seed: int = 1, workers: int | None = None,

@@ -349,7 +349,11 @@ def write_calibration_figures(name: str, store: Any, out_dir: str | Path,
     Runs :func:`onward.calibration.score.score` (``draws`` posterior-predictive runs) when
     ``score_result`` is not given. ``scenario`` defaults to the one calibrated.
     """
-    from onward.calibration.abc import load_posterior, stored_generations
+    from onward.calibration.abc import (
+        fitted_not_held_out,
+        load_posterior,
+        stored_generations,
+    )
     from onward.calibration.targets import scoring_targets
     from onward.scenario import load_scenario
     from onward.store import Store
@@ -365,7 +369,7 @@ def write_calibration_figures(name: str, store: Any, out_dir: str | Path,
 
         score_result = score(scenario, name, draws=draws, seed=seed, store=st.path)
     sc = scenario if scenario is not None else _calibrated_scenario(gens, name)
-    sc = load_scenario(sc)
+    sc = fitted_not_held_out(load_scenario(sc), name, st)  # (as score reads the split)
     cal, held = sorted(sc.calibration.years), sorted(sc.calibration.held_out)
     obs = scoring_targets(sc, cal + held)
     frame = obs.frame() if obs is not None else None

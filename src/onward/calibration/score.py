@@ -32,6 +32,7 @@ from onward.arguments import check_type, posterior_arg
 from onward.calibration import CalibrationError
 from onward.calibration.abc import (
     Posterior,
+    fitted_not_held_out,
     fitted_scenario,
     load_posterior,
     stored_generations,
@@ -193,8 +194,10 @@ def score(scenario: str | Path | Scenario | None = None, name: str | None = None
     st = Store(store)
     post = load_posterior(name, st)
     settings = json.loads(stored_generations(st, name).settings.iloc[0])
-    # None: the scenario as calibrated
-    sc = fitted_scenario(name, st) if scenario is None else load_scenario(scenario)
+    # None: the scenario as calibrated; another scenario's split may hold out years the
+    # calibration fitted: they are not
+    sc = fitted_not_held_out(fitted_scenario(name, st) if scenario is None
+                             else load_scenario(scenario), name, st)
     _check_fitted_to(sc, post, settings.get("scenario"))
     cal_years = sorted(sc.calibration.years)
     held = sorted(sc.calibration.held_out)
