@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from cli_helper import cli
 
 from onward.calibration.abc import Posterior
 from onward.calibration.plots import (
@@ -121,3 +122,16 @@ def test_epsilon_trace_labels_a_narrow_range_and_one_generation(tmp_path: Path,
     assert figs[-1].axes[0].get_yscale() == "log"
     epsilon_trace(narrow.iloc[:1], tmp_path / "one.svg")
     assert figs[-1].axes[0].get_xlim() == (-0.5, 0.5)
+
+
+def test_score_with_figures_says_a_posterior_warning_once(tmp_path):
+    """`onward score fit --figures DIR` printed "the posterior 'fit' is degenerate ..." twice:
+    score read the posterior, then the figures read it again. It is said once."""
+    from test_arguments import fake_calibration
+
+    fake_calibration(tmp_path / "s.duckdb", particles=30, weights=[1.0] + [1e-6] * 29)
+    proc = cli("score", "fit", "--draws", "2", "--figures", "figs", "--store", "s.duckdb",
+               "-q", cwd=tmp_path)
+    said = " ".join(proc.stderr.split())
+    assert said.count("the posterior 'fit' is degenerate") == 1, proc.stderr
+    assert (tmp_path / "figs" / "fit_posterior_marginals.png").exists()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
+from onward.calibration import PosteriorWarning  # noqa: E402
 from onward.calibration.abc import Posterior  # noqa: E402
 from onward.viz.style import year_runs  # noqa: E402
 
@@ -361,7 +363,11 @@ def write_calibration_figures(name: str, store: Any, out_dir: str | Path,
     st = store if isinstance(store, Store) else Store(store)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    post = load_posterior(name, st)
+    with warnings.catch_warnings():
+        if score_result is not None:  # (its score, which read this posterior, warned
+            # already: `onward score NAME --figures DIR` printed each warning twice)
+            warnings.simplefilter("ignore", PosteriorWarning)
+        post = load_posterior(name, st)
     gens = stored_generations(st, name)
     priors = _priors(gens)
     if score_result is None:
