@@ -666,6 +666,30 @@ def test_calibrate_refuses_no_more_particles_than_free_parameters(tmp_path):
         _check_population(10, False, 12, "toy", 250, 50, resuming=True)
 
 
+def test_resuming_a_finished_calibration_of_few_particles_is_not_refused(tmp_path,
+                                                                          monkeypatch):
+    """A calibration of no more particles than free parameters that has finished (stored
+    before such populations were refused; here the refusal is switched off to make one)
+    reads back on --resume, which runs nothing, with or without its --population; resuming
+    it to run more is refused, saying its population cannot change."""
+    from onward.calibration import abc
+
+    store = tmp_path / "s.duckdb"
+    with monkeypatch.context() as m:
+        m.setattr(abc, "_check_population", lambda *a, **k: None)
+        calibrate("toy", "few", budget=45, population=10, workers=1, store=store)
+    gens = stored_generations(Store(store), "few").generation.tolist()
+    assert len(gens) >= 2
+    for population in (None, 10):  # (the same population given again is no change)
+        post = calibrate("toy", "few", budget=45, population=population, workers=1,
+                         store=store, resume=True)
+        assert post.generation == gens[-1]
+    with pytest.raises(CalibrationError, match="^the calibration's population of 10 is too "
+                       "few particles .*a resumed calibration keeps its population"):
+        calibrate("toy", "few", budget=400, workers=1, store=store, resume=True)
+    assert stored_generations(Store(store), "few").generation.tolist() == gens
+
+
 def test_a_generation_pyabc_cannot_weight_fails_with_what_is_kept(tmp_path, monkeypatch):
     """`onward calibrate toy --name k --budget 160 --population 13 --seed 5` ended, at
     generation 3, in pyabc's "AssertionError: The population total weight nan is not

@@ -466,7 +466,7 @@ def calibrate(scenario: str | Path | Scenario, name: str, *, budget: int = 3000,
     if not free:
         raise CalibrationError(f"scenario '{sc.name}' marks no parameter free: true; mark "
                                "the ones to fit (with a prior range)")
-    if population is not None or not resume:  # (resuming, the stored one: _calibrate)
+    if not resume:  # (resuming, the stored one, if anything is to run: _calibrate)
         _check_population(population or default_population(budget), population is None,
                           len(free), sc.name, budget, max_generations)
     fit_years = years_arg(years)
@@ -571,8 +571,11 @@ def _calibrate(sc: Scenario, name: str, st: Store, db: Path, free: dict, targets
                 f"{option('population', population)} cannot change that when resuming. "
                 f"Fix: drop {option('population')} (or start another {option('name')})")
         population = int(meta["population"])
-        _check_population(population, False, len(free), sc.name, budget, max_generations,
-                          resuming=True)
+        last = gens.iloc[-1]
+        if not (int(last.total_simulations) >= budget or float(last.epsilon) <= min_epsilon
+                or int(last.generation) + 1 >= max_generations):  # (else nothing runs)
+            _check_population(population, False, len(free), sc.name, budget,
+                              max_generations, resuming=True)
         from onward.analysis.runs import code_hash  # (looked up at call: tests replace it)
 
         if meta.get("code", code_hash()) != code_hash():
@@ -585,6 +588,9 @@ def _calibrate(sc: Scenario, name: str, st: Store, db: Path, free: dict, targets
     if not resume and db.exists():
         db.unlink()  # an earlier attempt that stored no generation
     pop = population or default_population(budget)
+    if resume and gens.empty:  # (starts afresh: nothing of it was stored)
+        _check_population(pop, population is None, len(free), sc.name, budget,
+                          max_generations)
     prior, names = _prior(free)
     logging.getLogger("ABC").setLevel(logging.WARNING)
     _install_once_filter(logging.getLogger("ABC"))
