@@ -436,7 +436,7 @@ def test_score_structure_and_ard(ref):
     # the same posterior scored under a scenario without held-out years
     no_held = load_text(NO_HELD_YAML)
     res2 = score(no_held, "ref", draws=3, seed=2, store=ref)
-    assert res2["held_out"] is None
+    assert res2["held_out"] is None and res2["years"]["held_out"] == []
     _check_metrics(res2["calibration"], dests)
     years = list(range(2000, 2016))
     assert res2["calibration"]["per_destination"]["GBR"]["ard"] == pytest.approx(
@@ -492,6 +492,11 @@ def test_cli_calibrate_and_score(tmp_path):
     assert set(payload["calibration"]) == METRICS | {"per_destination"}
     # scored under the calibrated variant (no held-out years), not the built-in nk-onward
     assert payload["held_out"] is None
+    # ... and the table says there are none, not "no years with data"
+    text = " ".join(cli("score", "x", "--draws", "3", "--store", "s.duckdb", "-q",
+                        cwd=tmp_path).stdout.split())
+    assert "held-out years: none (this calibration holds no year out" in text, text
+    assert "no years with data" not in text
 
 
 def test_effective_sample_size_flags_degenerate_weights():

@@ -203,7 +203,8 @@ def score(scenario: str | Path | Scenario | None = None, name: str | None = None
     held = sorted(sc.calibration.held_out)
     pred = predictive(sc, post, draws, seed, progress=progress)
     b = bands(pred["claims"])
-    result: dict[str, Any] = {"bands": b}
+    result: dict[str, Any] = {"bands": b,
+                              "years": {"calibration": cal_years, "held_out": held}}
     obs = scoring_targets(sc, cal_years + held)
     frame = obs.frame() if obs is not None else pd.DataFrame(
         columns=["family", "destination", "year", "observed", "lower", "upper"])

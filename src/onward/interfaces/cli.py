@@ -683,7 +683,15 @@ def score(
         for col in ("destination", "ard", "ard floor", "mase", "coverage50", "coverage90"):
             t.add_column(col, justify="left" if col == "destination" else "right")
         if m is None:
-            out.print(f"{split}: no years with data")
+            from onward.scenario.schema import _span
+
+            years = (res.get("years") or {}).get(split) or []
+            out.print(f"{split.replace('_', '-')} years {_span(years)}: no observed first "
+                      "claims in them to score" if years else
+                      f"{split.replace('_', '-')} years: none (this calibration holds no "
+                      "year out; calibrate with --calibration-years over fewer years to hold "
+                      "some out)",
+                      highlight=False)
             continue
         floor = (res.get("ard_floor") or {}).get(split) or {}
         floors = {"overall": floor.get("mean"), **floor.get("per_destination", {})}
