@@ -826,6 +826,13 @@ def test_a_posterior_a_scenario_only_partly_has_is_used_alike_with_a_warning(ref
                "--no-report", cwd=tmp_path)
     said = " ".join(proc.stderr.split())
     assert "warning: posterior 'ref' sets 1 parameter that scenario 'toy' has not" in said
+    # it says what the calibration was fitted to (it asked "was the posterior fitted to
+    # another scenario?", which the store records)
+    fitted = json.loads(stored_generations(Store(ref), "ref").settings.iloc[0])["scenario"]
+    assert f"a destination it lacks; posterior 'ref' was fitted to scenario '{fitted}')" \
+        in said, said
+    with pytest.warns(PosteriorLeftOut, match=f"was fitted to scenario '{fitted}'"):
+        ensemble("toy", n=1, seed=1, posterior="ref", store=ref, workers=1)
     run_id = json.loads(proc.stdout)["run_id"]
     # the run is listed with the posterior it used (it looked like a default run)
     listed = cli("runs", "--store", str(ref), cwd=tmp_path).stdout

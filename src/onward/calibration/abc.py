@@ -359,6 +359,16 @@ def fitted_scenario(name: str, store: str | Path | Store | None = None) -> Scena
     return load_scenario(settings["scenario"])
 
 
+def fitted_scenario_name(name: str, store: str | Path | Store | None = None) -> str | None:
+    """The name of the scenario calibration ``name`` was fitted to, or None where the
+    store holds no such calibration."""
+    st = store if isinstance(store, Store) else Store(store)
+    gens = stored_generations(st, name)
+    if gens.empty:
+        return None
+    return json.loads(gens.settings.iloc[0]).get("scenario")
+
+
 def with_fitted_split(sc: Scenario, name: str, store: str | Path | Store | None = None
                       ) -> Scenario:
     """``sc`` with the calibration years and held-out years of calibration ``name``: one

@@ -218,7 +218,7 @@ def destinations(scenario: str | Path | Scenario, n: int = 20, seed: int = 1, *,
     st = Store(store)
     sc = extend_horizon(load_scenario(scenario), until)
     draws, post = _posterior_draws(posterior, n, seed, st)
-    jobs, left_out = _scenario_jobs([sc], draws, seed, "replicate", posterior)
+    jobs, left_out = _scenario_jobs([sc], draws, seed, "replicate", posterior, st)
     exp = experiment_id("destinations", jobs, ["departures"], posterior=posterior)
     meta = {"posterior": posterior, **post, "n": n, "master_seed": seed, "until": until}
     values = run_jobs(exp, "destinations-job", jobs, ["departures"], store=st, workers=workers,

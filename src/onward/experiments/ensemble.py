@@ -161,20 +161,31 @@ def for_scenario(draw: dict[str, float], sc: Scenario) -> tuple[dict[str, float]
     return keep, left
 
 
-def warn_left_out(posterior: str, scenario: str, left: list[str]) -> None:
+def warn_left_out(posterior: str, scenario: str, left: list[str],
+                  store: Store | str | Path | None = None) -> None:
     """Warn (:class:`~onward.calibration.PosteriorLeftOut`) that the runs of ``scenario``
-    leave out the parameters ``left`` of ``posterior``."""
-    if left:
-        warn(PosteriorLeftOut(
-            f"posterior '{posterior}' sets {len(left)} parameter{'s' * (len(left) != 1)} "
-            f"that scenario '{scenario}' has not; {'they are' if len(left) != 1 else 'it is'}"
-            f" left out of its runs: {', '.join(left)} (the lead of an event it removes, or "
-            "a destination it lacks; was the posterior fitted to another scenario?)"))
+    leave out the parameters ``left`` of ``posterior``; with the ``store`` that holds the
+    calibration, the warning names the scenario it was fitted to."""
+    if not left:
+        return
+    fitted = None
+    if store is not None:
+        from onward.calibration.abc import fitted_scenario_name
+
+        fitted = fitted_scenario_name(posterior, store)
+    why = (f"posterior '{posterior}' was fitted to scenario '{fitted}'"
+           if fitted and fitted != scenario
+           else "was the posterior fitted to another scenario?")
+    warn(PosteriorLeftOut(
+        f"posterior '{posterior}' sets {len(left)} parameter{'s' * (len(left) != 1)} "
+        f"that scenario '{scenario}' has not; {'they are' if len(left) != 1 else 'it is'}"
+        f" left out of its runs: {', '.join(left)} (the lead of an event it removes, or "
+        f"a destination it lacks; {why})"))
 
 
 def _scenario_jobs(scenarios: list[Scenario], draws: list[dict[str, float]], seed: int,
-                   label: str | None = None, posterior: str | None = None
-                   ) -> tuple[list[Job], dict[str, list[str]]]:
+                   label: str | None = None, posterior: str | None = None,
+                   store: Store | None = None) -> tuple[list[Job], dict[str, list[str]]]:
     """Replicate ``r`` of each scenario in turn, with draw ``r`` and seed ``r``; and the
     posterior's parameters each scenario has not (:func:`for_scenario`)."""
     jobs: list[Job] = []
@@ -188,7 +199,7 @@ def _scenario_jobs(scenarios: list[Scenario], draws: list[dict[str, float]], see
             jobs.append(Job(k * n + r, label or sc.name, sc, pars, derive_seed(seed, r),
                             replicate=r))
     for name, left in left_out.items():
-        warn_left_out(posterior or "(given)", name, left)
+        warn_left_out(posterior or "(given)", name, left, store if posterior else None)
     return jobs, left_out
 
 
@@ -259,7 +270,7 @@ def ensemble(scenario: str | Path | Scenario, n: int = 20, seed: int = 1, *,
     st = Store(store)
     sc = extend_horizon(load_scenario(scenario), until)
     draws, post = _posterior_draws(posterior, n, seed, st)
-    jobs, left_out = _scenario_jobs([sc], draws, seed, "replicate", posterior)
+    jobs, left_out = _scenario_jobs([sc], draws, seed, "replicate", posterior, st)
     exp = experiment_id("ensemble", jobs, outputs, posterior=posterior)
     meta = {"posterior": posterior, **post, "n": n, "master_seed": seed, "until": until}
     values = run_jobs(exp, "ensemble-job", jobs, outputs, store=st, workers=workers,
@@ -407,7 +418,8 @@ def compare(baseline: str | Path | Scenario, alternatives: list[str | Path | Sce
     years = years_arg(years)
     _check_comparable(base, alts, years, destinations)
     draws, post = _posterior_draws(posterior, n, seed, st)
-    jobs, left_out = _scenario_jobs([base, *alts], draws, seed, posterior=posterior)
+    jobs, left_out = _scenario_jobs([base, *alts], draws, seed, posterior=posterior,
+                                    store=st)
     exp = experiment_id("compare", jobs, outputs, posterior=posterior)
     meta = {"posterior": posterior, **post, "n": n, "master_seed": seed, "until": until,
             "baseline": base.name}

@@ -193,7 +193,7 @@ def run(
         from onward.experiments.ensemble import for_scenario, warn_left_out
 
         overrides, left = for_scenario(load_posterior(posterior, store).mean(), sc)
-        warn_left_out(posterior, sc.name, left)
+        warn_left_out(posterior, sc.name, left, store)
         sc = with_fitted_split(sc, posterior, store)  # its years are the fitted ones
     with progress_bar(f"simulating {sc.name}", quiet) as bar:
         # the first run on a machine compiles the engine's stages before month 1 ends
