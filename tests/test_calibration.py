@@ -416,7 +416,10 @@ def _ard(bands: pd.DataFrame, dests: list[str], years: list[int], other_excludes
 def test_score_structure_and_ard(ref):
     sc = load_text(SMALL_YAML)
     res = score(sc, "ref", draws=3, seed=2, store=ref)
-    assert set(res) == {"calibration", "held_out", "residence_unknown", "ard_floor", "bands"}
+    assert set(res) == {"calibration", "held_out", "residence_unknown", "ard_floor", "bands",
+                        "years"}
+    assert res["years"] == {"calibration": sorted(sc.calibration.years),
+                            "held_out": sorted(sc.calibration.held_out)}
     assert set(res["ard_floor"]) == {"calibration", "held_out"}
     dests = set(sc.destination_codes)
     _check_metrics(res["calibration"], dests)
