@@ -346,14 +346,22 @@ def load_posterior(name: str, store: str | Path | Store | None = None,
     return out
 
 
+def stored_settings(name: str, store: str | Path | Store | None = None) -> dict | None:
+    """The settings calibration ``name`` was started with (scenario, its YAML, years,
+    seed, ...: the ``settings`` of its generations), or None where the store holds no such
+    calibration."""
+    st = store if isinstance(store, Store) else Store(store)
+    gens = stored_generations(st, name)
+    return None if gens.empty else json.loads(gens.settings.iloc[0])
+
+
 def fitted_scenario(name: str, store: str | Path | Store | None = None) -> Scenario:
     """The scenario calibration ``name`` was fitted to, as it was then (a file, or changed
     calibration years, may differ from the built-in of the same name)."""
-    st = store if isinstance(store, Store) else Store(store)
-    gens = stored_generations(st, name)
-    if gens.empty:
-        load_posterior(name, st)  # raises its clear error: no such calibration
-    settings = json.loads(gens.settings.iloc[0])
+    settings = stored_settings(name, store)
+    if settings is None:
+        load_posterior(name, store)  # raises its clear error: no such calibration
+        raise AssertionError("unreachable")  # pragma: no cover
     if "scenario_yaml" in settings:
         return load_text(settings["scenario_yaml"], f"<calibration '{name}'>")
     return load_scenario(settings["scenario"])
@@ -362,11 +370,8 @@ def fitted_scenario(name: str, store: str | Path | Store | None = None) -> Scena
 def fitted_scenario_name(name: str, store: str | Path | Store | None = None) -> str | None:
     """The name of the scenario calibration ``name`` was fitted to, or None where the
     store holds no such calibration."""
-    st = store if isinstance(store, Store) else Store(store)
-    gens = stored_generations(st, name)
-    if gens.empty:
-        return None
-    return json.loads(gens.settings.iloc[0]).get("scenario")
+    settings = stored_settings(name, store)
+    return None if settings is None else settings.get("scenario")
 
 
 def with_fitted_split(sc: Scenario, name: str, store: str | Path | Store | None = None
@@ -374,11 +379,7 @@ def with_fitted_split(sc: Scenario, name: str, store: str | Path | Store | None 
     """``sc`` with the calibration years and held-out years of calibration ``name``: one
     fitted with --calibration-years 2000-2016 fitted 2015-2016, which a run with its
     posterior still marked (and stored) as held out, "never used for fitting"."""
-    st = store if isinstance(store, Store) else Store(store)
-    gens = stored_generations(st, name)
-    if gens.empty:
-        return sc
-    years = json.loads(gens.settings.iloc[0]).get("years")
+    years = (stored_settings(name, store) or {}).get("years")
     if not years or sorted(years) == sorted(sc.calibration.years):
         return sc
     held = sorted(set(sc.calibration.held_out) - set(years))
@@ -392,11 +393,7 @@ def fitted_not_held_out(sc: Scenario, name: str, store: str | Path | Store | Non
     (into its calibration years); its split is otherwise kept. ``onward score cy
     --scenario toy``, cy fitted with --calibration-years 2000-2016, scored 2015-2016 as
     held out, though cy was fitted to them."""
-    st = store if isinstance(store, Store) else Store(store)
-    gens = stored_generations(st, name)
-    if gens.empty:
-        return sc
-    fitted = set(json.loads(gens.settings.iloc[0]).get("years") or [])
+    fitted = set((stored_settings(name, store) or {}).get("years") or [])
     moved = set(sc.calibration.held_out) & fitted
     if not moved:
         return sc

@@ -334,15 +334,6 @@ def _priors(gens: pd.DataFrame) -> dict[str, tuple[float, float]] | None:
     return {k: (float(v[0]), float(v[1])) for k, v in free.items()} or None
 
 
-def _calibrated_scenario(gens: pd.DataFrame, name: str) -> Any:
-    from onward.scenario import load_text
-
-    settings = json.loads(gens.settings.iloc[0])
-    if "scenario_yaml" in settings:
-        return load_text(settings["scenario_yaml"], f"<calibration '{name}'>")
-    return settings["scenario"]
-
-
 def write_calibration_figures(name: str, store: Any, out_dir: str | Path,
                               score_result: dict[str, Any] | None = None, draws: int = 20,
                               seed: int = 1, scenario: Any = None) -> list[Path]:
@@ -353,6 +344,7 @@ def write_calibration_figures(name: str, store: Any, out_dir: str | Path,
     """
     from onward.calibration.abc import (
         fitted_not_held_out,
+        fitted_scenario,
         load_posterior,
         stored_generations,
     )
@@ -374,8 +366,8 @@ def write_calibration_figures(name: str, store: Any, out_dir: str | Path,
         from onward.calibration.score import score
 
         score_result = score(scenario, name, draws=draws, seed=seed, store=st.path)
-    sc = scenario if scenario is not None else _calibrated_scenario(gens, name)
-    sc = fitted_not_held_out(load_scenario(sc), name, st)  # (as score reads the split)
+    sc = fitted_scenario(name, st) if scenario is None else load_scenario(scenario)
+    sc = fitted_not_held_out(sc, name, st)  # (as score reads the split)
     cal, held = sorted(sc.calibration.years), sorted(sc.calibration.held_out)
     obs = scoring_targets(sc, cal + held)
     frame = obs.frame() if obs is not None else None

@@ -20,7 +20,6 @@ named destinations, i.e. all but the aggregate ``OTH``) and per destination:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,7 @@ from onward.calibration.abc import (
     fitted_not_held_out,
     fitted_scenario,
     load_posterior,
-    stored_generations,
+    stored_settings,
 )
 from onward.calibration.targets import scoring_targets
 from onward.engine.compile import compile_scenario
@@ -193,7 +192,7 @@ def score(scenario: str | Path | Scenario | None = None, name: str | None = None
                          "Fix: leave it out (40) or give more")
     st = Store(store)
     post = load_posterior(name, st)
-    settings = json.loads(stored_generations(st, name).settings.iloc[0])
+    settings = stored_settings(name, st) or {}
     # None: the scenario as calibrated; another scenario's split may hold out years the
     # calibration fitted: they are not
     sc = fitted_not_held_out(fitted_scenario(name, st) if scenario is None
