@@ -177,7 +177,7 @@ def warn_left_out(posterior: str, scenario: str, left: list[str],
            if fitted and fitted != scenario
            else "was the posterior fitted to another scenario?")
     warn(PosteriorLeftOut(
-        f"posterior '{posterior}' sets {len(left)} parameter{'s' * (len(left) != 1)} "
+        f"posterior '{posterior}' sets {count_of(len(left), 'parameter')} "
         f"that scenario '{scenario}' has not; {'they are' if len(left) != 1 else 'it is'}"
         f" left out of its runs: {', '.join(left)} (the lead of an event it removes, or "
         f"a destination it lacks; {why})"))

@@ -1238,9 +1238,7 @@ def data(
         return
     if csv:
         # whole-number columns with gaps are floats in pandas: write 831, not 831.0
-        whole = {c: "Int64" for c in df.columns if df[c].dtype.kind == "f"
-                 and df[c].dropna().map(float.is_integer).all()}
-        df.astype(whole).to_csv(sys.stdout, index=False)
+        _whole_as_int(df).to_csv(sys.stdout, index=False)
         return
     out.print(f"[bold]{info.title}[/] ({len(df)} rows, {info.coverage})\n"
               f"source: {info.source}\nlicence: {info.licence}")
@@ -1454,11 +1452,7 @@ def query(
         _fail(f"{text}. Fix: {fix}")
     # DuckDB's sum of integers is a HUGEINT, which pandas receives as float64: whole
     # numbers print as whole numbers ("6", not "6.0")
-    for col in df.columns:
-        v = df[col]
-        if pd.api.types.is_float_dtype(v) and len(v.dropna()) and bool(
-                ((v.dropna() % 1 == 0) & (v.dropna().abs() < 2**53)).all()):
-            df[col] = v.astype("Int64")
+    df = _whole_as_int(df)
     if as_csv:
         sys.stdout.write(df.to_csv(index=False))
         return
@@ -1481,6 +1475,15 @@ def query(
     out.print(f"{len(shown)} of {len(df):,} rows (--limit N shows more, --csv or --json all)"
               if len(shown) < len(df) else f"{len(df):,} row{'' if len(df) == 1 else 's'}",
               markup=False, highlight=False)
+
+
+def _whole_as_int(df: Any) -> Any:
+    """``df`` with each float column that holds whole numbers only (below 2**53, where a
+    float is exact; gaps allowed) as nullable integers, so that it prints 6, not 6.0."""
+    whole = {c: "Int64" for c in df.columns if df[c].dtype.kind == "f"
+             and bool((df[c].dropna() % 1 == 0).all())
+             and bool((df[c].dropna().abs() < 2**53).all())}
+    return df.astype(whole) if whole else df
 
 
 def _missing(value: Any) -> bool:
